@@ -1,0 +1,1 @@
+"""moodspace service: FastAPI app, catalogue database, index store. Imports ``models``, never ``training``."""

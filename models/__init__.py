@@ -1,0 +1,1 @@
+"""moodspace models: torch/numpy only. Never imports ``app`` or ``training``."""

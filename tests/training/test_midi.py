@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.errors import MidiError, RendererUnavailableError
+from tests.conftest import write_midi
+from training.corpus.midi import RENDERERS, TAIL, check_renderer, read_midi
+from training.corpus.synth import SR
+
+
+@pytest.fixture
+def melody(tmp_path: Path) -> Path:
+    # 120 BPM: a beat is 0.5 s. C4 for one beat, E4 for one beat under the pedal (held to beat 4), G4 last.
+    return write_midi(tmp_path / "m.mid", [(0, 1, 60), (1, 1, 64), (4, 2, 67)], pedal=(1, 4))
+
+
+def test_read_midi_times_pitches_and_pedal(melody: Path):
+    notes, duration = read_midi(melody)
+    assert [n.pitch for n in notes] == [60, 64, 67]
+    np.testing.assert_allclose([n.start for n in notes], [0.0, 0.5, 2.0])
+    np.testing.assert_allclose([n.end for n in notes], [0.5, 2.0, 3.0])  # E4 held by the pedal until beat 4
+    assert duration == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("renderer", sorted(RENDERERS))
+def test_renderers_give_the_midi_length_plus_tail_at_a_sane_level(melody: Path, renderer: str):
+    y, duration = RENDERERS[renderer](melody)
+    assert duration == pytest.approx(3.0)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert y.size == int((duration + TAIL) * SR)
+    rms_db = 20 * np.log10(np.sqrt(np.mean(y**2)))
+    assert -45 < rms_db < -6 and np.abs(y).max() <= 1.0
+    # Sound where notes play, near-silence well after the last release.
+    assert np.abs(y[: SR // 2]).max() > 10 * np.abs(y[-SR // 10 :]).max()
+
+
+def test_builtin_renderer_is_louder_for_higher_velocity(tmp_path: Path):
+    import mido
+
+    quiet = write_midi(tmp_path / "q.mid", [(0, 2, 60)])
+    loud = mido.MidiFile(quiet)
+    for message in loud.tracks[0]:
+        if message.type == "note_on":
+            message.velocity = 127
+    loud.save(tmp_path / "l.mid")
+    levels = [np.sqrt(np.mean(RENDERERS["builtin"](p)[0] ** 2)) for p in (quiet, tmp_path / "l.mid")]
+    assert levels[1] > 1.3 * levels[0]
+
+
+def test_bad_midi_files_are_named(tmp_path: Path):
+    corrupt = tmp_path / "corrupt.mid"
+    corrupt.write_bytes(b"MThd\x00\x00\x00\x06garbage" + bytes(range(40)))
+    with pytest.raises(MidiError, match="corrupt.mid"):
+        read_midi(corrupt)
+    with pytest.raises(MidiError, match="missing.mid: MIDI file not found"):
+        read_midi(tmp_path / "missing.mid")
+    empty = write_midi(tmp_path / "empty.mid", [])
+    with pytest.raises(MidiError, match="empty.mid: the MIDI file holds no notes"):
+        read_midi(empty)
+
+
+def test_unknown_renderer_is_refused():
+    with pytest.raises(RendererUnavailableError, match="unknown renderer 'timidity'"):
+        check_renderer("timidity")
+
+
+def test_fluidsynth_absence_asks_for_the_packages(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(RendererUnavailableError, match="apt-get install fluidsynth fluid-soundfont-gm"):
+        check_renderer("fluidsynth")

@@ -1,0 +1,1 @@
+"""moodspace training: corpora, data set readers, trainers, evaluation. Imports ``models``, never ``app``."""

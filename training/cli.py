@@ -1,0 +1,107 @@
+"""The ``moodspace`` command. Training and data commands live here; other packages add theirs through the
+``moodspace.cli`` entry-point group (a function ``register(app)``), so that imports stay one-way."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from models.errors import MoodspaceError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="moodspace: match music to emotion and to stories.")
+corpus = typer.Typer(no_args_is_help=True, help="Labelled corpora: generate, render MIDI sets, import audio sets.")
+app.add_typer(corpus, name="corpus")
+
+Out = Annotated[Path, typer.Option(help="Output folder (must not exist unless --overwrite).")]
+Workers = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
+Overwrite = Annotated[bool, typer.Option(help="Replace an existing output atomically.")]
+
+
+@corpus.command("synth")
+def corpus_synth(
+    out: Out,
+    n: Annotated[int, typer.Option(min=1, help="Number of clips.")] = 500,
+    seconds: Annotated[float, typer.Option(min=1, help="Clip length in seconds.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Corpus seed; the same seed gives the same corpus.")] = 0,
+    workers: Workers = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Generate the built-in emotion-conditioned corpus: OUT/audio/*.flac and OUT/manifest.jsonl."""
+    from training.corpus.generate import synth_corpus
+
+    manifest = synth_corpus(n=n, seconds=seconds, seed=seed, out=out, workers=workers, overwrite=overwrite)
+    typer.echo(f"wrote {n} clips; manifest: {manifest}")
+
+
+@corpus.command("render")
+def corpus_render(
+    dataset: Annotated[str, typer.Option(help="vgmidi or emopia.")],
+    root: Annotated[Path, typer.Option(help="The data set's folder.")],
+    out: Out,
+    renderer: Annotated[str, typer.Option(help="builtin (own synthesizer) or fluidsynth.")] = "builtin",
+    workers: Workers = None,
+    overwrite: Overwrite = False,
+    limit: Annotated[int | None, typer.Option(help="Render only the first N clips.")] = None,
+) -> None:
+    """Render a MIDI data set to 16 kHz FLAC and write OUT/manifest.jsonl."""
+    from training.corpus.render import render_dataset
+
+    manifest = render_dataset(dataset=dataset, root=root, out=out, renderer=renderer, workers=workers,
+                              overwrite=overwrite, limit=limit)
+    typer.echo(f"manifest: {manifest}")
+
+
+@corpus.command("import")
+def corpus_import(
+    dataset: Annotated[str, typer.Option(help="deam, pmemo or emomusic.")],
+    root: Annotated[Path, typer.Option(help="The data set's folder, in its published layout.")],
+    out: Annotated[Path, typer.Option(help="Manifest to write (.jsonl).")],
+    overwrite: Overwrite = False,
+) -> None:
+    """Write a manifest for an audio data set; its audio stays in place."""
+    from training.corpus.render import import_dataset
+
+    typer.echo(f"manifest: {import_dataset(dataset=dataset, root=root, out=out, overwrite=overwrite)}")
+
+
+@corpus.command("learnability")
+def corpus_learnability(
+    data: Annotated[Path, typer.Option(help="Manifest with train and test splits.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+    workers: Workers = None,
+) -> None:
+    """Ridge regression from simple descriptors to clip-mean VA: R^2 on the held-apart test split."""
+    from training.learnability import learnability
+
+    result = learnability(data, workers=workers)
+    typer.echo(f"train {result.n_train}  test {result.n_test}  "
+               f"R2 valence {result.valence_r2:.3f}  R2 arousal {result.arousal_r2:.3f}")
+    if json_out:
+        json_out.write_text(json.dumps(asdict(result), indent=2))
+
+
+def _register_plugins() -> None:
+    for entry in entry_points(group="moodspace.cli"):
+        entry.load()(app)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _register_plugins()
+    try:
+        app()
+    except MoodspaceError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

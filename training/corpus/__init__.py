@@ -1,0 +1,1 @@
+"""The built-in emotion-conditioned music generator and the MIDI renderers."""

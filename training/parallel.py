@@ -1,0 +1,33 @@
+"""Map a function over items on several processes with a progress bar; results keep the input order."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from multiprocessing import get_context
+from typing import TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None, desc: str = "",
+                 unit: str = "item", progress: bool = True) -> list[R]:
+    """``[fn(x) for x in items]`` on ``workers`` processes (default: all cores); ``fn`` must be picklable."""
+    workers = max(1, min(workers or os.cpu_count() or 1, len(items)))
+    bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress)
+    with bar:
+        if workers == 1:
+            results = []
+            for item in items:
+                results.append(fn(item))
+                bar.update()
+            return results
+        with get_context("spawn").Pool(workers) as pool:
+            results = []
+            for result in pool.imap(fn, items, chunksize=2):
+                results.append(result)
+                bar.update()
+            return results
