@@ -14,11 +14,13 @@ from typing import Annotated
 import typer
 
 from models.errors import MoodspaceError
+from training import cli_model
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
                   help="moodspace: match music to emotion and to stories.")
 corpus = typer.Typer(no_args_is_help=True, help="Labelled corpora: generate, render MIDI sets, import audio sets.")
 app.add_typer(corpus, name="corpus")
+cli_model.register(app)
 
 Out = Annotated[Path, typer.Option(help="Output folder (must not exist unless --overwrite).")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]

@@ -1,0 +1,67 @@
+"""Configuration dataclasses. Each default is defined once, here; a bundle stores ``asdict(ModelConfig)`` and
+``ModelConfig.from_dict`` rebuilds it exactly."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FrontEndConfig:
+    """Audio -> (T, F) frame features. VGGish-like framing: 25 ms windows, 10 ms hop, 64 mel bands from 125 Hz
+    to 7.5 kHz, grouped into frames of 0.96 s without overlap."""
+
+    name: str = "logmel"
+    sr: int = 16_000
+    n_fft: int = 400
+    hop_length: int = 160
+    n_mels: int = 64
+    fmin: float = 125.0
+    fmax: float = 7_500.0
+    frame_seconds: float = 0.96
+
+    @property
+    def hops_per_frame(self) -> int:
+        return round(self.frame_seconds * self.sr / self.hop_length)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """One encoder: ``kind`` is "mlp" (mean frame) or "bigru"; ``hidden`` is the GRU size per direction (bigru)
+    and ``layers`` the fully connected stack (softplus + dropout) before the three heads."""
+
+    kind: str = "bigru"
+    hidden: int = 128
+    layers: tuple[int, ...] = (256,)
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
+    music: EncoderConfig = field(default_factory=lambda: EncoderConfig(kind="bigru", hidden=128, layers=(256,)))
+    emotion: EncoderConfig = field(default_factory=lambda: EncoderConfig(kind="bigru", hidden=64, layers=(128,)))
+    n_features: int = 192  # frame feature size the music encoder reads (set from the front end)
+    d: int = 32  # embedding size of both spaces
+    lam: float = 0.5  # composite weight: lam * CCA + (1 - lam) * KL ranking; also the default query lam
+    alpha: float = 0.5  # KL ranking margin (per dimension: KL is divided by d)
+    cca_reg: float = 1e-3  # ridge added to the CCA covariances
+    logvar_min: float = -4.0
+    logvar_max: float = 3.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        values = dict(data)
+        values["frontend"] = FrontEndConfig(**data.get("frontend", {}))
+        for key in ("music", "emotion"):
+            if key in data:
+                values[key] = EncoderConfig(**{**data[key], "layers": tuple(data[key].get("layers", ()))})
+        return cls(**values)

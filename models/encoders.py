@@ -1,0 +1,149 @@
+"""Encoders into the shared emotion space. Each ends in three linear heads: a point embedding E (correlation
+space), and the mean and log-variance of a diagonal Gaussian (distribution space).
+
+- ``MusicEncoder``: (B, T, F) frame features -> mean frame + MLP (``mlp``) or a bidirectional GRU (``bigru``).
+- ``EmotionEncoder``: (B, T, 2) valence/arousal sequences -> bidirectional GRU.
+
+Deep CCA makes each embedding dimension correlate across samples, but leaves the two sides free up to a linear
+map; the point score compares one music vector with one emotion vector dimension by dimension, so after training
+a linear CCA (``models.losses.fit_linear_cca``) is fitted on the training embeddings and stored in each encoder's
+``CCAAlignment``: E is mapped to canonical variates weighted by the square root of their correlation.
+
+The BiGRU trunk concatenates the forward direction's last hidden state and the backward direction's last one
+(which has read the sequence back to its first frame), then a fully connected stack with softplus and dropout.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from models.config import EncoderConfig, ModelConfig
+
+
+class Embedding(NamedTuple):
+    """Point embedding and diagonal Gaussian, each (B, d)."""
+
+    E: Tensor
+    mu: Tensor
+    logvar: Tensor
+
+
+def fc_stack(in_dim: int, layers: tuple[int, ...], dropout: float) -> tuple[nn.Sequential, int]:
+    modules: list[nn.Module] = []
+    for width in layers:
+        modules += [nn.Linear(in_dim, width), nn.Softplus(), nn.Dropout(dropout)]
+        in_dim = width
+    return nn.Sequential(*modules), in_dim
+
+
+class GaussianHeads(nn.Module):
+    """Three linear heads; the log-variance is squashed smoothly into [logvar_min, logvar_max]."""
+
+    def __init__(self, in_dim: int, d: int, *, logvar_min: float, logvar_max: float) -> None:
+        super().__init__()
+        self.E, self.mu, self.logvar = nn.Linear(in_dim, d), nn.Linear(in_dim, d), nn.Linear(in_dim, d)
+        self.centre, self.half_range = (logvar_max + logvar_min) / 2, (logvar_max - logvar_min) / 2
+
+    def forward(self, h: Tensor) -> Embedding:
+        logvar = self.centre + self.half_range * torch.tanh(self.logvar(h) / self.half_range)
+        return Embedding(self.E(h), self.mu(h), logvar)
+
+
+class CCAAlignment(nn.Module):
+    """E -> (E - mean) @ weight, with buffers fitted after training (identity until then)."""
+
+    mean: Tensor
+    weight: Tensor
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(d))
+        self.register_buffer("weight", torch.eye(d))
+
+    def set(self, mean: Tensor, weight: Tensor) -> None:
+        self.mean.copy_(mean)
+        self.weight.copy_(weight)
+
+    def forward(self, E: Tensor) -> Tensor:
+        return (E - self.mean) @ self.weight
+
+
+class SequenceTrunk(nn.Module):
+    """(B, T, C) padded sequences with their lengths -> (B, H) summaries."""
+
+    def __init__(self, in_dim: int, config: EncoderConfig) -> None:
+        super().__init__()
+        self.kind = config.kind
+        if config.kind == "bigru":
+            self.gru: nn.GRU | None = nn.GRU(in_dim, config.hidden, batch_first=True, bidirectional=True)
+            in_dim = 2 * config.hidden
+        elif config.kind == "mlp":
+            self.gru = None
+        else:
+            raise ValueError(f"unknown encoder kind {config.kind!r}; choose mlp or bigru")
+        self.fc, self.out_dim = fc_stack(in_dim, config.layers, config.dropout)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        if self.gru is None:
+            mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype)
+            pooled = (x * mask[..., None]).sum(dim=1) / lengths[:, None].to(x.dtype)  # (B, C)
+        else:
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            _, h_n = self.gru(packed)  # (2, B, H): forward's last state, backward's state after frame 0
+            pooled = torch.cat([h_n[0], h_n[1]], dim=1)
+        return self.fc(pooled)
+
+
+class MusicEncoder(nn.Module):
+    """Frame features, standardised with statistics of the training set (stored as buffers), -> Embedding."""
+
+    feature_mean: Tensor
+    feature_std: Tensor
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.register_buffer("feature_mean", torch.zeros(config.n_features))
+        self.register_buffer("feature_std", torch.ones(config.n_features))
+        self.trunk = SequenceTrunk(config.n_features, config.music)
+        self.heads = GaussianHeads(self.trunk.out_dim, config.d, logvar_min=config.logvar_min,
+                                   logvar_max=config.logvar_max)
+        self.align = CCAAlignment(config.d)
+
+    def set_feature_stats(self, mean: Tensor, std: Tensor) -> None:
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std.clamp_min(1e-4))
+
+    def forward(self, x: Tensor, lengths: Tensor, *, align: bool = True) -> Embedding:
+        """x (B, T, F) frame features, lengths (B,) -> Embedding of (B, d) tensors; ``align=False`` gives the raw E
+        that the CCA loss reads."""
+        out = self.heads(self.trunk((x - self.feature_mean) / self.feature_std, lengths))
+        return out._replace(E=self.align(out.E)) if align else out
+
+
+class EmotionEncoder(nn.Module):
+    """Valence/arousal sequences (B, T, 2) on [-1, 1] -> Embedding."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.trunk = SequenceTrunk(2, config.emotion)
+        self.heads = GaussianHeads(self.trunk.out_dim, config.d, logvar_min=config.logvar_min,
+                                   logvar_max=config.logvar_max)
+        self.align = CCAAlignment(config.d)
+
+    def forward(self, va: Tensor, lengths: Tensor, *, align: bool = True) -> Embedding:
+        out = self.heads(self.trunk(va, lengths))
+        return out._replace(E=self.align(out.E)) if align else out
+
+
+class CrossModalModel(nn.Module):
+    """The music and emotion encoders of one shared space."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.music = MusicEncoder(config)
+        self.emotion = EmotionEncoder(config)

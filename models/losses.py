@@ -1,0 +1,83 @@
+"""Training losses of the shared space (CMER-CL):
+
+- ``cca_loss``: deep CCA (Andrew et al., ICML 2013): minus the total canonical correlation of the two batches
+  of point embeddings, from covariances regularised with ``reg * I``; divided by d, so it lies in [-1, 0].
+- ``kl_rank_loss``: the KL ranking hinge with the diagonal-Gaussian KL, both anchors, every other batch item a
+  negative: ``max(0, alpha + KL(anchor || positive) - KL(anchor || negative))``, with KL divided by d (the
+  scale the ranking score uses).
+- ``composite_loss``: ``lam * cca + (1 - lam) * kl_rank``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from models.encoders import Embedding
+
+
+def kl_matrix(mu_q: Tensor, logvar_q: Tensor, mu_i: Tensor, logvar_i: Tensor) -> Tensor:
+    """(Nq, Ni) KL(N_q || N_i) between diagonal Gaussians given (N, d) means and log-variances."""
+    var_q, inv_var_i = logvar_q.exp(), (-logvar_i).exp()
+    trace = var_q @ inv_var_i.T  # sum_k v_q / v_i
+    mahalanobis = (mu_q**2) @ inv_var_i.T - 2 * mu_q @ (mu_i * inv_var_i).T + (mu_i**2 * inv_var_i).sum(1)[None]
+    log_det = logvar_i.sum(1)[None, :] - logvar_q.sum(1)[:, None]
+    return 0.5 * (trace + mahalanobis + log_det - mu_q.shape[1])
+
+
+def _inverse_sqrt(sigma: Tensor) -> Tensor:
+    eigenvalues, eigenvectors = torch.linalg.eigh(sigma)
+    return eigenvectors @ torch.diag(eigenvalues.clamp_min(1e-12).rsqrt()) @ eigenvectors.T
+
+
+def cca_loss(h1: Tensor, h2: Tensor, *, reg: float = 1e-3) -> Tensor:
+    """Minus the mean canonical correlation between (B, d) batches (computed in float64)."""
+    n, d = h1.shape
+    h1, h2 = h1.double() - h1.double().mean(0), h2.double() - h2.double().mean(0)
+    eye = torch.eye(d, dtype=torch.float64, device=h1.device)
+    s11 = h1.T @ h1 / (n - 1) + reg * eye
+    s22 = h2.T @ h2 / (n - 1) + reg * eye
+    s12 = h1.T @ h2 / (n - 1)
+    t = _inverse_sqrt(s11) @ s12 @ _inverse_sqrt(s22)
+    return (-torch.linalg.svdvals(t).sum() / d).to(h1.dtype if h1.dtype != torch.float64 else torch.float32)
+
+
+def fit_linear_cca(h1: Tensor, h2: Tensor, *, reg: float = 1e-3
+                   ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor], Tensor]:
+    """Linear CCA of (N, d) views: per view (mean, weight) mapping ``(h - mean) @ weight`` to canonical
+    variates scaled by sqrt(correlation), and the canonical correlations (d,), largest first."""
+    n, d = h1.shape
+    h1, h2 = h1.double(), h2.double()
+    m1, m2 = h1.mean(0), h2.mean(0)
+    c1, c2 = h1 - m1, h2 - m2
+    eye = torch.eye(d, dtype=torch.float64)
+    w1, w2 = _inverse_sqrt(c1.T @ c1 / (n - 1) + reg * eye), _inverse_sqrt(c2.T @ c2 / (n - 1) + reg * eye)
+    u, rho, vh = torch.linalg.svd(w1 @ (c1.T @ c2 / (n - 1)) @ w2)
+    scale = torch.diag(rho.clamp(0, 1).sqrt())
+    return (m1.float(), (w1 @ u @ scale).float()), (m2.float(), (w2 @ vh.T @ scale).float()), rho.float()
+
+
+def _hinge(kl: Tensor, alpha: float) -> Tensor:
+    """Mean over anchors i and negatives j != i of max(0, alpha + kl[i, i] - kl[i, j])."""
+    n = kl.shape[0]
+    hinge = torch.relu(alpha + kl.diagonal()[:, None] - kl)
+    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=kl.device)
+    return hinge[off_diagonal].mean()
+
+
+def kl_rank_loss(music: Embedding, emotion: Embedding, *, alpha: float) -> Tensor:
+    """KL ranking hinge with music anchors (KL(N_m || N_e)) plus emotion anchors (KL(N_e || N_m))."""
+    d = music.mu.shape[1]
+    m2e = kl_matrix(music.mu, music.logvar, emotion.mu, emotion.logvar) / d
+    e2m = kl_matrix(emotion.mu, emotion.logvar, music.mu, music.logvar) / d
+    return _hinge(m2e, alpha) + _hinge(e2m, alpha)
+
+
+def composite_loss(music: Embedding, emotion: Embedding, *, lam: float, alpha: float, reg: float = 1e-3
+                   ) -> tuple[Tensor, dict[str, float]]:
+    """``lam * CCA + (1 - lam) * KLrank``; a term with zero weight is not computed. Returns the loss and its parts."""
+    zero = music.E.new_zeros(())
+    cca = cca_loss(music.E, emotion.E, reg=reg) if lam > 0 else zero
+    kl = kl_rank_loss(music, emotion, alpha=alpha) if lam < 1 else zero
+    loss = lam * cca + (1 - lam) * kl
+    return loss, {"loss": loss.item(), "cca": cca.item(), "kl_rank": kl.item()}

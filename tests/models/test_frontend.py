@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from models.config import FrontEndConfig
+from models.errors import AudioError
+from models.frontend import frame_times, load_audio, make_frontend
+
+CONFIG = FrontEndConfig()
+
+
+def _wav(path: Path, y: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
+    sf.write(path, y, sr, subtype=subtype)
+    return path
+
+
+def test_decodes_resamples_and_mixes_to_mono(tmp_path: Path):
+    t = np.arange(44100 * 2) / 44100
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.zeros_like(t)], axis=1) * 0.5
+    y = load_audio(_wav(tmp_path / "a.wav", stereo, 44100), sr=16000)
+    assert y.dtype == np.float32 and y.ndim == 1 and abs(y.size - 32000) <= 1
+    assert np.sqrt(np.mean(y**2)) == pytest.approx(0.25 / np.sqrt(2), rel=0.05)
+    from_bytes = load_audio((tmp_path / "a.wav").read_bytes(), sr=16000)
+    np.testing.assert_array_equal(y, from_bytes)
+
+
+def test_features_have_one_row_per_0_96_s():
+    y = np.random.default_rng(0).normal(size=16000 * 10).astype(np.float32) * 0.1
+    features = make_frontend(CONFIG)(y)
+    assert features.shape == (10, 3 * CONFIG.n_mels) and np.isfinite(features).all()
+    np.testing.assert_allclose(frame_times(3, CONFIG), [0.48, 1.44, 2.40])
+
+
+def test_louder_and_brighter_audio_moves_the_features():
+    t = np.arange(16000 * 3) / 16000
+    sine = np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    square = np.sign(sine).astype(np.float32)
+    frontend, n = make_frontend(CONFIG), CONFIG.n_mels
+    quiet, loud, bright = frontend(0.05 * sine), frontend(0.5 * sine), frontend(0.5 * square)
+    assert loud[:, :n].max() > quiet[:, :n].max() + 2  # log-mel energy rises with level
+    assert bright[:, n // 2 : n].mean() > loud[:, n // 2 : n].mean() + 1  # upper bands fill with harmonics
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b""), "empty|cannot decode"),
+        (lambda p: p.write_bytes(np.random.default_rng(0).bytes(5000)), "cannot decode"),
+        (lambda p: _wav(p, np.full(20000, np.nan), 16000, "FLOAT"), "NaN"),
+        (lambda p: _wav(p, np.zeros(8000), 16000), "need at least 0.96 s"),
+        (lambda p: p.write_bytes(b"RIFF\xff\xff\xff\xffWAVEfmt " + bytes(30)), "cannot decode"),
+    ],
+    ids=["empty", "random-bytes", "nan", "too-short", "lying-header"],
+)
+def test_bad_audio_raises_a_domain_error_naming_the_file(tmp_path: Path, make, message):
+    path = tmp_path / "bad.wav"
+    make(path)
+    with pytest.raises(AudioError, match=message) as error:
+        load_audio(path, sr=16000)
+    assert "bad.wav" in str(error.value)
+
+
+def test_missing_file_and_empty_upload():
+    with pytest.raises(AudioError, match="not found"):
+        load_audio("/nonexistent/x.wav", sr=16000)
+    with pytest.raises(AudioError, match="upload: the file is empty"):
+        load_audio(b"", sr=16000)

@@ -1,0 +1,54 @@
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.manifest import read_manifest
+from tests.training.conftest import TINY_MODEL, TINY_TRAIN
+from training.evaluate import embed
+from training.features import Item, load_items
+from training.splits import train_val
+from training.train import batches, crop, train_model
+
+
+@pytest.fixture(scope="module")
+def items(tiny_corpus: Path) -> tuple[list[Item], list[Item]]:
+    train, val = train_val(read_manifest(tiny_corpus))
+    return (load_items(tiny_corpus, train, TINY_MODEL.frontend, workers=1, progress=False),
+            load_items(tiny_corpus, val, TINY_MODEL.frontend, workers=1, progress=False))
+
+
+def test_a_two_epoch_cpu_run_finishes_and_records_history(items):
+    train, val = items
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1])
+    result = train_model(config, train, val, TINY_TRAIN, progress=False)
+    assert 1 <= result.best_epoch <= 2 and len(result.history) == 2
+    assert all(np.isfinite(row["loss"]) for row in result.history)
+    assert not result.model.training
+    assert not torch.equal(result.model.music.align.weight, torch.eye(4))  # CCA alignment was fitted
+
+
+def test_training_is_deterministic_by_seed(items):
+    train, val = items
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1])
+    runs = [train_model(config, train, val, replace(TINY_TRAIN, seed=s), progress=False) for s in (3, 3, 4)]
+    music = [embed(r.model, val)[0].E for r in runs]
+    np.testing.assert_array_equal(music[0], music[1])
+    assert not np.array_equal(music[0], music[2])
+
+
+def test_crop_takes_the_same_window_from_both_sequences():
+    item = Item("x", np.arange(20, dtype=np.float32).reshape(10, 2), np.arange(20, dtype=np.float32).reshape(10, 2),
+                np.zeros(2, np.float32), "dynamic", "train")
+    features, va = crop(item, 4, np.random.default_rng(0))
+    assert features.shape == (4, 2) and np.array_equal(features, va)
+    assert crop(item, 0, np.random.default_rng(0))[0].shape == (10, 2)
+
+
+def test_batches_drop_a_tiny_remainder():
+    rng = np.random.default_rng(0)
+    sizes = [len(b) for b in batches(list(range(70)), size=32, rng=rng)]  # type: ignore[arg-type]
+    assert sizes == [32, 32]
+    assert sorted(len(b) for b in batches(list(range(50)), size=32, rng=rng)) == [18, 32]  # type: ignore[arg-type]

@@ -1,0 +1,116 @@
+"""``moodspace train``, ``eval`` and ``experiment``. Flags are named like the config fields they set."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from models.config import ModelConfig
+from training.train import TrainConfig
+
+_DEFAULT_MODEL, _DEFAULT_TRAIN = ModelConfig(), TrainConfig()
+
+MusicEncoderKind = Annotated[str, typer.Option(help="Music encoder: bigru or mlp.")]
+EmotionEncoderKind = Annotated[str, typer.Option(help="Emotion encoder: bigru.")]
+D = Annotated[int, typer.Option(min=2, help="Embedding size of both spaces.")]
+Lam = Annotated[float, typer.Option(min=0.0, max=1.0, help="Composite weight: lam*CCA + (1-lam)*KL ranking.")]
+Alpha = Annotated[float, typer.Option(min=0.0, help="KL ranking margin (per dimension).")]
+Lr = Annotated[float, typer.Option(min=0.0, help="Adam learning rate.")]
+Epochs = Annotated[int, typer.Option(min=1, help="Most epochs (early stopping on validation MRR).")]
+BatchSize = Annotated[int, typer.Option(min=4, help="Pairs per batch (in-batch negatives, CCA covariances).")]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+Patience = Annotated[int, typer.Option(min=1, help="Epochs without improvement before stopping.")]
+CropFrames = Annotated[int, typer.Option(min=0, help="Random training windows in frames (0: whole clips).")]
+Workers = Annotated[int | None, typer.Option(help="Feature-extraction processes (default: all cores).")]
+
+
+def make_configs(*, music_encoder: str, emotion_encoder: str, d: int, lam: float, alpha: float, lr: float,
+                 epochs: int, batch_size: int, seed: int, patience: int, crop_frames: int
+                 ) -> tuple[ModelConfig, TrainConfig]:
+    base = _DEFAULT_MODEL
+    model = replace(base, music=replace(base.music, kind=music_encoder),
+                    emotion=replace(base.emotion, kind=emotion_encoder), d=d, lam=lam, alpha=alpha)
+    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
+                        crop_frames=crop_frames, weight_decay=_DEFAULT_TRAIN.weight_decay)
+    return model, train
+
+
+def _floats(text: str | None) -> list[float] | None:
+    return [float(x) for x in text.split(",")] if text else None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train(
+        data: Annotated[Path, typer.Option(help="Training manifest (its 'train' clips; 'val' clips validate).")],
+        out: Annotated[Path, typer.Option(help="Bundle folder to write.")],
+        val: Annotated[Path | None, typer.Option(help="Validation manifest.")] = None,
+        music_encoder: MusicEncoderKind = _DEFAULT_MODEL.music.kind,
+        emotion_encoder: EmotionEncoderKind = _DEFAULT_MODEL.emotion.kind,
+        d: D = _DEFAULT_MODEL.d, lam: Lam = _DEFAULT_MODEL.lam, alpha: Alpha = _DEFAULT_MODEL.alpha,
+        lr: Lr = _DEFAULT_TRAIN.lr, epochs: Epochs = _DEFAULT_TRAIN.epochs,
+        batch_size: BatchSize = _DEFAULT_TRAIN.batch_size, seed: Seed = _DEFAULT_TRAIN.seed,
+        patience: Patience = _DEFAULT_TRAIN.patience, crop_frames: CropFrames = _DEFAULT_TRAIN.crop_frames,
+        workers: Workers = None,
+    ) -> None:
+        """Train the music and emotion encoders with the composite loss; write a bundle."""
+        from training.run import train_bundle
+
+        model, train_config = make_configs(
+            music_encoder=music_encoder, emotion_encoder=emotion_encoder, d=d, lam=lam, alpha=alpha, lr=lr,
+            epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, crop_frames=crop_frames)
+        bundle = train_bundle(data=data, val=val, out=out, config=model, train_config=train_config, workers=workers)
+        val_metrics = bundle.metrics["val"]
+        typer.echo(f"bundle {bundle.version} -> {out} (best epoch {bundle.metrics['best_epoch']}, "
+                   f"val MRR m2e {val_metrics['m2e']['mrr']:.3f} e2m {val_metrics['e2m']['mrr']:.3f})")
+
+    @app.command("eval")
+    def evaluate(
+        bundle: Annotated[Path, typer.Option(help="Model bundle folder.")],
+        data: Annotated[Path, typer.Option(help="Manifest; its 'test' clips, or all if none is marked.")],
+        json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON.")] = None,
+        split: Annotated[str, typer.Option(help="auto, all, train, val or test.")] = "auto",
+        lam: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Query lam (default: bundle's).")] = None,
+        workers: Workers = None,
+    ) -> None:
+        """M2E and E2M retrieval: MRR, average rank, top-5% cosine."""
+        from training.run import eval_bundle
+
+        metrics = eval_bundle(bundle=bundle, data=data, split=split, lam=lam, workers=workers)
+        for direction in ("m2e", "e2m"):
+            m = metrics[direction]
+            typer.echo(f"{direction.upper()}: MRR {m['mrr']:.3f}  AR {m['ar']:.2f}  top-5% cos {m['top5_cosine']:.3f}"
+                       f"  (n={metrics['n_test']})")
+        if json_out:
+            json_out.write_text(json.dumps(metrics, indent=2))
+
+    @app.command("experiment")
+    def experiment(
+        train: Annotated[Path, typer.Option(help="Training manifest ('train' and 'val' clips).")],
+        test: Annotated[Path, typer.Option(help="Test manifest ('test' clips, or all).")],
+        out: Annotated[Path, typer.Option(help="Output folder for results.json, results.md, plots.")],
+        seeds: Annotated[int, typer.Option(min=1, help="Seeds per method.")] = 5,
+        sweep_lam: Annotated[str | None, typer.Option(help="Comma-separated lam values to sweep.")] = None,
+        sweep_alpha: Annotated[str | None, typer.Option(help="Comma-separated alpha values to sweep.")] = None,
+        music_encoder: MusicEncoderKind = _DEFAULT_MODEL.music.kind,
+        emotion_encoder: EmotionEncoderKind = _DEFAULT_MODEL.emotion.kind,
+        d: D = _DEFAULT_MODEL.d, lam: Lam = _DEFAULT_MODEL.lam, alpha: Alpha = _DEFAULT_MODEL.alpha,
+        lr: Lr = _DEFAULT_TRAIN.lr, epochs: Epochs = _DEFAULT_TRAIN.epochs,
+        batch_size: BatchSize = _DEFAULT_TRAIN.batch_size,
+        patience: Patience = _DEFAULT_TRAIN.patience, crop_frames: CropFrames = _DEFAULT_TRAIN.crop_frames,
+        workers: Workers = None,
+    ) -> None:
+        """Composite vs cca_only, kl_only, RegMLP, RegBiGRU over seeds; optional lam/alpha sweeps with plots."""
+        from training.experiment import results_markdown
+        from training.run import experiment as run
+
+        model, train_config = make_configs(
+            music_encoder=music_encoder, emotion_encoder=emotion_encoder, d=d, lam=lam, alpha=alpha, lr=lr,
+            epochs=epochs, batch_size=batch_size, seed=0, patience=patience, crop_frames=crop_frames)
+        results = run(train=train, test=test, out=out, config=model, train_config=train_config, seeds=seeds,
+                      sweep_lam=_floats(sweep_lam), sweep_alpha=_floats(sweep_alpha), workers=workers)
+        typer.echo(results_markdown(results, title="results"))

@@ -1,0 +1,83 @@
+"""Retrieval evaluation as in CMER-CL section 4.2: every test item's own partner is ranked among all test items
+by the composite score, both ways (music -> emotion, M2E; emotion -> music, E2M). We report the mean reciprocal
+rank (MRR), the average rank (AR; 1 is best) and, as in section 5, the average cosine similarity between the
+query's valence/arousal and that of the top 5 % of retrieved items. Tied scores share the mean of their ranks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from models.encoders import CrossModalModel, Embedding
+from models.scoring import Gaussians, composite_scores
+from training.features import Item
+
+
+def pad(sequences: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T_max, C) zero-padded tensor and (B,) lengths."""
+    lengths = torch.tensor([s.shape[0] for s in sequences])
+    out = torch.zeros(len(sequences), int(lengths.max()), sequences[0].shape[1])
+    for i, s in enumerate(sequences):
+        out[i, : s.shape[0]] = torch.from_numpy(np.asarray(s, dtype=np.float32))
+    return out, lengths
+
+
+def _numpy(embedding: Embedding) -> Gaussians:
+    return Gaussians(*(t.detach().cpu().numpy().astype(np.float64) for t in embedding))
+
+
+@torch.no_grad()
+def embed(model: CrossModalModel, items: Sequence[Item], *, batch_size: int = 64) -> tuple[Gaussians, Gaussians]:
+    """Music and emotion embeddings of whole items (no cropping), in eval mode."""
+    was_training = model.training
+    model.eval()
+    music, emotion = [], []
+    for start in range(0, len(items), batch_size):
+        batch = items[start : start + batch_size]
+        music.append(_numpy(model.music(*pad([i.features for i in batch]))))
+        emotion.append(_numpy(model.emotion(*pad([i.va for i in batch]))))
+    model.train(was_training)
+    return tuple(Gaussians(*(np.concatenate(parts) for parts in zip(*side, strict=True)))  # type: ignore[return-value]
+                 for side in (music, emotion))
+
+
+def partner_ranks(scores: np.ndarray) -> np.ndarray:
+    """(N,) rank of each row's diagonal entry among the row (1 = best; ties share their mean rank)."""
+    own = np.diag(scores)[:, None]
+    greater = (scores > own).sum(axis=1)
+    ties = (scores == own).sum(axis=1) - 1
+    return 1.0 + greater + ties / 2.0
+
+
+def top_cosine(scores: np.ndarray, va: np.ndarray, *, fraction: float = 0.05) -> float:
+    """Mean cosine similarity between each query's VA and the VA of its top ``fraction`` retrieved items."""
+    k = max(1, math.ceil(fraction * scores.shape[1]))
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    unit = va / np.maximum(np.linalg.norm(va, axis=1, keepdims=True), 1e-9)
+    return float(np.mean(np.sum(unit[:, None, :] * unit[top], axis=2)))
+
+
+def direction_metrics(scores: np.ndarray, va: np.ndarray) -> dict[str, float]:
+    ranks = partner_ranks(scores)
+    return {"mrr": float(np.mean(1.0 / ranks)), "ar": float(np.mean(ranks)), "top5_cosine": top_cosine(scores, va)}
+
+
+def retrieval_metrics(m2e: np.ndarray, e2m: np.ndarray, va: np.ndarray) -> dict:
+    """``m2e[i, j]``: score of emotion j for music query i; ``e2m[i, j]``: of music j for emotion query i."""
+    return {"n_test": int(va.shape[0]), "m2e": direction_metrics(m2e, va), "e2m": direction_metrics(e2m, va)}
+
+
+def evaluate_model(model: CrossModalModel, items: Sequence[Item], *, lam: float) -> dict:
+    """Composite-score retrieval metrics of ``model`` on ``items``."""
+    music, emotion = embed(model, items)
+    m2e = composite_scores(music, emotion, lam=lam).score
+    e2m = composite_scores(emotion, music, lam=lam).score
+    return retrieval_metrics(m2e, e2m, np.stack([i.va_mean for i in items]).astype(np.float64))
+
+
+def mean_mrr(metrics: dict) -> float:
+    return (metrics["m2e"]["mrr"] + metrics["e2m"]["mrr"]) / 2

@@ -1,0 +1,97 @@
+"""Labelled clips -> aligned training items: frame features (T, F) and the VA sequence (T, 2) at frame centres.
+
+Frames are kept where the clip is annotated: for dynamic curves, frames whose centre lies within half a frame of
+the curve's first and last times (DEAM-style curves start 15 s in); static and categorical labels cover the
+whole clip. Features are cached on disk by audio file and front-end config (``MOODSPACE_CACHE``, default
+``~/.cache/moodspace``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from models.config import FrontEndConfig
+from models.curves import curve_mean, resample_curve
+from models.errors import AudioError, ManifestError
+from models.frontend import frame_times, load_audio, make_frontend
+from models.manifest import Clip, audio_path
+from training.parallel import parallel_map
+
+
+@dataclass(frozen=True)
+class Item:
+    """One training/evaluation pair: music frames and the emotion sequence read at the same times."""
+
+    id: str
+    features: np.ndarray  # (T, F) float32
+    va: np.ndarray  # (T, 2) float32
+    va_mean: np.ndarray  # (2,) clip-mean valence, arousal
+    label_type: str
+    split: str
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MOODSPACE_CACHE", Path.home() / ".cache" / "moodspace")) / "features"
+
+
+def _cache_key(path: Path, config: FrontEndConfig) -> str:
+    stat = path.stat()
+    raw = json.dumps([str(path), stat.st_size, stat.st_mtime_ns, asdict(config)], sort_keys=True)
+    return hashlib.sha1(raw.encode()).hexdigest()
+
+
+def clip_features(path: Path, config: FrontEndConfig, *, use_cache: bool = True) -> np.ndarray:
+    """(T, F) features of one audio file, computed once per (file, config)."""
+    cached = cache_dir() / f"{_cache_key(path, config)}.npy"
+    if use_cache and cached.is_file():
+        return np.load(cached)
+    features = make_frontend(config)(load_audio(path, sr=config.sr))
+    if use_cache:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, features)
+        os.replace(tmp, cached)
+    return features
+
+
+def align(clip: Clip, features: np.ndarray, config: FrontEndConfig) -> Item:
+    """Crop ``features`` to the annotated span and read the curve at the kept frame centres."""
+    times = frame_times(features.shape[0], config)
+    keep = np.ones(times.size, dtype=bool)
+    if clip.label_type == "dynamic" and clip.curve.shape[0] > 1:
+        half = config.frame_seconds / 2
+        keep = (times >= clip.curve[0, 0] - half) & (times <= clip.curve[-1, 0] + half)
+    if not keep.any():
+        raise ManifestError(f"clip {clip.id!r}: no audio frame lies inside the annotated span "
+                            f"{clip.curve[0, 0]:.1f}-{clip.curve[-1, 0]:.1f} s")
+    if not np.isfinite(features).all():
+        raise AudioError(f"clip {clip.id!r}: features hold NaN or infinite values")
+    va = resample_curve(clip.curve, times[keep]).astype(np.float32)
+    return Item(clip.id, features[keep], va, curve_mean(clip.curve).astype(np.float32), clip.label_type, clip.split)
+
+
+def _item(clip: Clip, *, manifest: Path, config: FrontEndConfig) -> Item:
+    path = audio_path(manifest, clip)
+    try:
+        features = clip_features(path, config)
+    except AudioError as error:
+        raise AudioError(f"clip {clip.id!r}: {error}") from error
+    return align(clip, features, config)
+
+
+def load_items(manifest: str | Path, clips: list[Clip], config: FrontEndConfig, *, workers: int | None = None,
+               progress: bool = True) -> list[Item]:
+    """Items for ``clips`` of ``manifest``; missing audio is reported, naming the clip, before any extraction."""
+    manifest = Path(manifest)
+    for clip in clips:
+        if not audio_path(manifest, clip).is_file():
+            raise ManifestError(f"{manifest}: clip {clip.id!r}: audio file {audio_path(manifest, clip)} not found")
+    job = partial(_item, manifest=manifest, config=config)
+    return parallel_map(job, clips, workers=workers, desc="features", unit="clip", progress=progress)

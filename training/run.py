@@ -1,0 +1,75 @@
+"""The model jobs behind the CLI: train a bundle, evaluate one, run the paper's experiment. Each reads manifests,
+checks every clip (curves, audio files, decodability) before any training starts, and writes its outputs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from models.bundle import Bundle, load_bundle, save_bundle
+from models.config import ModelConfig
+from models.errors import ManifestError
+from models.manifest import read_manifest
+from training.evaluate import evaluate_model
+from training.experiment import Splits, run_experiment, sweep, write_results
+from training.features import Item, load_items
+from training.plots import plot_history
+from training.splits import test_clips, train_val
+from training.train import TrainConfig, train_model
+
+
+def _items(manifest: Path, clips: list, config: ModelConfig, *, workers: int | None) -> list[Item]:
+    return load_items(manifest, clips, config.frontend, workers=workers)
+
+
+def train_bundle(*, data: Path, val: Path | None, out: Path, config: ModelConfig, train_config: TrainConfig,
+                 workers: int | None = None, name: str = "moodspace") -> Bundle:
+    """Train on ``data`` (its train split), validate on ``val`` or data's val split; write a bundle to ``out``."""
+    train_clips, val_clips = train_val(read_manifest(data), read_manifest(val) if val else None)
+    train_items = _items(data, train_clips, config, workers=workers)
+    val_items = _items(val or data, val_clips, config, workers=workers)
+    config = replace(config, n_features=train_items[0].features.shape[1])
+    start = time.perf_counter()
+    result = train_model(config, train_items, val_items, train_config)
+    metrics = {
+        "train_seconds": round(time.perf_counter() - start, 1), "best_epoch": result.best_epoch,
+        "n_train": len(train_items), "n_val": len(val_items), "val": result.best_val,
+        "train_config": asdict(train_config), "data": str(data), "history": result.history,
+    }
+    bundle = save_bundle(result.model, out, name=name, metrics=metrics)
+    plot_history(result.history, out / "training.png")
+    return bundle
+
+
+def eval_bundle(*, bundle: Path, data: Path, split: str = "auto", lam: float | None = None,
+                workers: int | None = None) -> dict:
+    """Retrieval metrics of a bundle on a manifest's test clips (see ``splits.test_clips``)."""
+    loaded = load_bundle(bundle)
+    clips = test_clips(read_manifest(data), split)
+    items = _items(data, clips, loaded.config, workers=workers)
+    metrics = evaluate_model(loaded.model, items, lam=loaded.config.lam if lam is None else lam)
+    return {**metrics, "bundle": loaded.version, "lam": loaded.config.lam if lam is None else lam}
+
+
+def experiment(*, train: Path, test: Path, out: Path, config: ModelConfig, train_config: TrainConfig, seeds: int,
+               sweep_lam: list[float] | None = None, sweep_alpha: list[float] | None = None,
+               workers: int | None = None) -> dict:
+    train_clips, val_clips = train_val(read_manifest(train))
+    held_out = test_clips(read_manifest(test))
+    leaked = {c.id for c in held_out} & {c.id for c in train_clips + val_clips}
+    if leaked:
+        raise ManifestError(f"clips in both the test set and training/validation: {sorted(leaked)[:5]}")
+    splits = Splits(_items(train, train_clips, config, workers=workers), _items(train, val_clips, config,
+                    workers=workers), _items(test, held_out, config, workers=workers))
+    config = replace(config, n_features=splits.train[0].features.shape[1])
+    results = run_experiment(splits, config, train_config, seeds=seeds)
+    settings = {"train": str(train), "test": str(test), "n_train": len(splits.train), "n_val": len(splits.val),
+                "n_test": len(splits.test), "seeds": seeds, "sweep_lam": sweep_lam, "sweep_alpha": sweep_alpha,
+                "model": config.to_dict(), "train_config": asdict(train_config)}
+    write_results(results, out, title=f"moodspace experiment: {train.parent.name} -> {test.parent.name}",
+                  settings=settings)
+    for name, values in (("lam", sweep_lam), ("alpha", sweep_alpha)):
+        if values:
+            sweep(splits, config, train_config, name=name, values=values, seeds=seeds, out=out)
+    return results

@@ -1,0 +1,123 @@
+"""Train the music and emotion encoders jointly with the composite loss; early stopping on validation MRR."""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.config import ModelConfig
+from models.encoders import CrossModalModel
+from models.losses import composite_loss, fit_linear_cca
+from training.evaluate import evaluate_model, mean_mrr, pad
+from training.features import Item
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 80
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    crop_frames: int = 24  # random windows of this many frames per item and step (0: whole items)
+    patience: int = 12  # epochs without a better validation MRR before stopping
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    model: CrossModalModel
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val: dict = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def crop(item: Item, frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The same random window of ``frames`` frames from an item's features and VA sequence."""
+    if frames <= 0 or item.features.shape[0] <= frames:
+        return item.features, item.va
+    start = int(rng.integers(item.features.shape[0] - frames + 1))
+    return item.features[start : start + frames], item.va[start : start + frames]
+
+
+def batches(items: Sequence[Item], *, size: int, rng: np.random.Generator) -> list[list[Item]]:
+    """Shuffled batches; a last batch smaller than half ``size`` is dropped (CCA needs many rows)."""
+    order = rng.permutation(len(items))
+    groups = [[items[i] for i in order[k : k + size]] for k in range(0, len(items), size)]
+    return [g for g in groups if len(g) >= max(4, size // 2) or len(groups) == 1]
+
+
+def feature_stats(items: Sequence[Item]) -> tuple[torch.Tensor, torch.Tensor]:
+    frames = np.concatenate([i.features for i in items])
+    return torch.from_numpy(frames.mean(axis=0)), torch.from_numpy(frames.std(axis=0))
+
+
+def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Optimizer, *,
+          config: ModelConfig, crop_frames: int, rng: np.random.Generator) -> dict[str, float]:
+    windows = [crop(item, crop_frames, rng) for item in batch]
+    music = model.music(*pad([w[0] for w in windows]), align=False)
+    emotion = model.emotion(*pad([w[1] for w in windows]), align=False)
+    loss, parts = composite_loss(music, emotion, lam=config.lam, alpha=config.alpha, reg=config.cca_reg)
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    optimizer.step()
+    return parts
+
+
+def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Sequence[Item],
+                train_config: TrainConfig, *, progress: bool = True) -> TrainResult:
+    """Seeded training; keeps the weights of the epoch with the best mean validation MRR."""
+    seed_everything(train_config.seed)
+    rng = np.random.default_rng(train_config.seed)
+    model = CrossModalModel(config)
+    model.music.set_feature_stats(*feature_stats(train_items))
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
+    result = TrainResult(model)
+    best_state, best_score, stale = copy.deepcopy(model.state_dict()), -np.inf, 0
+    bar = tqdm(range(1, train_config.epochs + 1), desc="train", unit="epoch", disable=not progress)
+    for epoch in bar:
+        model.train()
+        parts = [_step(model, b, optimizer, config=config, crop_frames=train_config.crop_frames, rng=rng)
+                 for b in batches(train_items, size=train_config.batch_size, rng=rng)]
+        align_cca(model, train_items)
+        val = evaluate_model(model, val_items, lam=config.lam)
+        row = {"epoch": epoch, **{k: float(np.mean([p[k] for p in parts])) for k in parts[0]},
+               "val_m2e_mrr": val["m2e"]["mrr"], "val_e2m_mrr": val["e2m"]["mrr"]}
+        result.history.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", val_mrr=f"{mean_mrr(val):.3f}")
+        if mean_mrr(val) > best_score:
+            best_state, best_score, stale = copy.deepcopy(model.state_dict()), mean_mrr(val), 0
+            result.best_epoch, result.best_val = epoch, val
+        else:
+            stale += 1
+            if stale >= train_config.patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def align_cca(model: CrossModalModel, items: Sequence[Item]) -> torch.Tensor:
+    """Fit the linear CCA alignment of both encoders on ``items`` (whole sequences); returns the correlations."""
+    model.eval()
+    music, emotion = (torch.cat(parts) for parts in zip(*(
+        (model.music(*pad([i.features for i in chunk]), align=False).E,
+         model.emotion(*pad([i.va for i in chunk]), align=False).E)
+        for chunk in (items[k : k + 128] for k in range(0, len(items), 128))), strict=True))
+    (m1, w1), (m2, w2), rho = fit_linear_cca(music, emotion, reg=model.config.cca_reg)
+    model.music.align.set(m1, w1)
+    model.emotion.align.set(m2, w2)
+    return rho
