@@ -20,7 +20,9 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/moodspace corpus synth --n 200 --seconds 30 --seed 0 --out $(DATA)/demo --overwrite
 
+# The suite runs the service against SQLite and a real PostgreSQL (scripts/postgres starts one if none answers).
 test: $(STAMP)
+	scripts/postgres
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

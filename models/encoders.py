@@ -15,8 +15,10 @@ The BiGRU trunk concatenates the forward direction's last hidden state and the b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -30,6 +32,15 @@ class Embedding(NamedTuple):
     E: Tensor
     mu: Tensor
     logvar: Tensor
+
+
+def pad(sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
+    """(B, T_max, C) zero-padded float32 tensor and (B,) lengths from (T_i, C) arrays."""
+    lengths = torch.tensor([s.shape[0] for s in sequences])
+    out = torch.zeros(len(sequences), int(lengths.max()), sequences[0].shape[1])
+    for i, s in enumerate(sequences):
+        out[i, : s.shape[0]] = torch.from_numpy(np.asarray(s, dtype=np.float32))
+    return out, lengths
 
 
 def fc_stack(in_dim: int, layers: tuple[int, ...], dropout: float) -> tuple[nn.Sequential, int]:
@@ -140,10 +151,14 @@ class EmotionEncoder(nn.Module):
 
 
 class CrossModalModel(nn.Module):
-    """The music and emotion encoders of one shared space."""
+    """The music and emotion encoders of one shared space, and the softmax temperature of the VA reading
+    (``models.inference``), fitted after training."""
+
+    readout_temperature: Tensor
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self.music = MusicEncoder(config)
         self.emotion = EmotionEncoder(config)
+        self.register_buffer("readout_temperature", torch.tensor(0.05))

@@ -31,3 +31,7 @@ class MidiError(MoodspaceError):
 
 class RendererUnavailableError(MoodspaceError):
     """A renderer needs a program or file that is not installed."""
+
+
+class QueryError(MoodspaceError):
+    """A query names something unknown or asks for something impossible."""

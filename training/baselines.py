@@ -12,8 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from models.config import EncoderConfig
-from models.encoders import SequenceTrunk
-from training.evaluate import pad, retrieval_metrics
+from models.encoders import SequenceTrunk, pad
+from training.evaluate import retrieval_metrics
 from training.features import Item
 from training.train import TrainConfig, batches, crop, feature_stats, seed_everything
 

@@ -91,13 +91,16 @@ def corpus_learnability(
 
 
 def _register_plugins() -> None:
+    """Commands of other installed packages (the service adds serve, ingest, reindex)."""
     for entry in entry_points(group="moodspace.cli"):
         entry.load()(app)
 
 
+_register_plugins()
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    _register_plugins()
     try:
         app()
     except MoodspaceError as error:

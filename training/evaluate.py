@@ -12,18 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from models.encoders import CrossModalModel, Embedding
+from models.encoders import CrossModalModel, Embedding, pad
 from models.scoring import Gaussians, composite_scores
 from training.features import Item
-
-
-def pad(sequences: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, T_max, C) zero-padded tensor and (B,) lengths."""
-    lengths = torch.tensor([s.shape[0] for s in sequences])
-    out = torch.zeros(len(sequences), int(lengths.max()), sequences[0].shape[1])
-    for i, s in enumerate(sequences):
-        out[i, : s.shape[0]] = torch.from_numpy(np.asarray(s, dtype=np.float32))
-    return out, lengths
 
 
 def _numpy(embedding: Embedding) -> Gaussians:

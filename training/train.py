@@ -12,9 +12,10 @@ import torch
 from tqdm import tqdm
 
 from models.config import ModelConfig
-from models.encoders import CrossModalModel
+from models.encoders import CrossModalModel, pad
+from models.inference import Embedder
 from models.losses import composite_loss, fit_linear_cca
-from training.evaluate import evaluate_model, mean_mrr, pad
+from training.evaluate import evaluate_model, mean_mrr
 from training.features import Item
 
 
@@ -106,7 +107,22 @@ def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Seq
                 break
     model.load_state_dict(best_state)
     model.eval()
+    fit_readout_temperature(model, val_items)
     return result
+
+
+READOUT_TEMPERATURES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+def fit_readout_temperature(model: CrossModalModel, items: Sequence[Item]) -> float:
+    """Choose the VA-reading softmax temperature with the lowest mean absolute VA error on ``items``."""
+    embedder = Embedder(model)
+    music = embedder.embed_features([i.features for i in items])
+    reference = np.stack([i.va_mean for i in items])
+    errors = [np.abs(embedder.read_va(music, temperature=t).mean - reference).mean() for t in READOUT_TEMPERATURES]
+    best = READOUT_TEMPERATURES[int(np.argmin(errors))]
+    model.readout_temperature.fill_(best)
+    return best
 
 
 @torch.no_grad()

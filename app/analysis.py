@@ -1,0 +1,82 @@
+"""Query-time work on top of the model: analyse audio, rank named emotions, encode emotion queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.curves import curve_mean, validate_curve
+from models.errors import QueryError
+from models.inference import Embedder
+from models.scoring import Gaussians, composite_scores
+
+
+@dataclass(frozen=True)
+class TrackAnalysis:
+    gaussians: Gaussians  # (1, d) each
+    valence: float
+    arousal: float
+    valence_std: float
+    arousal_std: float
+    curve: list[list[float]]  # [[t, valence, arousal], ...] at window centres
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class EmotionHit:
+    name: str
+    score: float
+    corr: float
+    neg_kl: float
+    valence: float
+    arousal: float
+
+
+def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysis:
+    """Embedding of the whole clip, its VA reading with spread, and a VA curve read over sliding windows."""
+    features = embedder.frontend(y)
+    whole = embedder.embed_features([features])
+    reading = embedder.read_va(whole)
+    windows, times = embedder.windows(features)
+    curve = embedder.read_va(windows).mean
+    (v, a), (v_std, a_std) = reading.mean[0], reading.std[0]
+    return TrackAnalysis(
+        gaussians=whole, valence=float(v), arousal=float(a), valence_std=float(v_std), arousal_std=float(a_std),
+        curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)] for t, (cv, ca) in zip(times, curve,
+                                                                                                     strict=True)],
+        duration_s=y.size / sr,
+    )
+
+
+def rank_emotions(embedder: Embedder, music: Gaussians, *, lam: float, k: int) -> list[EmotionHit]:
+    """Named emotions ranked for one music embedding by the composite score (music-to-emotion)."""
+    scores = composite_scores(music, embedder.terms_embedded, lam=lam)
+    order = np.argsort(-scores.score[0], kind="stable")[:k]
+    return [EmotionHit(embedder.terms[i].name, float(scores.score[0, i]), float(scores.corr[0, i]),
+                       float(scores.neg_kl[0, i]), embedder.terms[i].valence, embedder.terms[i].arousal)
+            for i in order]
+
+
+def term_by_name(embedder: Embedder, name: str) -> int:
+    names = [t.name for t in embedder.terms]
+    key = name.strip().lower()
+    if key not in names:
+        raise QueryError(f"unknown emotion {name!r}; known: {', '.join(sorted(names))}")
+    return names.index(key)
+
+
+def encode_emotion_query(embedder: Embedder, *, curve: np.ndarray | None = None,
+                         point: tuple[float, float] | None = None, emotion: str | None = None
+                         ) -> tuple[Gaussians, tuple[float, float]]:
+    """The query embedding for exactly one of a curve (T, 3), a VA point or a named emotion, and its mean VA."""
+    if curve is not None:
+        curve = validate_curve(curve, name="curve")
+        return embedder.embed_curve(curve), tuple(float(x) for x in curve_mean(curve))  # type: ignore[return-value]
+    if point is not None:
+        va = np.array([point], dtype=np.float64)
+        validate_curve(np.hstack([[[0.0]], va]), name="point")
+        return embedder.embed_points(va), (float(va[0, 0]), float(va[0, 1]))
+    assert emotion is not None, "the request schema requires one of curve, point, emotion"
+    i = term_by_name(embedder, emotion)
+    return Gaussians(*(part[i : i + 1] for part in embedder.terms_embedded)), tuple(embedder.term_va[i])

@@ -1,0 +1,170 @@
+"""Every catalogue query. Callers pass a Session and commit once per request or job step."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.tables import ACTIVE_JOB_STATES, Job, Track, TrackEmbedding, utcnow
+from models.scoring import Gaussians
+
+
+@dataclass(frozen=True)
+class VersionEmbeddings:
+    """All embeddings of one model version, in track-id order."""
+
+    track_ids: np.ndarray  # (N,) int64
+    gaussians: Gaussians  # each (N, d) float32
+
+
+def _blob(x: np.ndarray) -> bytes:
+    return np.ascontiguousarray(x, dtype=np.float32).tobytes()
+
+
+def _array(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+# Tracks ---------------------------------------------------------------------------------------------------------
+
+def track_by_hash(session: Session, content_hash: str) -> Track | None:
+    return session.scalars(select(Track).where(Track.content_hash == content_hash)).first()
+
+
+def get_track(session: Session, track_id: int) -> Track | None:
+    return session.get(Track, track_id)
+
+
+def add_track(session: Session, *, title: str, artist: str, duration_s: float, audio_path: str, content_hash: str,
+              source: str, tags: Sequence[str] = ()) -> Track:
+    track = Track(title=title, artist=artist, duration_s=duration_s, audio_path=audio_path,
+                  content_hash=content_hash, source=source, tags=list(tags))
+    session.add(track)
+    session.flush()
+    return track
+
+
+def list_tracks(session: Session, *, limit: int, offset: int, query: str | None = None) -> tuple[list[Track], int]:
+    """A page of tracks (newest id last) and the total count, optionally filtered by title/artist substring."""
+    statement = select(Track)
+    if query:
+        pattern = f"%{query.lower()}%"
+        statement = statement.where(func.lower(Track.title).like(pattern) | func.lower(Track.artist).like(pattern))
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    tracks = session.scalars(statement.order_by(Track.id).limit(limit).offset(offset)).all()
+    return list(tracks), int(total)
+
+
+def tracks_by_ids(session: Session, track_ids: Sequence[int]) -> dict[int, Track]:
+    if not track_ids:
+        return {}
+    return {t.id: t for t in session.scalars(select(Track).where(Track.id.in_([int(i) for i in track_ids])))}
+
+
+def delete_track(session: Session, track_id: int) -> Track | None:
+    track = session.get(Track, track_id)
+    if track is not None:
+        session.execute(delete(TrackEmbedding).where(TrackEmbedding.track_id == track_id))
+        session.delete(track)
+    return track
+
+
+def count_tracks(session: Session) -> int:
+    return int(session.scalar(select(func.count(Track.id))) or 0)
+
+
+# Embeddings -----------------------------------------------------------------------------------------------------
+
+def add_embedding(session: Session, *, track_id: int, model_version: str, gaussians: Gaussians,
+                  va: tuple[float, float, float, float], curve: list[list[float]]) -> TrackEmbedding:
+    """Store one track's embedding ((d,) arrays) and VA reading for a model version (replacing an older one)."""
+    session.execute(delete(TrackEmbedding).where(TrackEmbedding.track_id == track_id,
+                                                 TrackEmbedding.model_version == model_version))
+    row = TrackEmbedding(track_id=track_id, model_version=model_version, E=_blob(gaussians.E),
+                         mu=_blob(gaussians.mu), logvar=_blob(gaussians.logvar), valence=va[0], arousal=va[1],
+                         valence_std=va[2], arousal_std=va[3], va_curve=curve)
+    session.add(row)
+    return row
+
+
+def embedding_for(session: Session, track_id: int, model_version: str) -> TrackEmbedding | None:
+    return session.scalars(select(TrackEmbedding).where(TrackEmbedding.track_id == track_id,
+                                                        TrackEmbedding.model_version == model_version)).first()
+
+
+def embeddings_for_version(session: Session, model_version: str, *, chunk: int = 5000) -> VersionEmbeddings:
+    """Every embedding of ``model_version`` as arrays, read in chunks."""
+    ids: list[int] = []
+    parts: list[list[np.ndarray]] = [[], [], []]
+    statement = (select(TrackEmbedding.track_id, TrackEmbedding.E, TrackEmbedding.mu, TrackEmbedding.logvar)
+                 .where(TrackEmbedding.model_version == model_version).order_by(TrackEmbedding.track_id))
+    for rows in session.execute(statement.execution_options(yield_per=chunk)).partitions():
+        for track_id, *blobs in rows:
+            ids.append(track_id)
+            for part, blob in zip(parts, blobs, strict=True):
+                part.append(_array(blob))
+    if not ids:
+        return VersionEmbeddings(np.zeros(0, dtype=np.int64), Gaussians(*(np.zeros((0, 0), np.float32),) * 3))
+    return VersionEmbeddings(np.array(ids, dtype=np.int64), Gaussians(*(np.stack(p) for p in parts)))
+
+
+def tracks_without_embedding(session: Session, model_version: str) -> list[Track]:
+    embedded = select(TrackEmbedding.track_id).where(TrackEmbedding.model_version == model_version)
+    return list(session.scalars(select(Track).where(Track.id.not_in(embedded)).order_by(Track.id)))
+
+
+# Jobs -----------------------------------------------------------------------------------------------------------
+
+def active_job(session: Session, kind: str) -> Job | None:
+    return session.scalars(select(Job).where(Job.kind == kind, Job.state.in_(ACTIVE_JOB_STATES))).first()
+
+
+def start_job(session: Session, kind: str) -> tuple[Job, bool]:
+    """The active job of ``kind`` if there is one, else a new queued job (committed). Returns (job, created).
+
+    A partial unique index allows one active job per kind, so two racing requests cannot both create one.
+    """
+    existing = active_job(session, kind)
+    if existing is not None:
+        return existing, False
+    job = Job(id=str(uuid.uuid4()), kind=kind, state="queued", progress=0.0, message="queued", result={})
+    session.add(job)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = active_job(session, kind)
+        assert existing is not None, "the unique index fired, so an active job exists"
+        return existing, False
+    return job, True
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def update_job(session: Session, job_id: str, **values: object) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(**values))
+
+
+def fail_interrupted_jobs(session: Session) -> int:
+    """Jobs left queued or running by a process that died: mark them failed so they can be run again."""
+    result = session.execute(update(Job).where(Job.state.in_(ACTIVE_JOB_STATES)).values(
+        state="failed", message="interrupted: the service stopped while the job ran", finished_at=utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+
+def reading_of(session: Session, track_ids: Sequence[int], model_version: str) -> dict[int, TrackEmbedding]:
+    """The embedding rows (with their VA reading) of tracks under one model version."""
+    if not track_ids:
+        return {}
+    rows = session.scalars(select(TrackEmbedding).where(TrackEmbedding.model_version == model_version,
+                                                        TrackEmbedding.track_id.in_([int(i) for i in track_ids])))
+    return {row.track_id: row for row in rows}

@@ -1,0 +1,29 @@
+"""Service-side domain errors (input problems the user can fix). ``app.routers.errors`` maps each to a status."""
+
+from __future__ import annotations
+
+from models.errors import MoodspaceError
+
+
+class NotFoundError(MoodspaceError):
+    """An id names nothing."""
+
+
+class PayloadTooLargeError(MoodspaceError):
+    """An upload or a query is larger than the configured limit."""
+
+
+class AuthError(MoodspaceError):
+    """A missing or wrong admin token."""
+
+
+class AdminDisabledError(MoodspaceError):
+    """No admin token is configured, so admin endpoints are off."""
+
+
+class NotReadyError(MoodspaceError):
+    """The model or the index is not loaded yet."""
+
+
+class UnsupportedMediaError(MoodspaceError):
+    """The upload is not audio this service can decode."""

@@ -1,0 +1,175 @@
+"""The FAISS index over augmented item vectors: a rebuildable cache of the database, versioned and swapped
+atomically.
+
+A snapshot is one model version's catalogue at one moment: the FAISS index over ``augment_items`` vectors (exact
+``IndexFlatIP``, or HNSW on MIPS -> L2 transformed vectors), the track ids, and the float32 embeddings used to
+rescore the head of every result list in float64. Snapshots are saved as ``<root>/<version>/<generation>/`` with a
+``manifest.json`` and made current by replacing ``<root>/current.json`` (``os.replace`` is atomic). A build that
+fails leaves both the files and the serving snapshot as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import faiss
+import numpy as np
+
+from models.scoring import Gaussians, augment_items, augment_query, split_scores
+
+
+class Hit(NamedTuple):
+    track_id: int
+    score: float
+    corr: float
+    neg_kl: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    model_version: str
+    generation: str
+    kind: str
+    index: faiss.Index
+    track_ids: np.ndarray  # (N,) int64
+    gaussians: Gaussians  # (N, d) float32 each, for float64 rescoring
+    centre: np.ndarray  # (d,) float64: the catalogue mean of mu
+    norm_bound: float  # HNSW only: M in the MIPS -> L2 transform
+
+    @property
+    def size(self) -> int:
+        return int(self.track_ids.size)
+
+    def search(self, query: Gaussians, *, lam: float, k: int, rescore_head: int, ef_search: int = 128) -> list[Hit]:
+        """Top ``k`` items for one query ((1, d) arrays) by the exact composite score."""
+        if self.size == 0:
+            return []
+        q, _ = augment_query(query, lam=lam, centre=self.centre)
+        head = min(self.size, max(k, rescore_head))
+        if self.kind == "hnsw":
+            faiss.ParameterSpace().set_index_parameter(self.index, "efSearch", max(ef_search, head))
+            q = np.hstack([q, np.zeros((1, 1))])
+        _, I = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head)
+        rows = I[0][I[0] >= 0]
+        items = Gaussians(*(part[rows].astype(np.float64) for part in self.gaussians))
+        repeated = Gaussians(*(np.repeat(part, rows.size, axis=0) for part in query))
+        exact = split_scores(repeated, items, lam=lam, centre=self.centre)
+        order = np.argsort(-exact.score, kind="stable")[:k]
+        return [Hit(int(self.track_ids[rows[i]]), float(exact.score[i]), float(exact.corr[i]),
+                    float(exact.neg_kl[i])) for i in order]
+
+
+def _mips_to_l2(x: np.ndarray, bound: float) -> np.ndarray:
+    """Append sqrt(M^2 - |x|^2) so that L2 order equals inner-product order (Bachrach et al., 2014)."""
+    extra = np.sqrt(np.maximum(bound**2 - np.sum(x**2, axis=1, keepdims=True), 0.0))
+    return np.hstack([x, extra])
+
+
+def build_snapshot(*, model_version: str, track_ids: np.ndarray, gaussians: Gaussians, kind: str = "flat",
+                   hnsw_m: int = 32) -> Snapshot:
+    """A new snapshot from embeddings; no side effects."""
+    generation = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    gaussians = Gaussians(*(np.asarray(part, dtype=np.float32) for part in gaussians))
+    d = gaussians.E.shape[1] if gaussians.E.ndim == 2 and gaussians.E.size else 0
+    centre = gaussians.mu.astype(np.float64).mean(axis=0) if track_ids.size else np.zeros(d)
+    xb = augment_items(gaussians, centre=centre) if track_ids.size else np.zeros((0, 3 * d + 1))
+    bound = 0.0
+    if kind == "hnsw":
+        bound = float(np.sqrt(np.max(np.sum(xb**2, axis=1)))) if xb.size else 0.0
+        xb = _mips_to_l2(xb, bound)
+        index: faiss.Index = faiss.IndexHNSWFlat(xb.shape[1], hnsw_m)
+    elif kind == "flat":
+        index = faiss.IndexFlatIP(xb.shape[1])
+    else:
+        raise ValueError(f"unknown index kind {kind!r}")
+    if xb.size:
+        index.add(np.ascontiguousarray(xb, dtype=np.float32))
+    return Snapshot(model_version, generation, kind, index, np.asarray(track_ids, dtype=np.int64), gaussians,
+                    centre, bound)
+
+
+class IndexStore:
+    """Snapshots on disk under ``root`` and the one that serves. Swaps are atomic; readers never block."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._current: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> Snapshot | None:
+        return self._current
+
+    def save(self, snapshot: Snapshot) -> Path:
+        """Write a snapshot's files completely, then make it the current one on disk."""
+        folder = self.root / snapshot.model_version / snapshot.generation
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
+        try:
+            faiss.write_index(snapshot.index, str(tmp / "index.faiss"))
+            np.savez(tmp / "items.npz", track_ids=snapshot.track_ids, E=snapshot.gaussians.E,
+                     mu=snapshot.gaussians.mu, logvar=snapshot.gaussians.logvar, centre=snapshot.centre)
+            manifest = {"model_version": snapshot.model_version, "generation": snapshot.generation,
+                        "kind": snapshot.kind, "size": snapshot.size, "norm_bound": snapshot.norm_bound}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        pointer = {"model_version": snapshot.model_version, "generation": snapshot.generation}
+        self._write_pointer(pointer)
+        return folder
+
+    def _write_pointer(self, pointer: dict[str, str]) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".current.", suffix=".json")
+        with os.fdopen(fd, "w") as out:
+            json.dump(pointer, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.root / "current.json")
+
+    def swap(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._current = snapshot
+
+    def publish(self, snapshot: Snapshot) -> None:
+        """Save, then serve. If saving fails, nothing changes."""
+        self.save(snapshot)
+        self.swap(snapshot)
+        self.prune(keep=snapshot)
+
+    def load_current(self, model_version: str) -> Snapshot | None:
+        """Serve the snapshot ``current.json`` names, if it belongs to ``model_version``."""
+        pointer_path = self.root / "current.json"
+        if not pointer_path.is_file():
+            return None
+        pointer = json.loads(pointer_path.read_text())
+        if pointer.get("model_version") != model_version:
+            return None
+        snapshot = self.load(self.root / pointer["model_version"] / pointer["generation"])
+        self.swap(snapshot)
+        return snapshot
+
+    @staticmethod
+    def load(folder: Path) -> Snapshot:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        items = np.load(folder / "items.npz")
+        gaussians = Gaussians(items["E"], items["mu"], items["logvar"])
+        return Snapshot(manifest["model_version"], manifest["generation"], manifest["kind"],
+                        faiss.read_index(str(folder / "index.faiss")), items["track_ids"], gaussians,
+                        items["centre"], float(manifest["norm_bound"]))
+
+    def prune(self, *, keep: Snapshot) -> None:
+        """Remove older generations of the kept snapshot's version (and unfinished builds)."""
+        for folder in (self.root / keep.model_version).iterdir():
+            if folder.name != keep.generation:
+                shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,102 @@
+"""Put audio into the catalogue: content-addressed storage, analysis, one track row and one embedding row.
+
+Idempotent by content hash: the same bytes twice give the same track. Client file names never become paths:
+audio is stored as ``audio/<hh>/<sha256>.<ext>`` under the data folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from sqlalchemy.orm import Session
+
+from app import catalog
+from app.analysis import TrackAnalysis, analyze_audio
+from app.errors import PayloadTooLargeError, UnsupportedMediaError
+from app.settings import Settings
+from app.tables import Track
+from models.errors import AudioError
+from models.frontend import load_audio
+from models.inference import Embedder
+from models.scoring import Gaussians
+
+_SUFFIXES = {"WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg", "MP3": ".mp3", "AIFF": ".aiff"}
+
+
+@dataclass(frozen=True)
+class Ingested:
+    track: Track
+    created: bool
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _suffix(data: bytes) -> str:
+    try:
+        return _SUFFIXES.get(sf.info(io.BytesIO(data)).format, ".audio")
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return ".audio"
+
+
+def store_audio(data: bytes, *, settings: Settings, digest: str) -> str:
+    """Write the bytes once under the data folder; returns the path relative to it."""
+    relative = Path("audio") / digest[:2] / f"{digest}{_suffix(data)}"
+    target = settings.data_dir / relative
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    return relative.as_posix()
+
+
+def decode(data: bytes, *, settings: Settings, sr: int, name: str) -> np.ndarray:
+    """Decoded, checked audio; undecodable -> UnsupportedMediaError, too long -> PayloadTooLargeError."""
+    try:
+        y = load_audio(data, sr=sr, name=name)
+    except AudioError as error:
+        if "cannot decode" in str(error):
+            raise UnsupportedMediaError(str(error)) from error
+        raise
+    if y.size / sr > settings.max_audio_seconds:
+        raise PayloadTooLargeError(f"{name}: {y.size / sr:.0f} s of audio; the limit is "
+                                   f"{settings.max_audio_seconds:.0f} s (MOODSPACE_MAX_AUDIO_SECONDS)")
+    return y
+
+
+def embed_track(session: Session, embedder: Embedder, track: Track, analysis: TrackAnalysis) -> None:
+    catalog.add_embedding(
+        session, track_id=track.id, model_version=embedder.version,
+        gaussians=Gaussians(*(part[0] for part in analysis.gaussians)),
+        va=(analysis.valence, analysis.arousal, analysis.valence_std, analysis.arousal_std), curve=analysis.curve)
+
+
+def ingest_audio(session: Session, embedder: Embedder, settings: Settings, *, data: bytes, title: str,
+                 artist: str = "", source: str = "upload", tags: tuple[str, ...] = ()) -> Ingested:
+    """Add audio to the catalogue (the caller commits). The same bytes again return the existing track, embedded
+    for the current model version."""
+    digest = content_hash(data)
+    existing = catalog.track_by_hash(session, digest)
+    if existing is not None:
+        if catalog.embedding_for(session, existing.id, embedder.version) is None:
+            analysis = analyze_audio(embedder, decode(data, settings=settings, sr=embedder.config.frontend.sr,
+                                                      name=title), sr=embedder.config.frontend.sr)
+            embed_track(session, embedder, existing, analysis)
+        return Ingested(existing, False)
+    sr = embedder.config.frontend.sr
+    analysis = analyze_audio(embedder, decode(data, settings=settings, sr=sr, name=title), sr=sr)
+    track = catalog.add_track(session, title=title[:300], artist=artist[:300], duration_s=analysis.duration_s,
+                              audio_path=store_audio(data, settings=settings, digest=digest), content_hash=digest,
+                              source=source, tags=tags)
+    embed_track(session, embedder, track, analysis)
+    return Ingested(track, True)

@@ -1,0 +1,78 @@
+"""The reindex job: embed tracks that have no embedding for the current model, build a new index snapshot from
+the database, publish it. Runs on the services' single job thread; the old snapshot serves until the new one is
+complete, and a failure leaves it serving."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from app import catalog
+from app.analysis import analyze_audio
+from app.ingest import decode, embed_track
+from app.services import Services
+from app.tables import Job, utcnow
+
+log = logging.getLogger(__name__)
+COMMIT_EVERY = 20
+
+
+def submit_reindex(services: Services) -> tuple[Job, bool]:
+    """Queue a reindex, or return the one that is queued or running. Returns (job, created)."""
+    services.require_embedder()
+    with services.sessions() as session:
+        job, created = catalog.start_job(session, "reindex")
+    if created:
+        services.executor.submit(run_reindex, services, job.id)
+    return job, created
+
+
+def _progress(services: Services, job_id: str) -> Callable[[float, str], None]:
+    def report(progress: float, message: str) -> None:
+        with services.sessions() as session:
+            catalog.update_job(session, job_id, progress=round(progress, 4), message=message)
+            session.commit()
+
+    return report
+
+
+def embed_missing(services: Services, report: Callable[[float, str], None]) -> int:
+    """Embed every track without an embedding for the current model version, from its stored audio."""
+    embedder = services.require_embedder()
+    sr = embedder.config.frontend.sr
+    with services.sessions() as session:
+        missing = catalog.tracks_without_embedding(session, embedder.version)
+        for done, track in enumerate(missing, start=1):
+            data = (services.settings.data_dir / track.audio_path).read_bytes()
+            analysis = analyze_audio(embedder, decode(data, settings=services.settings, sr=sr, name=track.title), sr=sr)
+            embed_track(session, embedder, track, analysis)
+            if done % COMMIT_EVERY == 0 or done == len(missing):
+                session.commit()
+                report(0.8 * done / len(missing), f"embedded {done}/{len(missing)} tracks")
+    return len(missing)
+
+
+def run_reindex(services: Services, job_id: str) -> None:
+    report = _progress(services, job_id)
+    start = time.perf_counter()
+    with services.sessions() as session:
+        catalog.update_job(session, job_id, state="running", started_at=utcnow(), message="started")
+        session.commit()
+    try:
+        embedded = embed_missing(services, report)
+        report(0.85, "building the index")
+        snapshot = services.build_index()
+        report(0.95, "saving the index")
+        services.store.publish(snapshot)
+        services.metrics.index_size.set(snapshot.size)
+        result = {"size": snapshot.size, "embedded": embedded, "generation": snapshot.generation,
+                  "model_version": snapshot.model_version, "seconds": round(time.perf_counter() - start, 3)}
+        state, message = "succeeded", f"index of {snapshot.size} tracks is serving"
+    except Exception as error:  # a job reports every failure in its row; the old index keeps serving
+        log.exception("reindex %s failed", job_id)
+        result, state, message = {}, "failed", f"{type(error).__name__}: {error}"
+    final = {"state": state, "message": message, "result": result, "finished_at": utcnow()}
+    with services.sessions() as session:
+        catalog.update_job(session, job_id, **final, **({"progress": 1.0} if state == "succeeded" else {}))
+        session.commit()

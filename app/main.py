@@ -1,0 +1,91 @@
+"""``create_app()``: the FastAPI service. The lifespan builds the services (database, model, index) once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import PayloadTooLargeError
+from app.routers import admin, emotion, errors, health, music, tracks
+from app.routers.errors import error_response
+from app.services import Services
+from app.settings import Settings
+
+MULTIPART_OVERHEAD = 64 * 1024
+
+DESCRIPTION = """Match music to emotion. Valence and arousal are always on [-1, 1].
+
+Every ranking uses `score = lam * corr - (1 - lam) * KL / d`: the Pearson correlation of point embeddings and the
+KL divergence of diagonal Gaussians in the shared emotion space; `corr` and `neg_kl` are reported per result."""
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413 before they are read into memory or spooled to disk."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise PayloadTooLargeError(self._detail())
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _detail(self) -> str:
+        return f"request body larger than {self.max_bytes / 2**20:.1f} MiB (MOODSPACE_MAX_UPLOAD_MB)"
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await error_response(413, "too_large", self._detail())(scope, receive, send)
+
+
+def _metrics_middleware(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def record(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        services: Services | None = getattr(request.app.state, "services", None)
+        if services is not None:
+            services.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+            services.metrics.latency.labels(route).observe(time.perf_counter() - start)
+        return response
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """The service. Tests pass ``services`` built around tiny models; otherwise the lifespan starts them."""
+    settings = settings or (services.settings if services else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = services or Services.start(settings)
+        try:
+            yield
+        finally:
+            app.state.services.close()
+
+    app = FastAPI(title="moodspace", version=version("moodspace"), description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+    _metrics_middleware(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
+    for router in (health.router, music.router, emotion.router, tracks.router, admin.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,89 @@
+"""Catalogue administration behind a bearer token: add and delete tracks, reindex, follow jobs."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app import catalog
+from app.db import SessionDep
+from app.errors import AdminDisabledError, AuthError, NotFoundError
+from app.ingest import ingest_audio
+from app.jobs import submit_reindex
+from app.routers.schemas import AddedTrack, ErrorOut, JobOut
+from app.routers.tracks import track_out
+from app.routers.uploads import read_upload
+from app.services import ServicesDep
+from app.tables import Job
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def require_admin(services: ServicesDep,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    """Constant-time comparison with MOODSPACE_ADMIN_TOKEN; no token configured means admin is off."""
+    token = services.settings.admin_token
+    if token is None or not token.get_secret_value():
+        raise AdminDisabledError("admin endpoints are off: set MOODSPACE_ADMIN_TOKEN to enable them")
+    given = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise AuthError("missing or wrong bearer token")
+
+
+ERRORS = {code: {"model": ErrorOut} for code in (401, 403, 404, 413, 415, 422, 503)}
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)],
+                   responses=ERRORS)  # type: ignore[arg-type]
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(job_id=job.id, kind=job.kind, state=job.state, progress=job.progress,
+                  message=job.message, result=job.result or {}, created_at=job.created_at,
+                  started_at=job.started_at, finished_at=job.finished_at)
+
+
+@router.post("/tracks", response_model=AddedTrack, status_code=201, summary="Add a track")
+def add_track(
+    services: ServicesDep, session: SessionDep,
+    file: Annotated[UploadFile, File(description="Audio: WAV, FLAC, OGG or MP3.")],
+    title: Annotated[str, Form(min_length=1, max_length=300)],
+    artist: Annotated[str, Form(max_length=300)] = "",
+) -> AddedTrack:
+    embedder = services.require_embedder()
+    data = read_upload(file, limit=services.settings.max_upload_bytes)
+    added = ingest_audio(session, embedder, services.settings, data=data, title=title, artist=artist)
+    session.commit()
+    reading = catalog.embedding_for(session, added.track.id, embedder.version)
+    snapshot = services.store.current
+    indexed = snapshot is not None and bool((snapshot.track_ids == added.track.id).any())
+    return AddedTrack(track=track_out(added.track, reading, with_curve=True), created=added.created,
+                      indexed=indexed)
+
+
+@router.delete("/tracks/{track_id}", status_code=204, response_class=Response, summary="Delete a track")
+def delete_track(track_id: int, session: SessionDep, services: ServicesDep) -> Response:
+    """Removes the track, its embeddings and its audio file; the index drops it at the next reindex (until
+    then queries skip it)."""
+    track = catalog.delete_track(session, track_id)
+    if track is None:
+        raise NotFoundError(f"no track with id {track_id}")
+    session.commit()
+    (services.settings.data_dir / track.audio_path).unlink(missing_ok=True)
+    return Response(status_code=204)
+
+
+@router.post("/reindex", response_model=JobOut, status_code=202, summary="Rebuild the index")
+def reindex(services: ServicesDep) -> JobOut:
+    """Starts a reindex job, or returns the one already queued or running."""
+    job, _ = submit_reindex(services)
+    return job_out(job)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state and progress")
+def get_job(job_id: str, session: SessionDep) -> JobOut:
+    job = catalog.get_job(session, job_id)
+    if job is None:
+        raise NotFoundError(f"no job with id {job_id}")
+    return job_out(job)

@@ -1,0 +1,39 @@
+"""Music to emotion: upload a clip, get its valence/arousal, a VA curve over time and ranked named emotions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, UploadFile
+
+from app.analysis import analyze_audio, rank_emotions
+from app.ingest import decode
+from app.routers.schemas import CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse
+from app.routers.uploads import read_upload
+from app.services import ServicesDep
+
+router = APIRouter(prefix="/v1", tags=["music"])
+ERRORS = {code: {"model": ErrorOut} for code in (413, 415, 422, 503)}
+
+
+@router.post("/music-to-emotion", response_model=MusicToEmotionResponse, responses=ERRORS,  # type: ignore[arg-type]
+             summary="Emotions of an audio clip")
+def music_to_emotion(
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="Audio: WAV, FLAC, OGG or MP3.")],
+    k: Annotated[int, Query(ge=1, le=64, description="Named emotions to return.")] = 10,
+    lam: Annotated[float | None, Query(ge=0, le=1, description="Score weight (default: the model's).")] = None,
+) -> MusicToEmotionResponse:
+    embedder = services.require_embedder()
+    data = read_upload(file, limit=services.settings.max_upload_bytes)
+    sr = embedder.config.frontend.sr
+    analysis = analyze_audio(embedder, decode(data, settings=services.settings, sr=sr,
+                                              name=file.filename or "upload"), sr=sr)
+    lam = embedder.config.lam if lam is None else lam
+    emotions = rank_emotions(embedder, analysis.gaussians, lam=lam, k=k)
+    return MusicToEmotionResponse(
+        valence=analysis.valence, arousal=analysis.arousal, valence_std=analysis.valence_std,
+        arousal_std=analysis.arousal_std, duration_s=round(analysis.duration_s, 3),
+        curve=[CurvePoint(t=t, valence=v, arousal=a) for t, v, a in analysis.curve],
+        emotions=[EmotionHit(**e.__dict__) for e in emotions], lam=lam, model_version=embedder.version,
+    )

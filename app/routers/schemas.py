@@ -1,0 +1,136 @@
+"""Request and response models. Valence and arousal are declared on [-1, 1]; NaN and infinity are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+VA = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
+
+
+class CurvePoint(Strict):
+    t: Seconds = Field(description="Time in seconds from the start of the curve.")
+    valence: VA
+    arousal: VA
+
+
+class VAPoint(Strict):
+    valence: VA
+    arousal: VA
+
+
+class EmotionQuery(Strict):
+    """Exactly one of ``curve``, ``point`` or ``emotion``."""
+
+    curve: list[CurvePoint] | None = Field(None, description="A valence/arousal curve over time.")
+    point: VAPoint | None = Field(None, description="One valence/arousal point.")
+    emotion: str | None = Field(None, description="A named emotion (see GET /v1/emotions).", max_length=64)
+    k: int = Field(10, ge=1, description="Number of tracks.")
+    lam: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False,
+                              description="Weight of correlation vs KL in the score (default: the model's).")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EmotionQuery:
+        given = [name for name in ("curve", "point", "emotion") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of curve, point, emotion (got {given or 'none'})")
+        if self.curve is not None and not self.curve:
+            raise ValueError("curve: the curve is empty")
+        return self
+
+
+class ScoreParts(BaseModel):
+    score: float = Field(description="lam * corr - (1 - lam) * KL / d")
+    corr: float = Field(description="Pearson correlation of the point embeddings")
+    neg_kl: float = Field(description="Minus the KL divergence KL(query || item)")
+
+
+class TrackHit(ScoreParts):
+    track_id: int
+    title: str
+    artist: str
+    valence: VA
+    arousal: VA
+    audio_url: str
+
+
+class EmotionToMusicResponse(BaseModel):
+    results: list[TrackHit]
+    query: VAPoint
+    lam: float
+    model_version: str
+
+
+class EmotionHit(ScoreParts):
+    name: str
+    valence: VA
+    arousal: VA
+
+
+class MusicToEmotionResponse(BaseModel):
+    valence: VA
+    arousal: VA
+    valence_std: float
+    arousal_std: float
+    duration_s: float
+    curve: list[CurvePoint]
+    emotions: list[EmotionHit]
+    lam: float
+    model_version: str
+
+
+class TrackOut(BaseModel):
+    id: int
+    title: str
+    artist: str
+    duration_s: float
+    tags: list[str]
+    added_at: datetime
+    audio_url: str
+    valence: VA | None = None
+    arousal: VA | None = None
+    curve: list[CurvePoint] | None = None
+
+
+class TrackPage(BaseModel):
+    items: list[TrackOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AddedTrack(BaseModel):
+    track: TrackOut
+    created: bool = Field(description="False when the same audio was already in the catalogue.")
+    indexed: bool = Field(description="Whether the serving index holds the track; POST /v1/admin/reindex if not.")
+
+
+class JobOut(BaseModel):
+    job_id: str
+    kind: str
+    state: Literal["queued", "running", "succeeded", "failed"]
+    progress: float
+    message: str
+    result: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class NamedEmotion(BaseModel):
+    name: str
+    valence: VA
+    arousal: VA
+    source: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: Any

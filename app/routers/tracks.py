@@ -1,0 +1,66 @@
+"""The catalogue, read-only: list, one track with its VA reading, its audio."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+
+from app import catalog
+from app.db import SessionDep
+from app.errors import NotFoundError
+from app.routers.schemas import CurvePoint, ErrorOut, TrackOut, TrackPage
+from app.services import ServicesDep
+from app.tables import Track, TrackEmbedding
+
+router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
+MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg"}
+
+
+def track_out(track: Track, reading: TrackEmbedding | None, *, with_curve: bool = False) -> TrackOut:
+    curve = None
+    if with_curve and reading is not None:
+        curve = [CurvePoint(t=t, valence=v, arousal=a) for t, v, a in reading.va_curve]
+    return TrackOut(id=track.id, title=track.title, artist=track.artist, duration_s=track.duration_s,
+                    tags=list(track.tags or []), added_at=track.added_at, audio_url=f"/v1/tracks/{track.id}/audio",
+                    valence=reading.valence if reading else None, arousal=reading.arousal if reading else None,
+                    curve=curve)
+
+
+def _track(session: SessionDep, track_id: int) -> Track:
+    track = catalog.get_track(session, track_id)
+    if track is None:
+        raise NotFoundError(f"no track with id {track_id}")
+    return track
+
+
+@router.get("", response_model=TrackPage, summary="List tracks")
+def list_tracks(
+    session: SessionDep, services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    q: Annotated[str | None, Query(max_length=200, description="Title or artist contains.")] = None,
+) -> TrackPage:
+    tracks, total = catalog.list_tracks(session, limit=limit, offset=offset, query=q)
+    version = services.embedder.version if services.embedder else ""
+    readings = catalog.reading_of(session, [t.id for t in tracks], version)
+    return TrackPage(items=[track_out(t, readings.get(t.id)) for t in tracks], total=total, limit=limit,
+                     offset=offset)
+
+
+@router.get("/{track_id}", response_model=TrackOut, responses={404: {"model": ErrorOut}}, summary="One track")
+def get_track(track_id: int, session: SessionDep, services: ServicesDep) -> TrackOut:
+    track = _track(session, track_id)
+    version = services.embedder.version if services.embedder else ""
+    return track_out(track, catalog.reading_of(session, [track.id], version).get(track.id), with_curve=True)
+
+
+@router.get("/{track_id}/audio", response_class=FileResponse, responses={404: {"model": ErrorOut}},
+            summary="The track's audio file")
+def track_audio(track_id: int, session: SessionDep, services: ServicesDep) -> FileResponse:
+    track = _track(session, track_id)
+    path = services.settings.data_dir / track.audio_path
+    if not path.is_file():
+        raise NotFoundError(f"the audio of track {track_id} is missing from the data folder")
+    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"))

@@ -1,0 +1,45 @@
+"""The service's one settings object, read from the environment (prefix ``MOODSPACE_``)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOODSPACE_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Audio files, indexes and the default SQLite database.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir.")
+    bundle: str | None = Field(None, description="Model bundle folder; 'default' or unset: the built-in model.")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin; unset: admin is off.")
+    max_upload_mb: float = Field(50.0, gt=0, description="Largest accepted upload.")
+    max_audio_seconds: float = Field(900.0, gt=0, description="Longest accepted audio.")
+    max_curve_points: int = Field(5_000, gt=0, description="Most points in a query curve.")
+    max_curve_seconds: float = Field(3_600.0, gt=0, description="Longest query curve.")
+    max_k: int = Field(200, gt=0, description="Most results per query.")
+    index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact inner product, or HNSW for size.")
+    rescore_head: int = Field(256, ge=0, description="Top hits rescored in float64.")
+    hnsw_m: int = Field(32, gt=1)
+    hnsw_ef_search: int = Field(128, gt=0)
+    migrate_on_start: bool = Field(True, description="Run `alembic upgrade head` when the service starts.")
+
+    @cached_property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'moodspace.db').resolve()}"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "indexes"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

@@ -1,0 +1,84 @@
+"""Catalogue tables (SQLAlchemy 2.0). The schema is made only by the Alembic migrations in migrations/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, LargeBinary, MetaData, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+ACTIVE_JOB_STATES = ("queued", "running")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Track(Base):
+    __tablename__ = "tracks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    artist: Mapped[str] = mapped_column(String(300), default="")
+    duration_s: Mapped[float] = mapped_column(Float)
+    audio_path: Mapped[str] = mapped_column(String(500))  # relative to the data folder
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the audio file
+    source: Mapped[str] = mapped_column(String(50), default="upload")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    embeddings: Mapped[list[TrackEmbedding]] = relationship(
+        back_populates="track", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class TrackEmbedding(Base):
+    """One track's embedding under one model version, with the VA curve the model reads from it."""
+
+    __tablename__ = "embeddings"
+    __table_args__ = (Index("uq_embeddings_track_version", "track_id", "model_version", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(100), index=True)
+    E: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (d,)
+    mu: Mapped[bytes] = mapped_column(LargeBinary)
+    logvar: Mapped[bytes] = mapped_column(LargeBinary)
+    valence: Mapped[float] = mapped_column(Float)
+    arousal: Mapped[float] = mapped_column(Float)
+    valence_std: Mapped[float] = mapped_column(Float)
+    arousal_std: Mapped[float] = mapped_column(Float)
+    va_curve: Mapped[list[list[float]]] = mapped_column(JSON)  # [[t, valence, arousal], ...]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    track: Mapped[Track] = relationship(back_populates="embeddings")
+
+
+class Job(Base):
+    """A background job (reindex). At most one active job per kind: a partial unique index enforces it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("uq_jobs_active_kind", "kind", unique=True,
+              sqlite_where=text("state IN ('queued', 'running')"),
+              postgresql_where=text("state IN ('queued', 'running')")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,108 @@
+"""Everything a trained bundle answers at query time: embed audio, windows of audio, VA curves, VA points and
+named emotions; read valence/arousal off a music embedding.
+
+The VA reading is itself a music-to-emotion retrieval: a grid of constant VA sequences over [-1, 1]^2 is encoded
+once by the emotion encoder; a music embedding scores every grid point with the composite score, and a softmax
+over those scores (temperature fitted on validation data, stored in the model) gives a mean and a spread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.bundle import Bundle
+from models.curves import resample_curve, validate_curve
+from models.encoders import CrossModalModel, Embedding, pad
+from models.frontend import frame_times, make_frontend
+from models.scoring import Gaussians, composite_scores
+from models.vocabulary import EmotionTerm, vocabulary
+
+GRID_STEPS = 21  # VA grid points per axis for the reading
+POINT_FRAMES = 8  # a VA point is encoded as a constant sequence of this many frames
+WINDOW_FRAMES = 8  # window of the VA curve read from audio (about 7.7 s)
+
+
+def _numpy(embedding: Embedding) -> Gaussians:
+    return Gaussians(*(t.detach().cpu().numpy().astype(np.float64) for t in embedding))
+
+
+def va_grid(steps: int = GRID_STEPS) -> np.ndarray:
+    axis = np.linspace(-1.0, 1.0, steps)
+    return np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+
+
+def curve_sequence(curve: np.ndarray, *, frame_seconds: float) -> np.ndarray:
+    """A validated (T, 3) curve read at frame centres from its first to its last time: (frames, 2).
+
+    A single point, or a curve shorter than one frame, becomes ``POINT_FRAMES`` copies of its mean."""
+    start, end = curve[0, 0], curve[-1, 0]
+    if end - start < frame_seconds:
+        return np.repeat(curve[:, 1:].mean(axis=0, keepdims=True), POINT_FRAMES, axis=0)
+    times = start + (np.arange(int((end - start) / frame_seconds) + 1) + 0.5) * frame_seconds
+    return resample_curve(curve, np.clip(times, start, end))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Valence/arousal read off music embeddings: mean and std, each (N, 2)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+
+class Embedder:
+    """A loaded bundle, ready to embed queries and catalogue items. Holds the encoded VA grid and vocabulary."""
+
+    def __init__(self, model: CrossModalModel, *, version: str = "unsaved") -> None:
+        self.model, self.config, self.version = model.eval(), model.config, version
+        self.frontend = make_frontend(self.config.frontend)
+        self.grid_va = va_grid()
+        self.grid = self.embed_points(self.grid_va)
+        self.terms: list[EmotionTerm] = vocabulary()
+        self.term_va = np.array([[t.valence, t.arousal] for t in self.terms])
+        self.terms_embedded = self.embed_points(self.term_va)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> Embedder:
+        return cls(bundle.model, version=bundle.version)
+
+    @torch.no_grad()
+    def embed_features(self, sequences: list[np.ndarray]) -> Gaussians:
+        """Music embeddings of (T, F) feature sequences."""
+        return _numpy(self.model.music(*pad(sequences)))
+
+    @torch.no_grad()
+    def embed_va(self, sequences: list[np.ndarray]) -> Gaussians:
+        """Emotion embeddings of (T, 2) valence/arousal sequences."""
+        return _numpy(self.model.emotion(*pad(sequences)))
+
+    def embed_points(self, va: np.ndarray) -> Gaussians:
+        """Emotion embeddings of (N, 2) VA points, each a constant sequence."""
+        return self.embed_va([np.repeat(point[None, :], POINT_FRAMES, axis=0) for point in np.asarray(va)])
+
+    def embed_curve(self, curve: np.ndarray) -> Gaussians:
+        """Emotion embedding of one (T, 3) curve [t, valence, arousal] (validated here)."""
+        curve = validate_curve(curve, name="curve")
+        return self.embed_va([curve_sequence(curve, frame_seconds=self.config.frontend.frame_seconds)])
+
+    def windows(self, features: np.ndarray, *, frames: int = WINDOW_FRAMES) -> tuple[Gaussians, np.ndarray]:
+        """Embeddings of windows of ``frames`` frames, hop 1 frame, and each window's centre time in seconds."""
+        frames = min(frames, features.shape[0])
+        starts = np.arange(features.shape[0] - frames + 1)
+        centres = frame_times(features.shape[0], self.config.frontend)
+        times = (centres[starts] + centres[starts + frames - 1]) / 2
+        return self.embed_features([features[s : s + frames] for s in starts]), times
+
+    def read_va(self, music: Gaussians, *, lam: float | None = None, temperature: float | None = None) -> Reading:
+        """Valence/arousal of music embeddings by composite-score retrieval over the VA grid."""
+        lam = self.config.lam if lam is None else lam
+        scores = composite_scores(music, self.grid, lam=lam).score  # (N, G)
+        temperature = float(self.model.readout_temperature) if temperature is None else temperature
+        weights = np.exp((scores - scores.max(axis=1, keepdims=True)) / temperature)
+        weights /= weights.sum(axis=1, keepdims=True)
+        mean = weights @ self.grid_va
+        std = np.sqrt(np.maximum(weights @ self.grid_va**2 - mean**2, 0.0))
+        return Reading(mean, std)

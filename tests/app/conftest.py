@@ -1,0 +1,124 @@
+"""Service fixtures: a tiny bundle, a few generated clips, SQLite and a real PostgreSQL.
+
+PostgreSQL tests use a fresh database per test on the server at ``MOODSPACE_TEST_POSTGRES_URL`` (default: the
+local server on 127.0.0.1:5432 with trust auth; `make test` starts one if none answers).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import sqlalchemy as sa
+import torch
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from models.bundle import save_bundle
+from models.config import EncoderConfig, ModelConfig
+from models.encoders import CrossModalModel
+from training.corpus.generate import synth_clip
+from training.corpus.synth import SR
+
+POSTGRES = os.environ.get("MOODSPACE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TOKEN = "test-admin-token"
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained but fixed tiny model: the service's behaviour does not depend on its quality."""
+    torch.manual_seed(0)
+    config = ModelConfig(music=EncoderConfig(kind="bigru", hidden=8, layers=(16,)),
+                         emotion=EncoderConfig(kind="bigru", hidden=8, layers=(16,)), d=4)
+    return save_bundle(CrossModalModel(config).eval(), tmp_path_factory.mktemp("bundle") / "tiny").path  # type: ignore
+
+
+@pytest.fixture(scope="session")
+def wavs() -> list[bytes]:
+    """Six different 3 s clips as WAV bytes."""
+    out = []
+    for index in range(6):
+        _, y = synth_clip(index, seed=11, seconds=3)
+        buffer = io.BytesIO()
+        sf.write(buffer, y, SR, format="WAV")
+        out.append(buffer.getvalue())
+    return out
+
+
+def _postgres_database() -> Iterator[str]:
+    admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    name = f"moodspace_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        pytest.fail(f"PostgreSQL not reachable at {POSTGRES} ({error.orig}); run scripts/postgres or set "
+                    "MOODSPACE_TEST_POSTGRES_URL")
+    try:
+        yield sa.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalogue.db'}"
+    else:
+        yield from _postgres_database()
+
+
+def make_settings(tmp_path: Path, bundle_dir: Path, database_url: str | None = None, **overrides: object) -> Settings:
+    values = {"data_dir": tmp_path / "data", "database_url": database_url, "bundle": str(bundle_dir),
+              "admin_token": TOKEN, **overrides}
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, bundle_dir: Path) -> Settings:
+    return make_settings(tmp_path, bundle_dir)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def any_db_client(tmp_path: Path, bundle_dir: Path, database_url: str) -> Iterator[TestClient]:
+    """The service on SQLite and on PostgreSQL."""
+    with TestClient(create_app(make_settings(tmp_path, bundle_dir, database_url))) as test_client:
+        yield test_client
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def add(client: TestClient, wav: bytes, title: str, artist: str = "A") -> dict:
+    response = client.post("/v1/admin/tracks", headers=AUTH, files={"file": (f"{title}.wav", wav, "audio/wav")},
+                           data={"title": title, "artist": artist})
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def reindex(client: TestClient) -> dict:
+    response = client.post("/v1/admin/reindex", headers=AUTH)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    for _ in range(600):
+        job = client.get(f"/v1/admin/jobs/{job['job_id']}", headers=AUTH).json()
+        if job["state"] in ("succeeded", "failed"):
+            return job
+        import time
+
+        time.sleep(0.02)
+    raise AssertionError(f"reindex did not finish: {job}")

@@ -1,0 +1,67 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from training import cli
+from training.corpus.generate import synth_corpus
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, bundle_dir: Path, monkeypatch) -> dict[str, str]:
+    values = {"MOODSPACE_DATA_DIR": str(tmp_path / "data"), "MOODSPACE_BUNDLE": str(bundle_dir)}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def test_ingest_is_idempotent_and_indexes(tmp_path: Path, env):
+    manifest = synth_corpus(n=4, seconds=2, seed=3, out=tmp_path / "corpus", workers=1, progress=False)
+    first = runner.invoke(cli.app, ["ingest", str(manifest)])
+    assert first.exit_code == 0, first.output
+    assert "added 4, already present 0, failed 0" in first.output and "index of 4 tracks" in first.output
+    second = runner.invoke(cli.app, ["ingest", str(tmp_path / "corpus" / "audio")])
+    assert second.exit_code == 0 and "added 0, already present 4, failed 0" in second.output
+    again = runner.invoke(cli.app, ["reindex"])
+    assert again.exit_code == 0 and "reindex succeeded" in again.output
+
+
+def test_ingest_reports_bad_files_and_keeps_going(tmp_path: Path, env):
+    folder = tmp_path / "in"
+    synth_corpus(n=2, seconds=2, seed=3, out=folder, workers=1, progress=False)
+    (folder / "audio" / "broken.wav").write_bytes(b"RIFF....WAVE")
+    result = runner.invoke(cli.app, ["ingest", str(folder / "audio"), "--no-reindex"])
+    assert result.exit_code == 1
+    assert "skipped" in result.output and "broken.wav" in result.output and "added 2" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_over_real_http(env):
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(port),
+                                "--log-level", "warning"], env={**os.environ, **env})
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/emotion-to-music", json={"emotion": "calm"})
+        assert response.status_code == 200 and response.json()["results"] == []
+    finally:
+        process.terminate()
+        process.wait(10)

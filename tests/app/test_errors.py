@@ -1,0 +1,105 @@
+"""A user's mistake gets a clear 4xx naming the problem, never a 500."""
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from tests.app.conftest import make_settings
+
+
+def _wav(y: np.ndarray, subtype: str = "PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, y, 16000, format="WAV", subtype=subtype)
+    return buffer.getvalue()
+
+
+BAD_AUDIO = {
+    "empty": (b"", 422, "empty"),
+    "random bytes": (np.random.default_rng(0).bytes(4000), 415, "cannot decode"),
+    "truncated": (None, 415, "cannot decode"),
+    "nan samples": (_wav(np.full(32000, np.nan, dtype=np.float32), "FLOAT"), 422, "NaN"),
+    "too short": (_wav(np.zeros(4000)), 422, "at least"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AUDIO))
+def test_bad_audio(client: TestClient, wavs: list[bytes], case: str):
+    data, status, message = BAD_AUDIO[case]
+    if data is None:
+        data = wavs[0][:30]
+    response = client.post("/v1/music-to-emotion", files={"file": ("clip.wav", data, "audio/wav")})
+    assert response.status_code == status, response.text
+    assert response.json()["error"] and message in response.json()["detail"]
+
+
+def test_uploads_over_the_limit_get_413(tmp_path, bundle_dir, wavs):
+    settings = make_settings(tmp_path, bundle_dir, max_upload_mb=0.05)
+    with TestClient(create_app(settings)) as small:
+        response = small.post("/v1/music-to-emotion", files={"file": ("big.wav", wavs[0], "audio/wav")})
+        assert response.status_code == 413 and "MOODSPACE_MAX_UPLOAD_MB" in response.json()["detail"]
+        assert small.get("/healthz").status_code == 200
+
+
+def test_audio_over_the_duration_limit_gets_413(tmp_path, bundle_dir, wavs):
+    with TestClient(create_app(make_settings(tmp_path, bundle_dir, max_audio_seconds=2))) as short:
+        response = short.post("/v1/music-to-emotion", files={"file": ("long.wav", wavs[0], "audio/wav")})
+        assert response.status_code == 413 and "MOODSPACE_MAX_AUDIO_SECONDS" in response.json()["detail"]
+
+
+BAD_QUERIES = {
+    "nothing": ({}, "exactly one"),
+    "two kinds": ({"point": {"valence": 0, "arousal": 0}, "emotion": "sad"}, "exactly one"),
+    "empty curve": ({"curve": []}, "empty"),
+    "valence out of range": ({"point": {"valence": 1.5, "arousal": 0}}, "less than or equal to 1"),
+    "curve out of range": ({"curve": [{"t": 0, "valence": 0, "arousal": -3}]}, "greater than or equal to -1"),
+    "negative time": ({"curve": [{"t": -1, "valence": 0, "arousal": 0}]}, "greater than or equal to 0"),
+    "time goes back": ({"curve": [{"t": 2, "valence": 0, "arousal": 0}, {"t": 1, "valence": 0, "arousal": 0}]},
+                       "non-decreasing"),
+    "unknown emotion": ({"emotion": "hungry"}, "unknown emotion 'hungry'"),
+    "k zero": ({"emotion": "sad", "k": 0}, "greater than or equal to 1"),
+    "lam above one": ({"emotion": "sad", "lam": 2}, "less than or equal to 1"),
+    "extra field": ({"emotion": "sad", "colour": "blue"}, "Extra inputs"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_QUERIES))
+def test_bad_emotion_queries_get_422(client: TestClient, case: str):
+    body, message = BAD_QUERIES[case]
+    response = client.post("/v1/emotion-to-music", json=body)
+    assert response.status_code == 422, response.text
+    assert message in str(response.json()["detail"])
+
+
+def test_nan_in_json_is_refused(client: TestClient):
+    response = client.post("/v1/emotion-to-music", content='{"point": {"valence": NaN, "arousal": 0}}',
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "valence" in str(response.json()["detail"])
+
+
+def test_curve_and_k_limits_give_413(tmp_path, bundle_dir):
+    with TestClient(create_app(make_settings(tmp_path, bundle_dir, max_curve_points=10, max_k=5))) as limited:
+        curve = [{"t": t, "valence": 0, "arousal": 0} for t in range(11)]
+        response = limited.post("/v1/emotion-to-music", json={"curve": curve, "k": 3})
+        assert response.status_code == 413 and "MOODSPACE_MAX_CURVE_POINTS" in response.json()["detail"]
+        response = limited.post("/v1/emotion-to-music", json={"emotion": "sad", "k": 6})
+        assert response.status_code == 413 and "MOODSPACE_MAX_K" in response.json()["detail"]
+
+
+def test_unknown_ids_get_404(client: TestClient):
+    for path in ("/v1/tracks/999", "/v1/tracks/999/audio"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.json() == {"error": "not_found",
+                                                                    "detail": "no track with id 999"}
+    assert client.get("/v1/tracks/abc").status_code == 422
+    assert client.get("/v1/nowhere").status_code == 404
+
+
+def test_malformed_json_and_wrong_content_type(client: TestClient):
+    response = client.post("/v1/emotion-to-music", content="{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["error"] == "invalid_request"
+    response = client.post("/v1/music-to-emotion", data={"file": "not a file"})
+    assert response.status_code == 422

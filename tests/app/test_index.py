@@ -1,0 +1,110 @@
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.index import IndexStore, build_snapshot
+from models.scoring import Gaussians, composite_scores
+
+
+def _gaussians(n: int, d: int = 8, seed: int = 0) -> Gaussians:
+    rng = np.random.default_rng(seed)
+    return Gaussians(rng.normal(size=(n, d)), rng.normal(size=(n, d)), rng.uniform(-3, 2, size=(n, d)))
+
+
+def _brute(query: Gaussians, items: Gaussians, lam: float, k: int) -> np.ndarray:
+    return np.argsort(-composite_scores(query, items, lam=lam).score[0], kind="stable")[:k]
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.7, 1.0])
+def test_flat_index_returns_the_brute_force_top_k_with_exact_scores(lam: float):
+    items = _gaussians(3000)
+    snapshot = build_snapshot(model_version="v", track_ids=np.arange(3000) + 100, gaussians=items)
+    for seed in range(5):
+        query = Gaussians(*(p[:1] for p in _gaussians(1, seed=seed + 10)))
+        hits = snapshot.search(query, lam=lam, k=10, rescore_head=64)
+        assert [h.track_id - 100 for h in hits] == list(_brute(query, items, lam, 10))
+        direct = composite_scores(query, items, lam=lam)
+        first = hits[0].track_id - 100
+        assert hits[0].score == pytest.approx(direct.score[0, first], rel=1e-6, abs=1e-9)
+        assert hits[0].corr == pytest.approx(direct.corr[0, first], rel=1e-6, abs=1e-9)
+        assert hits[0].neg_kl == pytest.approx(direct.neg_kl[0, first], rel=1e-6, abs=1e-9)
+
+
+def test_hnsw_on_mips_transformed_vectors_recalls_the_exact_top_10():
+    items = _gaussians(5000, seed=3)
+    hnsw = build_snapshot(model_version="v", track_ids=np.arange(5000), gaussians=items, kind="hnsw")
+    recall = []
+    for seed in range(20):
+        query = Gaussians(*(p[:1] for p in _gaussians(1, seed=100 + seed)))
+        found = {h.track_id for h in hnsw.search(query, lam=0.5, k=10, rescore_head=100, ef_search=200)}
+        recall.append(len(found & set(_brute(query, items, 0.5, 10))) / 10)
+    assert np.mean(recall) >= 0.95
+
+
+def test_saved_snapshot_loads_back_and_serves_the_same(tmp_path: Path):
+    store = IndexStore(tmp_path)
+    items = _gaussians(200)
+    snapshot = build_snapshot(model_version="v1", track_ids=np.arange(200), gaussians=items)
+    store.publish(snapshot)
+    pointer = json.loads((tmp_path / "current.json").read_text())
+    assert pointer == {"model_version": "v1", "generation": snapshot.generation}
+    fresh = IndexStore(tmp_path)
+    assert fresh.load_current("v2") is None  # another model version's index is never served
+    loaded = fresh.load_current("v1")
+    query = Gaussians(*(p[:1] for p in _gaussians(1, seed=9)))
+    assert loaded is not None
+    assert loaded.search(query, lam=0.5, k=5, rescore_head=10) == snapshot.search(query, lam=0.5, k=5,
+                                                                                  rescore_head=10)
+
+
+def test_a_failed_save_changes_nothing(tmp_path: Path, monkeypatch):
+    store = IndexStore(tmp_path)
+    old = build_snapshot(model_version="v", track_ids=np.arange(10), gaussians=_gaussians(10))
+    store.publish(old)
+    new = build_snapshot(model_version="v", track_ids=np.arange(20), gaussians=_gaussians(20))
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("app.index.np.savez", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        store.publish(new)
+    assert store.current is old
+    assert json.loads((tmp_path / "current.json").read_text())["generation"] == old.generation
+    assert [p.name for p in (tmp_path / "v").iterdir()] == [old.generation]
+
+
+def test_readers_see_old_or_new_snapshot_during_swaps(tmp_path: Path):
+    store = IndexStore(tmp_path)
+    snapshots = [build_snapshot(model_version="v", track_ids=np.arange(n) + n * 1000, gaussians=_gaussians(n, seed=n))
+                 for n in (50, 60, 70)]
+    store.swap(snapshots[0])
+    query = Gaussians(*(p[:1] for p in _gaussians(1, seed=5)))
+    errors, stop = [], threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            hits = store.current.search(query, lam=0.5, k=5, rescore_head=10)
+            if len({h.track_id // 1000 for h in hits}) != 1 or len(hits) != 5:
+                errors.append(hits)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    for _ in range(50):
+        for snapshot in snapshots:
+            store.swap(snapshot)
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert not errors
+
+
+def test_empty_catalogue_gives_empty_results():
+    snapshot = build_snapshot(model_version="v", track_ids=np.zeros(0, dtype=np.int64),
+                              gaussians=Gaussians(*(np.zeros((0, 4)),) * 3))
+    assert snapshot.size == 0
+    assert snapshot.search(Gaussians(*(np.zeros((1, 4)),) * 3), lam=0.5, k=3, rescore_head=10) == []

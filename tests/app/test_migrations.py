@@ -1,0 +1,39 @@
+import pytest
+import sqlalchemy as sa
+
+from app.db import downgrade, upgrade
+
+TABLES = {"tracks", "embeddings", "jobs", "alembic_version"}
+
+
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migrations_go_up_down_and_up_again(database_url: str):
+    upgrade(database_url)
+    assert _tables(database_url) == TABLES
+    downgrade(database_url, "base")
+    assert _tables(database_url) == {"alembic_version"}
+    upgrade(database_url)
+    assert _tables(database_url) == TABLES
+
+
+def test_one_active_job_per_kind_is_enforced_by_the_schema(database_url: str):
+    upgrade(database_url)
+    engine = sa.create_engine(database_url)
+    insert = sa.text("INSERT INTO jobs (id, kind, state, progress, message, result, created_at) "
+                     "VALUES (:id, 'reindex', :state, 0, '', '{}', CURRENT_TIMESTAMP)")
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert, {"id": "a", "state": "running"})
+            connection.execute(insert, {"id": "b", "state": "succeeded"})
+            connection.execute(insert, {"id": "c", "state": "failed"})
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            connection.execute(insert, {"id": "d", "state": "queued"})
+    finally:
+        engine.dispose()
