@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLargeError
-from app.routers import admin, emotion, errors, health, music, tracks
+from app.routers import admin, emotion, errors, health, music, text, tracks
 from app.routers.errors import error_response
 from app.services import Services
 from app.settings import Settings
@@ -62,11 +62,13 @@ def _metrics_middleware(app: FastAPI) -> None:
     async def record(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
+        elapsed = time.perf_counter() - start
         route = getattr(request.scope.get("route"), "path", "unmatched")
         services: Services | None = getattr(request.app.state, "services", None)
         if services is not None:
             services.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-            services.metrics.latency.labels(route).observe(time.perf_counter() - start)
+            services.metrics.latency.labels(route).observe(elapsed)
+        response.headers["Server-Timing"] = f"app;dur={elapsed * 1000:.3f}"
         return response
 
 
@@ -86,6 +88,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     errors.install(app)
     _metrics_middleware(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
-    for router in (health.router, music.router, emotion.router, tracks.router, admin.router):
+    for router in (health.router, music.router, emotion.router, text.router, tracks.router, admin.router):
         app.include_router(router)
     return app

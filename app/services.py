@@ -21,6 +21,7 @@ from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.errors import MoodspaceError
 from models.inference import Embedder
+from models.text import sentence_encoder
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class Services:
             session.commit()
         services.embedder = embedder or services._load_embedder()
         if services.embedder is not None:
+            if services.embedder.has_text:
+                sentence_encoder()  # load the frozen text encoder now, not on the first story
             services.load_index()
         return services
 

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     max_curve_points: int = Field(5_000, gt=0, description="Most points in a query curve.")
     max_curve_seconds: float = Field(3_600.0, gt=0, description="Longest query curve.")
     max_k: int = Field(200, gt=0, description="Most results per query.")
+    max_text_chars: int = Field(20_000, gt=0, description="Longest story text.")
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact inner product, or HNSW for size.")
     rescore_head: int = Field(256, ge=0, description="Top hits rescored in float64.")
     hnsw_m: int = Field(32, gt=1)

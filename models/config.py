@@ -38,17 +38,33 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
+class TextConfig:
+    """Trainable heads on the frozen sentence encoder (models/text.py)."""
+
+    layers: tuple[int, ...] = (256,)
+    dropout: float = 0.1
+    seconds_per_sentence: float = 4.0  # time a sentence takes on a story's VA curve
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
     music: EncoderConfig = field(default_factory=lambda: EncoderConfig(kind="bigru", hidden=128, layers=(256,)))
     emotion: EncoderConfig = field(default_factory=lambda: EncoderConfig(kind="bigru", hidden=64, layers=(128,)))
     n_features: int = 192  # frame feature size the music encoder reads (set from the front end)
     d: int = 32  # embedding size of both spaces
-    lam: float = 0.5  # composite weight: lam * CCA + (1 - lam) * KL ranking; also the default query lam
+    lam: float = 0.5  # composite loss weight: lam * CCA + (1 - lam) * KL ranking
+    query_lam: float | None = None  # default lam of the ranking score, chosen on validation (None: lam)
     alpha: float = 0.5  # KL ranking margin (per dimension: KL is divided by d)
     cca_reg: float = 1e-3  # ridge added to the CCA covariances
     logvar_min: float = -4.0
     logvar_max: float = 3.0
+    text: TextConfig | None = None  # set once text heads are trained
+
+    @property
+    def score_lam(self) -> float:
+        """The lam queries use unless they give their own."""
+        return self.lam if self.query_lam is None else self.query_lam
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,4 +80,6 @@ class ModelConfig:
         for key in ("music", "emotion"):
             if key in data:
                 values[key] = EncoderConfig(**{**data[key], "layers": tuple(data[key].get("layers", ()))})
+        if data.get("text") is not None:
+            values["text"] = TextConfig(**{**data["text"], "layers": tuple(data["text"].get("layers", ()))})
         return cls(**values)

@@ -23,7 +23,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from models.config import EncoderConfig, ModelConfig
+from models.config import EncoderConfig, ModelConfig, TextConfig
+
+TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence vectors (models/text.py)
 
 
 class Embedding(NamedTuple):
@@ -150,6 +152,33 @@ class EmotionEncoder(nn.Module):
         return out._replace(E=self.align(out.E)) if align else out
 
 
+class TextHeads(nn.Module):
+    """Trainable heads on frozen sentence vectors (B, 384): ``va`` (the valence/arousal bridge, with an affine
+    calibration from text VA to the spread music curves use) and ``metric`` (straight into the shared space)."""
+
+    va_shift: Tensor
+    va_scale: Tensor
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.register_buffer("va_shift", torch.zeros(2))
+        self.register_buffer("va_scale", torch.ones(2))
+        text = config.text or TextConfig()
+        trunk, width = fc_stack(TEXT_DIM, text.layers, text.dropout)
+        self.va = nn.Sequential(trunk, nn.Linear(width, 2), nn.Tanh())
+        metric_trunk, metric_width = fc_stack(TEXT_DIM, text.layers, text.dropout)
+        self.metric_trunk = metric_trunk
+        self.metric = GaussianHeads(metric_width, config.d, logvar_min=config.logvar_min,
+                                    logvar_max=config.logvar_max)
+
+    def valence_arousal(self, x: Tensor) -> Tensor:
+        """Calibrated valence/arousal on [-1, 1] of (B, 384) sentence vectors."""
+        return ((self.va(x) - self.va_shift) * self.va_scale).clamp(-1.0, 1.0)
+
+    def embed(self, x: Tensor) -> Embedding:
+        return self.metric(self.metric_trunk(x))
+
+
 class CrossModalModel(nn.Module):
     """The music and emotion encoders of one shared space, and the softmax temperature of the VA reading
     (``models.inference``), fitted after training."""
@@ -161,4 +190,5 @@ class CrossModalModel(nn.Module):
         self.config = config
         self.music = MusicEncoder(config)
         self.emotion = EmotionEncoder(config)
+        self.text = TextHeads(config) if config.text is not None else None
         self.register_buffer("readout_temperature", torch.tensor(0.05))

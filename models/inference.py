@@ -18,6 +18,7 @@ from models.curves import resample_curve, validate_curve
 from models.encoders import CrossModalModel, Embedding, pad
 from models.frontend import frame_times, make_frontend
 from models.scoring import Gaussians, composite_scores
+from models.text import sentence_encoder
 from models.vocabulary import EmotionTerm, vocabulary
 
 GRID_STEPS = 21  # VA grid points per axis for the reading
@@ -88,6 +89,29 @@ class Embedder:
         curve = validate_curve(curve, name="curve")
         return self.embed_va([curve_sequence(curve, frame_seconds=self.config.frontend.frame_seconds)])
 
+    @property
+    def has_text(self) -> bool:
+        return self.model.text is not None
+
+    @torch.no_grad()
+    def text_va(self, texts: list[str]) -> np.ndarray:
+        """Calibrated (valence, arousal) of each text through the VA bridge: (N, 2)."""
+        assert self.model.text is not None, "the bundle has no text heads"
+        vectors = torch.from_numpy(sentence_encoder().encode(texts))
+        return self.model.text.valence_arousal(vectors).numpy().astype(np.float64)
+
+    @torch.no_grad()
+    def embed_text(self, texts: list[str]) -> Gaussians:
+        """Embeddings of texts through the metric-learning bridge."""
+        assert self.model.text is not None, "the bundle has no text heads"
+        return _numpy(self.model.text.embed(torch.from_numpy(sentence_encoder().encode(texts))))
+
+    def story_curve(self, va: np.ndarray) -> np.ndarray:
+        """A (S, 2) sentence VA sequence as a (S, 3) curve, one sentence every ``seconds_per_sentence``."""
+        text = self.config.text
+        step = text.seconds_per_sentence if text is not None else 4.0
+        return np.hstack([np.arange(va.shape[0])[:, None] * step, va])
+
     def windows(self, features: np.ndarray, *, frames: int = WINDOW_FRAMES) -> tuple[Gaussians, np.ndarray]:
         """Embeddings of windows of ``frames`` frames, hop 1 frame, and each window's centre time in seconds."""
         frames = min(frames, features.shape[0])
@@ -98,7 +122,7 @@ class Embedder:
 
     def read_va(self, music: Gaussians, *, lam: float | None = None, temperature: float | None = None) -> Reading:
         """Valence/arousal of music embeddings by composite-score retrieval over the VA grid."""
-        lam = self.config.lam if lam is None else lam
+        lam = self.config.score_lam if lam is None else lam
         scores = composite_scores(music, self.grid, lam=lam).score  # (N, G)
         temperature = float(self.model.readout_temperature) if temperature is None else temperature
         weights = np.exp((scores - scores.max(axis=1, keepdims=True)) / temperature)

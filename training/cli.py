@@ -21,6 +21,7 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
 corpus = typer.Typer(no_args_is_help=True, help="Labelled corpora: generate, render MIDI sets, import audio sets.")
 app.add_typer(corpus, name="corpus")
 cli_model.register(app)
+cli_model.register_text(app)
 
 Out = Annotated[Path, typer.Option(help="Output folder (must not exist unless --overwrite).")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]

@@ -114,3 +114,53 @@ def register(app: typer.Typer) -> None:
         results = run(train=train, test=test, out=out, config=model, train_config=train_config, seeds=seeds,
                       sweep_lam=_floats(sweep_lam), sweep_alpha=_floats(sweep_alpha), workers=workers)
         typer.echo(results_markdown(results, title="results"))
+
+
+def _music_source(text: str) -> tuple[Path, str]:
+    """``manifest.jsonl`` or ``manifest.jsonl:split``."""
+    path, _, split = text.partition(":")
+    return Path(path), split or "test"
+
+
+def register_text(app: typer.Typer) -> None:
+    @app.command("train-text")
+    def train_text(
+        bundle: Annotated[Path, typer.Option(help="Bundle whose music and emotion encoders the text joins.")],
+        out: Annotated[Path, typer.Option(help="Bundle folder to write (the input plus text heads).")],
+        emobank: Annotated[Path, typer.Option(help="EmoBank folder (emobank.csv).")],
+        music: Annotated[list[Path], typer.Option(help="Music manifests ('train' and 'val' clips); repeatable.")],
+        warriner: Annotated[Path | None, typer.Option(help="Warriner norms folder: word-level VA examples.")] = None,
+        epochs: Annotated[int, typer.Option(min=1)] = 60,
+        seed: Seed = 0,
+    ) -> None:
+        """Train the text heads: the valence/arousal bridge and the three-branch metric bridge."""
+        from models.config import TextConfig
+        from training.run_text import train_text as run
+        from training.text import TextTrainConfig
+
+        result = run(bundle=bundle, out=out, emobank_root=emobank, music=music, warriner=warriner,
+                     config=TextTrainConfig(epochs=epochs, seed=seed), text_config=TextConfig())
+        text = result.metrics["text"]
+        typer.echo(f"bundle {result.version} -> {out}; validation: VA r valence {text['va_val']['valence_r']:.3f} "
+                   f"arousal {text['va_val']['arousal_r']:.3f}; metric MRR {text['metric_val']['dev_mrr']:.3f}")
+
+    @app.command("eval-text")
+    def eval_text(
+        bundle: Annotated[Path, typer.Option(help="Bundle with text heads.")],
+        emobank: Annotated[Path, typer.Option(help="EmoBank folder; its dev split gives the text queries.")],
+        music_test: Annotated[list[str], typer.Option(help="MANIFEST[:SPLIT] of test music (default split: test).")],
+        music_train: Annotated[list[Path], typer.Option(help="Music manifests for the classification baseline.")],
+        json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON.")] = None,
+    ) -> None:
+        """Text -> music retrieval by VA quadrant (P@5, MRR) for both bridges and a baseline; text -> VA r, R^2."""
+        from training.run_text import eval_text as run
+
+        results = run(bundle=bundle, emobank_root=emobank, music_train=music_train,
+                      music_test=[_music_source(m) for m in music_test])
+        for name in ("va_bridge", "metric_bridge", "classification"):
+            typer.echo(f"{name:<15} P@5 {results[name]['p@5']:.3f}  MRR {results[name]['mrr']:.3f}")
+        va = results["text_va_dev"]
+        typer.echo(f"text -> VA (EmoBank dev): valence r {va['valence_r']:.3f} R2 {va['valence_r2']:.3f}; "
+                   f"arousal r {va['arousal_r']:.3f} R2 {va['arousal_r2']:.3f}")
+        if json_out:
+            json_out.write_text(json.dumps(results, indent=2))

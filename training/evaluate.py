@@ -62,12 +62,24 @@ def retrieval_metrics(m2e: np.ndarray, e2m: np.ndarray, va: np.ndarray) -> dict:
     return {"n_test": int(va.shape[0]), "m2e": direction_metrics(m2e, va), "e2m": direction_metrics(e2m, va)}
 
 
+def evaluate_embeddings(music: Gaussians, emotion: Gaussians, va: np.ndarray, *, lam: float) -> dict:
+    m2e = composite_scores(music, emotion, lam=lam).score
+    e2m = composite_scores(emotion, music, lam=lam).score
+    return retrieval_metrics(m2e, e2m, va)
+
+
 def evaluate_model(model: CrossModalModel, items: Sequence[Item], *, lam: float) -> dict:
     """Composite-score retrieval metrics of ``model`` on ``items``."""
     music, emotion = embed(model, items)
-    m2e = composite_scores(music, emotion, lam=lam).score
-    e2m = composite_scores(emotion, music, lam=lam).score
-    return retrieval_metrics(m2e, e2m, np.stack([i.va_mean for i in items]).astype(np.float64))
+    return evaluate_embeddings(music, emotion, np.stack([i.va_mean for i in items]).astype(np.float64), lam=lam)
+
+
+def best_lam(model: CrossModalModel, items: Sequence[Item], lams: Sequence[float]) -> tuple[float, dict]:
+    """The query lam among ``lams`` with the best mean MRR on ``items``, and its metrics."""
+    music, emotion = embed(model, items)
+    va = np.stack([i.va_mean for i in items]).astype(np.float64)
+    results = [(lam, evaluate_embeddings(music, emotion, va, lam=lam)) for lam in lams]
+    return max(results, key=lambda result: mean_mrr(result[1]))
 
 
 def mean_mrr(metrics: dict) -> float:

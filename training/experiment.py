@@ -44,7 +44,7 @@ def run_method(method: str, splits: Splits, config: ModelConfig, train_config: T
     lam = EMBEDDING_LAM[method]
     config = config if lam is None else replace(config, lam=lam)
     result = train_model(config, splits.train, splits.val, train_config, progress=False)
-    return evaluate_model(result.model, splits.test, lam=config.lam)
+    return evaluate_model(result.model, splits.test, lam=result.model.config.score_lam)
 
 
 def summarize(runs: Sequence[dict]) -> dict:

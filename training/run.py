@@ -48,8 +48,8 @@ def eval_bundle(*, bundle: Path, data: Path, split: str = "auto", lam: float | N
     loaded = load_bundle(bundle)
     clips = test_clips(read_manifest(data), split)
     items = _items(data, clips, loaded.config, workers=workers)
-    metrics = evaluate_model(loaded.model, items, lam=loaded.config.lam if lam is None else lam)
-    return {**metrics, "bundle": loaded.version, "lam": loaded.config.lam if lam is None else lam}
+    lam = loaded.config.score_lam if lam is None else lam
+    return {**evaluate_model(loaded.model, items, lam=lam), "bundle": loaded.version, "lam": lam}
 
 
 def experiment(*, train: Path, test: Path, out: Path, config: ModelConfig, train_config: TrainConfig, seeds: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -15,19 +15,25 @@ from models.config import ModelConfig
 from models.encoders import CrossModalModel, pad
 from models.inference import Embedder
 from models.losses import composite_loss, fit_linear_cca
-from training.evaluate import evaluate_model, mean_mrr
+from training.evaluate import best_lam, mean_mrr
 from training.features import Item
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 80
+    epochs: int = 150
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    crop_frames: int = 24  # random windows of this many frames per item and step (0: whole items)
-    patience: int = 12  # epochs without a better validation MRR before stopping
+    crop_frames: int = 24  # random windows of up to this many frames per item and step (0: whole items)
+    patience: int = 20  # epochs without a better validation MRR before stopping
     seed: int = 0
+    tune_query_lam: bool = True  # composite models: choose the score's default lam on validation
+
+
+# Query lams tried on validation for composite models. The KL part's spread across items is much wider than
+# the correlation's, so a balanced score sits at a high lam.
+QUERY_LAMS = (0.25, 0.5, 0.75, 0.9, 0.95, 0.98)
 
 
 @dataclass
@@ -45,8 +51,12 @@ def seed_everything(seed: int) -> None:
 
 
 def crop(item: Item, frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The same random window of ``frames`` frames from an item's features and VA sequence."""
-    if frames <= 0 or item.features.shape[0] <= frames:
+    """The same random window from an item's features and VA sequence, between a third of ``frames`` and
+    ``frames`` long (so the encoders also learn short windows, as the service reads curves over time)."""
+    if frames <= 0:
+        return item.features, item.va
+    frames = int(rng.integers(max(2, frames // 3), frames + 1))
+    if item.features.shape[0] <= frames:
         return item.features, item.va
     start = int(rng.integers(item.features.shape[0] - frames + 1))
     return item.features[start : start + frames], item.va[start : start + frames]
@@ -87,25 +97,29 @@ def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Seq
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
     result = TrainResult(model)
     best_state, best_score, stale = copy.deepcopy(model.state_dict()), -np.inf, 0
+    lams = QUERY_LAMS if train_config.tune_query_lam and 0 < config.lam < 1 else (config.lam,)
+    best_query_lam = config.lam
     bar = tqdm(range(1, train_config.epochs + 1), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
         model.train()
         parts = [_step(model, b, optimizer, config=config, crop_frames=train_config.crop_frames, rng=rng)
                  for b in batches(train_items, size=train_config.batch_size, rng=rng)]
         align_cca(model, train_items)
-        val = evaluate_model(model, val_items, lam=config.lam)
+        lam, val = best_lam(model, val_items, lams)
         row = {"epoch": epoch, **{k: float(np.mean([p[k] for p in parts])) for k in parts[0]},
                "val_m2e_mrr": val["m2e"]["mrr"], "val_e2m_mrr": val["e2m"]["mrr"]}
         result.history.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", val_mrr=f"{mean_mrr(val):.3f}")
         if mean_mrr(val) > best_score:
             best_state, best_score, stale = copy.deepcopy(model.state_dict()), mean_mrr(val), 0
-            result.best_epoch, result.best_val = epoch, val
+            result.best_epoch, result.best_val, best_query_lam = epoch, {**val, "lam": lam}, lam
         else:
             stale += 1
             if stale >= train_config.patience:
                 break
     model.load_state_dict(best_state)
+    if len(lams) > 1:
+        model.config = replace(config, query_lam=best_query_lam)
     model.eval()
     fit_readout_temperature(model, val_items)
     return result

@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter
 
-from app import catalog
 from app.analysis import encode_emotion_query
 from app.db import SessionDep
 from app.errors import PayloadTooLargeError
-from app.routers.schemas import EmotionQuery, EmotionToMusicResponse, ErrorOut, NamedEmotion, TrackHit, VAPoint
+from app.routers.schemas import EmotionQuery, EmotionToMusicResponse, ErrorOut, NamedEmotion, VAPoint
+from app.search import search_tracks
 from app.services import ServicesDep
 
 router = APIRouter(prefix="/v1", tags=["emotion"])
 ERRORS = {code: {"model": ErrorOut} for code in (413, 422, 503)}
-OVERFETCH = 20  # deleted tracks can linger in the index until the next reindex
 
 
 def _check_limits(query: EmotionQuery, services: ServicesDep) -> None:
@@ -35,21 +34,12 @@ def _check_limits(query: EmotionQuery, services: ServicesDep) -> None:
 def emotion_to_music(query: EmotionQuery, services: ServicesDep, session: SessionDep) -> EmotionToMusicResponse:
     _check_limits(query, services)
     embedder = services.require_embedder()
-    snapshot = services.require_index()
+    services.require_index()
     curve = None if query.curve is None else np.array([[p.t, p.valence, p.arousal] for p in query.curve])
     point = None if query.point is None else (query.point.valence, query.point.arousal)
     gaussians, (valence, arousal) = encode_emotion_query(embedder, curve=curve, point=point, emotion=query.emotion)
-    lam = embedder.config.lam if query.lam is None else query.lam
-    hits = snapshot.search(gaussians, lam=lam, k=query.k + OVERFETCH, rescore_head=services.settings.rescore_head,
-                           ef_search=services.settings.hnsw_ef_search)
-    tracks = catalog.tracks_by_ids(session, [h.track_id for h in hits])
-    readings = catalog.reading_of(session, list(tracks), embedder.version)
-    results = [
-        TrackHit(track_id=h.track_id, title=tracks[h.track_id].title, artist=tracks[h.track_id].artist,
-                 score=h.score, corr=h.corr, neg_kl=h.neg_kl, valence=readings[h.track_id].valence,
-                 arousal=readings[h.track_id].arousal, audio_url=f"/v1/tracks/{h.track_id}/audio")
-        for h in hits if h.track_id in tracks and h.track_id in readings
-    ][: query.k]
+    lam = embedder.config.score_lam if query.lam is None else query.lam
+    results = search_tracks(services, session, gaussians, lam=lam, k=query.k)
     return EmotionToMusicResponse(results=results, query=VAPoint(valence=valence, arousal=arousal), lam=lam,
                                   model_version=embedder.version)
 

@@ -29,7 +29,7 @@ def music_to_emotion(
     sr = embedder.config.frontend.sr
     analysis = analyze_audio(embedder, decode(data, settings=services.settings, sr=sr,
                                               name=file.filename or "upload"), sr=sr)
-    lam = embedder.config.lam if lam is None else lam
+    lam = embedder.config.score_lam if lam is None else lam
     emotions = rank_emotions(embedder, analysis.gaussians, lam=lam, k=k)
     return MusicToEmotionResponse(
         valence=analysis.valence, arousal=analysis.arousal, valence_std=analysis.valence_std,

@@ -134,3 +134,38 @@ class NamedEmotion(BaseModel):
 class ErrorOut(BaseModel):
     error: str
     detail: Any
+
+
+class TextQuery(Strict):
+    text: str = Field(description="A story: one or more paragraphs.")
+    k: int = Field(5, ge=1, description="Tracks for the whole text, or per segment in arc mode.")
+    mode: Literal["whole", "arc"] = Field("whole", description="One list, or a cue list following the arc.")
+    bridge: Literal["va", "metric"] = Field(
+        "va", description="va: sentence valence/arousal through the emotion encoder; metric: text embedded "
+                          "straight into the space.")
+    lam: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+
+
+class SentenceOut(BaseModel):
+    text: str
+    valence: VA
+    arousal: VA
+
+
+class SegmentOut(BaseModel):
+    start: int = Field(description="First sentence (0-based).")
+    end: int = Field(description="One past the last sentence.")
+    sentences: list[str]
+    valence: VA
+    arousal: VA
+    results: list[TrackHit]
+
+
+class TextToMusicResponse(BaseModel):
+    mode: str
+    bridge: str
+    sentences: list[SentenceOut]
+    results: list[TrackHit] | None = None
+    segments: list[SegmentOut] | None = None
+    lam: float
+    model_version: str

@@ -122,3 +122,24 @@ def reindex(client: TestClient) -> dict:
 
         time.sleep(0.02)
     raise AssertionError(f"reindex did not finish: {job}")
+
+
+@pytest.fixture(scope="session")
+def story_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model with text heads whose VA bridge learned four clearly different moods."""
+    import numpy as np
+
+    from models.config import TextConfig
+    from models.text import sentence_encoder
+    from tests.training.test_text import MOODS
+    from training.text import TextSet, TextTrainConfig, train_va_bridge, with_text_heads
+
+    torch.manual_seed(0)
+    config = ModelConfig(music=EncoderConfig(kind="bigru", hidden=8, layers=(16,)),
+                         emotion=EncoderConfig(kind="bigru", hidden=8, layers=(16,)), d=4)
+    model = with_text_heads(CrossModalModel(config), TextConfig(layers=(32,)))
+    texts = [t for _, _, group in MOODS.values() for t in group]
+    va = np.array([[(v - 3) / 2, (a - 3) / 2] for v, a, group in MOODS.values() for _ in group])
+    data = TextSet(sentence_encoder().encode(texts), va)
+    train_va_bridge(model, data, data, TextTrainConfig(epochs=150, patience=150))
+    return save_bundle(model.eval(), tmp_path_factory.mktemp("bundle") / "story").path  # type: ignore[return-value]

@@ -42,8 +42,12 @@ def test_training_is_deterministic_by_seed(items):
 def test_crop_takes_the_same_window_from_both_sequences():
     item = Item("x", np.arange(20, dtype=np.float32).reshape(10, 2), np.arange(20, dtype=np.float32).reshape(10, 2),
                 np.zeros(2, np.float32), "dynamic", "train")
-    features, va = crop(item, 4, np.random.default_rng(0))
-    assert features.shape == (4, 2) and np.array_equal(features, va)
+    lengths = set()
+    for seed in range(30):
+        features, va = crop(item, 6, np.random.default_rng(seed))
+        assert np.array_equal(features, va) and 2 <= features.shape[0] <= 6
+        lengths.add(features.shape[0])
+    assert lengths == {2, 3, 4, 5, 6}
     assert crop(item, 0, np.random.default_rng(0))[0].shape == (10, 2)
 
 

