@@ -6,8 +6,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLargeError
@@ -17,6 +20,7 @@ from app.services import Services
 from app.settings import Settings
 
 MULTIPART_OVERHEAD = 64 * 1024
+WEB = Path(__file__).resolve().parent / "web"
 
 DESCRIPTION = """Match music to emotion. Valence and arousal are always on [-1, 1].
 
@@ -90,4 +94,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
     for router in (health.router, music.router, emotion.router, text.router, tracks.router, admin.router):
         app.include_router(router)
+    _web_page(app)
     return app
+
+
+def _web_page(app: FastAPI) -> None:
+    """The static page at / (no build step, no external CDN)."""
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(WEB / "index.html", media_type="text/html")

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from app.db import upgrade
 from app.tables import utcnow
 from models.bundle import load_bundle
+from models.default import resolve_bundle
 from models.frontend import load_audio
 from models.inference import Embedder
 from models.manifest import audio_path, read_manifest
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    embedder = Embedder.from_bundle(load_bundle(args.bundle))
+    embedder = Embedder.from_bundle(load_bundle(resolve_bundle(args.bundle)))
     clips = read_manifest(args.corpus)
     files = [audio_path(args.corpus, c) for c in clips[: 20 if args.quick else 200]]
     sizes = [1000] if args.quick else [int(s) for s in args.sizes.split(",")]

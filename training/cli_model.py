@@ -46,9 +46,10 @@ def _floats(text: str | None) -> list[float] | None:
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
-        data: Annotated[Path, typer.Option(help="Training manifest (its 'train' clips; 'val' clips validate).")],
+        data: Annotated[list[Path], typer.Option(help="Training manifest(s): their 'train' clips; repeatable.")],
         out: Annotated[Path, typer.Option(help="Bundle folder to write.")],
-        val: Annotated[Path | None, typer.Option(help="Validation manifest.")] = None,
+        val: Annotated[list[Path] | None, typer.Option(
+            help="Validation manifest(s): their 'val' clips (all if none is marked). Default: the data's.")] = None,
         music_encoder: MusicEncoderKind = _DEFAULT_MODEL.music.kind,
         emotion_encoder: EmotionEncoderKind = _DEFAULT_MODEL.emotion.kind,
         d: D = _DEFAULT_MODEL.d, lam: Lam = _DEFAULT_MODEL.lam, alpha: Alpha = _DEFAULT_MODEL.alpha,
@@ -63,14 +64,15 @@ def register(app: typer.Typer) -> None:
         model, train_config = make_configs(
             music_encoder=music_encoder, emotion_encoder=emotion_encoder, d=d, lam=lam, alpha=alpha, lr=lr,
             epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, crop_frames=crop_frames)
-        bundle = train_bundle(data=data, val=val, out=out, config=model, train_config=train_config, workers=workers)
+        bundle = train_bundle(data=data, val=val or [], out=out, config=model, train_config=train_config,
+                              workers=workers)
         val_metrics = bundle.metrics["val"]
         typer.echo(f"bundle {bundle.version} -> {out} (best epoch {bundle.metrics['best_epoch']}, "
                    f"val MRR m2e {val_metrics['m2e']['mrr']:.3f} e2m {val_metrics['e2m']['mrr']:.3f})")
 
     @app.command("eval")
     def evaluate(
-        bundle: Annotated[Path, typer.Option(help="Model bundle folder.")],
+        bundle: Annotated[Path, typer.Option(help="Model bundle folder, or \"default\" for the built-in model.")],
         data: Annotated[Path, typer.Option(help="Manifest; its 'test' clips, or all if none is marked.")],
         json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON.")] = None,
         split: Annotated[str, typer.Option(help="auto, all, train, val or test.")] = "auto",

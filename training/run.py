@@ -9,13 +9,14 @@ from pathlib import Path
 
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.config import ModelConfig
+from models.default import resolve_bundle
 from models.errors import ManifestError
 from models.manifest import read_manifest
 from training.evaluate import evaluate_model
 from training.experiment import Splits, run_experiment, sweep, write_results
 from training.features import Item, load_items
 from training.plots import plot_history
-from training.splits import test_clips, train_val
+from training.splits import of_split, test_clips, train_val
 from training.train import TrainConfig, train_model
 
 
@@ -23,19 +24,38 @@ def _items(manifest: Path, clips: list, config: ModelConfig, *, workers: int | N
     return load_items(manifest, clips, config.frontend, workers=workers)
 
 
-def train_bundle(*, data: Path, val: Path | None, out: Path, config: ModelConfig, train_config: TrainConfig,
+def train_val_items(data: list[Path], val: list[Path], config: ModelConfig, *, workers: int | None = None
+                    ) -> tuple[list[Item], list[Item]]:
+    """Training items: the train clips of every ``data`` manifest. Validation: the val clips (or all clips) of
+    every ``val`` manifest; without any, the val clips of the ``data`` manifests (see ``splits.train_val``)."""
+    train_items: list[Item] = []
+    val_items: list[Item] = []
+    for manifest in data:
+        train_clips, own_val = train_val(read_manifest(manifest))
+        train_items += _items(manifest, train_clips, config, workers=workers)
+        if not val:
+            val_items += _items(manifest, own_val, config, workers=workers)
+    for manifest in val:
+        clips = read_manifest(manifest)
+        val_items += _items(manifest, of_split(clips, "val") or clips, config, workers=workers)
+    overlap = {i.id for i in train_items} & {i.id for i in val_items}
+    if overlap:
+        raise ManifestError(f"clips in both training and validation: {sorted(overlap)[:5]}")
+    return train_items, val_items
+
+
+def train_bundle(*, data: list[Path], val: list[Path], out: Path, config: ModelConfig, train_config: TrainConfig,
                  workers: int | None = None, name: str = "moodspace") -> Bundle:
-    """Train on ``data`` (its train split), validate on ``val`` or data's val split; write a bundle to ``out``."""
-    train_clips, val_clips = train_val(read_manifest(data), read_manifest(val) if val else None)
-    train_items = _items(data, train_clips, config, workers=workers)
-    val_items = _items(val or data, val_clips, config, workers=workers)
+    """Train on the ``data`` manifests, validate as ``train_val_items`` says; write a bundle to ``out``."""
+    train_items, val_items = train_val_items(data, val, config, workers=workers)
     config = replace(config, n_features=train_items[0].features.shape[1])
     start = time.perf_counter()
     result = train_model(config, train_items, val_items, train_config)
     metrics = {
         "train_seconds": round(time.perf_counter() - start, 1), "best_epoch": result.best_epoch,
         "n_train": len(train_items), "n_val": len(val_items), "val": result.best_val,
-        "train_config": asdict(train_config), "data": str(data), "history": result.history,
+        "train_config": asdict(train_config), "data": [str(d) for d in data], "val_data": [str(v) for v in val],
+        "history": result.history,
     }
     bundle = save_bundle(result.model, out, name=name, metrics=metrics)
     plot_history(result.history, out / "training.png")
@@ -45,7 +65,7 @@ def train_bundle(*, data: Path, val: Path | None, out: Path, config: ModelConfig
 def eval_bundle(*, bundle: Path, data: Path, split: str = "auto", lam: float | None = None,
                 workers: int | None = None) -> dict:
     """Retrieval metrics of a bundle on a manifest's test clips (see ``splits.test_clips``)."""
-    loaded = load_bundle(bundle)
+    loaded = load_bundle(resolve_bundle(bundle))
     clips = test_clips(read_manifest(data), split)
     items = _items(data, clips, loaded.config, workers=workers)
     lam = loaded.config.score_lam if lam is None else lam

@@ -13,6 +13,7 @@ import torch
 
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.config import TextConfig
+from models.default import resolve_bundle
 from models.encoders import CrossModalModel, pad
 from models.manifest import read_manifest
 from models.text import sentence_encoder
@@ -103,7 +104,7 @@ def calibrate(model: CrossModalModel, train: TextSet) -> None:
 def train_text(*, bundle: Path, out: Path, emobank_root: Path, music: list[Path], warriner: Path | None,
                config: TextTrainConfig, text_config: TextConfig) -> Bundle:
     """A copy of ``bundle`` with trained text heads, written to ``out``."""
-    loaded = load_bundle(bundle)
+    loaded = load_bundle(resolve_bundle(bundle))
     model = with_text_heads(loaded.model, text_config)
     texts = emobank_sets(emobank_root)
     words = warriner_set(warriner) if warriner else None
@@ -161,7 +162,7 @@ def eval_text(*, bundle: Path, emobank_root: Path, music_train: list[Path], musi
               k: int = 5) -> dict:
     """Text queries (EmoBank dev) against a music test set, relevant when the VA quadrants match: P@k and MRR
     for the VA bridge, the metric bridge and the classification baseline; and text -> VA on EmoBank dev."""
-    loaded = load_bundle(bundle)
+    loaded = load_bundle(resolve_bundle(bundle))
     model = loaded.model
     if model.text is None:
         raise ValueError(f"{bundle}: the bundle has no text heads; run `moodspace train-text` first")

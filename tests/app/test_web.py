@@ -1,0 +1,162 @@
+"""The web page in a real browser: Debian's Chromium driven by Playwright (no browser download), against the app
+served by uvicorn on loopback. Screenshots go to artifacts/screenshots/ (not committed)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from app.main import create_app
+from tests.app.conftest import AUTH, make_settings
+from tests.app.test_text import STORY
+
+CHROMIUM = os.environ.get("MOODSPACE_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, story_bundle_dir: Path, wavs: list[bytes]) -> Iterator[str]:
+    """The app with six tracks, served on a free loopback port."""
+    settings = make_settings(tmp_path_factory.mktemp("web"), story_bundle_dir)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    while not server.started:
+        time.sleep(0.05)
+    with httpx.Client(base_url=base, headers=AUTH, timeout=60) as client:
+        for i, wav in enumerate(wavs):
+            client.post("/v1/admin/tracks", files={"file": (f"{i}.wav", wav)}, data={"title": f"Track {i}"})
+        job = client.post("/v1/admin/reindex").json()
+        while client.get(f"/v1/admin/jobs/{job['job_id']}").json()["state"] not in ("succeeded", "failed"):
+            time.sleep(0.05)
+    yield base
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/system-deps (Debian package chromium) "
+                    "or set MOODSPACE_CHROMIUM")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: str) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server)
+    expect(page.locator("#model-version")).to_contain_text("6 tracks")
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_draw_a_curve_get_tracks_and_play_one(page: Page):
+    plane = page.locator("#e2m-plane")
+    box = plane.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.8)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(box["x"] + box["width"] * (0.2 + 0.06 * step), box["y"] + box["height"] * (0.8 - 0.06 * step))
+    page.mouse.up()
+    expect(page.locator("#e2m-caption")).to_contain_text("Curve of")
+    page.get_by_role("button", name="Find music").click()
+    tracks = page.locator("#e2m-results li.track")
+    expect(tracks).to_have_count(6)
+    expect(tracks.first).to_contain_text("score")
+    playing = page.evaluate("""async () => {
+        const audio = document.querySelector('#e2m-results audio');
+        await audio.play();
+        await new Promise((done) => setTimeout(done, 400));
+        return {paused: audio.paused, time: audio.currentTime, duration: audio.duration};
+    }""")
+    assert not playing["paused"] and playing["time"] > 0 and playing["duration"] == pytest.approx(3.0, abs=0.05)
+    shot(page, "emotion-to-music")
+
+
+def test_keyboard_only_curve_and_named_emotion(page: Page):
+    page.locator("#e2m-plane").focus()
+    for key in ["ArrowRight"] * 6 + ["Enter"] + ["ArrowUp"] * 5 + ["Enter"]:
+        page.keyboard.press(key)
+    expect(page.locator("#e2m-caption")).to_contain_text("Curve of 2 points")
+    page.locator("#e2m-search").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#e2m-results li.track")).to_have_count(6)
+    page.get_by_label("…or pick a named emotion").select_option("sad")
+    page.get_by_label("Number of tracks").fill("2")
+    page.get_by_role("button", name="Find music").click()
+    expect(page.locator("#e2m-results li.track")).to_have_count(2)
+    expect(page.locator("#status")).to_contain_text("2 tracks")
+
+
+def test_upload_a_clip_and_see_its_emotions(page: Page, tmp_path: Path, wavs: list[bytes]):
+    clip = tmp_path / "my clip.wav"
+    clip.write_bytes(wavs[2])
+    page.get_by_role("tab", name="Music → emotion").click()
+    page.get_by_label("Audio file").set_input_files(str(clip))
+    page.get_by_role("button", name="Analyse").click()
+    expect(page.locator("#m2e-emotions li")).to_have_count(8)
+    expect(page.locator("#m2e-summary")).to_contain_text("my clip.wav: 3.0 s; valence")
+    assert page.locator("#m2e-plane ellipse.spread").count() == 1
+    shot(page, "music-to-emotion")
+
+
+def test_story_gives_a_cue_list(page: Page):
+    page.get_by_role("tab", name="Story → music").click()
+    page.get_by_label("Story text").fill(STORY)
+    page.get_by_role("button", name="Find music for the story").click()
+    cues = page.locator("#t2m-results section.cue")
+    expect(cues.first).to_contain_text("Cue 1: sentences 1–")
+    assert cues.count() >= 2
+    assert page.locator("#t2m-plane circle").count() == 6
+    shot(page, "story-to-music")
+
+
+def test_errors_are_shown_not_thrown(page: Page, tmp_path: Path):
+    page.get_by_role("button", name="Find music").click()
+    expect(page.locator("#status")).to_contain_text("Draw a curve, click a point or pick an emotion first")
+    notes = tmp_path / "notes.wav"
+    notes.write_text("these are not sounds")
+    page.get_by_role("tab", name="Music → emotion").click()
+    page.get_by_label("Audio file").set_input_files(str(notes))
+    page.get_by_role("button", name="Analyse").click()
+    expect(page.locator("#status")).to_contain_text("Error: notes.wav: cannot decode audio")
+
+
+def test_readable_at_375_px_wide(browser: Browser, server: str):
+    context = browser.new_context(viewport={"width": 375, "height": 800}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(server)
+    expect(page.locator("#model-version")).to_contain_text("tracks")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page.locator("#e2m-plane").bounding_box()["width"] <= 375
+    shot(page, "mobile-375")
+    context.close()
