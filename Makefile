@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= data
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint model clean
 
 $(STAMP): pyproject.toml scripts/system-deps
 	scripts/system-deps
@@ -16,14 +16,25 @@ $(STAMP): pyproject.toml scripts/system-deps
 
 setup: $(STAMP)
 
-# The main job: generate the demo corpus (200 labelled 30 s clips) with the built-in generator.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO := $(DATA)/demo
+
+# The main job: a demo catalogue of 300 generated clips (not the clips the default model trained on), ingested
+# with the built-in default model (idempotent: a second run adds nothing), then the service at http://HOST:PORT/.
 run: $(STAMP)
-	$(BIN)/moodspace corpus synth --n 200 --seconds 30 --seed 0 --out $(DATA)/demo --overwrite
+	test -f $(DEMO)/manifest.jsonl || $(BIN)/moodspace corpus synth --n 300 --seconds 30 --seed 7 --out $(DEMO)
+	MOODSPACE_DATA_DIR=$(DATA) $(BIN)/moodspace ingest $(DEMO)/manifest.jsonl
+	MOODSPACE_DATA_DIR=$(DATA) $(BIN)/moodspace serve --host $(HOST) --port $(PORT)
 
 # The suite runs the service against SQLite and a real PostgreSQL (scripts/postgres starts one if none answers).
 test: $(STAMP)
 	scripts/postgres
 	$(BIN)/python -m pytest
+
+# Retrain the built-in default model (models/default_bundle) and its model card.
+model: $(STAMP)
+	$(BIN)/moodspace retrain-default
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -34,8 +34,11 @@ class EmotionHit:
 
 
 def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysis:
+    return analyze_features(embedder, embedder.frontend(y), duration_s=y.size / sr)
+
+
+def analyze_features(embedder: Embedder, features: np.ndarray, *, duration_s: float) -> TrackAnalysis:
     """Embedding of the whole clip, its VA reading with spread, and a VA curve read over sliding windows."""
-    features = embedder.frontend(y)
     whole = embedder.embed_features([features])
     reading = embedder.read_va(whole)
     windows, times = embedder.windows(features)
@@ -45,7 +48,7 @@ def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysi
         gaussians=whole, valence=float(v), arousal=float(a), valence_std=float(v_std), arousal_std=float(a_std),
         curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)] for t, (cv, ca) in zip(times, curve,
                                                                                                      strict=True)],
-        duration_s=y.size / sr,
+        duration_s=duration_s,
     )
 
 

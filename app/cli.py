@@ -72,15 +72,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Embed audio into the catalogue; files already there (same content) are skipped."""
         services = Services.start(Settings())
-        embedder = services.require_embedder()
+        services.require_embedder()
         items = list(sources(source))
         counts = {"added": 0, "present": 0, "failed": 0}
         try:
             for file, title, artist, tags in tqdm(items, desc="ingest", unit="file"):
                 try:
                     with services.sessions() as session:
-                        added = ingest_audio(session, embedder, services.settings, data=file.read_bytes(),
-                                             title=title, artist=artist, source="ingest", tags=tags)
+                        added = ingest_audio(session, services, data=file.read_bytes(), title=title,
+                                             artist=artist, source="ingest", tags=tags)
                         session.commit()
                     counts["added" if added.created else "present"] += 1
                 except (MoodspaceError, OSError) as error:

@@ -1,7 +1,8 @@
 """Put audio into the catalogue: content-addressed storage, analysis, one track row and one embedding row.
 
 Idempotent by content hash: the same bytes twice give the same track. Client file names never become paths:
-audio is stored as ``audio/<hh>/<sha256>.<ext>`` under the data folder.
+audio is stored as ``audio/<hh>/<sha256>.<ext>`` under the data folder. Decoding happens in the services'
+audio workers (separate processes, time-limited).
 """
 
 from __future__ import annotations
@@ -13,17 +14,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 from sqlalchemy.orm import Session
 
 from app import catalog
-from app.analysis import TrackAnalysis, analyze_audio
-from app.errors import PayloadTooLargeError, UnsupportedMediaError
+from app.analysis import TrackAnalysis, analyze_features
+from app.services import Services
 from app.settings import Settings
 from app.tables import Track
-from models.errors import AudioError
-from models.frontend import load_audio
 from models.inference import Embedder
 from models.scoring import Gaussians
 
@@ -60,18 +58,10 @@ def store_audio(data: bytes, *, settings: Settings, digest: str) -> str:
     return relative.as_posix()
 
 
-def decode(data: bytes, *, settings: Settings, sr: int, name: str) -> np.ndarray:
-    """Decoded, checked audio; undecodable -> UnsupportedMediaError, too long -> PayloadTooLargeError."""
-    try:
-        y = load_audio(data, sr=sr, name=name)
-    except AudioError as error:
-        if "cannot decode" in str(error):
-            raise UnsupportedMediaError(str(error)) from error
-        raise
-    if y.size / sr > settings.max_audio_seconds:
-        raise PayloadTooLargeError(f"{name}: {y.size / sr:.0f} s of audio; the limit is "
-                                   f"{settings.max_audio_seconds:.0f} s (MOODSPACE_MAX_AUDIO_SECONDS)")
-    return y
+def analyze_bytes(services: Services, data: bytes, *, name: str) -> TrackAnalysis:
+    """Decode (in a worker, time-limited) and analyse one audio file."""
+    features, seconds = services.require_audio().features(data, name=name)
+    return analyze_features(services.require_embedder(), features, duration_s=seconds)
 
 
 def embed_track(session: Session, embedder: Embedder, track: Track, analysis: TrackAnalysis) -> None:
@@ -81,22 +71,20 @@ def embed_track(session: Session, embedder: Embedder, track: Track, analysis: Tr
         va=(analysis.valence, analysis.arousal, analysis.valence_std, analysis.arousal_std), curve=analysis.curve)
 
 
-def ingest_audio(session: Session, embedder: Embedder, settings: Settings, *, data: bytes, title: str,
-                 artist: str = "", source: str = "upload", tags: tuple[str, ...] = ()) -> Ingested:
+def ingest_audio(session: Session, services: Services, *, data: bytes, title: str, artist: str = "",
+                 source: str = "upload", tags: tuple[str, ...] = ()) -> Ingested:
     """Add audio to the catalogue (the caller commits). The same bytes again return the existing track, embedded
     for the current model version."""
+    embedder = services.require_embedder()
     digest = content_hash(data)
     existing = catalog.track_by_hash(session, digest)
     if existing is not None:
         if catalog.embedding_for(session, existing.id, embedder.version) is None:
-            analysis = analyze_audio(embedder, decode(data, settings=settings, sr=embedder.config.frontend.sr,
-                                                      name=title), sr=embedder.config.frontend.sr)
-            embed_track(session, embedder, existing, analysis)
+            embed_track(session, embedder, existing, analyze_bytes(services, data, name=title))
         return Ingested(existing, False)
-    sr = embedder.config.frontend.sr
-    analysis = analyze_audio(embedder, decode(data, settings=settings, sr=sr, name=title), sr=sr)
+    analysis = analyze_bytes(services, data, name=title)
     track = catalog.add_track(session, title=title[:300], artist=artist[:300], duration_s=analysis.duration_s,
-                              audio_path=store_audio(data, settings=settings, digest=digest), content_hash=digest,
-                              source=source, tags=tags)
+                              audio_path=store_audio(data, settings=services.settings, digest=digest),
+                              content_hash=digest, source=source, tags=tags)
     embed_track(session, embedder, track, analysis)
     return Ingested(track, True)

@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable
 
 from app import catalog
-from app.analysis import analyze_audio
-from app.ingest import decode, embed_track
+from app.ingest import analyze_bytes, embed_track
 from app.services import Services
 from app.tables import Job, utcnow
 
@@ -40,13 +39,11 @@ def _progress(services: Services, job_id: str) -> Callable[[float, str], None]:
 def embed_missing(services: Services, report: Callable[[float, str], None]) -> int:
     """Embed every track without an embedding for the current model version, from its stored audio."""
     embedder = services.require_embedder()
-    sr = embedder.config.frontend.sr
     with services.sessions() as session:
         missing = catalog.tracks_without_embedding(session, embedder.version)
         for done, track in enumerate(missing, start=1):
             data = (services.settings.data_dir / track.audio_path).read_bytes()
-            analysis = analyze_audio(embedder, decode(data, settings=services.settings, sr=sr, name=track.title), sr=sr)
-            embed_track(session, embedder, track, analysis)
+            embed_track(session, embedder, track, analyze_bytes(services, data, name=track.title))
             if done % COMMIT_EVERY == 0 or done == len(missing):
                 session.commit()
                 report(0.8 * done / len(missing), f"embedded {done}/{len(missing)} tracks")

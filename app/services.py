@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import catalog
 from app.db import make_engine, upgrade
+from app.decoding import AudioWorkers
 from app.errors import NotReadyError
 from app.index import IndexStore, Snapshot, build_snapshot
 from app.metrics import Metrics
@@ -33,6 +34,7 @@ class Services:
     sessions: sessionmaker[Session]
     store: IndexStore
     embedder: Embedder | None = None
+    audio: AudioWorkers | None = None
     problem: str = ""  # why the service is not ready, if it is not
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="job"))
     metrics: Metrics = field(default_factory=Metrics)
@@ -52,6 +54,8 @@ class Services:
             session.commit()
         services.embedder = embedder or services._load_embedder()
         if services.embedder is not None:
+            services.audio = AudioWorkers(services.embedder.config.frontend, timeout_s=settings.decode_timeout_s,
+                                          max_seconds=settings.max_audio_seconds, processes=settings.decode_processes)
             if services.embedder.has_text:
                 sentence_encoder()  # load the frozen text encoder now, not on the first story
             services.load_index()
@@ -88,6 +92,11 @@ class Services:
             raise NotReadyError(f"no model loaded: {self.problem}")
         return self.embedder
 
+    def require_audio(self) -> AudioWorkers:
+        if self.audio is None:
+            raise NotReadyError(f"no model loaded: {self.problem}")
+        return self.audio
+
     def require_index(self) -> Snapshot:
         snapshot = self.store.current
         if snapshot is None:
@@ -100,6 +109,8 @@ class Services:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+        if self.audio is not None:
+            self.audio.close()
         self.engine.dispose()
 
 

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     max_curve_points: int = Field(5_000, gt=0, description="Most points in a query curve.")
     max_curve_seconds: float = Field(3_600.0, gt=0, description="Longest query curve.")
     max_k: int = Field(200, gt=0, description="Most results per query.")
+    decode_timeout_s: float = Field(60.0, gt=0, description="Longest time one upload may take to decode.")
+    decode_processes: int = Field(1, gt=0, description="Worker processes that decode uploads.")
     max_text_chars: int = Field(20_000, gt=0, description="Longest story text.")
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact inner product, or HNSW for size.")
     rescore_head: int = Field(256, ge=0, description="Top hits rescored in float64.")

@@ -22,6 +22,7 @@ corpus = typer.Typer(no_args_is_help=True, help="Labelled corpora: generate, ren
 app.add_typer(corpus, name="corpus")
 cli_model.register(app)
 cli_model.register_text(app)
+cli_model.register_default(app)
 
 Out = Annotated[Path, typer.Option(help="Output folder (must not exist unless --overwrite).")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]

@@ -166,3 +166,21 @@ def register_text(app: typer.Typer) -> None:
                    f"arousal r {va['arousal_r']:.3f} R2 {va['arousal_r2']:.3f}")
         if json_out:
             json_out.write_text(json.dumps(results, indent=2))
+
+
+def register_default(app: typer.Typer) -> None:
+    @app.command("retrain-default")
+    def retrain_default(
+        shared: Annotated[Path, typer.Option(help="The shared data sets folder (VGMIDI, EMOPIA, EmoBank, ...).")] =
+        Path("../shared/datasets"),
+        work: Annotated[Path, typer.Option(help="Where corpora and intermediate bundles go.")] =
+        Path("data/default-training"),
+        card: Annotated[Path, typer.Option(help="Model card to write.")] = Path("docs/MODEL_CARD.md"),
+    ) -> None:
+        """Retrain the built-in default model from scratch and install it (models/default_bundle)."""
+        from training.default_model import retrain_default as run
+
+        if not shared.is_dir():
+            typer.echo(f"{shared} not found: training on the built-in corpus alone")
+        bundle = run(shared=shared if shared.is_dir() else None, work=work, card=card)
+        typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")

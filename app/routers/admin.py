@@ -53,7 +53,7 @@ def add_track(
 ) -> AddedTrack:
     embedder = services.require_embedder()
     data = read_upload(file, limit=services.settings.max_upload_bytes)
-    added = ingest_audio(session, embedder, services.settings, data=data, title=title, artist=artist)
+    added = ingest_audio(session, services, data=data, title=title, artist=artist)
     session.commit()
     reading = catalog.embedding_for(session, added.track.id, embedder.version)
     snapshot = services.store.current

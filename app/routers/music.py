@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile
 
-from app.analysis import analyze_audio, rank_emotions
-from app.ingest import decode
+from app.analysis import rank_emotions
+from app.ingest import analyze_bytes
 from app.routers.schemas import CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse
 from app.routers.uploads import read_upload
 from app.services import ServicesDep
@@ -26,9 +26,7 @@ def music_to_emotion(
 ) -> MusicToEmotionResponse:
     embedder = services.require_embedder()
     data = read_upload(file, limit=services.settings.max_upload_bytes)
-    sr = embedder.config.frontend.sr
-    analysis = analyze_audio(embedder, decode(data, settings=services.settings, sr=sr,
-                                              name=file.filename or "upload"), sr=sr)
+    analysis = analyze_bytes(services, data, name=file.filename or "upload")
     lam = embedder.config.score_lam if lam is None else lam
     emotions = rank_emotions(embedder, analysis.gaussians, lam=lam, k=k)
     return MusicToEmotionResponse(

@@ -1,0 +1,91 @@
+"""Untrusted audio is decoded in a separate worker process with a wall-clock limit.
+
+The worker decodes, checks and frames the upload (``models.frontend``) and returns only the (T, F) features and
+the duration, so a file that makes a decoder hang or balloon costs a worker, not the service: on timeout the
+worker is killed and replaced. Before decoding, the duration the file's header declares is checked against the
+limit, so a small file that claims hours of audio is refused cheaply.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import threading
+from multiprocessing.pool import Pool
+
+import numpy as np
+import soundfile as sf
+
+from app.errors import PayloadTooLargeError, UnsupportedMediaError
+from models.config import FrontEndConfig
+from models.errors import AudioError
+from models.frontend import load_audio, make_frontend
+
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["models.frontend", "app.decoding"])
+
+
+def declared_seconds(data: bytes) -> float | None:
+    """Duration from the file's header, if libsndfile can read one."""
+    try:
+        info = sf.info(io.BytesIO(data))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+    return info.frames / info.samplerate if info.samplerate > 0 and info.frames > 0 else None
+
+
+def decode_features(data: bytes, name: str, config: FrontEndConfig, max_seconds: float) -> tuple[np.ndarray, float]:
+    """(T, F) features and the duration in seconds of an upload; domain errors name the file."""
+    declared = declared_seconds(data)
+    if declared is not None and declared > max_seconds:
+        raise PayloadTooLargeError(f"{name}: {declared:.0f} s of audio; the limit is {max_seconds:.0f} s "
+                                   "(MOODSPACE_MAX_AUDIO_SECONDS)")
+    try:
+        y = load_audio(data, sr=config.sr, name=name)
+    except AudioError as error:
+        if "cannot decode" in str(error):
+            raise UnsupportedMediaError(str(error)) from error
+        raise
+    seconds = y.size / config.sr
+    if seconds > max_seconds:
+        raise PayloadTooLargeError(f"{name}: {seconds:.0f} s of audio; the limit is {max_seconds:.0f} s "
+                                   "(MOODSPACE_MAX_AUDIO_SECONDS)")
+    return make_frontend(config)(y), seconds
+
+
+class DecodeTimeoutError(AudioError):
+    """Decoding an upload took longer than the configured limit."""
+
+
+class AudioWorkers:
+    """A pool of decoding processes with a per-file time limit; a timed-out pool is killed and replaced."""
+
+    def __init__(self, config: FrontEndConfig, *, timeout_s: float, max_seconds: float, processes: int = 1) -> None:
+        self.config, self.timeout_s, self.max_seconds, self.processes = config, timeout_s, max_seconds, processes
+        self._lock = threading.Lock()
+        self._pool: Pool | None = _CONTEXT.Pool(processes)
+
+    def features(self, data: bytes, *, name: str) -> tuple[np.ndarray, float]:
+        with self._lock:
+            pool = self._pool
+        assert pool is not None, "the audio workers are closed"
+        pending = pool.apply_async(decode_features, (data, name, self.config, self.max_seconds))
+        try:
+            return pending.get(self.timeout_s)
+        except multiprocessing.TimeoutError:
+            self._replace(pool)
+            raise DecodeTimeoutError(f"{name}: decoding took longer than {self.timeout_s:.0f} s "
+                                     "(MOODSPACE_DECODE_TIMEOUT_S)") from None
+
+    def _replace(self, stuck: Pool) -> None:
+        stuck.terminate()
+        with self._lock:
+            if self._pool is stuck:
+                self._pool = _CONTEXT.Pool(self.processes)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+            pool.join()

@@ -1,0 +1,86 @@
+"""Audio speed: front end and encoder real-time factors per core, and music-to-emotion end to end for a 30 s clip.
+
+    python bench/audio.py [--bundle default|PATH] [--clip FILE] [--quick] [--json OUT]
+
+Runs with one torch thread (per-core figures). "embed" is the music encoder on a whole clip; "analyse" is what
+/v1/music-to-emotion does after decoding: features, whole-clip embedding, VA reading, windowed VA curve, ranked
+emotions. The clip defaults to a generated 30 s clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from app.analysis import analyze_audio, rank_emotions
+from models.bundle import load_bundle
+from models.default import resolve_bundle
+from models.frontend import load_audio
+from models.inference import Embedder
+from training.corpus.generate import synth_clip
+from training.corpus.synth import SR
+
+
+def _clip_bytes(path: Path | None) -> bytes:
+    if path is not None:
+        return path.read_bytes()
+    _, y = synth_clip(0, seed=123, seconds=30)
+    buffer = io.BytesIO()
+    sf.write(buffer, y, SR, format="FLAC")
+    return buffer.getvalue()
+
+
+def _timed(fn, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls (one warm-up call first)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", default="default")
+    parser.add_argument("--clip", type=Path)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    embedder = Embedder.from_bundle(load_bundle(resolve_bundle(args.bundle)))
+    data = _clip_bytes(args.clip)
+    sr = embedder.config.frontend.sr
+    y = load_audio(data, sr=sr)
+    seconds = y.size / sr
+    features = embedder.frontend(y)
+    repeats = 5 if args.quick else 30
+    stages = {
+        "decode": lambda: load_audio(data, sr=sr),
+        "front end": lambda: embedder.frontend(y),
+        "embed": lambda: embedder.embed_features([features]),
+        "analyse": lambda: rank_emotions(embedder, analyze_audio(embedder, y, sr=sr).gaussians,
+                                         lam=embedder.config.score_lam, k=10),
+    }
+    stages["m2e end to end"] = lambda: (stages["decode"](), stages["analyse"]())
+    results = {name: _timed(fn, repeats) for name, fn in stages.items()}
+    print(f"clip: {seconds:.1f} s; bundle {embedder.version}; 1 torch thread")
+    print(f"{'stage':<16}{'ms':>10}{'RTF/core':>12}")
+    for name, secs in results.items():
+        print(f"{name:<16}{secs * 1000:>10.1f}{seconds / secs:>12.0f}")
+    if args.json:
+        args.json.write_text(json.dumps({"clip_seconds": seconds, "bundle": embedder.version,
+                                         "seconds": results, "rtf_per_core": {k: seconds / v for k, v in
+                                                                              results.items()}}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

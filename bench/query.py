@@ -1,0 +1,145 @@
+"""Query speed: exact composite search through the index against the alternatives, at catalogue sizes N.
+
+    python bench/query.py [--bundle default|PATH] [--corpus MANIFEST] [--sizes 10000,100000,1000000]
+                          [--quick] [--json OUT]
+
+Per query (one at a time, one thread for the scans), top-10 by score = lam * corr - (1 - lam) * KL / d:
+  exact      the service's path: FAISS IndexFlatIP over augmented vectors, top 256 rescored in float64
+  numpy      the composite formula evaluated directly over all N items (float64)
+  rerank     the literal design "FAISS top-100 by point embedding, then composite rerank in Python"
+  hnsw       HNSW on MIPS->L2-transformed augmented vectors (M=32, efSearch=128), top 256 rescored
+Recall@10 is measured against numpy's exact ranking. The bandwidth bound is the bytes a flat scan must read
+(N x (3d + 1) x 4) divided by the memory bandwidth measured here (numpy summing a 1 GiB array).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from app.index import build_snapshot
+from bench.common import embedder, real_embeddings, synthetic_catalogue
+from models.scoring import Gaussians, centred, composite_scores, split_scores
+
+K, HEAD, RERANK = 10, 256, 100
+
+
+def bandwidth() -> float:
+    """Bytes per second of a streaming read (best of 5)."""
+    x = np.ones(2**28, dtype=np.float32)  # 1 GiB
+    best = min(_seconds(lambda: x.sum(dtype=np.float32)) for _ in range(5))
+    return x.nbytes / best
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def numpy_top(query: Gaussians, items: Gaussians, lam: float) -> np.ndarray:
+    scores = composite_scores(query, items, lam=lam).score[0]
+    top = np.argpartition(-scores, K)[:K]
+    return top[np.argsort(-scores[top])]
+
+
+class Rerank:
+    """FAISS top-100 by Pearson of point embeddings, then the composite score on those in numpy."""
+
+    def __init__(self, items: Gaussians) -> None:
+        self.items = items
+        self.index = faiss.IndexFlatIP(items.E.shape[1])
+        self.index.add(centred(items.E).astype(np.float32))
+
+    def top(self, query: Gaussians, lam: float) -> np.ndarray:
+        _, I = self.index.search(centred(query.E).astype(np.float32), RERANK)
+        rows = I[0]
+        candidates = Gaussians(*(part[rows].astype(np.float64) for part in self.items))
+        repeated = Gaussians(*(np.repeat(part, rows.size, axis=0) for part in query))
+        scores = split_scores(repeated, candidates, lam=lam, centre=np.zeros(query.E.shape[1])).score
+        return rows[np.argsort(-scores)[:K]]
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return len(set(found.tolist()) & set(truth.tolist())) / K
+
+
+def bench_size(items: Gaussians, queries: Gaussians, lam: float, *, n_numpy: int) -> dict:
+    n, d = items.E.shape
+    ids = np.arange(n)
+    build = {}
+    start = time.perf_counter()
+    exact = build_snapshot(model_version="bench", track_ids=ids, gaussians=items)
+    build["exact"] = time.perf_counter() - start
+    start = time.perf_counter()
+    hnsw = build_snapshot(model_version="bench", track_ids=ids, gaussians=items, kind="hnsw")
+    build["hnsw"] = time.perf_counter() - start
+    rerank = Rerank(items)
+    methods = {
+        "exact": lambda q: np.array([h.track_id for h in exact.search(q, lam=lam, k=K, rescore_head=HEAD)]),
+        "numpy": lambda q: numpy_top(q, items, lam),
+        "rerank": lambda q: rerank.top(q, lam),
+        "hnsw": lambda q: np.array([h.track_id for h in hnsw.search(q, lam=lam, k=K, rescore_head=HEAD)]),
+    }
+    truth = [numpy_top(_row(queries, i), items, lam) for i in range(queries.E.shape[0])]
+    out = {"n": n, "d": d, "bytes_per_query": n * (3 * d + 1) * 4, "build_s": build}
+    for name, fn in methods.items():
+        count = n_numpy if name == "numpy" else queries.E.shape[0]
+        times, recalls = [], []
+        for i in range(count):
+            start = time.perf_counter()
+            found = fn(_row(queries, i))
+            times.append(time.perf_counter() - start)
+            recalls.append(recall(found, truth[i]))
+        out[name] = {"ms_p50": 1000 * float(np.median(times)), "ms_mean": 1000 * float(np.mean(times)),
+                     "recall@10": float(np.mean(recalls)), "queries": count}
+    return out
+
+
+def _row(g: Gaussians, i: int) -> Gaussians:
+    return Gaussians(*(part[i : i + 1].astype(np.float64) for part in g))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", default="default")
+    parser.add_argument("--corpus", type=Path, help="Manifest of clips to take embedding statistics from.")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    faiss.omp_set_num_threads(1)
+    model = embedder(args.bundle)
+    base = real_embeddings(model, corpus=args.corpus, n=40 if args.quick else 200)
+    queries = model.embed_points(np.random.default_rng(1).uniform(-1, 1, size=(args.queries, 2)))
+    lam = model.config.score_lam
+    sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    per_second = bandwidth()
+    results = {"bandwidth_gb_s": per_second / 1e9, "lam": lam, "bundle": model.version, "sizes": {}}
+    for n in sizes:
+        items = synthetic_catalogue(base, n)
+        results["sizes"][str(n)] = r = bench_size(items, queries, lam, n_numpy=min(args.queries, 20))
+        r["bound_ms"] = 1000 * r["bytes_per_query"] / per_second
+        r["exact_vs_bound"] = r["exact"]["ms_p50"] / r["bound_ms"]
+    print(f"memory bandwidth {results['bandwidth_gb_s']:.1f} GB/s; lam {lam:.2f}; one thread; top-{K}")
+    print(f"{'N':>9} {'method':<8}{'p50 ms':>9}{'mean ms':>9}{'recall@10':>11}{'x exact':>9}")
+    for n, r in results["sizes"].items():
+        for name in ("exact", "numpy", "rerank", "hnsw"):
+            m = r[name]
+            print(f"{n:>9} {name:<8}{m['ms_p50']:>9.3f}{m['ms_mean']:>9.3f}{m['recall@10']:>11.3f}"
+                  f"{m['ms_p50'] / r['exact']['ms_p50']:>9.2f}")
+        print(f"{n:>9} bound: {r['bytes_per_query'] / 2**20:.1f} MiB per scan -> {r['bound_ms']:.3f} ms; exact is "
+              f"{r['exact_vs_bound']:.2f}x the bound; build flat {r['build_s']['exact']:.2f} s, "
+              f"hnsw {r['build_s']['hnsw']:.1f} s")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

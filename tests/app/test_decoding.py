@@ -1,0 +1,44 @@
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+
+from app.decoding import declared_seconds
+from app.main import create_app
+from app.services import Services
+from tests.app.conftest import make_settings
+
+
+def lying_flac(seconds: float = 2.0, claimed_samples: int = (1 << 35) - 1) -> bytes:
+    """A valid FLAC whose STREAMINFO claims ``claimed_samples`` (about 600 hours at 16 kHz)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.random.default_rng(0).normal(size=int(seconds * 16000)) * 0.1, 16000, format="FLAC")
+    data = bytearray(buffer.getvalue())
+    start = 8 + 10  # after "fLaC" and the block header: rate, channels, bits, then 36 bits of total samples
+    value = int.from_bytes(data[start : start + 8], "big")
+    value = (value & ~((1 << 36) - 1)) | claimed_samples
+    data[start : start + 8] = value.to_bytes(8, "big")
+    return bytes(data)
+
+
+def test_declared_duration_is_read_from_the_header():
+    assert declared_seconds(lying_flac()) == pytest.approx(((1 << 35) - 1) / 16000)
+    assert declared_seconds(b"not audio") is None
+
+
+def test_a_header_claiming_hundreds_of_hours_is_refused_before_decoding(client: TestClient):
+    response = client.post("/v1/music-to-emotion", files={"file": ("bomb.flac", lying_flac(), "audio/flac")})
+    assert response.status_code == 413 and "MOODSPACE_MAX_AUDIO_SECONDS" in response.json()["detail"]
+
+
+def test_a_decode_past_the_time_limit_fails_cleanly_and_the_workers_recover(tmp_path, bundle_dir, wavs):
+    with TestClient(create_app(make_settings(tmp_path, bundle_dir, decode_timeout_s=0.0001))) as client:
+        response = client.post("/v1/music-to-emotion", files={"file": ("slow.wav", wavs[0], "audio/wav")})
+        assert response.status_code == 422 and "MOODSPACE_DECODE_TIMEOUT_S" in response.json()["detail"]
+        services: Services = client.app.state.services
+        assert services.audio is not None
+        services.audio.timeout_s = 60.0
+        again = client.post("/v1/music-to-emotion", files={"file": ("fine.wav", wavs[0], "audio/wav")})
+        assert again.status_code == 200

@@ -1,0 +1,101 @@
+"""Retrain the built-in default model (`make model`, `moodspace retrain-default`).
+
+Music and emotion encoders: the built-in corpus (1000 clips of 30 s, seed 0) plus, when ../shared/datasets is
+present, rendered VGMIDI (train split, by game series) and EMOPIA (train split); validation on the built-in
+corpus's and VGMIDI's val splits (EMOPIA's val split is kept for the text evaluation). Text heads: EmoBank train
+(with Warriner word norms). Without ../shared the model is trained on the built-in corpus alone, and says so.
+Corpora are generated or rendered once into the work folder and reused.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.bundle import Bundle, load_bundle, save_bundle
+from models.config import ModelConfig, TextConfig
+from models.default import DEFAULT_BUNDLE
+from training.corpus.generate import synth_corpus
+from training.corpus.render import render_dataset
+from training.model_card import write_model_card
+from training.run import eval_bundle, train_bundle
+from training.run_text import eval_text, train_text
+from training.text import TextTrainConfig
+from training.train import TrainConfig
+
+log = logging.getLogger(__name__)
+SYNTH = {"n": 1000, "seconds": 30.0, "seed": 0}
+
+
+@dataclass(frozen=True)
+class Sources:
+    synth: Path
+    vgmidi: Path | None
+    emopia: Path | None
+    emobank: Path | None
+    warriner: Path | None
+
+
+def _shared(shared: Path | None, name: str) -> Path | None:
+    path = shared / name if shared else None
+    return path if path is not None and path.is_dir() else None
+
+
+def prepare(*, shared: Path | None, work: Path) -> Sources:
+    """Generate and render the training corpora into ``work`` (reused when already there)."""
+    synth = work / "synth" / "manifest.jsonl"
+    if not synth.is_file():
+        synth_corpus(out=synth.parent, overwrite=True, **SYNTH)  # type: ignore[arg-type]
+    rendered = {}
+    for name in ("vgmidi", "emopia"):
+        root, manifest = _shared(shared, name), work / name / "manifest.jsonl"
+        if root is not None and not manifest.is_file():
+            render_dataset(dataset=name, root=root, out=manifest.parent, renderer="builtin", overwrite=True)
+        rendered[name] = manifest if root is not None else None
+    sources = Sources(synth, rendered["vgmidi"], rendered["emopia"], _shared(shared, "emobank"),
+                      _shared(shared, "warriner2013"))
+    if sources.vgmidi is None:
+        log.warning("%s not found: training on the built-in corpus alone", shared)
+    return sources
+
+
+def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE,
+                    card: Path | None = None) -> Bundle:
+    """Train, evaluate and install the default bundle; write its model card."""
+    sources = prepare(shared=shared, work=work)
+    music = [m for m in (sources.synth, sources.vgmidi, sources.emopia) if m is not None]
+    validation = [m for m in (sources.synth, sources.vgmidi) if m is not None]
+    bundle = train_bundle(data=music, val=validation, out=work / "bundle-music", config=ModelConfig(),
+                          train_config=TrainConfig(), name="moodspace-default")
+    if sources.emobank is not None:
+        bundle = train_text(bundle=work / "bundle-music", out=work / "bundle-text", emobank_root=sources.emobank,
+                            music=[m for m in (sources.synth, sources.vgmidi) if m is not None],
+                            warriner=sources.warriner, config=TextTrainConfig(), text_config=TextConfig())
+    trained = work / ("bundle-text" if sources.emobank is not None else "bundle-music")
+    evaluation = evaluate(trained, sources)
+    save_bundle(load_bundle(trained).model, work / "bundle-final", name="moodspace-default",
+                metrics={**bundle.metrics, "evaluation": evaluation, "sources": _describe(sources)})
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(work / "bundle-final", out)
+    if card is not None:
+        write_model_card(card, load_bundle(out))
+    return load_bundle(out)
+
+
+def evaluate(bundle: Path, sources: Sources) -> dict:
+    """Held-apart metrics: retrieval on the test splits; text retrieval and text -> VA on EmoBank dev."""
+    results = {"synth_test": eval_bundle(bundle=bundle, data=sources.synth, split="test")}
+    if sources.vgmidi is not None:
+        results["vgmidi_test"] = eval_bundle(bundle=bundle, data=sources.vgmidi, split="test")
+    if sources.emobank is not None and sources.emopia is not None and sources.vgmidi is not None:
+        results["text"] = eval_text(bundle=bundle, emobank_root=sources.emobank,
+                                    music_train=[sources.synth, sources.vgmidi],
+                                    music_test=[(sources.emopia, "val"), (sources.vgmidi, "test")])
+    return results
+
+
+def _describe(sources: Sources) -> dict[str, str | None]:
+    return {name: str(path) if path else None for name, path in sources.__dict__.items()}
