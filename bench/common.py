@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
+import sqlalchemy as sa
 
+from app.db import upgrade
+from app.tables import utcnow
 from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.frontend import load_audio
@@ -39,3 +48,55 @@ def synthetic_catalogue(base: Gaussians, n: int, *, seed: int = 0, jitter: float
         spread = part.std(axis=0) * jitter
         parts.append((part[pick] + rng.normal(size=(n, part.shape[1])) * spread).astype(np.float32))
     return Gaussians(*parts)
+
+
+def populate(url: str, version: str, gaussians: Gaussians) -> None:
+    """Bulk-insert N tracks with embeddings (the audio files are not needed for emotion-to-music)."""
+    upgrade(url)
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    tracks, embeddings = (sa.Table(name, meta, autoload_with=engine) for name in ("tracks", "embeddings"))
+    n, now = gaussians.E.shape[0], utcnow()
+    with engine.begin() as connection:
+        for start in range(0, n, 10_000):
+            rows = range(start, min(n, start + 10_000))
+            connection.execute(tracks.insert(), [
+                {"id": i + 1, "title": f"synthetic {i}", "artist": "bench", "duration_s": 30.0,
+                 "audio_path": "audio/none.wav", "content_hash": f"{i:064x}", "source": "bench", "tags": [],
+                 "added_at": now} for i in rows])
+            connection.execute(embeddings.insert(), [
+                {"track_id": i + 1, "model_version": version, "E": gaussians.E[i].astype(np.float32).tobytes(),
+                 "mu": gaussians.mu[i].astype(np.float32).tobytes(),
+                 "logvar": gaussians.logvar[i].astype(np.float32).tobytes(), "valence": 0.0, "arousal": 0.0,
+                 "valence_std": 0.0, "arousal_std": 0.0, "va_curve": [], "created_at": now} for i in rows])
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(port), "--log-level",
+                                "warning"], env={**os.environ, **env})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(1200):
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the service did not become ready")
+
+
+def catalogue_server(*, bundle: str, n: int, base: Gaussians, folder: Path, version: str
+                     ) -> tuple[subprocess.Popen, str]:
+    """`moodspace serve` over a fresh SQLite catalogue of ``n`` synthetic items."""
+    url = f"sqlite:///{folder}/bench.db"
+    populate(url, version, synthetic_catalogue(base, n))
+    return serve({"MOODSPACE_DATA_DIR": str(folder), "MOODSPACE_DATABASE_URL": url, "MOODSPACE_BUNDLE": bundle})

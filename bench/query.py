@@ -121,20 +121,21 @@ def main() -> None:
     lam = model.config.score_lam
     sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     per_second = bandwidth()
-    results = {"bandwidth_gb_s": per_second / 1e9, "lam": lam, "bundle": model.version, "sizes": {}}
+    per_size: dict[str, dict] = {}
     for n in sizes:
-        items = synthetic_catalogue(base, n)
-        results["sizes"][str(n)] = r = bench_size(items, queries, lam, n_numpy=min(args.queries, 20))
+        r = bench_size(synthetic_catalogue(base, n), queries, lam, n_numpy=min(args.queries, 20))
         r["bound_ms"] = 1000 * r["bytes_per_query"] / per_second
         r["exact_vs_bound"] = r["exact"]["ms_p50"] / r["bound_ms"]
+        per_size[str(n)] = r
+    results = {"bandwidth_gb_s": per_second / 1e9, "lam": lam, "bundle": model.version, "sizes": per_size}
     print(f"memory bandwidth {results['bandwidth_gb_s']:.1f} GB/s; lam {lam:.2f}; one thread; top-{K}")
     print(f"{'N':>9} {'method':<8}{'p50 ms':>9}{'mean ms':>9}{'recall@10':>11}{'x exact':>9}")
-    for n, r in results["sizes"].items():
+    for size, r in per_size.items():
         for name in ("exact", "numpy", "rerank", "hnsw"):
             m = r[name]
-            print(f"{n:>9} {name:<8}{m['ms_p50']:>9.3f}{m['ms_mean']:>9.3f}{m['recall@10']:>11.3f}"
+            print(f"{size:>9} {name:<8}{m['ms_p50']:>9.3f}{m['ms_mean']:>9.3f}{m['recall@10']:>11.3f}"
                   f"{m['ms_p50'] / r['exact']['ms_p50']:>9.2f}")
-        print(f"{n:>9} bound: {r['bytes_per_query'] / 2**20:.1f} MiB per scan -> {r['bound_ms']:.3f} ms; exact is "
+        print(f"{size:>9} bound: {r['bytes_per_query'] / 2**20:.1f} MiB per scan -> {r['bound_ms']:.3f} ms; exact is "
               f"{r['exact_vs_bound']:.2f}x the bound; build flat {r['build_s']['exact']:.2f} s, "
               f"hnsw {r['build_s']['hnsw']:.1f} s")
     if args.json:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,69 +22,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import sqlalchemy as sa
 
-from app.db import upgrade
-from app.tables import utcnow
+from bench.common import catalogue_server
 from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.frontend import load_audio
 from models.inference import Embedder
 from models.manifest import audio_path, read_manifest
-from models.scoring import Gaussians
-
-
-def synthetic(embedder: Embedder, files: list[Path], n: int, rng: np.random.Generator) -> Gaussians:
-    features = [embedder.frontend(load_audio(f, sr=embedder.config.frontend.sr)) for f in files]
-    base = embedder.embed_features(features)
-    pick = rng.integers(len(files), size=n)
-    spread = [part.std(axis=0) * 0.25 for part in base]
-    return Gaussians(*(part[pick] + rng.normal(size=(n, part.shape[1])) * s for part, s in zip(base, spread,
-                                                                                              strict=True)))
-
-
-def populate(url: str, version: str, gaussians: Gaussians) -> None:
-    """Bulk-insert N tracks with embeddings (the audio files are not needed for emotion-to-music)."""
-    upgrade(url)
-    engine = sa.create_engine(url)
-    meta = sa.MetaData()
-    tracks, embeddings = (sa.Table(name, meta, autoload_with=engine) for name in ("tracks", "embeddings"))
-    n, now = gaussians.E.shape[0], utcnow()
-    with engine.begin() as connection:
-        for start in range(0, n, 10_000):
-            rows = range(start, min(n, start + 10_000))
-            connection.execute(tracks.insert(), [
-                {"id": i + 1, "title": f"synthetic {i}", "artist": "bench", "duration_s": 30.0,
-                 "audio_path": "audio/none.wav", "content_hash": f"{i:064x}", "source": "bench", "tags": [],
-                 "added_at": now} for i in rows])
-            connection.execute(embeddings.insert(), [
-                {"track_id": i + 1, "model_version": version, "E": gaussians.E[i].astype(np.float32).tobytes(),
-                 "mu": gaussians.mu[i].astype(np.float32).tobytes(),
-                 "logvar": gaussians.logvar[i].astype(np.float32).tobytes(), "valence": 0.0, "arousal": 0.0,
-                 "valence_std": 0.0, "arousal_std": 0.0, "va_curve": [], "created_at": now} for i in rows])
-    engine.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(port), "--log-level",
-                                "warning"], env={**os.environ, **env})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(1200):
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the service did not become ready")
 
 
 def timed(client: httpx.Client, send, n: int) -> dict[str, float]:
@@ -117,12 +60,12 @@ def e2m_queries(rng: np.random.Generator):
 
 def bench_size(args, embedder: Embedder, files: list[Path], n: int, rng: np.random.Generator) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        populate(url, embedder.version, synthetic(embedder, files, n, rng))
-        env = {"MOODSPACE_DATA_DIR": tmp, "MOODSPACE_DATABASE_URL": url, "MOODSPACE_BUNDLE": str(args.bundle)}
-        process, base = serve(env)
+        real = embedder.embed_features([embedder.frontend(load_audio(f, sr=embedder.config.frontend.sr))
+                                        for f in files])
+        process, url = catalogue_server(bundle=str(args.bundle), n=n, base=real, folder=Path(tmp),
+                                        version=embedder.version)
         try:
-            with httpx.Client(base_url=base, timeout=60) as client:
+            with httpx.Client(base_url=url, timeout=60) as client:
                 count = 50 if args.quick else 300
                 results = {name: timed(client, send, count) for name, send in e2m_queries(rng).items()}
                 clip = files[0].read_bytes()

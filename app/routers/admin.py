@@ -6,6 +6,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
+from fastapi import Path as FastAPIPath
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app import catalog
@@ -14,7 +15,7 @@ from app.errors import AdminDisabledError, AuthError, NotFoundError
 from app.ingest import ingest_audio
 from app.jobs import submit_reindex
 from app.routers.schemas import AddedTrack, ErrorOut, JobOut
-from app.routers.tracks import track_out
+from app.routers.tracks import TrackId, track_out
 from app.routers.uploads import read_upload
 from app.services import ServicesDep
 from app.tables import Job
@@ -63,7 +64,7 @@ def add_track(
 
 
 @router.delete("/tracks/{track_id}", status_code=204, response_class=Response, summary="Delete a track")
-def delete_track(track_id: int, session: SessionDep, services: ServicesDep) -> Response:
+def delete_track(track_id: TrackId, session: SessionDep, services: ServicesDep) -> Response:
     """Removes the track, its embeddings and its audio file; the index drops it at the next reindex (until
     then queries skip it)."""
     track = catalog.delete_track(session, track_id)
@@ -82,7 +83,7 @@ def reindex(services: ServicesDep) -> JobOut:
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state and progress")
-def get_job(job_id: str, session: SessionDep) -> JobOut:
+def get_job(job_id: Annotated[str, FastAPIPath(max_length=64)], session: SessionDep) -> JobOut:
     job = catalog.get_job(session, job_id)
     if job is None:
         raise NotFoundError(f"no job with id {job_id}")

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 VA = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in every supported database
 Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse
 
 from app import catalog
 from app.db import SessionDep
 from app.errors import NotFoundError
-from app.routers.schemas import CurvePoint, ErrorOut, TrackOut, TrackPage
+from app.routers.schemas import MAX_ID, CurvePoint, ErrorOut, TrackOut, TrackPage
 from app.services import ServicesDep
 from app.tables import Track, TrackEmbedding
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
+TrackId = Annotated[int, Path(ge=1, le=MAX_ID, description="Track id.")]
 MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg"}
 
 
@@ -39,7 +40,7 @@ def _track(session: SessionDep, track_id: int) -> Track:
 def list_tracks(
     session: SessionDep, services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     q: Annotated[str | None, Query(max_length=200, description="Title or artist contains.")] = None,
 ) -> TrackPage:
     tracks, total = catalog.list_tracks(session, limit=limit, offset=offset, query=q)
@@ -50,7 +51,7 @@ def list_tracks(
 
 
 @router.get("/{track_id}", response_model=TrackOut, responses={404: {"model": ErrorOut}}, summary="One track")
-def get_track(track_id: int, session: SessionDep, services: ServicesDep) -> TrackOut:
+def get_track(track_id: TrackId, session: SessionDep, services: ServicesDep) -> TrackOut:
     track = _track(session, track_id)
     version = services.embedder.version if services.embedder else ""
     return track_out(track, catalog.reading_of(session, [track.id], version).get(track.id), with_curve=True)
@@ -58,7 +59,7 @@ def get_track(track_id: int, session: SessionDep, services: ServicesDep) -> Trac
 
 @router.get("/{track_id}/audio", response_class=FileResponse, responses={404: {"model": ErrorOut}},
             summary="The track's audio file")
-def track_audio(track_id: int, session: SessionDep, services: ServicesDep) -> FileResponse:
+def track_audio(track_id: TrackId, session: SessionDep, services: ServicesDep) -> FileResponse:
     track = _track(session, track_id)
     path = services.settings.data_dir / track.audio_path
     if not path.is_file():

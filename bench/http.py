@@ -1,0 +1,102 @@
+"""HTTP load: requests per second, p50 and p99 for emotion-to-music and text-to-music queries with 1, 8 and 32
+concurrent clients on loopback, against `moodspace serve` over a catalogue of N synthetic entries.
+
+    python bench/http.py [--bundle default|PATH] [--n 100000] [--seconds 20] [--quick] [--json OUT]
+
+The driver is httpx's async client (one connection per client, keep-alive), in a separate process from the
+server; each client sends its next request when the previous answer arrives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.common import catalogue_server, embedder, real_embeddings
+
+STORIES = [
+    "The morning was bright and the children ran laughing to the sea. By noon a storm rolled in.",
+    "She opened the letter with shaking hands. It was the news she had waited years to hear, and she wept for joy.",
+    "The house was quiet. Dust covered the piano nobody played any more.",
+    "Sirens wailed through the night as the city burned. Nobody knew who had started it.",
+]
+
+
+def e2m_request(i: int) -> tuple[str, dict]:
+    rng = np.random.default_rng(i)
+    v, a = rng.uniform(-1, 1, size=2)
+    return "/v1/emotion-to-music", {"point": {"valence": float(v), "arousal": float(a)}, "k": 10}
+
+
+def text_request(i: int) -> tuple[str, dict]:
+    return "/v1/text-to-music", {"text": STORIES[i % len(STORIES)], "k": 5, "mode": "whole"}
+
+
+async def client_loop(client: httpx.AsyncClient, make, start_index: int, deadline: float,
+                      latencies: list[float], failures: list[int]) -> None:
+    i = start_index
+    while time.perf_counter() < deadline:
+        path, body = make(i)
+        started = time.perf_counter()
+        response = await client.post(path, json=body)
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            failures.append(response.status_code)
+        i += 1000
+
+
+async def load(url: str, make, *, clients: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    failures: list[int] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        await client.post(*make(0)[:1], json=make(0)[1])  # warm-up
+        start = time.perf_counter()
+        deadline = start + seconds
+        await asyncio.gather(*(client_loop(client, make, c, deadline, latencies, failures) for c in range(clients)))
+        elapsed = time.perf_counter() - start
+    ms = np.array(latencies) * 1000
+    return {"clients": clients, "requests": len(latencies), "failures": len(failures),
+            "rps": len(latencies) / elapsed, "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", default="default")
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    model = embedder(args.bundle)
+    n, seconds = (10_000, 4.0) if args.quick else (args.n, args.seconds)
+    base = real_embeddings(model, corpus=None, n=20 if args.quick else 100)
+    kinds = {"e2m": e2m_request} | ({"text": text_request} if model.has_text else {})
+    results: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        process, url = catalogue_server(bundle=args.bundle, n=n, base=base, folder=Path(tmp), version=model.version)
+        try:
+            for kind, make in kinds.items():
+                results[kind] = [asyncio.run(load(url, make, clients=c, seconds=seconds)) for c in (1, 8, 32)]
+        finally:
+            process.terminate()
+            process.wait(30)
+    print(f"catalogue {n} entries; {seconds:.0f} s per cell; server: one `moodspace serve` process")
+    print(f"{'query':<6}{'clients':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}")
+    for kind, rows in results.items():
+        for r in rows:
+            print(f"{kind:<6}{r['clients']:>8}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['failures']:>8}")
+    if args.json:
+        args.json.write_text(json.dumps({"n": n, "seconds": seconds, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
