@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= data
 
-.PHONY: setup run test lint model clean
+.PHONY: setup run test test-slow lint model constraints clean
 
-$(STAMP): pyproject.toml scripts/system-deps
+$(STAMP): pyproject.toml constraints.txt scripts/system-deps
 	scripts/system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -31,6 +31,16 @@ run: $(STAMP)
 test: $(STAMP)
 	scripts/postgres
 	$(BIN)/python -m pytest
+
+# Long checks: fuzzing over the whole API, kill -9 during a reindex, a full disk, real-HTTP load.
+test-slow: $(STAMP)
+	scripts/postgres
+	timeout 600 $(BIN)/python -m pytest -m slow
+
+# Re-pin every dependency after a change to pyproject.toml.
+constraints: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > constraints.txt.new
+	(sed -n '1,2p' constraints.txt; cat constraints.txt.new) > constraints.txt && rm constraints.txt.new
 
 # Retrain the built-in default model (models/default_bundle) and its model card.
 model: $(STAMP)

@@ -93,3 +93,21 @@ def test_jobs_interrupted_by_a_crash_are_failed_at_start_and_can_run_again(tmp_p
         assert stale["state"] == "failed" and "interrupted" in stale["message"]
         assert reindex(second)["state"] == "succeeded"
         assert second.get("/v1/tracks").json()["total"] == 1
+
+
+def test_an_index_folder_that_is_not_writable_fails_the_job_and_the_old_index_serves(client: TestClient, wavs):
+    import shutil
+
+    add(client, wavs[0], "a")
+    reindex(client)
+    services: Services = client.app.state.services
+    before = services.store.current
+    assert before is not None
+    folder = services.settings.index_dir / before.model_version
+    shutil.rmtree(folder)
+    folder.write_text("a file where the index folder should be")
+    add(client, wavs[1], "b")
+    job = reindex(client)
+    assert job["state"] == "failed" and str(folder) in job["message"]
+    assert services.store.current is before
+    assert len(client.post("/v1/emotion-to-music", json={"emotion": "calm"}).json()["results"]) == 1
