@@ -30,6 +30,20 @@ from models.frontend import load_audio
 from models.inference import Embedder
 from models.manifest import audio_path, read_manifest
 
+STORY_200_WORDS = (
+    "The morning began with sunlight pouring through the kitchen window, and Maya laughed as her little brother "
+    "spilled cereal across the table. Their father whistled an old tune while the coffee brewed. It was the first "
+    "day of summer, and the whole family planned a picnic by the lake. They packed sandwiches, lemonade and a "
+    "battered football. At the lake the water sparkled, children splashed in the shallows and dogs chased each "
+    "other along the shore. Then the wind changed. Dark clouds rolled over the hills, and the first cold drops "
+    "hit the blanket. Thunder cracked so close that the dogs howled. Everyone ran for the car, but Maya could not "
+    "find her brother. She shouted his name into the rain again and again. Her heart pounded; the lake looked "
+    "black and endless now. Minutes felt like hours. At last she heard a small voice from under the old pier. He "
+    "was soaked, shivering and frightened, clutching the football. She held him tightly and cried with relief. "
+    "Back home, wrapped in blankets by the fire, they drank hot chocolate and listened to the storm fade. The "
+    "house was quiet and warm, and slowly everyone drifted into a calm, grateful sleep."
+)
+
 
 def timed(client: httpx.Client, send, n: int) -> dict[str, float]:
     http, server = [], []
@@ -71,6 +85,11 @@ def bench_size(args, embedder: Embedder, files: list[Path], n: int, rng: np.rand
                 clip = files[0].read_bytes()
                 results["m2e_30s"] = timed(client, lambda c, i: c.post(
                     "/v1/music-to-emotion", files={"file": ("clip.flac", clip)}), 10 if args.quick else 30)
+                if embedder.has_text:
+                    for mode in ("whole", "arc"):
+                        results[f"t2m_{mode}"] = timed(client, lambda c, i, mode=mode: c.post(
+                            "/v1/text-to-music", json={"text": STORY_200_WORDS, "k": 5, "mode": mode}),
+                            10 if args.quick else 30)
         finally:
             process.terminate()
             process.wait(30)
