@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml constraints.txt scripts/system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	# musicnn ships the pretrained weights of the musicnn-msd front end; its own pins do not install on 3.11.
+	$(BIN)/pip install --quiet --no-deps -c constraints.txt musicnn==0.1.0
 	touch $(STAMP)
 
 setup: $(STAMP)

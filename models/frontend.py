@@ -109,7 +109,29 @@ class LogMelFrontEnd:
         return features.astype(np.float32)
 
 
-FRONTENDS: dict[str, Callable[[FrontEndConfig], FrontEnd]] = {"logmel": LogMelFrontEnd}
+def _musicnn(config: FrontEndConfig) -> FrontEnd:
+    from models.musicnn import MusicnnFrontEnd  # torch model with pretrained weights: loaded only when asked for
+
+    return MusicnnFrontEnd(config)
+
+
+FRONTENDS: dict[str, Callable[[FrontEndConfig], FrontEnd]] = {
+    "logmel": LogMelFrontEnd, "musicnn-msd": _musicnn, "musicnn-msd-pool": _musicnn,
+}
+# The settings each front end needs; `frontend_config(name)` gives them.
+PRESETS: dict[str, FrontEndConfig] = {
+    "logmel": FrontEndConfig(),
+    "musicnn-msd": FrontEndConfig(name="musicnn-msd", n_fft=512, hop_length=256, n_mels=96, fmin=0.0, fmax=8000.0,
+                                  frame_seconds=187 * 256 / 16_000),
+    "musicnn-msd-pool": FrontEndConfig(name="musicnn-msd-pool", n_fft=512, hop_length=256, n_mels=96, fmin=0.0,
+                                       fmax=8000.0, frame_seconds=187 * 256 / 16_000),
+}
+
+
+def frontend_config(name: str) -> FrontEndConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown front end {name!r}; known: {sorted(PRESETS)}")
+    return PRESETS[name]
 
 
 def make_frontend(config: FrontEndConfig) -> FrontEnd:

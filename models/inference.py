@@ -23,7 +23,7 @@ from models.vocabulary import EmotionTerm, vocabulary
 
 GRID_STEPS = 21  # VA grid points per axis for the reading
 POINT_FRAMES = 8  # a VA point is encoded as a constant sequence of this many frames
-WINDOW_FRAMES = 8  # window of the VA curve read from audio (about 7.7 s)
+WINDOW_SECONDS = 7.68  # window of the VA curve read from audio (8 log-mel frames; 3 musicnn frames)
 
 
 def _numpy(embedding: Embedding) -> Gaussians:
@@ -112,8 +112,9 @@ class Embedder:
         step = text.seconds_per_sentence if text is not None else 4.0
         return np.hstack([np.arange(va.shape[0])[:, None] * step, va])
 
-    def windows(self, features: np.ndarray, *, frames: int = WINDOW_FRAMES) -> tuple[Gaussians, np.ndarray]:
-        """Embeddings of windows of ``frames`` frames, hop 1 frame, and each window's centre time in seconds."""
+    def windows(self, features: np.ndarray) -> tuple[Gaussians, np.ndarray]:
+        """Embeddings of windows of about WINDOW_SECONDS, hop 1 frame, and each window's centre time in seconds."""
+        frames = max(2, round(WINDOW_SECONDS / self.config.frontend.frame_seconds))
         frames = min(frames, features.shape[0])
         starts = np.arange(features.shape[0] - frames + 1)
         centres = frame_times(features.shape[0], self.config.frontend)

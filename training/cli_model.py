@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from models.config import ModelConfig
+from models.frontend import frontend_config
 from training.train import TrainConfig
 
 _DEFAULT_MODEL, _DEFAULT_TRAIN = ModelConfig(), TrainConfig()
@@ -26,13 +27,14 @@ Seed = Annotated[int, typer.Option(help="Random seed.")]
 Patience = Annotated[int, typer.Option(min=1, help="Epochs without improvement before stopping.")]
 CropFrames = Annotated[int, typer.Option(min=0, help="Random training windows in frames (0: whole clips).")]
 Workers = Annotated[int | None, typer.Option(help="Feature-extraction processes (default: all cores).")]
+FrontEndName = Annotated[str, typer.Option(help="Music front end: logmel, musicnn-msd or musicnn-msd-pool.")]
 
 
 def make_configs(*, music_encoder: str, emotion_encoder: str, d: int, lam: float, alpha: float, lr: float,
-                 epochs: int, batch_size: int, seed: int, patience: int, crop_frames: int
+                 epochs: int, batch_size: int, seed: int, patience: int, crop_frames: int, frontend: str = "logmel"
                  ) -> tuple[ModelConfig, TrainConfig]:
     base = _DEFAULT_MODEL
-    model = replace(base, music=replace(base.music, kind=music_encoder),
+    model = replace(base, frontend=frontend_config(frontend), music=replace(base.music, kind=music_encoder),
                     emotion=replace(base.emotion, kind=emotion_encoder), d=d, lam=lam, alpha=alpha)
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
                         crop_frames=crop_frames, weight_decay=_DEFAULT_TRAIN.weight_decay)
@@ -56,14 +58,15 @@ def register(app: typer.Typer) -> None:
         lr: Lr = _DEFAULT_TRAIN.lr, epochs: Epochs = _DEFAULT_TRAIN.epochs,
         batch_size: BatchSize = _DEFAULT_TRAIN.batch_size, seed: Seed = _DEFAULT_TRAIN.seed,
         patience: Patience = _DEFAULT_TRAIN.patience, crop_frames: CropFrames = _DEFAULT_TRAIN.crop_frames,
-        workers: Workers = None,
+        frontend: FrontEndName = "logmel", workers: Workers = None,
     ) -> None:
         """Train the music and emotion encoders with the composite loss; write a bundle."""
         from training.run import train_bundle
 
         model, train_config = make_configs(
             music_encoder=music_encoder, emotion_encoder=emotion_encoder, d=d, lam=lam, alpha=alpha, lr=lr,
-            epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, crop_frames=crop_frames)
+            epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, crop_frames=crop_frames,
+            frontend=frontend)
         bundle = train_bundle(data=data, val=val or [], out=out, config=model, train_config=train_config,
                               workers=workers)
         val_metrics = bundle.metrics["val"]
@@ -104,7 +107,7 @@ def register(app: typer.Typer) -> None:
         lr: Lr = _DEFAULT_TRAIN.lr, epochs: Epochs = _DEFAULT_TRAIN.epochs,
         batch_size: BatchSize = _DEFAULT_TRAIN.batch_size,
         patience: Patience = _DEFAULT_TRAIN.patience, crop_frames: CropFrames = _DEFAULT_TRAIN.crop_frames,
-        workers: Workers = None,
+        frontend: FrontEndName = "logmel", workers: Workers = None,
     ) -> None:
         """Composite vs cca_only, kl_only, RegMLP, RegBiGRU over seeds; optional lam/alpha sweeps with plots."""
         from training.experiment import results_markdown
@@ -112,7 +115,8 @@ def register(app: typer.Typer) -> None:
 
         model, train_config = make_configs(
             music_encoder=music_encoder, emotion_encoder=emotion_encoder, d=d, lam=lam, alpha=alpha, lr=lr,
-            epochs=epochs, batch_size=batch_size, seed=0, patience=patience, crop_frames=crop_frames)
+            epochs=epochs, batch_size=batch_size, seed=0, patience=patience, crop_frames=crop_frames,
+            frontend=frontend)
         results = run(train=train, test=test, out=out, config=model, train_config=train_config, seeds=seeds,
                       sweep_lam=_floats(sweep_lam), sweep_alpha=_floats(sweep_alpha), workers=workers)
         typer.echo(results_markdown(results, title="results"))

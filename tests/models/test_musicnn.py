@@ -1,0 +1,64 @@
+"""The PyTorch musicnn against outputs of the original TensorFlow model (tests/fixtures, made once with
+scripts/musicnn_reference.py), and the TensorFlow checkpoint reader."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.errors import MoodspaceError
+from models.frontend import frontend_config, make_frontend
+from models.musicnn import checkpoint_dir, pretrained, windows
+from models.tfcheckpoint import CheckpointError, read_checkpoint
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def test_port_matches_tensorflow_musicnn():
+    x = np.load(FIXTURES / "musicnn_inputs.npz")["x"].astype(np.float32)
+    reference = np.load(FIXTURES / "musicnn_reference.npz")
+    with torch.no_grad():
+        out = pretrained()(torch.from_numpy(x))
+    assert x.shape[0] == 5
+    assert np.abs(torch.sigmoid(out["logits"]).numpy() - reference["tags"]).max() < 1e-4
+    assert np.abs(out["penultimate"].numpy() - reference["penultimate"]).max() < 1e-4
+    assert np.abs(out["mean_pool"].numpy() - reference["mean_pool"]).max() < 1e-4
+    np.testing.assert_allclose(out["max_pool"].numpy(), reference["max_pool"], rtol=1e-5, atol=1e-3)
+
+
+def test_checkpoint_reader_gives_every_variable_with_its_shape():
+    tensors = read_checkpoint(checkpoint_dir())
+    assert tensors["conv2d/kernel"].shape == (7, 38, 1, 204) and tensors["conv2d/kernel"].dtype == np.float32
+    assert tensors["dense_1/kernel"].shape == (200, 50)
+    assert tensors["batch_normalization_9/moving_variance"].shape == (1506,)
+    assert all(np.isfinite(t).all() for t in tensors.values())
+
+
+def test_checkpoint_reader_refuses_what_is_not_a_checkpoint(tmp_path: Path):
+    with pytest.raises(CheckpointError, match="checkpoint index not found"):
+        read_checkpoint(tmp_path / "nothing")
+    (tmp_path / "bad.index").write_bytes(b"x" * 100)
+    with pytest.raises(CheckpointError, match="not a TensorFlow checkpoint index"):
+        read_checkpoint(tmp_path / "bad")
+
+
+@pytest.mark.parametrize(("name", "size"), [("musicnn-msd", 200), ("musicnn-msd-pool", 953)])
+def test_front_end_gives_one_feature_per_3_s_window(name: str, size: int):
+    frontend = make_frontend(frontend_config(name))
+    y = (np.random.default_rng(0).normal(size=16000 * 10) * 0.1).astype(np.float32)
+    features = frontend(y)
+    assert features.shape == (3, size) and np.isfinite(features).all()
+    assert frontend(y[: 16000 * 2]).shape == (1, size)  # shorter than a window: repeated to fill one
+
+
+def test_windows_cover_the_spectrogram_without_overlap():
+    spectrogram = np.arange(400 * 96, dtype=np.float32).reshape(400, 96)
+    batch = windows(spectrogram)
+    assert batch.shape == (2, 187, 96) and batch[1, 0, 0] == spectrogram[187, 0]
+
+
+def test_missing_package_is_named(monkeypatch):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(MoodspaceError, match="pip install --no-deps musicnn==0.1.0"):
+        checkpoint_dir()
