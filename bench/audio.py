@@ -2,9 +2,10 @@
 
     python bench/audio.py [--bundle default|PATH] [--clip FILE] [--quick] [--json OUT]
 
-Runs with one torch thread (per-core figures). "embed" is the music encoder on a whole clip; "analyse" is what
-/v1/music-to-emotion does after decoding: features, whole-clip embedding, VA reading, windowed VA curve, ranked
-emotions. The clip defaults to a generated 30 s clip.
+Runs with one torch thread (per-core figures). "front end <name>" times each front end (log-mel, musicnn-msd) on
+the same clip; "embed" is the music encoder on a whole clip; "analyse" is what /v1/music-to-emotion does after
+decoding: features, whole-clip embedding, VA reading, windowed VA curve, ranked emotions. The clip defaults to a
+generated 30 s clip.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from app.analysis import analyze_audio, rank_emotions
 from models.bundle import load_bundle
 from models.default import resolve_bundle
-from models.frontend import load_audio
+from models.frontend import frontend_config, load_audio, make_frontend
 from models.inference import Embedder
 from training.corpus.generate import synth_clip
 from training.corpus.synth import SR
@@ -71,6 +72,9 @@ def main() -> None:
                                          lam=embedder.config.score_lam, k=10),
     }
     stages["m2e end to end"] = lambda: (stages["decode"](), stages["analyse"]())
+    for name in ("logmel", "musicnn-msd"):
+        other = make_frontend(frontend_config(name))
+        stages[f"front end {name}"] = lambda other=other: other(y)
     results = {name: _timed(fn, repeats) for name, fn in stages.items()}
     print(f"clip: {seconds:.1f} s; bundle {embedder.version}; 1 torch thread")
     print(f"{'stage':<16}{'ms':>10}{'RTF/core':>12}")
