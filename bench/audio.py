@@ -14,6 +14,8 @@ import argparse
 import io
 import json
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +66,7 @@ def main() -> None:
     seconds = y.size / sr
     features = embedder.frontend(y)
     repeats = 5 if args.quick else 30
-    stages = {
+    stages: dict[str, Callable[[], object]] = {
         "decode": lambda: load_audio(data, sr=sr),
         "front end": lambda: embedder.frontend(y),
         "embed": lambda: embedder.embed_features([features]),
@@ -73,13 +75,12 @@ def main() -> None:
     }
     stages["m2e end to end"] = lambda: (stages["decode"](), stages["analyse"]())
     for name in ("logmel", "musicnn-msd"):
-        other = make_frontend(frontend_config(name))
-        stages[f"front end {name}"] = lambda other=other: other(y)
+        stages[f"front end {name}"] = partial(make_frontend(frontend_config(name)), y)
     results = {name: _timed(fn, repeats) for name, fn in stages.items()}
     print(f"clip: {seconds:.1f} s; bundle {embedder.version}; 1 torch thread")
-    print(f"{'stage':<16}{'ms':>10}{'RTF/core':>12}")
+    print(f"{'stage':<24}{'ms':>10}{'RTF/core':>12}")
     for name, secs in results.items():
-        print(f"{name:<16}{secs * 1000:>10.1f}{seconds / secs:>12.0f}")
+        print(f"{name:<24}{secs * 1000:>10.1f}{seconds / secs:>12.0f}")
     if args.json:
         args.json.write_text(json.dumps({"clip_seconds": seconds, "bundle": embedder.version,
                                          "seconds": results, "rtf_per_core": {k: seconds / v for k, v in
