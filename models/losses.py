@@ -57,27 +57,33 @@ def fit_linear_cca(h1: Tensor, h2: Tensor, *, reg: float = 1e-3
     return (m1.float(), (w1 @ u @ scale).float()), (m2.float(), (w2 @ vh.T @ scale).float()), rho.float()
 
 
-def _hinge(kl: Tensor, alpha: float) -> Tensor:
-    """Mean over anchors i and negatives j != i of max(0, alpha + kl[i, i] - kl[i, j])."""
+def _hinge(kl: Tensor, alpha: float, negatives: Tensor | None = None) -> Tensor:
+    """Mean over anchors i and negatives j of max(0, alpha + kl[i, i] - kl[i, j]); negatives are every j != i,
+    or where the boolean (B, B) ``negatives`` allows."""
     n = kl.shape[0]
     hinge = torch.relu(alpha + kl.diagonal()[:, None] - kl)
-    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=kl.device)
-    return hinge[off_diagonal].mean()
+    allowed = ~torch.eye(n, dtype=torch.bool, device=kl.device)
+    if negatives is not None:
+        allowed = allowed & negatives
+    return hinge[allowed].mean() if allowed.any() else kl.new_zeros(())
 
 
-def kl_rank_loss(music: Embedding, emotion: Embedding, *, alpha: float) -> Tensor:
-    """KL ranking hinge with music anchors (KL(N_m || N_e)) plus emotion anchors (KL(N_e || N_m))."""
+def kl_rank_loss(music: Embedding, emotion: Embedding, *, alpha: float, negatives: Tensor | None = None) -> Tensor:
+    """KL ranking hinge with music anchors (KL(N_m || N_e)) plus emotion anchors (KL(N_e || N_m)).
+
+    ``negatives`` (B, B, symmetric) can exclude false negatives: pairs whose emotion inputs are the same, as
+    happens with categorical labels (every EMOPIA clip of a quadrant has the same curve)."""
     d = music.mu.shape[1]
     m2e = kl_matrix(music.mu, music.logvar, emotion.mu, emotion.logvar) / d
     e2m = kl_matrix(emotion.mu, emotion.logvar, music.mu, music.logvar) / d
-    return _hinge(m2e, alpha) + _hinge(e2m, alpha)
+    return _hinge(m2e, alpha, negatives) + _hinge(e2m, alpha, negatives)
 
 
-def composite_loss(music: Embedding, emotion: Embedding, *, lam: float, alpha: float, reg: float = 1e-3
-                   ) -> tuple[Tensor, dict[str, float]]:
+def composite_loss(music: Embedding, emotion: Embedding, *, lam: float, alpha: float, reg: float = 1e-3,
+                   negatives: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
     """``lam * CCA + (1 - lam) * KLrank``; a term with zero weight is not computed. Returns the loss and its parts."""
     zero = music.E.new_zeros(())
     cca = cca_loss(music.E, emotion.E, reg=reg) if lam > 0 else zero
-    kl = kl_rank_loss(music, emotion, alpha=alpha) if lam < 1 else zero
+    kl = kl_rank_loss(music, emotion, alpha=alpha, negatives=negatives) if lam < 1 else zero
     loss = lam * cca + (1 - lam) * kl
     return loss, {"loss": loss.item(), "cca": cca.item(), "kl_rank": kl.item()}

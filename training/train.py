@@ -69,6 +69,14 @@ def batches(items: Sequence[Item], *, size: int, rng: np.random.Generator) -> li
     return [g for g in groups if len(g) >= max(4, size // 2) or len(groups) == 1]
 
 
+def distinct_emotions(sequences: list[np.ndarray]) -> torch.Tensor:
+    """(B, B) True where two VA windows differ, so identical emotion inputs are never each other's negatives."""
+    means = torch.from_numpy(np.stack([s.mean(axis=0) for s in sequences]))
+    spread = torch.from_numpy(np.stack([s.std(axis=0) for s in sequences]))
+    same = (torch.cdist(means, means) < 1e-6) & (torch.cdist(spread, spread) < 1e-6)
+    return ~same
+
+
 def feature_stats(items: Sequence[Item]) -> tuple[torch.Tensor, torch.Tensor]:
     frames = np.concatenate([i.features for i in items])
     return torch.from_numpy(frames.mean(axis=0)), torch.from_numpy(frames.std(axis=0))
@@ -79,7 +87,8 @@ def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Opti
     windows = [crop(item, crop_frames, rng) for item in batch]
     music = model.music(*pad([w[0] for w in windows]), align=False)
     emotion = model.emotion(*pad([w[1] for w in windows]), align=False)
-    loss, parts = composite_loss(music, emotion, lam=config.lam, alpha=config.alpha, reg=config.cca_reg)
+    loss, parts = composite_loss(music, emotion, lam=config.lam, alpha=config.alpha, reg=config.cca_reg,
+                                 negatives=distinct_emotions([w[1] for w in windows]))
     optimizer.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

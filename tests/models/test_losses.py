@@ -77,3 +77,17 @@ def test_linear_cca_alignment_makes_partners_correlate_dimension_by_dimension():
     z1, z2 = ((h1 - m1) @ w1).numpy(), ((h2 - m2) @ w2).numpy()
     for k in range(3):
         assert np.corrcoef(z1[:, k], z2[:, k])[0, 1] > 0.99
+
+
+def test_excluded_negatives_do_not_count():
+    music, emotion = _pair(n=6, d=4, noise=0.1)
+    # make items 0 and 1 share one emotion input, as two clips of one EMOPIA quadrant do
+    emotion = Embedding(emotion.E, torch.cat([emotion.mu[:1], emotion.mu[:1], emotion.mu[2:]]),
+                        torch.cat([emotion.logvar[:1], emotion.logvar[:1], emotion.logvar[2:]]))
+    allowed = torch.ones(6, 6, dtype=torch.bool)
+    allowed[0, 1] = allowed[1, 0] = False
+    with_mask = kl_rank_loss(music, emotion, alpha=0.5, negatives=allowed)
+    manual = kl_rank_loss(music, emotion, alpha=0.5)
+    assert with_mask != manual
+    none_allowed = torch.zeros(6, 6, dtype=torch.bool)
+    assert kl_rank_loss(music, emotion, alpha=0.5, negatives=none_allowed).item() == 0.0

@@ -56,3 +56,12 @@ def test_batches_drop_a_tiny_remainder():
     sizes = [len(b) for b in batches(list(range(70)), size=32, rng=rng)]  # type: ignore[arg-type]
     assert sizes == [32, 32]
     assert sorted(len(b) for b in batches(list(range(50)), size=32, rng=rng)) == [18, 32]  # type: ignore[arg-type]
+
+
+def test_identical_emotion_windows_are_not_negatives():
+    from training.train import distinct_emotions
+
+    q1 = np.tile([0.5, 0.5], (5, 1)).astype(np.float32)
+    ramp = np.linspace([-1, 0], [1, 0], 5).astype(np.float32)
+    allowed = distinct_emotions([q1, q1.copy(), ramp]).numpy()
+    assert not allowed[0, 1] and not allowed[1, 0] and allowed[0, 2] and allowed[2, 1]
