@@ -9,6 +9,13 @@ server; each client sends its next request when the previous answer arrives.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# As a script (python bench/x.py) the bench folder would come first on the path and bench/http.py would shadow the
+# standard library's http package: put the project root there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import argparse
 import asyncio
 import json

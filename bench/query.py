@@ -14,6 +14,13 @@ Recall@10 is measured against numpy's exact ranking. The bandwidth bound is the 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# As a script (python bench/x.py) the bench folder would come first on the path and bench/http.py would shadow the
+# standard library's http package: put the project root there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import argparse
 import json
 import time

@@ -11,6 +11,13 @@ Server-side time is the service's own ``Server-Timing`` header; HTTP time is the
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# As a script (python bench/x.py) the bench folder would come first on the path and bench/http.py would shadow the
+# standard library's http package: put the project root there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import argparse
 import json
 import os
