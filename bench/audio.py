@@ -23,7 +23,6 @@ import json
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf

@@ -18,7 +18,6 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse
 import json
 import time
-from pathlib import Path
 
 from training.corpus.generate import synth_clip
 from training.corpus.midi import RENDERERS, check_renderer

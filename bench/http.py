@@ -21,7 +21,6 @@ import asyncio
 import json
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np

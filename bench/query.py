@@ -24,7 +24,6 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse
 import json
 import time
-from pathlib import Path
 
 import faiss
 import numpy as np
