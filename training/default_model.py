@@ -26,7 +26,7 @@ from training.text import TextTrainConfig
 from training.train import TrainConfig
 
 log = logging.getLogger(__name__)
-SYNTH = {"n": 1000, "seconds": 30.0, "seed": 0}
+SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,12 @@ def _shared(shared: Path | None, name: str) -> Path | None:
     return path if path is not None and path.is_dir() else None
 
 
-def prepare(*, shared: Path | None, work: Path) -> Sources:
+def prepare(*, shared: Path | None, work: Path, synth_size: dict[str, float] = SYNTH) -> Sources:
     """Generate and render the training corpora into ``work`` (reused when already there)."""
     synth = work / "synth" / "manifest.jsonl"
     if not synth.is_file():
-        synth_corpus(out=synth.parent, overwrite=True, **SYNTH)  # type: ignore[arg-type]
+        synth_corpus(out=synth.parent, overwrite=True, n=int(synth_size["n"]), seconds=synth_size["seconds"],
+                     seed=int(synth_size["seed"]))
     rendered = {}
     for name in ("vgmidi", "emopia"):
         root, manifest = _shared(shared, name), work / name / "manifest.jsonl"
@@ -61,14 +62,14 @@ def prepare(*, shared: Path | None, work: Path) -> Sources:
     return sources
 
 
-def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE,
-                    card: Path | None = None) -> Bundle:
+def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE, card: Path | None = None,
+                    synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None) -> Bundle:
     """Train, evaluate and install the default bundle; write its model card."""
-    sources = prepare(shared=shared, work=work)
+    sources = prepare(shared=shared, work=work, synth_size=synth_size)
     music = [m for m in (sources.synth, sources.vgmidi, sources.emopia) if m is not None]
     validation = [m for m in (sources.synth, sources.vgmidi) if m is not None]
     bundle = train_bundle(data=music, val=validation, out=work / "bundle-music", config=ModelConfig(),
-                          train_config=TrainConfig(), name="moodspace-default")
+                          train_config=train_config or TrainConfig(), name="moodspace-default")
     if sources.emobank is not None:
         bundle = train_text(bundle=work / "bundle-music", out=work / "bundle-text", emobank_root=sources.emobank,
                             music=[m for m in (sources.synth, sources.vgmidi) if m is not None],

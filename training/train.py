@@ -62,11 +62,16 @@ def crop(item: Item, frames: int, rng: np.random.Generator) -> tuple[np.ndarray,
     return item.features[start : start + frames], item.va[start : start + frames]
 
 
-def batches(items: Sequence[Item], *, size: int, rng: np.random.Generator) -> list[list[Item]]:
-    """Shuffled batches; a last batch smaller than half ``size`` is dropped (CCA needs many rows)."""
+def batches(items: Sequence[Item], *, size: int, rng: np.random.Generator, min_size: int = 4) -> list[list[Item]]:
+    """Shuffled batches; a last batch smaller than half ``size`` or than ``min_size`` is dropped."""
     order = rng.permutation(len(items))
     groups = [[items[i] for i in order[k : k + size]] for k in range(0, len(items), size)]
-    return [g for g in groups if len(g) >= max(4, size // 2) or len(groups) == 1]
+    return [g for g in groups if len(g) >= max(min_size, size // 2) or (len(groups) == 1 and len(g) >= min_size)]
+
+
+def smallest_batch(config: ModelConfig) -> int:
+    """Deep CCA needs full-rank covariances: more pairs in a batch than embedding dimensions."""
+    return config.d + 1 if config.lam > 0 else 4
 
 
 def distinct_emotions(sequences: list[np.ndarray]) -> torch.Tensor:
@@ -99,6 +104,10 @@ def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Opti
 def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Sequence[Item],
                 train_config: TrainConfig, *, progress: bool = True) -> TrainResult:
     """Seeded training; keeps the weights of the epoch with the best mean validation MRR."""
+    min_size = smallest_batch(config)
+    if min(train_config.batch_size, len(train_items)) < min_size:
+        raise ValueError(f"the CCA loss needs batches of more than d = {config.d} pairs: batch size "
+                         f"{train_config.batch_size}, {len(train_items)} training items; lower d or add data")
     seed_everything(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
     model = CrossModalModel(config)
@@ -112,7 +121,7 @@ def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Seq
     for epoch in bar:
         model.train()
         parts = [_step(model, b, optimizer, config=config, crop_frames=train_config.crop_frames, rng=rng)
-                 for b in batches(train_items, size=train_config.batch_size, rng=rng)]
+                 for b in batches(train_items, size=train_config.batch_size, rng=rng, min_size=min_size)]
         align_cca(model, train_items)
         lam, val = best_lam(model, val_items, lams)
         row = {"epoch": epoch, **{k: float(np.mean([p[k] for p in parts])) for k in parts[0]},

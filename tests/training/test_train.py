@@ -51,6 +51,13 @@ def test_crop_takes_the_same_window_from_both_sequences():
     assert crop(item, 0, np.random.default_rng(0))[0].shape == (10, 2)
 
 
+def test_cca_needs_batches_larger_than_d(items):
+    train, val = items
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1], d=16)
+    with pytest.raises(ValueError, match="batches of more than d = 16 pairs"):
+        train_model(config, train, val, TINY_TRAIN, progress=False)
+
+
 def test_batches_drop_a_tiny_remainder():
     rng = np.random.default_rng(0)
     sizes = [len(b) for b in batches(list(range(70)), size=32, rng=rng)]  # type: ignore[arg-type]
