@@ -13,10 +13,11 @@ import numpy as np
 from tqdm import tqdm
 
 from models.config import ModelConfig
+from models.inference import Embedder
 from training.baselines import predict_va, regression_metrics, train_regressor
 from training.evaluate import evaluate_model
 from training.features import Item
-from training.plots import plot_sweep
+from training.plots import plot_sweep, plot_va
 from training.train import TrainConfig, train_model
 
 EMBEDDING_LAM = {"composite": None, "cca_only": 1.0, "kl_only": 0.0}
@@ -35,16 +36,25 @@ class Splits:
     test: list[Item]
 
 
-def run_method(method: str, splits: Splits, config: ModelConfig, train_config: TrainConfig) -> dict:
-    """Train one method with one seed; its test metrics."""
+@dataclass(frozen=True)
+class MethodRun:
+    metrics: dict
+    va: np.ndarray  # (N_test, 2) the method's VA estimate of each test clip's music
+
+
+def run_method(method: str, splits: Splits, config: ModelConfig, train_config: TrainConfig) -> MethodRun:
+    """Train one method with one seed; its test metrics and VA estimates."""
     if method in REGRESSION_KIND:
         encoder = replace(config.music, kind=REGRESSION_KIND[method])
-        model = train_regressor(encoder, splits.train, splits.val, train_config)
-        return regression_metrics(predict_va(model, splits.test), np.stack([i.va_mean for i in splits.test]))
+        regressor = train_regressor(encoder, splits.train, splits.val, train_config)
+        predicted = predict_va(regressor, splits.test)
+        return MethodRun(regression_metrics(predicted, np.stack([i.va_mean for i in splits.test])), predicted)
     lam = EMBEDDING_LAM[method]
     config = config if lam is None else replace(config, lam=lam)
-    result = train_model(config, splits.train, splits.val, train_config, progress=False)
-    return evaluate_model(result.model, splits.test, lam=result.model.config.score_lam)
+    model = train_model(config, splits.train, splits.val, train_config, progress=False).model
+    embedder = Embedder(model)
+    reading = embedder.read_va(embedder.embed_features([i.features for i in splits.test])).mean
+    return MethodRun(evaluate_model(model, splits.test, lam=model.config.score_lam), reading)
 
 
 def summarize(runs: Sequence[dict]) -> dict:
@@ -59,12 +69,18 @@ def summarize(runs: Sequence[dict]) -> dict:
 
 
 def run_experiment(splits: Splits, config: ModelConfig, train_config: TrainConfig, *, seeds: int,
-                   methods: Sequence[str] = METHODS, progress: bool = True) -> dict:
+                   methods: Sequence[str] = METHODS, progress: bool = True, plots: Path | None = None) -> dict:
+    """Mean and std per method; with ``plots``, predicted-against-true VA of each method's first seed there."""
     jobs = [(m, s) for m in methods for s in range(seeds)]
-    runs: dict[str, list[dict]] = {m: [] for m in methods}
+    runs: dict[str, list[MethodRun]] = {m: [] for m in methods}
     for method, seed in tqdm(jobs, desc="experiment", unit="run", disable=not progress):
         runs[method].append(run_method(method, splits, config, replace(train_config, seed=seed)))
-    return {method: summarize(method_runs) for method, method_runs in runs.items()}
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        truth = np.stack([i.va_mean for i in splits.test])
+        for method, method_runs in runs.items():
+            plot_va(truth, method_runs[0].va, plots / f"va_{method}.png", title=f"{method}: VA of test music")
+    return {method: summarize([run.metrics for run in method_runs]) for method, method_runs in runs.items()}
 
 
 def results_markdown(results: dict, *, title: str) -> str:
@@ -87,7 +103,7 @@ def sweep(splits: Splits, config: ModelConfig, train_config: TrainConfig, *, nam
     summaries = []
     for value in tqdm(values, desc=f"sweep {name}", disable=not progress):
         swept = SWEEPABLE[name](config, float(value))
-        runs = [run_method("composite", splits, swept, replace(train_config, seed=s)) for s in range(seeds)]
+        runs = [run_method("composite", splits, swept, replace(train_config, seed=s)).metrics for s in range(seeds)]
         summaries.append(summarize(runs))
     plot_sweep(list(values), summaries, name=name, path=out / f"sweep_{name}.png")
     result = {str(v): s for v, s in zip(values, summaries, strict=True)}

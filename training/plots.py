@@ -41,3 +41,22 @@ def plot_sweep(values: list[float], summaries: list[dict], *, name: str, path: P
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_va(reference, estimated, path: Path, *, title: str) -> Path:
+    """Predicted against true valence and arousal (clip means), one panel each, with r in the title."""
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    for k, (ax, name) in enumerate(zip(axes, ("valence", "arousal"), strict=True)):
+        x, y = np.asarray(reference)[:, k], np.asarray(estimated)[:, k]
+        r = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else float("nan")
+        ax.scatter(x, y, s=10, alpha=0.6)
+        ax.plot([-1, 1], [-1, 1], color="grey", linewidth=0.8, linestyle="--")
+        ax.set(xlim=(-1, 1), ylim=(-1, 1), xlabel=f"true {name}", ylabel=f"predicted {name}",
+               title=f"{name}: r = {r:.2f}", aspect="equal")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

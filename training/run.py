@@ -7,15 +7,19 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
+
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.config import ModelConfig
 from models.default import resolve_bundle
+from models.encoders import CrossModalModel
 from models.errors import ManifestError
+from models.inference import Embedder
 from models.manifest import read_manifest
 from training.evaluate import evaluate_model
 from training.experiment import Splits, run_experiment, sweep, write_results
 from training.features import Item, load_items
-from training.plots import plot_history
+from training.plots import plot_history, plot_va
 from training.splits import of_split, test_clips, train_val
 from training.train import TrainConfig, train_model
 
@@ -59,7 +63,15 @@ def train_bundle(*, data: list[Path], val: list[Path], out: Path, config: ModelC
     }
     bundle = save_bundle(result.model, out, name=name, metrics=metrics)
     plot_history(result.history, out / "training.png")
+    plot_va_reading(result.model, val_items, out / "va_validation.png", title="VA read from music, validation")
     return bundle
+
+
+def plot_va_reading(model: CrossModalModel, items: list[Item], path: Path, *, title: str) -> Path:
+    """Scatter of the model's VA reading of each item's music against the item's true clip-mean VA."""
+    embedder = Embedder(model)
+    reading = embedder.read_va(embedder.embed_features([i.features for i in items]))
+    return plot_va(np.stack([i.va_mean for i in items]), reading.mean, path, title=title)
 
 
 def eval_bundle(*, bundle: Path, data: Path, split: str = "auto", lam: float | None = None,
@@ -83,7 +95,7 @@ def experiment(*, train: Path, test: Path, out: Path, config: ModelConfig, train
     splits = Splits(_items(train, train_clips, config, workers=workers), _items(train, val_clips, config,
                     workers=workers), _items(test, held_out, config, workers=workers))
     config = replace(config, n_features=splits.train[0].features.shape[1])
-    results = run_experiment(splits, config, train_config, seeds=seeds)
+    results = run_experiment(splits, config, train_config, seeds=seeds, plots=out)
     settings = {"train": str(train), "test": str(test), "n_train": len(splits.train), "n_val": len(splits.val),
                 "n_test": len(splits.test), "seeds": seeds, "sweep_lam": sweep_lam, "sweep_alpha": sweep_alpha,
                 "model": config.to_dict(), "train_config": asdict(train_config)}

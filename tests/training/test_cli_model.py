@@ -25,6 +25,7 @@ def test_train_then_eval_writes_a_bundle_and_metrics(tiny_corpus: Path, tmp_path
     bundle = load_bundle(tmp_path / "bundle")
     assert bundle.metrics["n_train"] == 21 and bundle.metrics["n_val"] == 3
     assert (tmp_path / "bundle" / "training.png").stat().st_size > 1000
+    assert (tmp_path / "bundle" / "va_validation.png").stat().st_size > 1000
     result = _invoke("eval", "--bundle", tmp_path / "bundle", "--data", tiny_corpus, "--json", tmp_path / "m.json",
                      "--workers", "1")
     metrics = json.loads((tmp_path / "m.json").read_text())
@@ -44,6 +45,7 @@ def test_experiment_writes_tables_and_sweep_plot(tiny_corpus: Path, tmp_path: Pa
         assert {"mrr", "mrr_std", "ar", "ar_std"} <= set(method["m2e"]) and method["e2m"]["ar"] >= 1
     assert "| composite |" in (out / "results.md").read_text()
     assert (out / "sweep_lam.png").stat().st_size > 1000
+    assert all((out / f"va_{method}.png").stat().st_size > 1000 for method in results)
     assert set(json.loads((out / "sweep_lam.json").read_text())) == {"0.0", "1.0"}
 
 
@@ -82,3 +84,14 @@ def test_undecodable_audio_is_named_before_training(tiny_corpus: Path, tmp_path:
     bad = _corrupt(tiny_corpus, tmp_path, point_at_broken)
     with pytest.raises(AudioError, match="clip 'synth-00004'.*cannot decode"):
         _invoke("train", "--data", bad, "--out", tmp_path / "b", *TINY)
+
+
+def test_train_on_several_manifests_with_a_validation_manifest(tiny_corpus: Path, tmp_path: Path):
+    from training.corpus.generate import synth_corpus
+
+    other = synth_corpus(n=10, seconds=4, seed=9, out=tmp_path / "other", workers=1, progress=False)
+    _invoke("train", "--data", tiny_corpus, "--data", other, "--val", other, "--out", tmp_path / "b", *TINY)
+    metrics = load_bundle(tmp_path / "b").metrics
+    assert metrics["n_train"] == 21 + 7  # both manifests' train clips
+    assert metrics["n_val"] == 1  # only the validation manifest's val clips
+    assert metrics["val_data"] == [str(other)]
