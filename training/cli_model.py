@@ -180,11 +180,12 @@ def register_default(app: typer.Typer) -> None:
         work: Annotated[Path, typer.Option(help="Where corpora and intermediate bundles go.")] =
         Path("data/default-training"),
         card: Annotated[Path, typer.Option(help="Model card to write.")] = Path("docs/MODEL_CARD.md"),
+        frontend: FrontEndName = "logmel",
     ) -> None:
         """Retrain the built-in default model from scratch and install it (models/default_bundle)."""
         from training.default_model import retrain_default as run
 
         if not shared.is_dir():
             typer.echo(f"{shared} not found: training on the built-in corpus alone")
-        bundle = run(shared=shared if shared.is_dir() else None, work=work, card=card)
+        bundle = run(shared=shared if shared.is_dir() else None, work=work, card=card, frontend=frontend)
         typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")

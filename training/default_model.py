@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.config import ModelConfig, TextConfig
 from models.default import DEFAULT_BUNDLE
+from models.frontend import frontend_config
 from training.corpus.generate import synth_corpus
 from training.corpus.render import render_dataset
 from training.model_card import write_model_card
@@ -27,6 +28,7 @@ from training.train import TrainConfig
 
 log = logging.getLogger(__name__)
 SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
+DEFAULT_FRONTEND = "logmel"
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,14 @@ def prepare(*, shared: Path | None, work: Path, synth_size: dict[str, float] = S
 
 
 def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE, card: Path | None = None,
-                    synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None) -> Bundle:
+                    synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None,
+                    frontend: str = DEFAULT_FRONTEND) -> Bundle:
     """Train, evaluate and install the default bundle; write its model card."""
     sources = prepare(shared=shared, work=work, synth_size=synth_size)
     music = [m for m in (sources.synth, sources.vgmidi, sources.emopia) if m is not None]
     validation = [m for m in (sources.synth, sources.vgmidi) if m is not None]
-    bundle = train_bundle(data=music, val=validation, out=work / "bundle-music", config=ModelConfig(),
+    config = replace(ModelConfig(), frontend=frontend_config(frontend))
+    bundle = train_bundle(data=music, val=validation, out=work / "bundle-music", config=config,
                           train_config=train_config or TrainConfig(), name="moodspace-default")
     if sources.emobank is not None:
         bundle = train_text(bundle=work / "bundle-music", out=work / "bundle-text", emobank_root=sources.emobank,

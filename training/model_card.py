@@ -50,8 +50,8 @@ def render(bundle: Bundle) -> str:
         "# Model card: moodspace default model", "",
         f"Version `{bundle.version}`; weights {weights:.1f} MiB (`models/default_bundle/`). Retrain: `make model`.", "",
         "## What it is", "",
-        f"CMER-CL-style encoders (docs/model.md): music `{config.music.kind}` over log-mel frames of "
-        f"{config.frontend.frame_seconds} s, emotion `{config.emotion.kind}` over VA sequences, d = {config.d}, "
+        f"CMER-CL-style encoders (docs/model.md): music `{config.music.kind}` over `{config.frontend.name}` frames of "
+        f"{config.frontend.frame_seconds:.2f} s, emotion `{config.emotion.kind}` over VA sequences, d = {config.d}, "
         f"trained with lam = {config.lam} (CCA) and alpha = {config.alpha} (KL ranking margin); queries rank with "
         f"lam = {config.score_lam} by default (chosen on validation). "
         + ("Text heads: a valence/arousal bridge and a metric-learning bridge on frozen all-MiniLM-L6-v2."
