@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +13,8 @@ import typer
 from tqdm import tqdm
 
 from app import catalog
-from app.ingest import ingest_audio
+from app.decoding import Pending
+from app.ingest import already_embedded, ingest_audio
 from app.jobs import run_reindex
 from app.services import Services
 from app.settings import Settings
@@ -33,6 +36,51 @@ def sources(path: Path) -> Iterator[tuple[Path, str, str, tuple[str, ...]]]:
         yield path, path.stem, "", ()
     else:
         raise MoodspaceError(f"{path}: no such file or folder")
+
+
+Source = tuple[Path, str, str, tuple[str, ...]]
+
+
+def ingest_files(services: Services, items: list[Source]) -> dict[str, int]:
+    """Ingest files in order, keeping twice as many decodes in flight as there are decoding processes."""
+    counts = {"added": 0, "present": 0, "failed": 0}
+    workers = services.require_audio()
+    in_flight: deque[tuple[Source, bytes, Pending]] = deque()
+
+    def finish() -> None:
+        (file, title, artist, tags), data, pending = in_flight.popleft()
+        try:
+            decoded = pending.result()
+            with services.sessions() as session:
+                added = ingest_audio(session, services, data=data, title=title, artist=artist, source="ingest",
+                                     tags=tags, decoded=decoded)
+                session.commit()
+            counts["added" if added.created else "present"] += 1
+        except MoodspaceError as error:
+            counts["failed"] += 1
+            tqdm.write(f"skipped {file}: {error}")
+        bar.update()
+
+    with tqdm(total=len(items), desc="ingest", unit="file") as bar:
+        for item in items:
+            try:
+                data = item[0].read_bytes()
+            except OSError as error:
+                counts["failed"] += 1
+                tqdm.write(f"skipped {item[0]}: {error}")
+                bar.update()
+                continue
+            with services.sessions() as session:
+                if already_embedded(session, services, data):
+                    counts["present"] += 1
+                    bar.update()
+                    continue
+            in_flight.append((item, data, workers.submit(data, name=item[1])))
+            while len(in_flight) >= 2 * workers.processes:
+                finish()
+        while in_flight:
+            finish()
+    return counts
 
 
 def reindex_now(services: Services) -> None:
@@ -70,22 +118,15 @@ def register(app: typer.Typer) -> None:
         source: Annotated[Path, typer.Argument(help="A manifest (.jsonl), a folder of audio files, or one file.")],
         reindex: Annotated[bool, typer.Option(help="Rebuild the index afterwards.")] = True,
     ) -> None:
-        """Embed audio into the catalogue; files already there (same content) are skipped."""
-        services = Services.start(Settings())
+        """Embed audio into the catalogue; files already there (same content) are skipped. Decoding runs on one
+        worker process per core (MOODSPACE_DECODE_PROCESSES), several files in flight."""
+        settings = Settings()
+        if "MOODSPACE_DECODE_PROCESSES" not in os.environ:
+            settings = settings.model_copy(update={"decode_processes": os.cpu_count() or 1})
+        services = Services.start(settings)
         services.require_embedder()
-        items = list(sources(source))
-        counts = {"added": 0, "present": 0, "failed": 0}
         try:
-            for file, title, artist, tags in tqdm(items, desc="ingest", unit="file"):
-                try:
-                    with services.sessions() as session:
-                        added = ingest_audio(session, services, data=file.read_bytes(), title=title,
-                                             artist=artist, source="ingest", tags=tags)
-                        session.commit()
-                    counts["added" if added.created else "present"] += 1
-                except (MoodspaceError, OSError) as error:
-                    counts["failed"] += 1
-                    tqdm.write(f"skipped {file}: {error}")
+            counts = ingest_files(services, list(sources(source)))
             typer.echo(f"added {counts['added']}, already present {counts['present']}, failed {counts['failed']}")
             if reindex:
                 reindex_now(services)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import threading
-from multiprocessing.pool import Pool
+from multiprocessing.pool import AsyncResult, Pool
 
 import numpy as np
 import soundfile as sf
@@ -57,6 +57,21 @@ class DecodeTimeoutError(AudioError):
     """Decoding an upload took longer than the configured limit."""
 
 
+class Pending:
+    """One file being decoded by the workers."""
+
+    def __init__(self, workers: AudioWorkers, pool: Pool, result: AsyncResult, name: str) -> None:
+        self.workers, self.pool, self.async_result, self.name = workers, pool, result, name
+
+    def result(self) -> tuple[np.ndarray, float]:
+        try:
+            return self.async_result.get(self.workers.timeout_s)
+        except multiprocessing.TimeoutError:
+            self.workers._replace(self.pool)
+            raise DecodeTimeoutError(f"{self.name}: decoding took longer than {self.workers.timeout_s:.0f} s "
+                                     "(MOODSPACE_DECODE_TIMEOUT_S)") from None
+
+
 class AudioWorkers:
     """A pool of decoding processes with a per-file time limit; a timed-out pool is killed and replaced."""
 
@@ -66,16 +81,16 @@ class AudioWorkers:
         self._pool: Pool | None = _CONTEXT.Pool(processes)
 
     def features(self, data: bytes, *, name: str) -> tuple[np.ndarray, float]:
+        """(T, F) features and duration of one file, waiting at most ``timeout_s``."""
+        return self.submit(data, name=name).result()
+
+    def submit(self, data: bytes, *, name: str) -> Pending:
+        """Start decoding in a worker; ``result()`` waits for it (so several files can be in flight)."""
         with self._lock:
             pool = self._pool
         assert pool is not None, "the audio workers are closed"
-        pending = pool.apply_async(decode_features, (data, name, self.config, self.max_seconds))
-        try:
-            return pending.get(self.timeout_s)
-        except multiprocessing.TimeoutError:
-            self._replace(pool)
-            raise DecodeTimeoutError(f"{name}: decoding took longer than {self.timeout_s:.0f} s "
-                                     "(MOODSPACE_DECODE_TIMEOUT_S)") from None
+        return Pending(self, pool, pool.apply_async(decode_features, (data, name, self.config, self.max_seconds)),
+                       name)
 
     def _replace(self, stuck: Pool) -> None:
         stuck.terminate()

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 from sqlalchemy.orm import Session
 
@@ -71,20 +72,34 @@ def embed_track(session: Session, embedder: Embedder, track: Track, analysis: Tr
         va=(analysis.valence, analysis.arousal, analysis.valence_std, analysis.arousal_std), curve=analysis.curve)
 
 
+def already_embedded(session: Session, services: Services, data: bytes) -> bool:
+    """Whether these bytes are in the catalogue with an embedding for the current model."""
+    existing = catalog.track_by_hash(session, content_hash(data))
+    return existing is not None and catalog.embedding_for(
+        session, existing.id, services.require_embedder().version) is not None
+
+
 def ingest_audio(session: Session, services: Services, *, data: bytes, title: str, artist: str = "",
-                 source: str = "upload", tags: tuple[str, ...] = ()) -> Ingested:
+                 source: str = "upload", tags: tuple[str, ...] = (),
+                 decoded: tuple[np.ndarray, float] | None = None) -> Ingested:
     """Add audio to the catalogue (the caller commits). The same bytes again return the existing track, embedded
-    for the current model version."""
+    for the current model version. ``decoded`` passes features already computed by the audio workers."""
     embedder = services.require_embedder()
     digest = content_hash(data)
+
+    def analysis() -> TrackAnalysis:
+        if decoded is None:
+            return analyze_bytes(services, data, name=title)
+        return analyze_features(embedder, decoded[0], duration_s=decoded[1])
+
     existing = catalog.track_by_hash(session, digest)
     if existing is not None:
         if catalog.embedding_for(session, existing.id, embedder.version) is None:
-            embed_track(session, embedder, existing, analyze_bytes(services, data, name=title))
+            embed_track(session, embedder, existing, analysis())
         return Ingested(existing, False)
-    analysis = analyze_bytes(services, data, name=title)
-    track = catalog.add_track(session, title=title[:300], artist=artist[:300], duration_s=analysis.duration_s,
+    analysis_ = analysis()
+    track = catalog.add_track(session, title=title[:300], artist=artist[:300], duration_s=analysis_.duration_s,
                               audio_path=store_audio(data, settings=services.settings, digest=digest),
                               content_hash=digest, source=source, tags=tags)
-    embed_track(session, embedder, track, analysis)
+    embed_track(session, embedder, track, analysis_)
     return Ingested(track, True)
