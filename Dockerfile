@@ -20,6 +20,8 @@ COPY training ./training
 COPY app ./app
 COPY migrations ./migrations
 RUN pip install -e .
+# The pretrained weights of the musicnn-msd front end; its own pins do not install on Python 3.11.
+RUN pip install --no-deps musicnn==0.1.0
 
 RUN useradd --create-home --uid 10001 moodspace \
     && mkdir -p /data \

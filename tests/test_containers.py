@@ -98,3 +98,9 @@ def test_compose_volumes_keep_data(compose: dict):
     assert any(v.startswith("pgdata:") for v in compose["services"]["db"]["volumes"])
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {"data", ".venv", ".git"} <= set(ignored)
+
+
+def test_dockerfile_installs_the_pretrained_front_end_like_the_makefile():
+    makefile = re.search(r"--no-deps .*?(musicnn==[\d.]+)", (ROOT / "Makefile").read_text())
+    runs = " ".join(arg for name, arg in _dockerfile() if name == "RUN")
+    assert makefile is not None and f"--no-deps {makefile.group(1)}" in runs
