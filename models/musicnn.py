@@ -14,6 +14,8 @@ batch-norm epsilon 1e-3, "same" padding that puts the extra frame after.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +31,7 @@ from models.errors import MoodspaceError
 from models.tfcheckpoint import read_checkpoint
 
 N_MELS, WINDOW_FRAMES, BN_EPS = 96, 187, 1e-3
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt options (malloc.h)
 TEMPORAL = (128, 64, 32)  # kernel lengths (frames) of the temporal convolutions
 MSD_TAGS = ("rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
             "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul",
@@ -151,6 +154,20 @@ def windows(spectrogram: np.ndarray, *, hop: int = WINDOW_FRAMES) -> np.ndarray:
     return np.stack([spectrogram[s : s + WINDOW_FRAMES] for s in starts])
 
 
+def keep_freed_memory() -> None:
+    """Let glibc keep freed memory for reuse instead of returning it to the kernel (process-wide).
+
+    Each 3 s window allocates tens of MB of activations; by default glibc maps such blocks fresh and unmaps them
+    on free, so every call pays for zeroed pages again: on a 30 s clip that was 240,000 page faults and more
+    system time than compute (0.82 s system against 0.68 s user on one core). No-op where libc has no mallopt.
+    """
+    path = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(path), "mallopt", None) if path else None
+    if mallopt is not None:
+        for option, value in ((M_MMAP_THRESHOLD, 1 << 30), (M_TRIM_THRESHOLD, 1 << 31), (M_TOP_PAD, 64 << 20)):
+            mallopt(option, value)
+
+
 class MusicnnFrontEnd:
     """Front end ``musicnn-msd``: the 200-d penultimate features of each 3 s window; ``musicnn-msd-pool`` adds
     the 753-d mean pool of the mid-end."""
@@ -162,6 +179,7 @@ class MusicnnFrontEnd:
         self.pool = config.name.endswith("-pool")
         self.n_features = 200 + (753 if self.pool else 0)
         self.model = pretrained()
+        keep_freed_memory()
 
     @torch.no_grad()
     def __call__(self, y: np.ndarray) -> np.ndarray:

@@ -13,6 +13,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def _one_thread_each() -> None:
+    """One torch thread per worker process: the pool already fills the cores, and several OpenMP threads per
+    worker on top of it spin against each other (half the CPU time went to the kernel before this)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None, desc: str = "",
                  unit: str = "item", progress: bool = True) -> list[R]:
     """``[fn(x) for x in items]`` on ``workers`` processes (default: all cores); ``fn`` must be picklable."""
@@ -25,7 +33,7 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | Non
                 results.append(fn(item))
                 bar.update()
             return results
-        with get_context("spawn").Pool(workers) as pool:
+        with get_context("spawn").Pool(workers, initializer=_one_thread_each) as pool:
             results = []
             for result in pool.imap(fn, items, chunksize=2):
                 results.append(result)
