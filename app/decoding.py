@@ -78,7 +78,12 @@ class AudioWorkers:
     def __init__(self, config: FrontEndConfig, *, timeout_s: float, max_seconds: float, processes: int = 1) -> None:
         self.config, self.timeout_s, self.max_seconds, self.processes = config, timeout_s, max_seconds, processes
         self._lock = threading.Lock()
-        self._pool: Pool | None = _CONTEXT.Pool(processes)
+        self._pool: Pool | None = self._start()
+
+    def _start(self) -> Pool:
+        """A pool whose workers build the front end as they start (a pretrained one loads its weights then, not
+        during the first upload)."""
+        return _CONTEXT.Pool(self.processes, initializer=make_frontend, initargs=(self.config,))
 
     def features(self, data: bytes, *, name: str) -> tuple[np.ndarray, float]:
         """(T, F) features and duration of one file, waiting at most ``timeout_s``."""
@@ -96,7 +101,7 @@ class AudioWorkers:
         stuck.terminate()
         with self._lock:
             if self._pool is stuck:
-                self._pool = _CONTEXT.Pool(self.processes)
+                self._pool = self._start()
 
     def close(self) -> None:
         with self._lock:
