@@ -18,22 +18,36 @@ DATA_ROWS = (
      "CC BY-SA 4.0"),
     ("Warriner et al. (2013) word norms", "word-level valence/arousal as extra text examples", "CC BY-NC-ND 3.0"),
 )
-DATA = "\n".join(["| data | what it gives | licence (as stated by its source) |", "|---|---|---|",
-                  *(f"| {a} | {b} | {c} |" for a, b, c in DATA_ROWS)]) + """
-
-The weights are derived from these sets; the music itself is not shipped. Given the research-only and
+PRETRAINED_ROW = ("musicnn MSD weights (Pons & Serra 2019), read from the PyPI package `musicnn` 0.1.0",
+                  "the front end: a CNN trained to tag the Million Song Dataset (real recordings); frozen",
+                  "ISC (the package); not shipped here, read from the installed package")
+DATA_NOTE = """The weights are derived from these sets; the music itself is not shipped. Given the research-only and
 non-commercial terms above, treat the default model as a research model: retrain it on data you may use for
 your purpose (`make model` with your own manifests)."""
 
-LIMITS = """- The music side learned from synthesized audio and piano renderings of MIDI, not from recordings: it hears
-  tempo, loudness, density, brightness, register and mode well, but vocals, production style, lyrics and genre
-  conventions are outside what it saw. Expect weaker readings on real recordings (issue 8 adds a pretrained
-  front end).
-- Valence is harder than arousal, for the model as for people: expect larger valence errors.
+FRONTEND_LIMITS = {
+    "logmel": """- The music side learned from synthesized audio and piano renderings of MIDI, not from recordings: it
+  hears tempo, loudness, density, brightness, register and mode well, but vocals, production style, lyrics and genre
+  conventions are outside what it saw. Expect weaker readings on real recordings.""",
+    "musicnn": """- The front end (musicnn, frozen) was trained on real recordings, but the emotion mapping on top of it
+  learned from synthesized audio and piano renderings of MIDI: vocals, lyrics and production style reach it only as
+  far as musicnn's tag features carry them. It hears 3 s windows: a curve has one point per 3 s.""",
+}
+LIMITS = """- Valence is harder than arousal, for the model as for people: expect larger valence errors.
 - Text: EmoBank's ratings cluster near neutral; the VA bridge maps them onto the music scale by standardising.
   Long stories are read sentence by sentence (up to 256 tokens each); irony and context across sentences are
   not modelled.
 - Scores are relative: compare them within one query, not across queries or models."""
+
+
+def _data_table(frontend: str) -> str:
+    rows = (*DATA_ROWS, PRETRAINED_ROW) if frontend.startswith("musicnn") else DATA_ROWS
+    return "\n".join(["| data | what it gives | licence (as stated by its source) |", "|---|---|---|",
+                      *(f"| {a} | {b} | {c} |" for a, b, c in rows)])
+
+
+def _limits(frontend: str) -> str:
+    return FRONTEND_LIMITS["musicnn" if frontend.startswith("musicnn") else "logmel"]
 
 
 def _row(name: str, metrics: dict) -> str:
@@ -56,7 +70,7 @@ def render(bundle: Bundle) -> str:
         f"lam = {config.score_lam} by default (chosen on validation). "
         + ("Text heads: a valence/arousal bridge and a metric-learning bridge on frozen all-MiniLM-L6-v2."
            if config.text else "No text heads (EmoBank was not available when it was trained)."), "",
-        "## Training data", "", DATA, "",
+        "## Training data", "", _data_table(config.frontend.name), "", DATA_NOTE, "",
         "## Metrics (held-apart splits; none of these items were used for training or model selection)", "",
         "Retrieval as CMER-CL section 4.2: each test item's own partner ranked among all test items (MRR: higher "
         "is better; AR, the average rank: lower is better, random is (N + 1) / 2).", "",
@@ -84,7 +98,7 @@ def render(bundle: Bundle) -> str:
               "  --music-test data/default-training/vgmidi/manifest.jsonl:test \\",
               "  --music-train data/default-training/synth/manifest.jsonl "
               "--music-train data/default-training/vgmidi/manifest.jsonl", "```", "",
-              "## Known limits", "", LIMITS, ""]
+              "## Known limits", "", _limits(config.frontend.name), LIMITS, ""]
     return "\n".join(lines)
 
 

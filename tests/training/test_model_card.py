@@ -1,0 +1,26 @@
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from models.bundle import load_bundle, save_bundle
+from models.config import EncoderConfig, ModelConfig
+from models.encoders import CrossModalModel
+from models.frontend import frontend_config
+from training.model_card import render
+
+EVALUATION = {"synth_test": {"n_test": 200, "lam": 0.98, "m2e": {"mrr": 0.25, "ar": 12.5},
+                             "e2m": {"mrr": 0.2, "ar": 14.0}}}
+
+
+@pytest.mark.parametrize("frontend", ["logmel", "musicnn-msd"])
+def test_card_describes_the_bundle_it_was_written_from(tmp_path: Path, frontend: str):
+    config = ModelConfig(music=EncoderConfig(kind="mlp", hidden=8, layers=(16, 8)), d=4)
+    config = replace(config, frontend=frontend_config(frontend))
+    saved = save_bundle(CrossModalModel(config).eval(), tmp_path / "b", metrics={"evaluation": EVALUATION})
+    card = render(load_bundle(saved.path))
+    assert f"Version `{saved.version}`" in card and f"over `{frontend}` frames of" in card
+    assert "| built-in corpus, test split | 200 | 0.250 | 12.5 | 0.200 | 14.0 | 0.98 |" in card
+    pretrained = "musicnn MSD weights" in card and "ISC" in card
+    assert pretrained == (frontend == "musicnn-msd")
+    assert ("trained on real recordings" in card) == (frontend == "musicnn-msd")
