@@ -181,11 +181,15 @@ def register_default(app: typer.Typer) -> None:
         Path("data/default-training"),
         card: Annotated[Path, typer.Option(help="Model card to write.")] = Path("docs/MODEL_CARD.md"),
         frontend: FrontEndName = "logmel",
+        out: Annotated[Path | None, typer.Option(help="Install somewhere else than models/default_bundle (to "
+                                                     "compare a candidate before it replaces the default).")] = None,
     ) -> None:
         """Retrain the built-in default model from scratch and install it (models/default_bundle)."""
+        from models.default import DEFAULT_BUNDLE
         from training.default_model import retrain_default as run
 
         if not shared.is_dir():
             typer.echo(f"{shared} not found: training on the built-in corpus alone")
-        bundle = run(shared=shared if shared.is_dir() else None, work=work, card=card, frontend=frontend)
+        bundle = run(shared=shared if shared.is_dir() else None, work=work, card=card, frontend=frontend,
+                     out=out or DEFAULT_BUNDLE)
         typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")
