@@ -3,9 +3,10 @@
     python bench/audio.py [--bundle default|PATH] [--clip FILE] [--quick] [--json OUT]
 
 Runs with one torch thread (per-core figures). "front end <name>" times each front end (log-mel, musicnn-msd) on
-the same clip; "embed" is the music encoder on a whole clip; "analyse" is what /v1/music-to-emotion does after
-decoding: features, whole-clip embedding, VA reading, windowed VA curve, ranked emotions. The clip defaults to a
-generated 30 s clip.
+the same clip; "musicnn-msd, glibc defaults" is musicnn-msd's baseline, timed first, before the front end tells
+glibc to keep freed memory (models.musicnn.keep_freed_memory, process-wide); "embed" is the music encoder on a
+whole clip; "analyse" is what /v1/music-to-emotion does after decoding: features, whole-clip embedding, VA
+reading, windowed VA curve, ranked emotions. The clip defaults to a generated 30 s clip.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.frontend import frontend_config, load_audio, make_frontend
 from models.inference import Embedder
+from models.musicnn import MusicnnFrontEnd
 from training.corpus.generate import synth_clip
 from training.corpus.synth import SR
 
@@ -65,13 +67,16 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    embedder = Embedder.from_bundle(load_bundle(resolve_bundle(args.bundle)))
     data = _clip_bytes(args.clip)
+    repeats = 5 if args.quick else 30
+    y = load_audio(data, sr=16_000)
+    baseline = MusicnnFrontEnd(frontend_config("musicnn-msd"), keep_memory=False)
+    results = {"musicnn-msd, glibc defaults": _timed(partial(baseline, y), max(3, repeats // 3))}
+    embedder = Embedder.from_bundle(load_bundle(resolve_bundle(args.bundle)))
     sr = embedder.config.frontend.sr
     y = load_audio(data, sr=sr)
     seconds = y.size / sr
     features = embedder.frontend(y)
-    repeats = 5 if args.quick else 30
     stages: dict[str, Callable[[], object]] = {
         "decode": lambda: load_audio(data, sr=sr),
         "front end": lambda: embedder.frontend(y),
@@ -82,11 +87,13 @@ def main() -> None:
     stages["m2e end to end"] = lambda: (stages["decode"](), stages["analyse"]())
     for name in ("logmel", "musicnn-msd"):
         stages[f"front end {name}"] = partial(make_frontend(frontend_config(name)), y)
-    results = {name: _timed(fn, repeats) for name, fn in stages.items()}
+    results |= {name: _timed(fn, repeats) for name, fn in stages.items()}
     print(f"clip: {seconds:.1f} s; bundle {embedder.version}; 1 torch thread")
-    print(f"{'stage':<24}{'ms':>10}{'RTF/core':>12}")
+    print(f"{'stage':<28}{'ms':>10}{'RTF/core':>12}")
     for name, secs in results.items():
-        print(f"{name:<24}{secs * 1000:>10.1f}{seconds / secs:>12.0f}")
+        print(f"{name:<28}{secs * 1000:>10.1f}{seconds / secs:>12.0f}")
+    ratio = results["musicnn-msd, glibc defaults"] / results["front end musicnn-msd"]
+    print(f"musicnn-msd with freed memory kept: {ratio:.2f}x faster than with glibc defaults")
     if args.json:
         args.json.write_text(json.dumps({"clip_seconds": seconds, "bundle": embedder.version,
                                          "seconds": results, "rtf_per_core": {k: seconds / v for k, v in
