@@ -28,7 +28,9 @@ your purpose (`make model` with your own manifests)."""
 FRONTEND_LIMITS = {
     "logmel": """- The music side learned from synthesized audio and piano renderings of MIDI, not from recordings: it
   hears tempo, loudness, density, brightness, register and mode well, but vocals, production style, lyrics and genre
-  conventions are outside what it saw. Expect weaker readings on real recordings.""",
+  conventions are outside what it saw. Expect weaker readings on real recordings. The same model on the
+  pretrained musicnn-msd front end was measured: worse on both music retrieval tests above, better only on the
+  VA bridge's text retrieval (docs/experiments.md).""",
     "musicnn": """- The front end (musicnn, frozen) was trained on real recordings, but the emotion mapping on top of it
   learned from synthesized audio and piano renderings of MIDI: vocals, lyrics and production style reach it only as
   far as musicnn's tag features carry them. It hears 3 s windows: a curve has one point per 3 s.""",
