@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
         settings = Settings()
         if "MOODSPACE_DECODE_PROCESSES" not in os.environ:
             settings = settings.model_copy(update={"decode_processes": os.cpu_count() or 1})
-        services = Services.start(settings)
+        services = Services.start(settings, text=False)
         services.require_embedder()
         try:
             counts = ingest_files(services, list(sources(source)))
@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
     @app.command("reindex")
     def reindex_command() -> None:
         """Embed tracks missing an embedding for the current model, rebuild and publish the index."""
-        services = Services.start(Settings())
+        services = Services.start(Settings(), text=False)
         try:
             reindex_now(services)
         finally:

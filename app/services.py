@@ -40,8 +40,9 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
-    def start(cls, settings: Settings, *, embedder: Embedder | None = None) -> Services:
-        """Migrate the database, fail jobs a dead process left running, load the model and the index."""
+    def start(cls, settings: Settings, *, embedder: Embedder | None = None, text: bool = True) -> Services:
+        """Migrate the database, fail jobs a dead process left running, load the model and the index; with
+        ``text``, the sentence encoder too (command-line jobs that never read text leave it out)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.migrate_on_start:
             upgrade(settings.db_url)
@@ -56,7 +57,7 @@ class Services:
         if services.embedder is not None:
             services.audio = AudioWorkers(services.embedder.config.frontend, timeout_s=settings.decode_timeout_s,
                                           max_seconds=settings.max_audio_seconds, processes=settings.decode_processes)
-            if services.embedder.has_text:
+            if text and services.embedder.has_text:
                 sentence_encoder()  # load the frozen text encoder now, not on the first story
             services.load_index()
         return services
