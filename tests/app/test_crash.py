@@ -103,16 +103,22 @@ def test_kill_9_during_a_reindex_loses_nothing_and_the_old_index_serves(tmp_path
                 "GROUP BY track_id, model_version HAVING COUNT(*) > 1)")).scalar()
             assert duplicates == 0
         engine.dispose()
-        again = httpx.post(f"{server.url}/v1/admin/reindex", headers=AUTH).json()
-        for _ in range(3000):
-            state = httpx.get(f"{server.url}/v1/admin/jobs/{again['job_id']}", headers=AUTH).json()
-            if state["state"] in ("succeeded", "failed"):
-                break
-            time.sleep(0.05)
+        state = _reindex_and_wait(server.url)
         assert state["state"] == "succeeded" and state["result"]["size"] == 75
         assert httpx.get(f"{server.url}/readyz").json()["index_size"] == 75
     finally:
         server.stop()
+
+
+def _reindex_and_wait(url: str) -> dict:
+    """Ask for a reindex and poll its job until it ends (up to 150 s); the job's last state."""
+    job = httpx.post(f"{url}/v1/admin/reindex", headers=AUTH).json()
+    for _ in range(3000):
+        state = httpx.get(f"{url}/v1/admin/jobs/{job['job_id']}", headers=AUTH).json()
+        if state["state"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.05)
+    return state
 
 
 def test_queries_over_http_never_fail_while_reindexes_swap(tmp_path, bundle_dir, clips):
@@ -172,12 +178,7 @@ def test_a_full_disk_during_reindex_fails_the_job_and_the_old_index_serves(tmp_p
         server = Server(env)
         try:
             assert _run(env, "ingest", str(clips[1]), "--no-reindex").returncode == 0
-            job = httpx.post(f"{server.url}/v1/admin/reindex", headers=AUTH).json()
-            for _ in range(3000):
-                state = httpx.get(f"{server.url}/v1/admin/jobs/{job['job_id']}", headers=AUTH).json()
-                if state["state"] in ("succeeded", "failed"):
-                    break
-                time.sleep(0.05)
+            state = _reindex_and_wait(server.url)
             assert state["state"] == "failed" and "No space left on device" in state["message"]
             assert httpx.get(f"{server.url}/readyz").json()["index_size"] == 15
             answer = httpx.post(f"{server.url}/v1/emotion-to-music", json={"emotion": "sad", "k": 50}).json()
