@@ -65,3 +65,21 @@ def test_serve_answers_over_real_http(env):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_ingest_with_a_text_model_never_loads_the_sentence_encoder(tmp_path: Path, story_bundle_dir: Path,
+                                                                     monkeypatch):
+    """Ingest and reindex never read text: loading MiniLM there cost seconds of start-up for nothing."""
+    from app import services
+
+    loads: list[str] = []
+    monkeypatch.setattr(services, "sentence_encoder", lambda: loads.append("loaded"))
+    monkeypatch.setenv("MOODSPACE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MOODSPACE_BUNDLE", str(story_bundle_dir))
+    manifest = synth_corpus(n=2, seconds=2, seed=5, out=tmp_path / "corpus", workers=1, progress=False)
+    for command in (["ingest", str(manifest)], ["reindex"]):
+        result = runner.invoke(cli.app, command)
+        assert result.exit_code == 0, result.output
+    assert loads == []
+    services.Services.start(services.Settings(), text=True).close()  # the service itself does load it
+    assert loads == ["loaded"]
