@@ -53,6 +53,15 @@ def decode_features(data: bytes, name: str, config: FrontEndConfig, max_seconds:
     return make_frontend(config)(y), seconds
 
 
+def _warm_frontend(config: FrontEndConfig) -> None:
+    """Build the front end once as a worker starts. A failure here would kill every new worker in turn, so it is
+    left to the first file, whose decode raises the same error with its name."""
+    try:
+        make_frontend(config)
+    except Exception:
+        return
+
+
 class DecodeTimeoutError(AudioError):
     """Decoding an upload took longer than the configured limit."""
 
@@ -83,7 +92,7 @@ class AudioWorkers:
     def _start(self) -> Pool:
         """A pool whose workers build the front end as they start (a pretrained one loads its weights then, not
         during the first upload)."""
-        return _CONTEXT.Pool(self.processes, initializer=make_frontend, initargs=(self.config,))
+        return _CONTEXT.Pool(self.processes, initializer=_warm_frontend, initargs=(self.config,))
 
     def features(self, data: bytes, *, name: str) -> tuple[np.ndarray, float]:
         """(T, F) features and duration of one file, waiting at most ``timeout_s``."""

@@ -42,3 +42,17 @@ def test_a_decode_past_the_time_limit_fails_cleanly_and_the_workers_recover(tmp_
         services.audio.timeout_s = 60.0
         again = client.post("/v1/music-to-emotion", files={"file": ("fine.wav", wavs[0], "audio/wav")})
         assert again.status_code == 200
+
+
+def test_a_front_end_that_cannot_be_built_fails_each_file_instead_of_the_workers(wavs):
+    from dataclasses import replace
+
+    from app.decoding import AudioWorkers
+    from models.config import FrontEndConfig
+
+    workers = AudioWorkers(replace(FrontEndConfig(), name="no-such-front-end"), timeout_s=60, max_seconds=60)
+    try:
+        with pytest.raises(ValueError, match="unknown front end 'no-such-front-end'"):
+            workers.features(wavs[0], name="a.wav")
+    finally:
+        workers.close()
