@@ -27,15 +27,17 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | Non
     workers = max(1, min(workers or os.cpu_count() or 1, len(items)))
     bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress)
     with bar:
+        results = []
+        # The first item runs here, before any worker starts, so that JIT caches on disk (numba's, which librosa
+        # uses) are written by one process: workers compiling the same gufunc at once can leave a mixed cache
+        # that crashes every later process (numba/numba#10128; seen here as a segfault in librosa's piptrack).
+        for item in items[:1] if workers > 1 else items:
+            results.append(fn(item))
+            bar.update()
         if workers == 1:
-            results = []
-            for item in items:
-                results.append(fn(item))
-                bar.update()
             return results
         with get_context("spawn").Pool(workers, initializer=_one_thread_each) as pool:
-            results = []
-            for result in pool.imap(fn, items, chunksize=2):
+            for result in pool.imap(fn, items[1:], chunksize=2):
                 results.append(result)
                 bar.update()
             return results
