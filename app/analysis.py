@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.curves import curve_mean, validate_curve
+from models.curves import curve_mean
 from models.errors import QueryError
 from models.inference import Embedder
 from models.scoring import Gaussians, composite_scores
@@ -72,13 +72,13 @@ def term_by_name(embedder: Embedder, name: str) -> int:
 def encode_emotion_query(embedder: Embedder, *, curve: np.ndarray | None = None,
                          point: tuple[float, float] | None = None, emotion: str | None = None
                          ) -> tuple[Gaussians, tuple[float, float]]:
-    """The query embedding for exactly one of a curve (T, 3), a VA point or a named emotion, and its mean VA."""
+    """The query embedding for exactly one of a curve (T, 3), a VA point or a named emotion, and its mean VA.
+    Curves and points arrive validated (the request schema checks them)."""
     if curve is not None:
-        curve = validate_curve(curve, name="curve")
-        return embedder.embed_curve(curve), tuple(float(x) for x in curve_mean(curve))  # type: ignore[return-value]
+        v, a = curve_mean(curve)
+        return embedder.embed_curve(curve), (float(v), float(a))
     if point is not None:
         va = np.array([point], dtype=np.float64)
-        validate_curve(np.hstack([[[0.0]], va]), name="point")
         return embedder.embed_points(va), (float(va[0, 0]), float(va[0, 1]))
     assert emotion is not None, "the request schema requires one of curve, point, emotion"
     i = term_by_name(embedder, emotion)

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.tables import ACTIVE_JOB_STATES, Job, Track, TrackEmbedding, utcnow
+from app.tables import ACTIVE_JOB_STATES, Job, JobState, Track, TrackEmbedding, utcnow
 from models.scoring import Gaussians
 
 
@@ -133,7 +133,7 @@ def start_job(session: Session, kind: str) -> tuple[Job, bool]:
     existing = active_job(session, kind)
     if existing is not None:
         return existing, False
-    job = Job(id=str(uuid.uuid4()), kind=kind, state="queued", progress=0.0, message="queued", result={})
+    job = Job(id=str(uuid.uuid4()), kind=kind, state=JobState.queued.value, progress=0.0, message="queued", result={})
     session.add(job)
     try:
         session.commit()
@@ -156,7 +156,8 @@ def update_job(session: Session, job_id: str, **values: object) -> None:
 def fail_interrupted_jobs(session: Session) -> int:
     """Jobs left queued or running by a process that died: mark them failed so they can be run again."""
     result = session.execute(update(Job).where(Job.state.in_(ACTIVE_JOB_STATES)).values(
-        state="failed", message="interrupted: the service stopped while the job ran", finished_at=utcnow()))
+        state=JobState.failed.value, message="interrupted: the service stopped while the job ran",
+        finished_at=utcnow()))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

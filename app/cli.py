@@ -1,13 +1,13 @@
-"""``moodspace serve``, ``ingest`` and ``reindex``, registered into the ``moodspace`` command through the
-``moodspace.cli`` entry point. All honour the MOODSPACE_* settings."""
+"""``moodspace serve``, ``ingest`` and ``reindex`` (mounted by ``moodspace.cli``). All honour the MOODSPACE_*
+settings; this module never imports ``training/``, so the service starts without the trainers."""
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from tqdm import tqdm
@@ -18,69 +18,104 @@ from app.ingest import already_embedded, ingest_audio
 from app.jobs import run_reindex
 from app.services import Services
 from app.settings import Settings
+from app.tables import JobState
 from models.errors import MoodspaceError
 from models.manifest import audio_path, read_manifest
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+cli = typer.Typer()
 
 
-def sources(path: Path) -> Iterator[tuple[Path, str, str, tuple[str, ...]]]:
-    """(audio file, title, artist, tags) for a manifest, a folder of audio files (recursively) or one file."""
+@dataclass(frozen=True)
+class Source:
+    """One file to ingest and what the catalogue should call it."""
+
+    file: Path
+    title: str
+    artist: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class IngestCounts:
+    added: int = 0
+    present: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def sources(path: Path) -> Iterator[Source]:
+    """The files of a manifest, a folder of audio files (recursively) or one file."""
     if path.suffix == ".jsonl":
         for clip in read_manifest(path):
-            yield audio_path(path, clip), clip.title or clip.id, clip.artist, clip.tags
+            yield Source(audio_path(path, clip), clip.title or clip.id, clip.artist, clip.tags)
     elif path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
-            yield file, file.stem, "", ()
+            yield Source(file, file.stem)
     elif path.is_file():
-        yield path, path.stem, "", ()
+        yield Source(path, path.stem)
     else:
         raise MoodspaceError(f"{path}: no such file or folder")
 
 
-Source = tuple[Path, str, str, tuple[str, ...]]
+class Ingester:
+    """Ingests files in order, keeping twice as many decodes in flight as there are decoding processes."""
 
+    def __init__(self, services: Services, bar: tqdm) -> None:
+        self.services, self.model, self.bar = services, services.require_model(), bar
+        self.counts = IngestCounts()
+        self.in_flight: deque[tuple[Source, bytes, Pending]] = deque()
 
-def ingest_files(services: Services, items: list[Source]) -> dict[str, int]:
-    """Ingest files in order, keeping twice as many decodes in flight as there are decoding processes."""
-    counts = {"added": 0, "present": 0, "failed": 0}
-    workers = services.require_audio()
-    in_flight: deque[tuple[Source, bytes, Pending]] = deque()
+    def add(self, item: Source) -> None:
+        try:
+            data = item.file.read_bytes()
+        except OSError as error:
+            return self._failed(item, str(error))
+        with self.services.sessions() as session:
+            if already_embedded(session, data, model_version=self.model.embedder.version):
+                self.counts.present += 1
+                self.bar.update()
+                return None
+        self.in_flight.append((item, data, self.model.audio.submit(data, name=item.title)))
+        while len(self.in_flight) >= 2 * self.model.audio.processes:
+            self.finish()
+        return None
 
-    def finish() -> None:
-        (file, title, artist, tags), data, pending = in_flight.popleft()
+    def finish(self) -> None:
+        item, data, pending = self.in_flight.popleft()
         try:
             decoded = pending.result()
-            with services.sessions() as session:
-                added = ingest_audio(session, services, data=data, title=title, artist=artist, source="ingest",
-                                     tags=tags, decoded=decoded)
+            with self.services.sessions() as session:
+                added = ingest_audio(session, self.model, data_dir=self.services.settings.data_dir, data=data,
+                                     title=item.title, artist=item.artist, source="ingest", tags=item.tags,
+                                     decoded=decoded)
                 session.commit()
-            counts["added" if added.created else "present"] += 1
         except MoodspaceError as error:
-            counts["failed"] += 1
-            tqdm.write(f"skipped {file}: {error}")
-        bar.update()
+            return self._failed(item, str(error))
+        if added.created:
+            self.counts.added += 1
+        else:
+            self.counts.present += 1
+        self.bar.update()
+        return None
 
+    def _failed(self, item: Source, reason: str) -> None:
+        self.counts.failed += 1
+        self.counts.failures.append(f"{item.file}: {reason}")
+        tqdm.write(f"skipped {item.file}: {reason}")
+        self.bar.update()
+
+
+def ingest_files(services: Services, items: list[Source]) -> IngestCounts:
     with tqdm(total=len(items), desc="ingest", unit="file") as bar:
+        ingester = Ingester(services, bar)
         for item in items:
-            try:
-                data = item[0].read_bytes()
-            except OSError as error:
-                counts["failed"] += 1
-                tqdm.write(f"skipped {item[0]}: {error}")
-                bar.update()
-                continue
-            with services.sessions() as session:
-                if already_embedded(session, services, data):
-                    counts["present"] += 1
-                    bar.update()
-                    continue
-            in_flight.append((item, data, workers.submit(data, name=item[1])))
-            while len(in_flight) >= 2 * workers.processes:
-                finish()
-        while in_flight:
-            finish()
-    return counts
+            ingester.add(item)
+        while ingester.in_flight:
+            ingester.finish()
+    return ingester.counts
 
 
 def reindex_now(services: Services) -> None:
@@ -94,52 +129,52 @@ def reindex_now(services: Services) -> None:
         done = catalog.get_job(session, job.id)
         assert done is not None
     typer.echo(f"reindex {done.state}: {done.message}")
-    if done.state != "succeeded":
+    if done.state != JobState.succeeded:
         raise typer.Exit(1)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("serve")
-    def serve(
-        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Port.")] = 8000,
-        log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
-    ) -> None:
-        """Start the HTTP service (OpenAPI at /docs)."""
-        import uvicorn
+@cli.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port.")] = 8000,
+    log_level: Annotated[LogLevel, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Start the HTTP service (OpenAPI at /docs)."""
+    import uvicorn
 
-        from app.main import create_app
+    from app.main import create_app
 
-        typer.echo(f"moodspace serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-        uvicorn.run(create_app(Settings()), host=host, port=port, log_level=log_level)
+    typer.echo(f"moodspace serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(Settings()), host=host, port=port, log_level=log_level)
 
-    @app.command("ingest")
-    def ingest(
-        source: Annotated[Path, typer.Argument(help="A manifest (.jsonl), a folder of audio files, or one file.")],
-        reindex: Annotated[bool, typer.Option(help="Rebuild the index afterwards.")] = True,
-    ) -> None:
-        """Embed audio into the catalogue; files already there (same content) are skipped. Decoding runs on one
-        worker process per core (MOODSPACE_DECODE_PROCESSES), several files in flight."""
-        settings = Settings()
-        if "MOODSPACE_DECODE_PROCESSES" not in os.environ:
-            settings = settings.model_copy(update={"decode_processes": os.cpu_count() or 1})
-        services = Services.start(settings, text=False)
-        services.require_embedder()
-        try:
-            counts = ingest_files(services, list(sources(source)))
-            typer.echo(f"added {counts['added']}, already present {counts['present']}, failed {counts['failed']}")
-            if reindex:
-                reindex_now(services)
-        finally:
-            services.close()
-        if counts["failed"]:
-            raise typer.Exit(1)
 
-    @app.command("reindex")
-    def reindex_command() -> None:
-        """Embed tracks missing an embedding for the current model, rebuild and publish the index."""
-        services = Services.start(Settings(), text=False)
-        try:
+@cli.command("ingest")
+def ingest(
+    source: Annotated[Path, typer.Argument(exists=True, help="A manifest (.jsonl), a folder of audio files, or one "
+                                                             "file.")],
+    reindex: Annotated[bool, typer.Option(help="Rebuild the index afterwards.")] = True,
+) -> None:
+    """Embed audio into the catalogue; files already there (same content) are skipped. Decoding runs on one
+    worker process per core (MOODSPACE_DECODE_PROCESSES), several files in flight."""
+    items = list(sources(source))
+    services = Services.start(Settings(), text=False, batch=True)
+    try:
+        services.require_model()
+        counts = ingest_files(services, items)
+        typer.echo(f"added {counts.added}, already present {counts.present}, failed {counts.failed}")
+        if reindex:
             reindex_now(services)
-        finally:
-            services.close()
+    finally:
+        services.close()
+    if counts.failed:
+        raise typer.Exit(1)
+
+
+@cli.command("reindex")
+def reindex_command() -> None:
+    """Embed tracks missing an embedding for the current model, rebuild and publish the index."""
+    services = Services.start(Settings(), text=False)
+    try:
+        reindex_now(services)
+    finally:
+        services.close()

@@ -11,9 +11,7 @@ fails leaves both the files and the serving snapshot as they were.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -24,6 +22,7 @@ from typing import NamedTuple
 import faiss
 import numpy as np
 
+from models.atomic import atomic_directory, atomic_file
 from models.scoring import Gaussians, augment_items, augment_query, split_scores
 
 
@@ -112,30 +111,20 @@ class IndexStore:
     def save(self, snapshot: Snapshot) -> Path:
         """Write a snapshot's files completely, then make it the current one on disk."""
         folder = self.root / snapshot.model_version / snapshot.generation
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
-        try:
+        with atomic_directory(folder) as tmp:
             faiss.write_index(snapshot.index, str(tmp / "index.faiss"))
             np.savez(tmp / "items.npz", track_ids=snapshot.track_ids, E=snapshot.gaussians.E,
                      mu=snapshot.gaussians.mu, logvar=snapshot.gaussians.logvar, centre=snapshot.centre)
             manifest = {"model_version": snapshot.model_version, "generation": snapshot.generation,
                         "kind": snapshot.kind, "size": snapshot.size, "norm_bound": snapshot.norm_bound}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         pointer = {"model_version": snapshot.model_version, "generation": snapshot.generation}
         self._write_pointer(pointer)
         return folder
 
     def _write_pointer(self, pointer: dict[str, str]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".current.", suffix=".json")
-        with os.fdopen(fd, "w") as out:
+        with atomic_file(self.root / "current.json", mode="w", fsync=True) as out:
             json.dump(pointer, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.root / "current.json")
 
     def swap(self, snapshot: Snapshot) -> None:
         with self._lock:

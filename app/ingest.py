@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from app import catalog
 from app.analysis import TrackAnalysis, analyze_features
-from app.services import Services
-from app.settings import Settings
-from app.tables import Track
+from app.services import Model
+from app.tables import MAX_TITLE_CHARS, Track
+from models.atomic import atomic_file
 from models.inference import Embedder
 from models.scoring import Gaussians
 
@@ -46,23 +44,20 @@ def _suffix(data: bytes) -> str:
         return ".audio"
 
 
-def store_audio(data: bytes, *, settings: Settings, digest: str) -> str:
+def store_audio(data: bytes, *, data_dir: Path, digest: str) -> str:
     """Write the bytes once under the data folder; returns the path relative to it."""
     relative = Path("audio") / digest[:2] / f"{digest}{_suffix(data)}"
-    target = settings.data_dir / relative
+    target = data_dir / relative
     if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        with os.fdopen(fd, "wb") as out:
+        with atomic_file(target) as out:
             out.write(data)
-        os.replace(tmp, target)
     return relative.as_posix()
 
 
-def analyze_bytes(services: Services, data: bytes, *, name: str) -> TrackAnalysis:
+def analyze_bytes(model: Model, data: bytes, *, name: str) -> TrackAnalysis:
     """Decode (in a worker, time-limited) and analyse one audio file."""
-    features, seconds = services.require_audio().features(data, name=name)
-    return analyze_features(services.require_embedder(), features, duration_s=seconds)
+    features, seconds = model.audio.features(data, name=name)
+    return analyze_features(model.embedder, features, duration_s=seconds)
 
 
 def embed_track(session: Session, embedder: Embedder, track: Track, analysis: TrackAnalysis) -> None:
@@ -72,24 +67,23 @@ def embed_track(session: Session, embedder: Embedder, track: Track, analysis: Tr
         va=(analysis.valence, analysis.arousal, analysis.valence_std, analysis.arousal_std), curve=analysis.curve)
 
 
-def already_embedded(session: Session, services: Services, data: bytes) -> bool:
-    """Whether these bytes are in the catalogue with an embedding for the current model."""
+def already_embedded(session: Session, data: bytes, *, model_version: str) -> bool:
+    """Whether these bytes are in the catalogue with an embedding for ``model_version``."""
     existing = catalog.track_by_hash(session, content_hash(data))
-    return existing is not None and catalog.embedding_for(
-        session, existing.id, services.require_embedder().version) is not None
+    return existing is not None and catalog.embedding_for(session, existing.id, model_version) is not None
 
 
-def ingest_audio(session: Session, services: Services, *, data: bytes, title: str, artist: str = "",
+def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes, title: str, artist: str = "",
                  source: str = "upload", tags: tuple[str, ...] = (),
                  decoded: tuple[np.ndarray, float] | None = None) -> Ingested:
     """Add audio to the catalogue (the caller commits). The same bytes again return the existing track, embedded
     for the current model version. ``decoded`` passes features already computed by the audio workers."""
-    embedder = services.require_embedder()
+    embedder = model.embedder
     digest = content_hash(data)
 
     def analysis() -> TrackAnalysis:
         if decoded is None:
-            return analyze_bytes(services, data, name=title)
+            return analyze_bytes(model, data, name=title)
         return analyze_features(embedder, decoded[0], duration_s=decoded[1])
 
     existing = catalog.track_by_hash(session, digest)
@@ -98,8 +92,9 @@ def ingest_audio(session: Session, services: Services, *, data: bytes, title: st
             embed_track(session, embedder, existing, analysis())
         return Ingested(existing, False)
     analysis_ = analysis()
-    track = catalog.add_track(session, title=title[:300], artist=artist[:300], duration_s=analysis_.duration_s,
-                              audio_path=store_audio(data, settings=services.settings, digest=digest),
+    track = catalog.add_track(session, title=title[:MAX_TITLE_CHARS], artist=artist[:MAX_TITLE_CHARS],
+                              duration_s=analysis_.duration_s,
+                              audio_path=store_audio(data, data_dir=data_dir, digest=digest),
                               content_hash=digest, source=source, tags=tags)
     embed_track(session, embedder, track, analysis_)
     return Ingested(track, True)

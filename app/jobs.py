@@ -11,7 +11,7 @@ from collections.abc import Callable
 from app import catalog
 from app.ingest import analyze_bytes, embed_track
 from app.services import Services
-from app.tables import Job, utcnow
+from app.tables import Job, JobState, utcnow
 
 log = logging.getLogger(__name__)
 COMMIT_EVERY = 20
@@ -19,7 +19,7 @@ COMMIT_EVERY = 20
 
 def submit_reindex(services: Services) -> tuple[Job, bool]:
     """Queue a reindex, or return the one that is queued or running. Returns (job, created)."""
-    services.require_embedder()
+    services.require_model()
     with services.sessions() as session:
         job, created = catalog.start_job(session, "reindex")
     if created:
@@ -38,12 +38,12 @@ def _progress(services: Services, job_id: str) -> Callable[[float, str], None]:
 
 def embed_missing(services: Services, report: Callable[[float, str], None]) -> int:
     """Embed every track without an embedding for the current model version, from its stored audio."""
-    embedder = services.require_embedder()
+    model = services.require_model()
     with services.sessions() as session:
-        missing = catalog.tracks_without_embedding(session, embedder.version)
+        missing = catalog.tracks_without_embedding(session, model.embedder.version)
         for done, track in enumerate(missing, start=1):
             data = (services.settings.data_dir / track.audio_path).read_bytes()
-            embed_track(session, embedder, track, analyze_bytes(services, data, name=track.title))
+            embed_track(session, model.embedder, track, analyze_bytes(model, data, name=track.title))
             if done % COMMIT_EVERY == 0 or done == len(missing):
                 session.commit()
                 report(0.8 * done / len(missing), f"embedded {done}/{len(missing)} tracks")
@@ -54,7 +54,7 @@ def run_reindex(services: Services, job_id: str) -> None:
     report = _progress(services, job_id)
     start = time.perf_counter()
     with services.sessions() as session:
-        catalog.update_job(session, job_id, state="running", started_at=utcnow(), message="started")
+        catalog.update_job(session, job_id, state=JobState.running.value, started_at=utcnow(), message="started")
         session.commit()
     try:
         embedded = embed_missing(services, report)
@@ -65,11 +65,11 @@ def run_reindex(services: Services, job_id: str) -> None:
         services.metrics.index_size.set(snapshot.size)
         result = {"size": snapshot.size, "embedded": embedded, "generation": snapshot.generation,
                   "model_version": snapshot.model_version, "seconds": round(time.perf_counter() - start, 3)}
-        state, message = "succeeded", f"index of {snapshot.size} tracks is serving"
+        state, message = JobState.succeeded.value, f"index of {snapshot.size} tracks is serving"
     except Exception as error:  # a job reports every failure in its row; the old index keeps serving
         log.exception("reindex %s failed", job_id)
-        result, state, message = {}, "failed", f"{type(error).__name__}: {error}"
+        result, state, message = {}, JobState.failed.value, f"{type(error).__name__}: {error}"
     final = {"state": state, "message": message, "result": result, "finished_at": utcnow()}
     with services.sessions() as session:
-        catalog.update_job(session, job_id, **final, **({"progress": 1.0} if state == "succeeded" else {}))
+        catalog.update_job(session, job_id, **final, **({"progress": 1.0} if state == JobState.succeeded else {}))
         session.commit()

@@ -1,4 +1,11 @@
-"""The heavy objects of a running service, made once in the lifespan and reached through dependencies."""
+"""The heavy objects of a running service, made once in the lifespan (or by a command-line job) and reached through
+small typed dependencies: handlers ask for the settings, the embedder, the audio workers or the serving index, not
+for the whole bundle of them.
+
+``Services.start`` builds everything before it returns an immutable ``Services``: the database (migrated), the
+index store, the model (``Model``: the embedder and the decoding workers for its front end) or the reason there is
+none, the job thread and the metrics. The index store swaps snapshots itself; nothing else changes afterwards.
+"""
 
 from __future__ import annotations
 
@@ -27,52 +34,49 @@ from models.text import sentence_encoder
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Model:
+    """A loaded bundle and the decoding processes for its front end."""
+
+    embedder: Embedder
+    audio: AudioWorkers
+
+
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
     store: IndexStore
-    embedder: Embedder | None = None
-    audio: AudioWorkers | None = None
-    problem: str = ""  # why the service is not ready, if it is not
+    model: Model | None
+    problem: str = ""  # why there is no model, if there is none
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="job"))
     metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
-    def start(cls, settings: Settings, *, embedder: Embedder | None = None, text: bool = True) -> Services:
+    def start(cls, settings: Settings, *, embedder: Embedder | None = None, text: bool = True,
+              batch: bool = False) -> Services:
         """Migrate the database, fail jobs a dead process left running, load the model and the index; with
-        ``text``, the sentence encoder too (command-line jobs that never read text leave it out)."""
+        ``text``, the sentence encoder too (command-line jobs that never read text leave it out). ``batch``: a
+        command-line job, whose decoding pool uses every core unless the settings say otherwise."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.migrate_on_start:
             upgrade(settings.db_url)
         engine = make_engine(settings.db_url)
-        services = cls(settings, engine, sessionmaker(engine, expire_on_commit=False),
-                       IndexStore(settings.index_dir))
-        with services.sessions() as session:
+        sessions = sessionmaker(engine, expire_on_commit=False)
+        with sessions() as session:
             if catalog.fail_interrupted_jobs(session):
                 log.warning("marked jobs interrupted by a previous stop as failed")
             session.commit()
-        services.embedder = embedder or services._load_embedder()
-        if services.embedder is not None:
-            services.audio = AudioWorkers(services.embedder.config.frontend, timeout_s=settings.decode_timeout_s,
-                                          max_seconds=settings.max_audio_seconds, processes=settings.decode_processes)
-            if text and services.embedder.has_text:
-                sentence_encoder()  # load the frozen text encoder now, not on the first story
+        model, problem = load_model(settings, embedder=embedder, text=text, batch=batch)
+        services = cls(settings, engine, sessions, IndexStore(settings.index_dir), model, problem)
+        if model is not None:
             services.load_index()
         return services
 
-    def _load_embedder(self) -> Embedder | None:
-        try:
-            return Embedder.from_bundle(load_bundle(resolve_bundle(self.settings.bundle)))
-        except MoodspaceError as error:
-            self.problem = str(error)
-            log.error("no model: %s", error)
-            return None
-
     def load_index(self) -> Snapshot:
         """The saved snapshot for the model version, or a fresh build from the database."""
-        embedder = self.require_embedder()
+        embedder = self.require_model().embedder
         snapshot = self.store.load_current(embedder.version)
         if snapshot is None:
             snapshot = self.build_index()
@@ -82,21 +86,16 @@ class Services:
         return snapshot
 
     def build_index(self) -> Snapshot:
-        embedder = self.require_embedder()
+        version = self.require_model().embedder.version
         with self.sessions() as session:
-            rows = catalog.embeddings_for_version(session, embedder.version)
-        return build_snapshot(model_version=embedder.version, track_ids=rows.track_ids, gaussians=rows.gaussians,
+            rows = catalog.embeddings_for_version(session, version)
+        return build_snapshot(model_version=version, track_ids=rows.track_ids, gaussians=rows.gaussians,
                               kind=self.settings.index_kind, hnsw_m=self.settings.hnsw_m)
 
-    def require_embedder(self) -> Embedder:
-        if self.embedder is None:
+    def require_model(self) -> Model:
+        if self.model is None:
             raise NotReadyError(f"no model loaded: {self.problem}")
-        return self.embedder
-
-    def require_audio(self) -> AudioWorkers:
-        if self.audio is None:
-            raise NotReadyError(f"no model loaded: {self.problem}")
-        return self.audio
+        return self.model
 
     def require_index(self) -> Snapshot:
         snapshot = self.store.current
@@ -105,14 +104,35 @@ class Services:
         return snapshot
 
     @property
+    def model_version(self) -> str:
+        """The loaded model's version, or "" without a model (the catalogue is still listed)."""
+        return self.model.embedder.version if self.model else ""
+
+    @property
     def ready(self) -> bool:
-        return self.embedder is not None and self.store.current is not None
+        return self.model is not None and self.store.current is not None
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
-        if self.audio is not None:
-            self.audio.close()
+        if self.model is not None:
+            self.model.audio.close()
         self.engine.dispose()
+
+
+def load_model(settings: Settings, *, embedder: Embedder | None = None, text: bool = True,
+               batch: bool = False) -> tuple[Model | None, str]:
+    """The model and its decoding workers, or None and the reason (the service then answers 503, not crash)."""
+    if embedder is None:
+        try:
+            embedder = Embedder.from_bundle(load_bundle(resolve_bundle(settings.bundle)))
+        except MoodspaceError as error:
+            log.error("no model: %s", error)
+            return None, str(error)
+    audio = AudioWorkers(embedder.config.frontend, timeout_s=settings.decode_timeout_s,
+                         max_seconds=settings.max_audio_seconds, processes=settings.decode_pool_size(batch=batch))
+    if text and embedder.has_text:
+        sentence_encoder()  # load the frozen text encoder now, not on the first story
+    return Model(embedder, audio), ""
 
 
 def get_services(request: Request) -> Services:
@@ -120,3 +140,30 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_model(services: ServicesDep) -> Model:
+    return services.require_model()
+
+
+def get_embedder(services: ServicesDep) -> Embedder:
+    return services.require_model().embedder
+
+
+def get_audio(services: ServicesDep) -> AudioWorkers:
+    return services.require_model().audio
+
+
+def get_index(services: ServicesDep) -> Snapshot:
+    return services.require_index()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModelDep = Annotated[Model, Depends(get_model)]
+EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
+AudioDep = Annotated[AudioWorkers, Depends(get_audio)]
+IndexDep = Annotated[Snapshot, Depends(get_index)]

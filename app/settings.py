@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -23,7 +24,8 @@ class Settings(BaseSettings):
     max_curve_seconds: float = Field(3_600.0, gt=0, description="Longest query curve.")
     max_k: int = Field(200, gt=0, description="Most results per query.")
     decode_timeout_s: float = Field(60.0, gt=0, description="Longest time one upload may take to decode.")
-    decode_processes: int = Field(1, gt=0, description="Worker processes that decode uploads.")
+    decode_processes: int | None = Field(None, gt=0, description=(
+        "Worker processes that decode audio; unset: 1 for the service, every core for `moodspace ingest`."))
     max_text_chars: int = Field(20_000, gt=0, description="Longest story text.")
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact inner product, or HNSW for size.")
     rescore_head: int = Field(256, ge=0, description="Top hits rescored in float64.")
@@ -42,6 +44,13 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "indexes"
+
+    def decode_pool_size(self, *, batch: bool) -> int:
+        """Decoding processes: ``decode_processes`` if set, else one for the service and every core for a batch
+        job (a command-line ingest or reindex)."""
+        if self.decode_processes is not None:
+            return self.decode_processes
+        return (os.cpu_count() or 1) if batch else 1
 
     @property
     def max_upload_bytes(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, LargeBinary, MetaData, String, Text, text
@@ -15,7 +16,18 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-ACTIVE_JOB_STATES = ("queued", "running")
+MAX_TITLE_CHARS = 300  # titles and artists
+
+
+class JobState(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+ACTIVE_JOB_STATES = (JobState.queued.value, JobState.running.value)
+_ACTIVE_SQL = text("state IN ({})".format(", ".join(f"'{s}'" for s in ACTIVE_JOB_STATES)))
 
 
 def utcnow() -> datetime:
@@ -30,8 +42,8 @@ class Track(Base):
     __tablename__ = "tracks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(String(300))
-    artist: Mapped[str] = mapped_column(String(300), default="")
+    title: Mapped[str] = mapped_column(String(MAX_TITLE_CHARS))
+    artist: Mapped[str] = mapped_column(String(MAX_TITLE_CHARS), default="")
     duration_s: Mapped[float] = mapped_column(Float)
     audio_path: Mapped[str] = mapped_column(String(500))  # relative to the data folder
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the audio file
@@ -69,13 +81,12 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("uq_jobs_active_kind", "kind", unique=True,
-              sqlite_where=text("state IN ('queued', 'running')"),
-              postgresql_where=text("state IN ('queued', 'running')")),
+              sqlite_where=_ACTIVE_SQL, postgresql_where=_ACTIVE_SQL),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))
-    state: Mapped[str] = mapped_column(String(20), default="queued")
+    state: Mapped[str] = mapped_column(String(20), default=JobState.queued.value)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str] = mapped_column(Text, default="")
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

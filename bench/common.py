@@ -80,7 +80,7 @@ def free_port() -> int:
 
 def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(port), "--log-level",
+    process = subprocess.Popen([sys.executable, "-m", "moodspace.cli", "serve", "--port", str(port), "--log-level",
                                 "warning"], env={**os.environ, **env})
     url = f"http://127.0.0.1:{port}"
     for _ in range(1200):

@@ -110,7 +110,7 @@ def bench_ingest(args, files: list[Path]) -> dict[str, float]:
             (folder / f.name).symlink_to(f)
         env = {**os.environ, "MOODSPACE_DATA_DIR": f"{tmp}/data", "MOODSPACE_BUNDLE": str(args.bundle)}
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "training.cli", "ingest", str(folder)], env=env, check=True,
+        subprocess.run([sys.executable, "-m", "moodspace.cli", "ingest", str(folder)], env=env, check=True,
                        capture_output=True)
         seconds = time.perf_counter() - start
     return {"clips": len(files), "seconds": seconds, "clips_per_s": len(files) / seconds}

@@ -15,15 +15,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from models.atomic import atomic_directory
 from models.config import ModelConfig
 from models.encoders import CrossModalModel
 from models.errors import MoodspaceError
@@ -54,21 +52,13 @@ def save_bundle(model: CrossModalModel, out: str | Path, *, name: str = "moodspa
     out = Path(out)
     weights = _weights_bytes(model)
     version = f"{name}-{hashlib.sha256(weights).hexdigest()[:12]}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
-    try:
+    with atomic_directory(out, overwrite=True) as tmp:
         (tmp / "weights.pt").write_bytes(weights)
         (tmp / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
         (tmp / "metrics.json").write_text(json.dumps(metrics or {}, indent=2))
         (tmp / "version").write_text(version + "\n")
         if model_card:
             (tmp / "MODEL_CARD.md").write_text(model_card)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Bundle(model, model.config, version, metrics or {}, out)
 
 

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+FrontEndName = Literal["logmel", "musicnn-msd", "musicnn-msd-pool"]  # models.frontend.PRESETS has their settings
+EncoderKind = Literal["bigru", "mlp"]
 
 
 @dataclass(frozen=True)
@@ -12,7 +16,7 @@ class FrontEndConfig:
     """Audio -> (T, F) frame features. VGGish-like framing: 25 ms windows, 10 ms hop, 64 mel bands from 125 Hz
     to 7.5 kHz, grouped into frames of 0.96 s without overlap."""
 
-    name: str = "logmel"
+    name: FrontEndName = "logmel"
     sr: int = 16_000
     n_fft: int = 400
     hop_length: int = 160
@@ -25,13 +29,26 @@ class FrontEndConfig:
     def hops_per_frame(self) -> int:
         return round(self.frame_seconds * self.sr / self.hop_length)
 
+    @property
+    def n_features(self) -> int:
+        """Size of one frame's features: log-mel mean, std and flux per band; musicnn's 200-d penultimate layer,
+        plus its 753-d mid-end mean pool for ``-pool``."""
+        return FEATURE_SIZES[self.name](self)
+
+
+FEATURE_SIZES: dict[str, Callable[[FrontEndConfig], int]] = {
+    "logmel": lambda c: 3 * c.n_mels,
+    "musicnn-msd": lambda c: 200,
+    "musicnn-msd-pool": lambda c: 200 + 753,
+}
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
     """One encoder: ``kind`` is "mlp" (mean frame) or "bigru"; ``hidden`` is the GRU size per direction (bigru)
     and ``layers`` the fully connected stack (softplus + dropout) before the three heads."""
 
-    kind: str = "bigru"
+    kind: EncoderKind = "bigru"
     hidden: int = 128
     layers: tuple[int, ...] = (256,)
     dropout: float = 0.2
@@ -51,7 +68,7 @@ class ModelConfig:
     frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
     music: EncoderConfig = field(default_factory=lambda: EncoderConfig(kind="bigru", hidden=128, layers=(256,)))
     emotion: EncoderConfig = field(default_factory=lambda: EncoderConfig(kind="bigru", hidden=64, layers=(128,)))
-    n_features: int = 192  # frame feature size the music encoder reads (set from the front end)
+    n_features: int | None = None  # frame feature size the music encoder reads; None: the front end's
     d: int = 32  # embedding size of both spaces
     lam: float = 0.5  # composite loss weight: lam * CCA + (1 - lam) * KL ranking
     query_lam: float | None = None  # default lam of the ranking score, chosen on validation (None: lam)
@@ -60,6 +77,19 @@ class ModelConfig:
     logvar_min: float = -4.0
     logvar_max: float = 3.0
     text: TextConfig | None = None  # set once text heads are trained
+
+    def __post_init__(self) -> None:
+        if self.n_features is None:
+            object.__setattr__(self, "n_features", self.frontend.n_features)
+
+    def with_frontend(self, frontend: FrontEndConfig) -> ModelConfig:
+        """The same model reading another front end's features (the feature size follows the front end)."""
+        return replace(self, frontend=frontend, n_features=None)
+
+    @property
+    def feature_size(self) -> int:
+        assert self.n_features is not None, "set in __post_init__"
+        return self.n_features
 
     @property
     def score_lam(self) -> float:

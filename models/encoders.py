@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from models.config import EncoderConfig, ModelConfig, TextConfig
+from models.scoring import Gaussians
 
 TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence vectors (models/text.py)
 
@@ -34,6 +35,10 @@ class Embedding(NamedTuple):
     E: Tensor
     mu: Tensor
     logvar: Tensor
+
+    def numpy(self) -> Gaussians:
+        """The same embeddings as float64 arrays (detached, on the CPU)."""
+        return Gaussians(*(t.detach().cpu().numpy().astype(np.float64) for t in self))
 
 
 def pad(sequences: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
@@ -119,9 +124,9 @@ class MusicEncoder(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.register_buffer("feature_mean", torch.zeros(config.n_features))
-        self.register_buffer("feature_std", torch.ones(config.n_features))
-        self.trunk = SequenceTrunk(config.n_features, config.music)
+        self.register_buffer("feature_mean", torch.zeros(config.feature_size))
+        self.register_buffer("feature_std", torch.ones(config.feature_size))
+        self.trunk = SequenceTrunk(config.feature_size, config.music)
         self.heads = GaussianHeads(self.trunk.out_dim, config.d, logvar_min=config.logvar_min,
                                    logvar_max=config.logvar_max)
         self.align = CCAAlignment(config.d)

@@ -18,7 +18,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from models.config import FrontEndConfig
+from models.config import FrontEndConfig, FrontEndName
 from models.errors import AudioError
 
 MIN_SECONDS = 0.96
@@ -89,7 +89,7 @@ class LogMelFrontEnd:
 
     def __init__(self, config: FrontEndConfig) -> None:
         self.config = config
-        self.n_features = 3 * config.n_mels
+        self.n_features = config.n_features
 
     def log_mel(self, y: np.ndarray) -> np.ndarray:
         """(frames, n_mels) log-mel energies, one row per hop."""
@@ -119,7 +119,7 @@ FRONTENDS: dict[str, Callable[[FrontEndConfig], FrontEnd]] = {
     "logmel": LogMelFrontEnd, "musicnn-msd": _musicnn, "musicnn-msd-pool": _musicnn,
 }
 # The settings each front end needs; `frontend_config(name)` gives them.
-PRESETS: dict[str, FrontEndConfig] = {
+PRESETS: dict[FrontEndName, FrontEndConfig] = {
     "logmel": FrontEndConfig(),
     "musicnn-msd": FrontEndConfig(name="musicnn-msd", n_fft=512, hop_length=256, n_mels=96, fmin=0.0, fmax=8000.0,
                                   frame_seconds=187 * 256 / 16_000),
@@ -128,7 +128,7 @@ PRESETS: dict[str, FrontEndConfig] = {
 }
 
 
-def frontend_config(name: str) -> FrontEndConfig:
+def frontend_config(name: FrontEndName) -> FrontEndConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown front end {name!r}; known: {sorted(PRESETS)}")
     return PRESETS[name]

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from models.bundle import Bundle
-from models.curves import resample_curve, validate_curve
-from models.encoders import CrossModalModel, Embedding, pad
+from models.config import TextConfig
+from models.curves import resample_curve
+from models.encoders import CrossModalModel, pad
 from models.frontend import frame_times, make_frontend
 from models.scoring import Gaussians, composite_scores
 from models.text import sentence_encoder
@@ -24,10 +25,6 @@ from models.vocabulary import EmotionTerm, vocabulary
 GRID_STEPS = 21  # VA grid points per axis for the reading
 POINT_FRAMES = 8  # a VA point is encoded as a constant sequence of this many frames
 WINDOW_SECONDS = 7.68  # window of the VA curve read from audio (8 log-mel frames; 3 musicnn frames)
-
-
-def _numpy(embedding: Embedding) -> Gaussians:
-    return Gaussians(*(t.detach().cpu().numpy().astype(np.float64) for t in embedding))
 
 
 def va_grid(steps: int = GRID_STEPS) -> np.ndarray:
@@ -73,20 +70,21 @@ class Embedder:
     @torch.no_grad()
     def embed_features(self, sequences: list[np.ndarray]) -> Gaussians:
         """Music embeddings of (T, F) feature sequences."""
-        return _numpy(self.model.music(*pad(sequences)))
+        return self.model.music(*pad(sequences)).numpy()
 
     @torch.no_grad()
     def embed_va(self, sequences: list[np.ndarray]) -> Gaussians:
         """Emotion embeddings of (T, 2) valence/arousal sequences."""
-        return _numpy(self.model.emotion(*pad(sequences)))
+        return self.model.emotion(*pad(sequences)).numpy()
 
     def embed_points(self, va: np.ndarray) -> Gaussians:
         """Emotion embeddings of (N, 2) VA points, each a constant sequence."""
         return self.embed_va([np.repeat(point[None, :], POINT_FRAMES, axis=0) for point in np.asarray(va)])
 
     def embed_curve(self, curve: np.ndarray) -> Gaussians:
-        """Emotion embedding of one (T, 3) curve [t, valence, arousal] (validated here)."""
-        curve = validate_curve(curve, name="curve")
+        """Emotion embedding of one validated (T, 3) curve [t, valence, arousal] (``models.curves.validate_curve``:
+        callers check curves where they come in)."""
+        assert curve.ndim == 2 and curve.shape[1] == 3 and (np.diff(curve[:, 0]) >= 0).all(), "validate the curve"
         return self.embed_va([curve_sequence(curve, frame_seconds=self.config.frontend.frame_seconds)])
 
     @property
@@ -104,12 +102,11 @@ class Embedder:
     def embed_text(self, texts: list[str]) -> Gaussians:
         """Embeddings of texts through the metric-learning bridge."""
         assert self.model.text is not None, "the bundle has no text heads"
-        return _numpy(self.model.text.embed(torch.from_numpy(sentence_encoder().encode(texts))))
+        return self.model.text.embed(torch.from_numpy(sentence_encoder().encode(texts))).numpy()
 
     def story_curve(self, va: np.ndarray) -> np.ndarray:
         """A (S, 2) sentence VA sequence as a (S, 3) curve, one sentence every ``seconds_per_sentence``."""
-        text = self.config.text
-        step = text.seconds_per_sentence if text is not None else 4.0
+        step = (self.config.text or TextConfig()).seconds_per_sentence
         return np.hstack([np.arange(va.shape[0])[:, None] * step, va])
 
     def windows(self, features: np.ndarray) -> tuple[Gaussians, np.ndarray]:

@@ -14,15 +14,9 @@ import torch
 from torch import Tensor
 
 from models.encoders import Embedding
+from models.scoring_torch import kl_matrix
 
-
-def kl_matrix(mu_q: Tensor, logvar_q: Tensor, mu_i: Tensor, logvar_i: Tensor) -> Tensor:
-    """(Nq, Ni) KL(N_q || N_i) between diagonal Gaussians given (N, d) means and log-variances."""
-    var_q, inv_var_i = logvar_q.exp(), (-logvar_i).exp()
-    trace = var_q @ inv_var_i.T  # sum_k v_q / v_i
-    mahalanobis = (mu_q**2) @ inv_var_i.T - 2 * mu_q @ (mu_i * inv_var_i).T + (mu_i**2 * inv_var_i).sum(1)[None]
-    log_det = logvar_i.sum(1)[None, :] - logvar_q.sum(1)[:, None]
-    return 0.5 * (trace + mahalanobis + log_det - mu_q.shape[1])
+__all__ = ["cca_loss", "composite_loss", "fit_linear_cca", "kl_matrix", "kl_rank_loss"]
 
 
 def _inverse_sqrt(sigma: Tensor) -> Tensor:
@@ -30,7 +24,7 @@ def _inverse_sqrt(sigma: Tensor) -> Tensor:
     return eigenvectors @ torch.diag(eigenvalues.clamp_min(1e-12).rsqrt()) @ eigenvectors.T
 
 
-def cca_loss(h1: Tensor, h2: Tensor, *, reg: float = 1e-3) -> Tensor:
+def cca_loss(h1: Tensor, h2: Tensor, *, reg: float) -> Tensor:
     """Minus the mean canonical correlation between (B, d) batches (computed in float64)."""
     n, d = h1.shape
     h1, h2 = h1.double() - h1.double().mean(0), h2.double() - h2.double().mean(0)
@@ -42,7 +36,7 @@ def cca_loss(h1: Tensor, h2: Tensor, *, reg: float = 1e-3) -> Tensor:
     return (-torch.linalg.svdvals(t).sum() / d).to(h1.dtype if h1.dtype != torch.float64 else torch.float32)
 
 
-def fit_linear_cca(h1: Tensor, h2: Tensor, *, reg: float = 1e-3
+def fit_linear_cca(h1: Tensor, h2: Tensor, *, reg: float
                    ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor], Tensor]:
     """Linear CCA of (N, d) views: per view (mean, weight) mapping ``(h - mean) @ weight`` to canonical
     variates scaled by sqrt(correlation), and the canonical correlations (d,), largest first."""
@@ -79,7 +73,7 @@ def kl_rank_loss(music: Embedding, emotion: Embedding, *, alpha: float, negative
     return _hinge(m2e, alpha, negatives) + _hinge(e2m, alpha, negatives)
 
 
-def composite_loss(music: Embedding, emotion: Embedding, *, lam: float, alpha: float, reg: float = 1e-3,
+def composite_loss(music: Embedding, emotion: Embedding, *, lam: float, alpha: float, reg: float,
                    negatives: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
     """``lam * CCA + (1 - lam) * KLrank``; a term with zero weight is not computed. Returns the loss and its parts."""
     zero = music.E.new_zeros(())

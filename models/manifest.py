@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from models.atomic import atomic_file
 from models.curves import validate_curve
 from models.errors import CurveError, ManifestError
 
@@ -157,16 +157,10 @@ def write_manifest(path: str | Path, clips: Iterable[Clip]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = path.resolve().parent
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for clip in clips:
-                audio = os.path.relpath(clip.audio, folder) if os.path.isabs(clip.audio) else clip.audio
-                out.write(json.dumps(clip.to_json(audio=audio), ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, mode="w") as out:
+        for clip in clips:
+            audio = os.path.relpath(clip.audio, folder) if os.path.isabs(clip.audio) else clip.audio
+            out.write(json.dumps(clip.to_json(audio=audio), ensure_ascii=False) + "\n")
     return path
 
 

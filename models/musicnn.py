@@ -177,7 +177,7 @@ class MusicnnFrontEnd:
     def __init__(self, config: FrontEndConfig, *, keep_memory: bool = True) -> None:
         self.config = config
         self.pool = config.name.endswith("-pool")
-        self.n_features = 200 + (753 if self.pool else 0)
+        self.n_features = config.n_features
         self.model = pretrained()
         if keep_memory:  # off only to measure the difference (bench/audio.py)
             keep_freed_memory()

@@ -39,12 +39,18 @@ def pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return centred(a) @ centred(b).T
 
 
-def kl_diag(mu_q: np.ndarray, logvar_q: np.ndarray, mu_i: np.ndarray, logvar_i: np.ndarray) -> np.ndarray:
-    """(Nq, Ni) KL(N_q || N_i) between diagonal Gaussians, float64, by the textbook formula."""
+def kl_pairs(mu_q: np.ndarray, logvar_q: np.ndarray, mu_i: np.ndarray, logvar_i: np.ndarray) -> np.ndarray:
+    """KL(N_q || N_i) between diagonal Gaussians by the textbook formula, float64, summed over the last axis;
+    the arguments broadcast (rows against rows: (N, d) each gives (N,))."""
     mu_q, logvar_q, mu_i, logvar_i = (np.asarray(x, dtype=np.float64) for x in (mu_q, logvar_q, mu_i, logvar_i))
-    var_q, var_i = np.exp(logvar_q)[:, None, :], np.exp(logvar_i)[None, :, :]
-    diff = mu_q[:, None, :] - mu_i[None, :, :]
-    return 0.5 * np.sum(logvar_i[None] - logvar_q[:, None] + (var_q + diff**2) / var_i - 1.0, axis=2)
+    var_q, var_i = np.exp(logvar_q), np.exp(logvar_i)
+    return 0.5 * np.sum(logvar_i - logvar_q + (var_q + (mu_q - mu_i) ** 2) / var_i - 1.0, axis=-1)
+
+
+def kl_diag(mu_q: np.ndarray, logvar_q: np.ndarray, mu_i: np.ndarray, logvar_i: np.ndarray) -> np.ndarray:
+    """(Nq, Ni) KL(N_q || N_i) between every query and every item."""
+    return kl_pairs(np.asarray(mu_q)[:, None, :], np.asarray(logvar_q)[:, None, :], np.asarray(mu_i)[None, :, :],
+                    np.asarray(logvar_i)[None, :, :])
 
 
 class Scores(NamedTuple):
@@ -90,7 +96,5 @@ def split_scores(query: Gaussians, items: Gaussians, *, lam: float, centre: np.n
     """Score parts (float64) for given query/item pairs, row by row: used to rescore an index's head."""
     d = query.E.shape[1]
     corr = np.sum(centred(query.E) * centred(items.E), axis=1)
-    mu_q, mu_i = query.mu - centre, items.mu - centre
-    var_q, var_i = np.exp(query.logvar), np.exp(items.logvar)
-    neg_kl = -0.5 * np.sum(items.logvar - query.logvar + (var_q + (mu_q - mu_i) ** 2) / var_i - 1.0, axis=1)
+    neg_kl = -kl_pairs(query.mu - centre, query.logvar, items.mu - centre, items.logvar)
     return Scores(lam * corr + (1 - lam) * neg_kl / d, corr, neg_kl)

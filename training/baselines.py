@@ -4,7 +4,6 @@ query i; E2M: music j scores ``-|va_i - predicted_j|_1`` for emotion query i."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,9 +12,10 @@ from torch import Tensor, nn
 
 from models.config import EncoderConfig
 from models.encoders import SequenceTrunk, pad
-from training.evaluate import retrieval_metrics
+from training.evaluate import RetrievalMetrics, retrieval_metrics
 from training.features import Item
-from training.train import TrainConfig, batches, crop, feature_stats, seed_everything
+from training.loop import Validation, fit, mean_parts, seed_everything
+from training.train import TrainConfig, batches, crop, feature_stats
 
 
 class VARegressor(nn.Module):
@@ -36,7 +36,7 @@ class VARegressor(nn.Module):
 
 
 @torch.no_grad()
-def predict_va(model: VARegressor, items: Sequence[Item], *, batch_size: int = 64) -> np.ndarray:
+def regress_va(model: VARegressor, items: Sequence[Item], *, batch_size: int = 64) -> np.ndarray:
     model.eval()
     parts = [model(*pad([i.features for i in items[k : k + batch_size]])).numpy()
              for k in range(0, len(items), batch_size)]
@@ -44,22 +44,22 @@ def predict_va(model: VARegressor, items: Sequence[Item], *, batch_size: int = 6
 
 
 def _val_error(model: VARegressor, items: Sequence[Item]) -> float:
-    return float(np.mean(np.abs(predict_va(model, items) - np.stack([i.va_mean for i in items]))))
+    return float(np.mean(np.abs(regress_va(model, items) - np.stack([i.va_mean for i in items]))))
 
 
 def train_regressor(encoder: EncoderConfig, train_items: Sequence[Item], val_items: Sequence[Item],
-                    train_config: TrainConfig) -> VARegressor:
+                    train_config: TrainConfig, *, n_features: int) -> VARegressor:
     """MSE on the VA mean of each random window; early stopping on validation absolute error."""
     seed_everything(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
-    model = VARegressor(train_items[0].features.shape[1], encoder)
+    model = VARegressor(n_features, encoder)
     mean, std = feature_stats(train_items)
     model.feature_mean.copy_(mean)
     model.feature_std.copy_(std.clamp_min(1e-4))
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
-    best, best_error, stale = copy.deepcopy(model.state_dict()), np.inf, 0
-    for _ in range(train_config.epochs):
-        model.train()
+
+    def train_epoch() -> dict[str, float]:
+        losses = []
         for batch in batches(train_items, size=train_config.batch_size, rng=rng):
             windows = [crop(item, train_config.crop_frames, rng) for item in batch]
             target = torch.from_numpy(np.stack([w[1].mean(axis=0) for w in windows]))
@@ -67,16 +67,15 @@ def train_regressor(encoder: EncoderConfig, train_items: Sequence[Item], val_ite
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        error = _val_error(model, val_items)
-        if error < best_error:
-            best, best_error, stale = copy.deepcopy(model.state_dict()), error, 0
-        elif (stale := stale + 1) >= train_config.patience:
-            break
-    model.load_state_dict(best)
-    return model.eval()
+            losses.append({"loss": loss.item()})
+        return mean_parts(losses)
+
+    fit(model, epochs=train_config.epochs, patience=train_config.patience, train_epoch=train_epoch,
+        validate=lambda: Validation(-_val_error(model, val_items)), desc="regressor", progress=False)
+    return model
 
 
-def regression_metrics(predicted: np.ndarray, va: np.ndarray) -> dict:
+def regression_metrics(predicted: np.ndarray, va: np.ndarray) -> RetrievalMetrics:
     """Retrieval metrics of a regressor ranking by absolute VA error, both directions."""
     m2e = -np.abs(predicted[:, None, :] - va[None, :, :]).sum(axis=2)
     e2m = -np.abs(va[:, None, :] - predicted[None, :, :]).sum(axis=2)

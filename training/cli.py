@@ -1,28 +1,23 @@
-"""The ``moodspace`` command. Training and data commands live here; other packages add theirs through the
-``moodspace.cli`` entry-point group (a function ``register(app)``), so that imports stay one-way."""
+"""The training and data commands of ``moodspace`` (mounted by ``moodspace.cli``): ``corpus ...`` here, the model
+commands in ``training.cli_model``."""
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from dataclasses import asdict
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from models.errors import MoodspaceError
 from training import cli_model
+from training.corpus.midi import Renderer
+from training.datasets import AudioDataset, MidiDataset
 
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="moodspace: match music to emotion and to stories.")
+cli = typer.Typer()
 corpus = typer.Typer(no_args_is_help=True, help="Labelled corpora: generate, render MIDI sets, import audio sets.")
-app.add_typer(corpus, name="corpus")
-cli_model.register(app)
-cli_model.register_text(app)
-cli_model.register_default(app)
+cli.add_typer(corpus, name="corpus")
+cli.add_typer(cli_model.cli)
 
 Out = Annotated[Path, typer.Option(help="Output folder (must not exist unless --overwrite).")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
@@ -47,10 +42,10 @@ def corpus_synth(
 
 @corpus.command("render")
 def corpus_render(
-    dataset: Annotated[str, typer.Option(help="vgmidi or emopia.")],
-    root: Annotated[Path, typer.Option(help="The data set's folder.")],
+    dataset: Annotated[MidiDataset, typer.Option(help="The MIDI data set.")],
+    root: Annotated[Path, typer.Option(exists=True, file_okay=False, help="The data set's folder.")],
     out: Out,
-    renderer: Annotated[str, typer.Option(help="builtin (own synthesizer) or fluidsynth.")] = "builtin",
+    renderer: Annotated[Renderer, typer.Option(help="builtin (own synthesizer) or fluidsynth.")] = "builtin",
     workers: Workers = None,
     overwrite: Overwrite = False,
     limit: Annotated[int | None, typer.Option(help="Render only the first N clips.")] = None,
@@ -65,8 +60,9 @@ def corpus_render(
 
 @corpus.command("import")
 def corpus_import(
-    dataset: Annotated[str, typer.Option(help="deam, pmemo or emomusic.")],
-    root: Annotated[Path, typer.Option(help="The data set's folder, in its published layout.")],
+    dataset: Annotated[AudioDataset, typer.Option(help="The audio data set.")],
+    root: Annotated[Path, typer.Option(exists=True, file_okay=False,
+                                       help="The data set's folder, in its published layout.")],
     out: Annotated[Path, typer.Option(help="Manifest to write (.jsonl).")],
     overwrite: Overwrite = False,
 ) -> None:
@@ -78,7 +74,7 @@ def corpus_import(
 
 @corpus.command("learnability")
 def corpus_learnability(
-    data: Annotated[Path, typer.Option(help="Manifest with train and test splits.")],
+    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Manifest with train and test splits.")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
     workers: Workers = None,
 ) -> None:
@@ -90,25 +86,3 @@ def corpus_learnability(
                f"R2 valence {result.valence_r2:.3f}  R2 arousal {result.arousal_r2:.3f}")
     if json_out:
         json_out.write_text(json.dumps(asdict(result), indent=2))
-
-
-def _register_plugins() -> None:
-    """Commands of other installed packages (the service adds serve, ingest, reindex)."""
-    for entry in entry_points(group="moodspace.cli"):
-        entry.load()(app)
-
-
-_register_plugins()
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        app()
-    except MoodspaceError as error:
-        typer.echo(f"error: {error}", err=True)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

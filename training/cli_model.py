@@ -1,4 +1,5 @@
-"""``moodspace train``, ``eval`` and ``experiment``. Flags are named like the config fields they set."""
+"""``moodspace train``, ``eval``, ``experiment``, ``train-text``, ``eval-text`` and ``retrain-default``. Flags are
+named like the config fields they set, and take their defaults from those configs."""
 
 from __future__ import annotations
 
@@ -9,187 +10,195 @@ from typing import Annotated
 
 import typer
 
-from models.config import ModelConfig
+from models.config import EncoderKind, FrontEndName, ModelConfig
 from models.frontend import frontend_config
+from training.splits import Split
+from training.text import TextTrainConfig
 from training.train import TrainConfig
 
-_DEFAULT_MODEL, _DEFAULT_TRAIN = ModelConfig(), TrainConfig()
+cli = typer.Typer()
+MODEL, TRAIN, TEXT = ModelConfig(), TrainConfig(), TextTrainConfig()
 
-MusicEncoderKind = Annotated[str, typer.Option(help="Music encoder: bigru or mlp.")]
-EmotionEncoderKind = Annotated[str, typer.Option(help="Emotion encoder: bigru.")]
+MusicEncoderKind = Annotated[EncoderKind, typer.Option(help="Music encoder.")]
+EmotionEncoderKind = Annotated[EncoderKind, typer.Option(help="Emotion encoder.")]
 D = Annotated[int, typer.Option(min=2, help="Embedding size of both spaces.")]
 Lam = Annotated[float, typer.Option(min=0.0, max=1.0, help="Composite weight: lam*CCA + (1-lam)*KL ranking.")]
 Alpha = Annotated[float, typer.Option(min=0.0, help="KL ranking margin (per dimension).")]
 Lr = Annotated[float, typer.Option(min=0.0, help="Adam learning rate.")]
-Epochs = Annotated[int, typer.Option(min=1, help="Most epochs (early stopping on validation MRR).")]
+Epochs = Annotated[int, typer.Option(min=1, help="Most epochs (early stopping on validation).")]
 BatchSize = Annotated[int, typer.Option(min=4, help="Pairs per batch (in-batch negatives, CCA covariances).")]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Patience = Annotated[int, typer.Option(min=1, help="Epochs without improvement before stopping.")]
 CropFrames = Annotated[int, typer.Option(min=0, help="Random training windows in frames (0: whole clips).")]
-Workers = Annotated[int | None, typer.Option(help="Feature-extraction processes (default: all cores).")]
-FrontEndName = Annotated[str, typer.Option(help="Music front end: logmel, musicnn-msd or musicnn-msd-pool.")]
+Workers = Annotated[int | None, typer.Option(min=1, help="Feature-extraction processes (default: all cores).")]
+FrontEnd = Annotated[FrontEndName, typer.Option(help="Music front end.")]
+Manifest = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Manifest (.jsonl).")]
+Folder = Annotated[Path, typer.Option(exists=True, file_okay=False, help="A data set's folder.")]
+JsonOut = Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON.")]
 
 
-def make_configs(*, music_encoder: str, emotion_encoder: str, d: int, lam: float, alpha: float, lr: float,
-                 epochs: int, batch_size: int, seed: int, patience: int, crop_frames: int, frontend: str = "logmel"
-                 ) -> tuple[ModelConfig, TrainConfig]:
-    base = _DEFAULT_MODEL
-    model = replace(base, frontend=frontend_config(frontend), music=replace(base.music, kind=music_encoder),
-                    emotion=replace(base.emotion, kind=emotion_encoder), d=d, lam=lam, alpha=alpha)
-    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience,
-                        crop_frames=crop_frames, weight_decay=_DEFAULT_TRAIN.weight_decay)
-    return model, train
+def model_config(*, music_encoder: EncoderKind, emotion_encoder: EncoderKind, d: int, lam: float, alpha: float,
+                 frontend: FrontEndName) -> ModelConfig:
+    return replace(MODEL.with_frontend(frontend_config(frontend)), music=replace(MODEL.music, kind=music_encoder),
+                   emotion=replace(MODEL.emotion, kind=emotion_encoder), d=d, lam=lam, alpha=alpha)
 
 
 def _floats(text: str | None) -> list[float] | None:
-    return [float(x) for x in text.split(",")] if text else None
+    try:
+        return [float(x) for x in text.split(",")] if text else None
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give numbers separated by commas, such as 0.5,0.9") from None
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("train")
-    def train(
-        data: Annotated[list[Path], typer.Option(help="Training manifest(s): their 'train' clips; repeatable.")],
-        out: Annotated[Path, typer.Option(help="Bundle folder to write.")],
-        val: Annotated[list[Path] | None, typer.Option(
-            help="Validation manifest(s): their 'val' clips (all if none is marked). Default: the data's.")] = None,
-        music_encoder: MusicEncoderKind = _DEFAULT_MODEL.music.kind,
-        emotion_encoder: EmotionEncoderKind = _DEFAULT_MODEL.emotion.kind,
-        d: D = _DEFAULT_MODEL.d, lam: Lam = _DEFAULT_MODEL.lam, alpha: Alpha = _DEFAULT_MODEL.alpha,
-        lr: Lr = _DEFAULT_TRAIN.lr, epochs: Epochs = _DEFAULT_TRAIN.epochs,
-        batch_size: BatchSize = _DEFAULT_TRAIN.batch_size, seed: Seed = _DEFAULT_TRAIN.seed,
-        patience: Patience = _DEFAULT_TRAIN.patience, crop_frames: CropFrames = _DEFAULT_TRAIN.crop_frames,
-        frontend: FrontEndName = "logmel", workers: Workers = None,
-    ) -> None:
-        """Train the music and emotion encoders with the composite loss; write a bundle."""
-        from training.run import train_bundle
+@cli.command("train")
+def train(
+    data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,
+                                             help="Training manifest(s): their 'train' clips; repeatable.")],
+    out: Annotated[Path, typer.Option(help="Bundle folder to write.")],
+    val: Annotated[list[Path] | None, typer.Option(exists=True, dir_okay=False, help=(
+        "Validation manifest(s): their 'val' clips (all if none is marked). Default: the data's."))] = None,
+    music_encoder: MusicEncoderKind = MODEL.music.kind, emotion_encoder: EmotionEncoderKind = MODEL.emotion.kind,
+    d: D = MODEL.d, lam: Lam = MODEL.lam, alpha: Alpha = MODEL.alpha,
+    lr: Lr = TRAIN.lr, epochs: Epochs = TRAIN.epochs, batch_size: BatchSize = TRAIN.batch_size,
+    seed: Seed = TRAIN.seed, patience: Patience = TRAIN.patience, crop_frames: CropFrames = TRAIN.crop_frames,
+    frontend: FrontEnd = MODEL.frontend.name, workers: Workers = None,
+) -> None:
+    """Train the music and emotion encoders with the composite loss; write a bundle."""
+    from training.run import train_bundle
 
-        model, train_config = make_configs(
-            music_encoder=music_encoder, emotion_encoder=emotion_encoder, d=d, lam=lam, alpha=alpha, lr=lr,
-            epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, crop_frames=crop_frames,
-            frontend=frontend)
-        bundle = train_bundle(data=data, val=val or [], out=out, config=model, train_config=train_config,
-                              workers=workers)
-        val_metrics = bundle.metrics["val"]
-        typer.echo(f"bundle {bundle.version} -> {out} (best epoch {bundle.metrics['best_epoch']}, "
-                   f"val MRR m2e {val_metrics['m2e']['mrr']:.3f} e2m {val_metrics['e2m']['mrr']:.3f})")
+    model = model_config(music_encoder=music_encoder, emotion_encoder=emotion_encoder, d=d, lam=lam, alpha=alpha,
+                         frontend=frontend)
+    train_config = replace(TRAIN, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience,
+                           crop_frames=crop_frames)
+    bundle = train_bundle(data=data, val=val or [], out=out, config=model, train_config=train_config,
+                          workers=workers)
+    val_metrics = bundle.metrics["val"]
+    typer.echo(f"bundle {bundle.version} -> {out} (best epoch {bundle.metrics['best_epoch']}, "
+               f"val MRR m2e {val_metrics['m2e']['mrr']:.3f} e2m {val_metrics['e2m']['mrr']:.3f})")
 
-    @app.command("eval")
-    def evaluate(
-        bundle: Annotated[Path, typer.Option(help="Model bundle folder, or \"default\" for the built-in model.")],
-        data: Annotated[Path, typer.Option(help="Manifest; its 'test' clips, or all if none is marked.")],
-        json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON.")] = None,
-        split: Annotated[str, typer.Option(help="auto, all, train, val or test.")] = "auto",
-        lam: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Query lam (default: bundle's).")] = None,
-        workers: Workers = None,
-    ) -> None:
-        """M2E and E2M retrieval: MRR, average rank, top-5% cosine."""
-        from training.run import eval_bundle
 
-        metrics = eval_bundle(bundle=bundle, data=data, split=split, lam=lam, workers=workers)
-        for direction in ("m2e", "e2m"):
-            m = metrics[direction]
-            typer.echo(f"{direction.upper()}: MRR {m['mrr']:.3f}  AR {m['ar']:.2f}  top-5% cos {m['top5_cosine']:.3f}"
-                       f"  (n={metrics['n_test']})")
-        if json_out:
-            json_out.write_text(json.dumps(metrics, indent=2))
+@cli.command("eval")
+def evaluate(
+    bundle: Annotated[Path, typer.Option(help="Model bundle folder, or \"default\" for the built-in model.")],
+    data: Manifest,
+    json_out: JsonOut = None,
+    split: Annotated[Split, typer.Option(help="Which clips: auto is 'test' if marked, else all.")] = "auto",
+    lam: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Query lam (default: bundle's).")] = None,
+    workers: Workers = None,
+) -> None:
+    """M2E and E2M retrieval: MRR, average rank, top-5% cosine."""
+    from training.run import eval_bundle
 
-    @app.command("experiment")
-    def experiment(
-        train: Annotated[Path, typer.Option(help="Training manifest ('train' and 'val' clips).")],
-        test: Annotated[Path, typer.Option(help="Test manifest ('test' clips, or all).")],
-        out: Annotated[Path, typer.Option(help="Output folder for results.json, results.md, plots.")],
-        seeds: Annotated[int, typer.Option(min=1, help="Seeds per method.")] = 5,
-        sweep_lam: Annotated[str | None, typer.Option(help="Comma-separated lam values to sweep.")] = None,
-        sweep_alpha: Annotated[str | None, typer.Option(help="Comma-separated alpha values to sweep.")] = None,
-        music_encoder: MusicEncoderKind = _DEFAULT_MODEL.music.kind,
-        emotion_encoder: EmotionEncoderKind = _DEFAULT_MODEL.emotion.kind,
-        d: D = _DEFAULT_MODEL.d, lam: Lam = _DEFAULT_MODEL.lam, alpha: Alpha = _DEFAULT_MODEL.alpha,
-        lr: Lr = _DEFAULT_TRAIN.lr, epochs: Epochs = _DEFAULT_TRAIN.epochs,
-        batch_size: BatchSize = _DEFAULT_TRAIN.batch_size,
-        patience: Patience = _DEFAULT_TRAIN.patience, crop_frames: CropFrames = _DEFAULT_TRAIN.crop_frames,
-        frontend: FrontEndName = "logmel", workers: Workers = None,
-    ) -> None:
-        """Composite vs cca_only, kl_only, RegMLP, RegBiGRU over seeds; optional lam/alpha sweeps with plots."""
-        from training.experiment import results_markdown
-        from training.run import experiment as run
+    result = eval_bundle(bundle=bundle, data=data, split=split, lam=lam, workers=workers)
+    for direction in ("m2e", "e2m"):
+        m = getattr(result.metrics, direction)
+        typer.echo(f"{direction.upper()}: MRR {m.mrr:.3f}  AR {m.ar:.2f}  top-5% cos {m.top5_cosine:.3f}"
+                   f"  (n={result.metrics.n_test})")
+    if json_out:
+        json_out.write_text(json.dumps(result.to_dict(), indent=2))
 
-        model, train_config = make_configs(
-            music_encoder=music_encoder, emotion_encoder=emotion_encoder, d=d, lam=lam, alpha=alpha, lr=lr,
-            epochs=epochs, batch_size=batch_size, seed=0, patience=patience, crop_frames=crop_frames,
-            frontend=frontend)
-        results = run(train=train, test=test, out=out, config=model, train_config=train_config, seeds=seeds,
-                      sweep_lam=_floats(sweep_lam), sweep_alpha=_floats(sweep_alpha), workers=workers)
-        typer.echo(results_markdown(results, title="results"))
+
+@cli.command("experiment")
+def experiment(
+    train: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Training manifest ('train', 'val').")],
+    test: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Test manifest ('test' clips, or all).")],
+    out: Annotated[Path, typer.Option(help="Output folder for results.json, results.md, plots.")],
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per method.")] = 5,
+    sweep_lam: Annotated[str | None, typer.Option(help="Comma-separated lam values to sweep.")] = None,
+    sweep_alpha: Annotated[str | None, typer.Option(help="Comma-separated alpha values to sweep.")] = None,
+    music_encoder: MusicEncoderKind = MODEL.music.kind, emotion_encoder: EmotionEncoderKind = MODEL.emotion.kind,
+    d: D = MODEL.d, lam: Lam = MODEL.lam, alpha: Alpha = MODEL.alpha,
+    lr: Lr = TRAIN.lr, epochs: Epochs = TRAIN.epochs, batch_size: BatchSize = TRAIN.batch_size,
+    patience: Patience = TRAIN.patience, crop_frames: CropFrames = TRAIN.crop_frames,
+    frontend: FrontEnd = MODEL.frontend.name, workers: Workers = None,
+) -> None:
+    """Composite vs cca_only, kl_only, RegMLP, RegBiGRU over seeds; optional lam/alpha sweeps with plots."""
+    from training.experiment import results_markdown
+    from training.run import experiment as run_experiment
+
+    model = model_config(music_encoder=music_encoder, emotion_encoder=emotion_encoder, d=d, lam=lam, alpha=alpha,
+                         frontend=frontend)
+    train_config = replace(TRAIN, lr=lr, epochs=epochs, batch_size=batch_size, patience=patience,
+                           crop_frames=crop_frames)
+    results = run_experiment(train=train, test=test, out=out, config=model, train_config=train_config,
+                             seeds=seeds, sweep_lam=_floats(sweep_lam), sweep_alpha=_floats(sweep_alpha),
+                             workers=workers)
+    typer.echo(results_markdown(results, title="results"))
 
 
 def _music_source(text: str) -> tuple[Path, str]:
     """``manifest.jsonl`` or ``manifest.jsonl:split``."""
     path, _, split = text.partition(":")
+    if not Path(path).is_file():
+        raise typer.BadParameter(f"{path}: no such manifest", param_hint="--music-test")
     return Path(path), split or "test"
 
 
-def register_text(app: typer.Typer) -> None:
-    @app.command("train-text")
-    def train_text(
-        bundle: Annotated[Path, typer.Option(help="Bundle whose music and emotion encoders the text joins.")],
-        out: Annotated[Path, typer.Option(help="Bundle folder to write (the input plus text heads).")],
-        emobank: Annotated[Path, typer.Option(help="EmoBank folder (emobank.csv).")],
-        music: Annotated[list[Path], typer.Option(help="Music manifests ('train' and 'val' clips); repeatable.")],
-        warriner: Annotated[Path | None, typer.Option(help="Warriner norms folder: word-level VA examples.")] = None,
-        epochs: Annotated[int, typer.Option(min=1)] = 60,
-        seed: Seed = 0,
-    ) -> None:
-        """Train the text heads: the valence/arousal bridge and the three-branch metric bridge."""
-        from models.config import TextConfig
-        from training.run_text import train_text as run
-        from training.text import TextTrainConfig
+@cli.command("train-text")
+def train_text(
+    bundle: Annotated[Path, typer.Option(help="Bundle whose music and emotion encoders the text joins.")],
+    out: Annotated[Path, typer.Option(help="Bundle folder to write (the input plus text heads).")],
+    emobank: Annotated[Path, typer.Option(exists=True, file_okay=False, help="EmoBank folder (emobank.csv).")],
+    music: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,
+                                              help="Music manifests ('train' and 'val' clips); repeatable.")],
+    warriner: Annotated[Path | None, typer.Option(exists=True, file_okay=False,
+                                                  help="Warriner norms folder: word-level VA examples.")] = None,
+    epochs: Epochs = TEXT.epochs,
+    seed: Seed = TEXT.seed,
+) -> None:
+    """Train the text heads: the valence/arousal bridge and the three-branch metric bridge."""
+    from models.config import TextConfig
+    from training.run_text import train_text as run_train_text
 
-        result = run(bundle=bundle, out=out, emobank_root=emobank, music=music, warriner=warriner,
-                     config=TextTrainConfig(epochs=epochs, seed=seed), text_config=TextConfig())
-        text = result.metrics["text"]
-        typer.echo(f"bundle {result.version} -> {out}; validation: VA r valence {text['va_val']['valence_r']:.3f} "
-                   f"arousal {text['va_val']['arousal_r']:.3f}; metric MRR {text['metric_val']['dev_mrr']:.3f}")
-
-    @app.command("eval-text")
-    def eval_text(
-        bundle: Annotated[Path, typer.Option(help="Bundle with text heads.")],
-        emobank: Annotated[Path, typer.Option(help="EmoBank folder; its dev split gives the text queries.")],
-        music_test: Annotated[list[str], typer.Option(help="MANIFEST[:SPLIT] of test music (default split: test).")],
-        music_train: Annotated[list[Path], typer.Option(help="Music manifests for the classification baseline.")],
-        json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON.")] = None,
-    ) -> None:
-        """Text -> music retrieval by VA quadrant (P@5, MRR) for both bridges and a baseline; text -> VA r, R^2."""
-        from training.run_text import eval_text as run
-
-        results = run(bundle=bundle, emobank_root=emobank, music_train=music_train,
-                      music_test=[_music_source(m) for m in music_test])
-        for name in ("va_bridge", "metric_bridge", "classification"):
-            typer.echo(f"{name:<15} P@5 {results[name]['p@5']:.3f}  MRR {results[name]['mrr']:.3f}")
-        va = results["text_va_dev"]
-        typer.echo(f"text -> VA (EmoBank dev): valence r {va['valence_r']:.3f} R2 {va['valence_r2']:.3f}; "
-                   f"arousal r {va['arousal_r']:.3f} R2 {va['arousal_r2']:.3f}")
-        if json_out:
-            json_out.write_text(json.dumps(results, indent=2))
+    result = run_train_text(bundle=bundle, out=out, emobank_root=emobank, music=music, warriner=warriner,
+                            config=replace(TEXT, epochs=epochs, seed=seed), text_config=TextConfig())
+    text = result.metrics["text"]
+    typer.echo(f"bundle {result.version} -> {out}; validation: VA r valence {text['va_val']['valence_r']:.3f} "
+               f"arousal {text['va_val']['arousal_r']:.3f}; metric MRR {text['metric_val']['dev_mrr']:.3f}")
 
 
-def register_default(app: typer.Typer) -> None:
-    @app.command("retrain-default")
-    def retrain_default(
-        shared: Annotated[Path, typer.Option(help="The shared data sets folder (VGMIDI, EMOPIA, EmoBank, ...).")] =
-        Path("../shared/datasets"),
-        work: Annotated[Path, typer.Option(help="Where corpora and intermediate bundles go.")] =
-        Path("data/default-training"),
-        card: Annotated[Path, typer.Option(help="Model card to write.")] = Path("docs/MODEL_CARD.md"),
-        frontend: FrontEndName = "logmel",
-        out: Annotated[Path | None, typer.Option(help="Install somewhere else than models/default_bundle (to "
-                                                     "compare a candidate before it replaces the default).")] = None,
-    ) -> None:
-        """Retrain the built-in default model from scratch and install it (models/default_bundle)."""
-        from models.default import DEFAULT_BUNDLE
-        from training.default_model import retrain_default as run
+@cli.command("eval-text")
+def eval_text(
+    bundle: Annotated[Path, typer.Option(help="Bundle with text heads.")],
+    emobank: Annotated[Path, typer.Option(exists=True, file_okay=False,
+                                          help="EmoBank folder; its dev split gives the text queries.")],
+    music_test: Annotated[list[str], typer.Option(help="MANIFEST[:SPLIT] of test music (default split: test).")],
+    music_train: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,
+                                                    help="Music manifests for the classification baseline.")],
+    json_out: JsonOut = None,
+) -> None:
+    """Text -> music retrieval by VA quadrant (P@5, MRR) for both bridges and a baseline; text -> VA r, R^2."""
+    from training.run_text import eval_text as run_eval_text
 
-        if not shared.is_dir():
-            typer.echo(f"{shared} not found: training on the built-in corpus alone")
-        bundle = run(shared=shared if shared.is_dir() else None, work=work, card=card, frontend=frontend,
-                     out=out or DEFAULT_BUNDLE)
-        typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")
+    result = run_eval_text(bundle=bundle, emobank_root=emobank, music_train=music_train,
+                           music_test=[_music_source(m) for m in music_test])
+    for name in ("va_bridge", "metric_bridge", "classification"):
+        metrics = getattr(result, name)
+        typer.echo(f"{name:<15} P@{metrics.k} {metrics.precision:.3f}  MRR {metrics.mrr:.3f}")
+    va = result.text_va_dev
+    typer.echo(f"text -> VA (EmoBank dev): valence r {va.valence_r:.3f} R2 {va.valence_r2:.3f}; "
+               f"arousal r {va.arousal_r:.3f} R2 {va.arousal_r2:.3f}")
+    if json_out:
+        json_out.write_text(json.dumps(result.to_dict(), indent=2))
+
+
+@cli.command("retrain-default")
+def retrain_default(
+    shared: Annotated[Path, typer.Option(help="The shared data sets folder (VGMIDI, EMOPIA, EmoBank, ...).")] =
+    Path("../shared/datasets"),
+    work: Annotated[Path, typer.Option(help="Where corpora and intermediate bundles go.")] =
+    Path("data/default-training"),
+    card: Annotated[Path, typer.Option(help="Model card to write.")] = Path("docs/MODEL_CARD.md"),
+    frontend: FrontEnd = MODEL.frontend.name,
+    out: Annotated[Path | None, typer.Option(help="Install somewhere else than models/default_bundle (to "
+                                                 "compare a candidate before it replaces the default).")] = None,
+) -> None:
+    """Retrain the built-in default model from scratch and install it (models/default_bundle)."""
+    from models.default import DEFAULT_BUNDLE
+    from training.default_model import retrain_default as run_retrain_default
+
+    if not shared.is_dir():
+        typer.echo(f"{shared} not found: training on the built-in corpus alone")
+    bundle = run_retrain_default(shared=shared if shared.is_dir() else None, work=work, card=card,
+                                 frontend=frontend, out=out or DEFAULT_BUNDLE)
+    typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.bundle import Bundle, load_bundle, save_bundle
-from models.config import ModelConfig, TextConfig
+from models.config import FrontEndConfig, FrontEndName, ModelConfig, TextConfig
 from models.default import DEFAULT_BUNDLE
 from models.frontend import frontend_config
 from training.corpus.generate import synth_corpus
@@ -28,7 +28,6 @@ from training.train import TrainConfig
 
 log = logging.getLogger(__name__)
 SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
-DEFAULT_FRONTEND = "logmel"
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,12 @@ def prepare(*, shared: Path | None, work: Path, synth_size: dict[str, float] = S
 
 def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE, card: Path | None = None,
                     synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None,
-                    frontend: str = DEFAULT_FRONTEND) -> Bundle:
+                    frontend: FrontEndName = FrontEndConfig.name) -> Bundle:
     """Train, evaluate and install the default bundle; write its model card."""
     sources = prepare(shared=shared, work=work, synth_size=synth_size)
     music = [m for m in (sources.synth, sources.vgmidi, sources.emopia) if m is not None]
     validation = [m for m in (sources.synth, sources.vgmidi) if m is not None]
-    config = replace(ModelConfig(), frontend=frontend_config(frontend))
+    config = ModelConfig().with_frontend(frontend_config(frontend))
     bundle = train_bundle(data=music, val=validation, out=work / "bundle-music", config=config,
                           train_config=train_config or TrainConfig(), name="moodspace-default")
     if sources.emobank is not None:
@@ -92,13 +91,13 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
 
 def evaluate(bundle: Path, sources: Sources) -> dict:
     """Held-apart metrics: retrieval on the test splits; text retrieval and text -> VA on EmoBank dev."""
-    results = {"synth_test": eval_bundle(bundle=bundle, data=sources.synth, split="test")}
+    results = {"synth_test": eval_bundle(bundle=bundle, data=sources.synth, split="test").to_dict()}
     if sources.vgmidi is not None:
-        results["vgmidi_test"] = eval_bundle(bundle=bundle, data=sources.vgmidi, split="test")
+        results["vgmidi_test"] = eval_bundle(bundle=bundle, data=sources.vgmidi, split="test").to_dict()
     if sources.emobank is not None and sources.emopia is not None and sources.vgmidi is not None:
         results["text"] = eval_text(bundle=bundle, emobank_root=sources.emobank,
                                     music_train=[sources.synth, sources.vgmidi],
-                                    music_test=[(sources.emopia, "val"), (sources.vgmidi, "test")])
+                                    music_test=[(sources.emopia, "val"), (sources.vgmidi, "test")]).to_dict()
     return results
 
 

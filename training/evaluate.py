@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from models.encoders import CrossModalModel, Embedding, pad
+from models.encoders import CrossModalModel, pad
 from models.scoring import Gaussians, composite_scores
 from training.features import Item
-
-
-def _numpy(embedding: Embedding) -> Gaussians:
-    return Gaussians(*(t.detach().cpu().numpy().astype(np.float64) for t in embedding))
 
 
 @torch.no_grad()
@@ -29,8 +27,8 @@ def embed(model: CrossModalModel, items: Sequence[Item], *, batch_size: int = 64
     music, emotion = [], []
     for start in range(0, len(items), batch_size):
         batch = items[start : start + batch_size]
-        music.append(_numpy(model.music(*pad([i.features for i in batch]))))
-        emotion.append(_numpy(model.emotion(*pad([i.va for i in batch]))))
+        music.append(model.music(*pad([i.features for i in batch])).numpy())
+        emotion.append(model.emotion(*pad([i.va for i in batch])).numpy())
     model.train(was_training)
     return tuple(Gaussians(*(np.concatenate(parts) for parts in zip(*side, strict=True)))  # type: ignore[return-value]
                  for side in (music, emotion))
@@ -52,35 +50,54 @@ def top_cosine(scores: np.ndarray, va: np.ndarray, *, fraction: float = 0.05) ->
     return float(np.mean(np.sum(unit[:, None, :] * unit[top], axis=2)))
 
 
-def direction_metrics(scores: np.ndarray, va: np.ndarray) -> dict[str, float]:
+@dataclass(frozen=True)
+class DirectionMetrics:
+    """Retrieval in one direction: mean reciprocal rank, average rank (1 is best), top-5 % VA cosine."""
+
+    mrr: float
+    ar: float
+    top5_cosine: float
+
+
+@dataclass(frozen=True)
+class RetrievalMetrics:
+    n_test: int
+    m2e: DirectionMetrics
+    e2m: DirectionMetrics
+
+    @property
+    def mean_mrr(self) -> float:
+        return (self.m2e.mrr + self.e2m.mrr) / 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def direction_metrics(scores: np.ndarray, va: np.ndarray) -> DirectionMetrics:
     ranks = partner_ranks(scores)
-    return {"mrr": float(np.mean(1.0 / ranks)), "ar": float(np.mean(ranks)), "top5_cosine": top_cosine(scores, va)}
+    return DirectionMetrics(float(np.mean(1.0 / ranks)), float(np.mean(ranks)), top_cosine(scores, va))
 
 
-def retrieval_metrics(m2e: np.ndarray, e2m: np.ndarray, va: np.ndarray) -> dict:
+def retrieval_metrics(m2e: np.ndarray, e2m: np.ndarray, va: np.ndarray) -> RetrievalMetrics:
     """``m2e[i, j]``: score of emotion j for music query i; ``e2m[i, j]``: of music j for emotion query i."""
-    return {"n_test": int(va.shape[0]), "m2e": direction_metrics(m2e, va), "e2m": direction_metrics(e2m, va)}
+    return RetrievalMetrics(int(va.shape[0]), direction_metrics(m2e, va), direction_metrics(e2m, va))
 
 
-def evaluate_embeddings(music: Gaussians, emotion: Gaussians, va: np.ndarray, *, lam: float) -> dict:
+def evaluate_embeddings(music: Gaussians, emotion: Gaussians, va: np.ndarray, *, lam: float) -> RetrievalMetrics:
     m2e = composite_scores(music, emotion, lam=lam).score
     e2m = composite_scores(emotion, music, lam=lam).score
     return retrieval_metrics(m2e, e2m, va)
 
 
-def evaluate_model(model: CrossModalModel, items: Sequence[Item], *, lam: float) -> dict:
+def evaluate_model(model: CrossModalModel, items: Sequence[Item], *, lam: float) -> RetrievalMetrics:
     """Composite-score retrieval metrics of ``model`` on ``items``."""
     music, emotion = embed(model, items)
     return evaluate_embeddings(music, emotion, np.stack([i.va_mean for i in items]).astype(np.float64), lam=lam)
 
 
-def best_lam(model: CrossModalModel, items: Sequence[Item], lams: Sequence[float]) -> tuple[float, dict]:
+def best_lam(model: CrossModalModel, items: Sequence[Item], lams: Sequence[float]) -> tuple[float, RetrievalMetrics]:
     """The query lam among ``lams`` with the best mean MRR on ``items``, and its metrics."""
     music, emotion = embed(model, items)
     va = np.stack([i.va_mean for i in items]).astype(np.float64)
     results = [(lam, evaluate_embeddings(music, emotion, va, lam=lam)) for lam in lams]
-    return max(results, key=lambda result: mean_mrr(result[1]))
-
-
-def mean_mrr(metrics: dict) -> float:
-    return (metrics["m2e"]["mrr"] + metrics["e2m"]["mrr"]) / 2
+    return max(results, key=lambda result: result[1].mean_mrr)

@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from models.config import ModelConfig
+from models.config import EncoderKind, ModelConfig
 from models.inference import Embedder
-from training.baselines import predict_va, regression_metrics, train_regressor
-from training.evaluate import evaluate_model
+from training.baselines import regress_va, regression_metrics, train_regressor
+from training.evaluate import RetrievalMetrics, evaluate_model
 from training.features import Item
 from training.plots import plot_sweep, plot_va
 from training.train import TrainConfig, train_model
 
 EMBEDDING_LAM = {"composite": None, "cca_only": 1.0, "kl_only": 0.0}
-REGRESSION_KIND = {"reg_mlp": "mlp", "reg_bigru": "bigru"}
+REGRESSION_KIND: dict[str, EncoderKind] = {"reg_mlp": "mlp", "reg_bigru": "bigru"}
 METHODS = (*EMBEDDING_LAM, *REGRESSION_KIND)
 SWEEPABLE: dict[str, Callable[[ModelConfig, float], ModelConfig]] = {
     "lam": lambda config, value: replace(config, lam=value),
@@ -38,7 +38,7 @@ class Splits:
 
 @dataclass(frozen=True)
 class MethodRun:
-    metrics: dict
+    metrics: RetrievalMetrics
     va: np.ndarray  # (N_test, 2) the method's VA estimate of each test clip's music
 
 
@@ -46,8 +46,8 @@ def run_method(method: str, splits: Splits, config: ModelConfig, train_config: T
     """Train one method with one seed; its test metrics and VA estimates."""
     if method in REGRESSION_KIND:
         encoder = replace(config.music, kind=REGRESSION_KIND[method])
-        regressor = train_regressor(encoder, splits.train, splits.val, train_config)
-        predicted = predict_va(regressor, splits.test)
+        regressor = train_regressor(encoder, splits.train, splits.val, train_config, n_features=config.feature_size)
+        predicted = regress_va(regressor, splits.test)
         return MethodRun(regression_metrics(predicted, np.stack([i.va_mean for i in splits.test])), predicted)
     lam = EMBEDDING_LAM[method]
     config = config if lam is None else replace(config, lam=lam)
@@ -57,8 +57,9 @@ def run_method(method: str, splits: Splits, config: ModelConfig, train_config: T
     return MethodRun(evaluate_model(model, splits.test, lam=model.config.score_lam), reading)
 
 
-def summarize(runs: Sequence[dict]) -> dict:
+def summarize(metrics: Sequence[RetrievalMetrics]) -> dict:
     """Mean and std over seeds, with eval's keys: {"n_test", "m2e": {"mrr", "mrr_std", ...}, "e2m": ...}."""
+    runs = [m.to_dict() for m in metrics]
     summary: dict = {"n_test": runs[0]["n_test"], "seeds": len(runs)}
     for direction in ("m2e", "e2m"):
         summary[direction] = {}

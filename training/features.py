@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.atomic import atomic_file
 from models.config import FrontEndConfig
 from models.curves import curve_mean, resample_curve
 from models.errors import AudioError, ManifestError
@@ -54,10 +55,8 @@ def clip_features(path: Path, config: FrontEndConfig, *, use_cache: bool = True)
         return np.load(cached)
     features = make_frontend(config)(load_audio(path, sr=config.sr))
     if use_cache:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, features)
-        os.replace(tmp, cached)
+        with atomic_file(cached) as out:
+            np.save(out, features)
     return features
 
 

@@ -4,7 +4,7 @@ checks every clip (curves, audio files, decodability) before any training starts
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +16,23 @@ from models.encoders import CrossModalModel
 from models.errors import ManifestError
 from models.inference import Embedder
 from models.manifest import read_manifest
-from training.evaluate import evaluate_model
+from training.evaluate import RetrievalMetrics, evaluate_model
 from training.experiment import Splits, run_experiment, sweep, write_results
 from training.features import Item, load_items
 from training.plots import plot_history, plot_va
-from training.splits import of_split, test_clips, train_val
+from training.splits import Split, of_split, test_clips, train_val
 from training.train import TrainConfig, train_model
 
 
 def _items(manifest: Path, clips: list, config: ModelConfig, *, workers: int | None) -> list[Item]:
     return load_items(manifest, clips, config.frontend, workers=workers)
+
+
+def check_feature_size(config: ModelConfig, items: list[Item]) -> None:
+    """The front end's features are the size the config says (sizes come from configs, never from data)."""
+    sizes = {i.features.shape[1] for i in items}
+    assert sizes == {config.feature_size}, f"front end {config.frontend.name} gave sizes {sizes}, config says " \
+                                           f"{config.feature_size}"
 
 
 def train_val_items(data: list[Path], val: list[Path], config: ModelConfig, *, workers: int | None = None
@@ -52,12 +59,13 @@ def train_bundle(*, data: list[Path], val: list[Path], out: Path, config: ModelC
                  workers: int | None = None, name: str = "moodspace") -> Bundle:
     """Train on the ``data`` manifests, validate as ``train_val_items`` says; write a bundle to ``out``."""
     train_items, val_items = train_val_items(data, val, config, workers=workers)
-    config = replace(config, n_features=train_items[0].features.shape[1])
+    check_feature_size(config, train_items)
     start = time.perf_counter()
     result = train_model(config, train_items, val_items, train_config)
     metrics = {
         "train_seconds": round(time.perf_counter() - start, 1), "best_epoch": result.best_epoch,
-        "n_train": len(train_items), "n_val": len(val_items), "val": result.best_val,
+        "n_train": len(train_items), "n_val": len(val_items),
+        "val": {**result.best_val.to_dict(), "lam": result.query_lam} if result.best_val else {},
         "train_config": asdict(train_config), "data": [str(d) for d in data], "val_data": [str(v) for v in val],
         "history": result.history,
     }
@@ -74,14 +82,24 @@ def plot_va_reading(model: CrossModalModel, items: list[Item], path: Path, *, ti
     return plot_va(np.stack([i.va_mean for i in items]), reading.mean, path, title=title)
 
 
-def eval_bundle(*, bundle: Path, data: Path, split: str = "auto", lam: float | None = None,
-                workers: int | None = None) -> dict:
+@dataclass(frozen=True)
+class BundleEvaluation:
+    metrics: RetrievalMetrics
+    bundle: str  # the bundle's version
+    lam: float  # the query lam used
+
+    def to_dict(self) -> dict:
+        return {**self.metrics.to_dict(), "bundle": self.bundle, "lam": self.lam}
+
+
+def eval_bundle(*, bundle: Path, data: Path, split: Split = "auto", lam: float | None = None,
+                workers: int | None = None) -> BundleEvaluation:
     """Retrieval metrics of a bundle on a manifest's test clips (see ``splits.test_clips``)."""
     loaded = load_bundle(resolve_bundle(bundle))
     clips = test_clips(read_manifest(data), split)
     items = _items(data, clips, loaded.config, workers=workers)
     lam = loaded.config.score_lam if lam is None else lam
-    return {**evaluate_model(loaded.model, items, lam=lam), "bundle": loaded.version, "lam": lam}
+    return BundleEvaluation(evaluate_model(loaded.model, items, lam=lam), loaded.version, lam)
 
 
 def experiment(*, train: Path, test: Path, out: Path, config: ModelConfig, train_config: TrainConfig, seeds: int,
@@ -94,7 +112,7 @@ def experiment(*, train: Path, test: Path, out: Path, config: ModelConfig, train
         raise ManifestError(f"clips in both the test set and training/validation: {sorted(leaked)[:5]}")
     splits = Splits(_items(train, train_clips, config, workers=workers), _items(train, val_clips, config,
                     workers=workers), _items(test, held_out, config, workers=workers))
-    config = replace(config, n_features=splits.train[0].features.shape[1])
+    check_feature_size(config, splits.train)
     results = run_experiment(splits, config, train_config, seeds=seeds, plots=out)
     settings = {"train": str(train), "test": str(test), "n_train": len(splits.train), "n_val": len(splits.val),
                 "n_test": len(splits.test), "seeds": seeds, "sweep_lam": sweep_lam, "sweep_alpha": sweep_alpha,

@@ -4,17 +4,18 @@ section 4.3 evaluation, and text -> VA on EmoBank dev)."""
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from models.atomic import atomic_file
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.config import TextConfig
 from models.default import resolve_bundle
 from models.encoders import CrossModalModel, pad
+from models.inference import POINT_FRAMES
 from models.manifest import read_manifest
 from models.text import sentence_encoder
 from training.datasets import emobank
@@ -24,13 +25,15 @@ from training.features import Item, cache_dir, load_items
 from training.splits import of_split
 from training.text import (
     MusicSet,
+    RelevanceMetrics,
     TextSet,
     TextTrainConfig,
+    VAFit,
     embed_text,
-    predict_va,
     quadrant_retrieval,
     quadrants,
     relevance_metrics,
+    text_va,
     train_metric_bridge,
     train_va_bridge,
     va_metrics,
@@ -38,7 +41,6 @@ from training.text import (
 )
 
 TEXT_VA_SPREAD = 0.5  # the VA bridge maps EmoBank's narrow spread onto this std, as music curves use
-POINT_FRAMES = 8
 MusicSource = tuple[Path, str]  # a manifest and the split of it to use
 
 
@@ -49,10 +51,8 @@ def encode_texts(texts: list[str]) -> np.ndarray:
     if path.is_file():
         return np.load(path)
     vectors = sentence_encoder().encode(texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, vectors)
-    os.replace(tmp, path)
+    with atomic_file(path) as out:
+        np.save(out, vectors)
     return vectors
 
 
@@ -96,7 +96,7 @@ def calibrate(model: CrossModalModel, train: TextSet) -> None:
     """Store the affine map from raw text VA to the music VA scale: z-score on EmoBank train, times
     TEXT_VA_SPREAD (EmoBank's ratings cluster near neutral; music curves spread over the plane)."""
     assert model.text is not None
-    predicted = predict_va(model, train.vectors)
+    predicted = text_va(model, train.vectors)
     model.text.va_shift.copy_(torch.from_numpy(predicted.mean(axis=0)).float())
     model.text.va_scale.copy_(torch.from_numpy(TEXT_VA_SPREAD / predicted.std(axis=0)).float())
 
@@ -113,7 +113,8 @@ def train_text(*, bundle: Path, out: Path, emobank_root: Path, music: list[Path]
     music_train = music_set(model, music_items(model, [(m, "train") for m in music]))
     music_val = music_set(model, music_items(model, [(m, "val") for m in music]))
     metric = train_metric_bridge(model, texts["train"], texts["val"], music_train, music_val, config)
-    metrics = {**loaded.metrics, "text": {"va_val": va, "metric_val": metric, "train_config": asdict(config),
+    metrics = {**loaded.metrics, "text": {"va_val": va.to_dict(), "metric_val": {"dev_mrr": metric},
+                                           "train_config": asdict(config),
                                            "warriner": words is not None, "music": [str(m) for m in music]}}
     return save_bundle(model, out, metrics=metrics)
 
@@ -147,7 +148,7 @@ class Logistic:
 
 
 def classification_baseline(train_text_set: TextSet, dev: TextSet, music_train: list[Item],
-                            music_test: list[Item], *, k: int) -> dict[str, float]:
+                            music_test: list[Item], *, k: int) -> RelevanceMetrics:
     """Classify text and music into quadrants separately (logistic regression on sentence vectors and on
     mean frame features); rank music by its probability of the text's predicted class."""
     text_classifier = Logistic.fit(train_text_set.vectors, train_text_set.quadrants)
@@ -158,8 +159,28 @@ def classification_baseline(train_text_set: TextSet, dev: TextSet, music_train: 
     return relevance_metrics(scores, dev.quadrants, quadrants(np.stack([i.va_mean for i in music_test])), k=k)
 
 
+@dataclass(frozen=True)
+class TextEvaluation:
+    """Text -> music retrieval for both bridges and the baseline, and text -> VA, on EmoBank dev."""
+
+    bundle: str
+    n_queries: int
+    n_music: int
+    music_quadrants: list[int]
+    va_bridge: RelevanceMetrics
+    metric_bridge: RelevanceMetrics
+    classification: RelevanceMetrics
+    text_va_dev: VAFit
+
+    def to_dict(self) -> dict:
+        return {"n_queries": self.n_queries, "n_music": self.n_music, "bundle": self.bundle,
+                "music_quadrants": self.music_quadrants, "va_bridge": self.va_bridge.to_dict(),
+                "metric_bridge": self.metric_bridge.to_dict(), "classification": self.classification.to_dict(),
+                "text_va_dev": self.text_va_dev.to_dict()}
+
+
 def eval_text(*, bundle: Path, emobank_root: Path, music_train: list[Path], music_test: list[MusicSource],
-              k: int = 5) -> dict:
+              k: int = 5) -> TextEvaluation:
     """Text queries (EmoBank dev) against a music test set, relevant when the VA quadrants match: P@k and MRR
     for the VA bridge, the metric bridge and the classification baseline; and text -> VA on EmoBank dev."""
     loaded = load_bundle(resolve_bundle(bundle))
@@ -175,11 +196,11 @@ def eval_text(*, bundle: Path, emobank_root: Path, music_train: list[Path], musi
         emotion = model.emotion(*pad([np.repeat(p[None, :], POINT_FRAMES, axis=0) for p in va]))
     lam = model.config.score_lam
     train_items = music_items(model, [(m, "train") for m in music_train])
-    return {
-        "n_queries": len(dev.va), "n_music": len(test_music.va), "bundle": loaded.version,
-        "music_quadrants": np.bincount(test_music.quadrants, minlength=4).tolist(),
-        "va_bridge": quadrant_retrieval(emotion, dev.quadrants, test_music, lam=lam, k=k),
-        "metric_bridge": quadrant_retrieval(embed_text(model, dev.vectors), dev.quadrants, test_music, lam=lam, k=k),
-        "classification": classification_baseline(texts["train"], dev, train_items, test_items, k=k),
-        "text_va_dev": va_metrics(predict_va(model, dev.vectors), dev.va),
-    }
+    return TextEvaluation(
+        bundle=loaded.version, n_queries=len(dev.va), n_music=len(test_music.va),
+        music_quadrants=np.bincount(test_music.quadrants, minlength=4).tolist(),
+        va_bridge=quadrant_retrieval(emotion, dev.quadrants, test_music, lam=lam, k=k),
+        metric_bridge=quadrant_retrieval(embed_text(model, dev.vectors), dev.quadrants, test_music, lam=lam, k=k),
+        classification=classification_baseline(texts["train"], dev, train_items, test_items, k=k),
+        text_va_dev=va_metrics(text_va(model, dev.vectors), dev.va),
+    )

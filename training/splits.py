@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from models.errors import ManifestError
 from models.manifest import Clip
 from training.datasets.common import stable_fraction
+
+Split = Literal["auto", "all", "train", "val", "test"]  # which clips of a manifest an evaluation reads
 
 
 def of_split(clips: Sequence[Clip], split: str) -> list[Clip]:
@@ -32,7 +35,7 @@ def train_val(data: Sequence[Clip], val: Sequence[Clip] | None = None) -> tuple[
     return train, chosen
 
 
-def test_clips(clips: Sequence[Clip], split: str = "auto") -> list[Clip]:
+def test_clips(clips: Sequence[Clip], split: Split = "auto") -> list[Clip]:
     """``auto``: the ``test`` clips if the manifest marks any, else every clip; ``all``: every clip."""
     if split == "all":
         return list(clips)

@@ -13,32 +13,27 @@ queries need no music-side change; the tag branch trains four tag embeddings.
 
 from __future__ import annotations
 
-import copy
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from models.config import TextConfig
 from models.encoders import CrossModalModel, Embedding, GaussianHeads
-from models.losses import kl_matrix
+from models.scoring_torch import centred_unit, composite_score_matrix
 from training.datasets.emopia import quadrant_of
-from training.train import seed_everything
+from training.loop import OptimConfig, Validation, fit, seed_everything
 
 
 @dataclass(frozen=True)
-class TextTrainConfig:
+class TextTrainConfig(OptimConfig):
     epochs: int = 60
     batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
     patience: int = 8
     delta: float = 0.2  # triplet margin on the composite score
     word_weight: float = 0.3  # weight of Warriner word examples in the VA loss
-    seed: int = 0
 
 
 def quadrants(va: np.ndarray) -> np.ndarray:
@@ -78,8 +73,12 @@ def _tensor(x: np.ndarray) -> Tensor:
 
 # The VA bridge --------------------------------------------------------------------------------------------------
 
+def _epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    return np.array_split(rng.permutation(n), max(1, n // batch_size))
+
+
 def train_va_bridge(model: CrossModalModel, train: TextSet, dev: TextSet, config: TextTrainConfig, *,
-                    words: TextSet | None = None) -> dict[str, float]:
+                    words: TextSet | None = None) -> VAFit:
     """Fit ``model.text.va`` (MSE); keep the epoch with the lowest dev error. Returns dev metrics."""
     assert model.text is not None
     seed_everything(config.seed)
@@ -89,40 +88,52 @@ def train_va_bridge(model: CrossModalModel, train: TextSet, dev: TextSet, config
     weight = np.concatenate([np.ones(len(train.va))] + ([np.full(len(words.va), config.word_weight)] if words else []))
     head = model.text.va
     optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    best, best_error, stale = copy.deepcopy(head.state_dict()), math.inf, 0
-    for _ in tqdm(range(config.epochs), desc="text VA bridge", unit="epoch"):
-        head.train()
-        for batch in np.array_split(rng.permutation(len(y)), max(1, len(y) // config.batch_size)):
+
+    def train_epoch() -> dict[str, float]:
+        for batch in _epoch_batches(len(y), config.batch_size, rng):
             loss = (_tensor(weight[batch])[:, None] * (head(_tensor(x[batch])) - _tensor(y[batch])) ** 2).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        error = float(np.mean((predict_va(model, dev.vectors) - dev.va) ** 2))
-        if error < best_error:
-            best, best_error, stale = copy.deepcopy(head.state_dict()), error, 0
-        elif (stale := stale + 1) >= config.patience:
-            break
-    head.load_state_dict(best)
-    head.eval()
-    return va_metrics(predict_va(model, dev.vectors), dev.va)
+        return {}
+
+    def validate() -> Validation[None]:
+        return Validation(-float(np.mean((text_va(model, dev.vectors) - dev.va) ** 2)))
+
+    fit(head, epochs=config.epochs, patience=config.patience, train_epoch=train_epoch, validate=validate,
+        desc="text VA bridge")
+    return va_metrics(text_va(model, dev.vectors), dev.va)
 
 
 @torch.no_grad()
-def predict_va(model: CrossModalModel, vectors: np.ndarray) -> np.ndarray:
+def text_va(model: CrossModalModel, vectors: np.ndarray) -> np.ndarray:
     assert model.text is not None
     model.text.eval()
     return model.text.va(_tensor(vectors)).numpy().astype(np.float64)
 
 
-def va_metrics(estimated: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """Pearson r and R^2 for valence and arousal."""
-    out: dict[str, float] = {}
-    for k, name in enumerate(("valence", "arousal")):
-        r = float(np.corrcoef(estimated[:, k], reference[:, k])[0, 1])
-        r2 = 1.0 - float(np.sum((reference[:, k] - estimated[:, k]) ** 2) /
-                         np.sum((reference[:, k] - reference[:, k].mean()) ** 2))
-        out |= {f"{name}_r": r, f"{name}_r2": r2}
-    return out
+@dataclass(frozen=True)
+class VAFit:
+    """Pearson r and R^2 of estimated against reference valence and arousal."""
+
+    valence_r: float
+    valence_r2: float
+    arousal_r: float
+    arousal_r2: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _r_and_r2(estimated: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    r = float(np.corrcoef(estimated, reference)[0, 1])
+    r2 = 1.0 - float(np.sum((reference - estimated) ** 2) / np.sum((reference - reference.mean()) ** 2))
+    return r, r2
+
+
+def va_metrics(estimated: np.ndarray, reference: np.ndarray) -> VAFit:
+    """Pearson r and R^2 for valence (column 0) and arousal (column 1)."""
+    return VAFit(*_r_and_r2(estimated[:, 0], reference[:, 0]), *_r_and_r2(estimated[:, 1], reference[:, 1]))
 
 
 # The metric-learning bridge --------------------------------------------------------------------------------------
@@ -137,18 +148,6 @@ class TagEmbeddings(nn.Module):
 
     def forward(self, tags: Tensor) -> Embedding:
         return self.heads(self.codes[tags])
-
-
-def centred_unit(E: Tensor) -> Tensor:
-    centred = E - E.mean(dim=1, keepdim=True)
-    return centred / centred.norm(dim=1, keepdim=True).clamp_min(1e-9)
-
-
-def pair_scores(query: Embedding, items: Embedding, *, lam: float) -> Tensor:
-    """(Nq, Ni) composite scores in torch (differentiable)."""
-    d = query.E.shape[1]
-    corr = centred_unit(query.E) @ centred_unit(items.E).T
-    return lam * corr - (1 - lam) * kl_matrix(query.mu, query.logvar, items.mu, items.logvar) / d
 
 
 def distance_weighted_negatives(anchor_E: Tensor, candidate_E: Tensor, allowed: Tensor,
@@ -189,12 +188,12 @@ def metric_step(model: CrossModalModel, tags_module: TagEmbeddings, batch: np.nd
     positive = _pick_positive(text_tags, music.quadrants, rng)
     allowed = anchors[:, None] != music_tags[None, :]
     negative = distance_weighted_negatives(text.E.detach(), music_all.E, allowed, generator)
-    scores = pair_scores(text, music_all, lam=lam)
+    scores = composite_score_matrix(text, music_all, lam=lam)
     rows = torch.arange(len(batch))
     loss = _triplet(scores[rows, torch.from_numpy(positive)], scores[rows, negative], delta)
     # tag -> text and tag -> music: each tag anchors the batch's items
     for items, item_tags in ((text, anchors), (music_all, music_tags)):
-        tag_scores = pair_scores(tags, items, lam=lam)  # (4, N)
+        tag_scores = composite_score_matrix(tags, items, lam=lam)  # (4, N)
         same = item_tags[None, :] == torch.arange(4)[:, None]
         hinge = torch.relu(delta - tag_scores[:, :, None] + tag_scores[:, None, :])  # positive j, negative k
         mask = same[:, :, None] & ~same[:, None, :]
@@ -203,30 +202,33 @@ def metric_step(model: CrossModalModel, tags_module: TagEmbeddings, batch: np.nd
 
 
 def train_metric_bridge(model: CrossModalModel, train: TextSet, dev: TextSet, music: MusicSet,
-                        music_dev: MusicSet, config: TextTrainConfig) -> dict[str, float]:
-    """Fit ``model.text`` metric heads (and tag embeddings); keep the epoch with the best dev text->music MRR."""
-    assert model.text is not None
+                        music_dev: MusicSet, config: TextTrainConfig) -> float:
+    """Fit ``model.text`` metric heads (and tag embeddings); keep the epoch with the best dev text->music MRR,
+    which it returns."""
+    text = model.text
+    assert text is not None
     seed_everything(config.seed)
     rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
     tags = TagEmbeddings(model.config.d, logvar_min=model.config.logvar_min, logvar_max=model.config.logvar_max)
-    parameters = [*model.text.metric_trunk.parameters(), *model.text.metric.parameters(), *tags.parameters()]
+    parameters = [*text.metric_trunk.parameters(), *text.metric.parameters(), *tags.parameters()]
     optimizer = torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    best, best_score, stale = copy.deepcopy(model.text.state_dict()), -math.inf, 0
-    for _ in tqdm(range(config.epochs), desc="text metric bridge", unit="epoch"):
-        model.text.train()
-        for batch in np.array_split(rng.permutation(len(train.va)), max(1, len(train.va) // config.batch_size)):
+
+    def train_epoch() -> dict[str, float]:
+        for batch in _epoch_batches(len(train.va), config.batch_size, rng):
             loss = metric_step(model, tags, batch, train, music, rng=rng, generator=generator, delta=config.delta)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        score = quadrant_retrieval(embed_text(model, dev.vectors), dev.quadrants, music_dev, lam=model.config.score_lam)
-        if score["mrr"] > best_score:
-            best, best_score, stale = copy.deepcopy(model.text.state_dict()), score["mrr"], 0
-        elif (stale := stale + 1) >= config.patience:
-            break
-    model.text.load_state_dict(best)
-    model.text.eval()
-    return {"dev_mrr": best_score}
+        return {}
+
+    def validate() -> Validation[None]:
+        lam = model.config.score_lam
+        return Validation(quadrant_retrieval(embed_text(model, dev.vectors), dev.quadrants, music_dev, lam=lam).mrr)
+
+    fitted = fit(text, epochs=config.epochs, patience=config.patience, train_epoch=train_epoch, validate=validate,
+                 desc="text metric bridge")
+    assert fitted.best is not None, "no epoch ran"
+    return fitted.best.score
 
 
 @torch.no_grad()
@@ -237,17 +239,29 @@ def embed_text(model: CrossModalModel, vectors: np.ndarray) -> Embedding:
 
 
 def quadrant_retrieval(queries: Embedding, query_quadrants: np.ndarray, music: MusicSet, *, lam: float,
-                       k: int = 5) -> dict[str, float]:
+                       k: int = 5) -> RelevanceMetrics:
     """Text -> music retrieval where a music item is relevant if it shares the query's quadrant: P@k and MRR
     (rank of the first relevant item), each averaged within a quadrant, then over quadrants (macro)."""
     with torch.no_grad():
-        scores = pair_scores(queries, Embedding(_tensor(music.E), _tensor(music.mu), _tensor(music.logvar)),
+        scores = composite_score_matrix(queries, Embedding(_tensor(music.E), _tensor(music.mu), _tensor(music.logvar)),
                              lam=lam).numpy()
     return relevance_metrics(scores, query_quadrants, music.quadrants, k=k)
 
 
+@dataclass(frozen=True)
+class RelevanceMetrics:
+    """Macro-averaged precision at ``k`` and MRR of the first relevant item."""
+
+    k: int
+    precision: float
+    mrr: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {f"p@{self.k}": self.precision, "mrr": self.mrr}
+
+
 def relevance_metrics(scores: np.ndarray, query_classes: np.ndarray, item_classes: np.ndarray, *,
-                      k: int = 5) -> dict[str, float]:
+                      k: int = 5) -> RelevanceMetrics:
     """Macro-averaged P@k and MRR of (Nq, Ni) scores with class-match relevance."""
     order = np.argsort(-scores, axis=1, kind="stable")
     relevant = item_classes[order] == query_classes[:, None]
@@ -255,8 +269,8 @@ def relevance_metrics(scores: np.ndarray, query_classes: np.ndarray, item_classe
     first = np.where(relevant.any(axis=1), relevant.argmax(axis=1) + 1, np.inf)
     reciprocal = 1.0 / first
     classes = np.unique(query_classes)
-    return {f"p@{k}": float(np.mean([precision[query_classes == c].mean() for c in classes])),
-            "mrr": float(np.mean([reciprocal[query_classes == c].mean() for c in classes]))}
+    return RelevanceMetrics(k, float(np.mean([precision[query_classes == c].mean() for c in classes])),
+                            float(np.mean([reciprocal[query_classes == c].mean() for c in classes])))
 
 
 def with_text_heads(model: CrossModalModel, text: TextConfig) -> CrossModalModel:

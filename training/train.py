@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import copy
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from models.config import ModelConfig
 from models.encoders import CrossModalModel, pad
 from models.inference import Embedder
 from models.losses import composite_loss, fit_linear_cca
-from training.evaluate import best_lam, mean_mrr
+from training.evaluate import RetrievalMetrics, best_lam
 from training.features import Item
+from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 150
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+class TrainConfig(OptimConfig):
     crop_frames: int = 24  # random windows of up to this many frames per item and step (0: whole items)
-    patience: int = 20  # epochs without a better validation MRR before stopping
-    seed: int = 0
     tune_query_lam: bool = True  # composite models: choose the score's default lam on validation
 
 
@@ -41,13 +33,8 @@ class TrainResult:
     model: CrossModalModel
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
-    best_val: dict = field(default_factory=dict)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    best_val: RetrievalMetrics | None = None
+    query_lam: float | None = None
 
 
 def crop(item: Item, frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -101,46 +88,42 @@ def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Opti
     return parts
 
 
+def _check_batch_size(config: ModelConfig, train_config: TrainConfig, n_train: int) -> int:
+    min_size = smallest_batch(config)
+    if min(train_config.batch_size, n_train) < min_size:
+        raise ValueError(f"the CCA loss needs batches of more than d = {config.d} pairs: batch size "
+                         f"{train_config.batch_size}, {n_train} training items; lower d or add data")
+    return min_size
+
+
 def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Sequence[Item],
                 train_config: TrainConfig, *, progress: bool = True) -> TrainResult:
     """Seeded training; keeps the weights of the epoch with the best mean validation MRR."""
-    min_size = smallest_batch(config)
-    if min(train_config.batch_size, len(train_items)) < min_size:
-        raise ValueError(f"the CCA loss needs batches of more than d = {config.d} pairs: batch size "
-                         f"{train_config.batch_size}, {len(train_items)} training items; lower d or add data")
+    min_size = _check_batch_size(config, train_config, len(train_items))
     seed_everything(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
     model = CrossModalModel(config)
     model.music.set_feature_stats(*feature_stats(train_items))
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
-    result = TrainResult(model)
-    best_state, best_score, stale = copy.deepcopy(model.state_dict()), -np.inf, 0
     lams = QUERY_LAMS if train_config.tune_query_lam and 0 < config.lam < 1 else (config.lam,)
-    best_query_lam = config.lam
-    bar = tqdm(range(1, train_config.epochs + 1), desc="train", unit="epoch", disable=not progress)
-    for epoch in bar:
-        model.train()
-        parts = [_step(model, b, optimizer, config=config, crop_frames=train_config.crop_frames, rng=rng)
-                 for b in batches(train_items, size=train_config.batch_size, rng=rng, min_size=min_size)]
+
+    def train_epoch() -> dict[str, float]:
+        return mean_parts([_step(model, b, optimizer, config=config, crop_frames=train_config.crop_frames, rng=rng)
+                           for b in batches(train_items, size=train_config.batch_size, rng=rng, min_size=min_size)])
+
+    def validate() -> Validation[tuple[float, RetrievalMetrics]]:
         align_cca(model, train_items)
         lam, val = best_lam(model, val_items, lams)
-        row = {"epoch": epoch, **{k: float(np.mean([p[k] for p in parts])) for k in parts[0]},
-               "val_m2e_mrr": val["m2e"]["mrr"], "val_e2m_mrr": val["e2m"]["mrr"]}
-        result.history.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.3f}", val_mrr=f"{mean_mrr(val):.3f}")
-        if mean_mrr(val) > best_score:
-            best_state, best_score, stale = copy.deepcopy(model.state_dict()), mean_mrr(val), 0
-            result.best_epoch, result.best_val, best_query_lam = epoch, {**val, "lam": lam}, lam
-        else:
-            stale += 1
-            if stale >= train_config.patience:
-                break
-    model.load_state_dict(best_state)
+        return Validation(val.mean_mrr, {"val_m2e_mrr": val.m2e.mrr, "val_e2m_mrr": val.e2m.mrr}, (lam, val))
+
+    fitted = fit(model, epochs=train_config.epochs, patience=train_config.patience, train_epoch=train_epoch,
+                 validate=validate, desc="train", progress=progress)
+    assert fitted.best is not None and fitted.best.detail is not None, "no epoch ran"
+    best_query_lam, best_val = fitted.best.detail
     if len(lams) > 1:
         model.config = replace(config, query_lam=best_query_lam)
-    model.eval()
     fit_readout_temperature(model, val_items)
-    return result
+    return TrainResult(model, fitted.history, fitted.best_epoch, best_val, best_query_lam)
 
 
 READOUT_TEMPERATURES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)

@@ -17,16 +17,16 @@ from app.jobs import submit_reindex
 from app.routers.schemas import AddedTrack, ErrorOut, JobOut
 from app.routers.tracks import TrackId, track_out
 from app.routers.uploads import read_upload
-from app.services import ServicesDep
-from app.tables import Job
+from app.services import ModelDep, ServicesDep, SettingsDep
+from app.tables import MAX_TITLE_CHARS, Job, JobState
 
 bearer = HTTPBearer(auto_error=False)
 
 
-def require_admin(services: ServicesDep,
+def require_admin(settings: SettingsDep,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
     """Constant-time comparison with MOODSPACE_ADMIN_TOKEN; no token configured means admin is off."""
-    token = services.settings.admin_token
+    token = settings.admin_token
     if token is None or not token.get_secret_value():
         raise AdminDisabledError("admin endpoints are off: set MOODSPACE_ADMIN_TOKEN to enable them")
     given = credentials.credentials if credentials else ""
@@ -40,23 +40,23 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(req
 
 
 def job_out(job: Job) -> JobOut:
-    return JobOut(job_id=job.id, kind=job.kind, state=job.state, progress=job.progress,
+    return JobOut(job_id=job.id, kind=job.kind, state=JobState(job.state), progress=job.progress,
                   message=job.message, result=job.result or {}, created_at=job.created_at,
                   started_at=job.started_at, finished_at=job.finished_at)
 
 
 @router.post("/tracks", response_model=AddedTrack, status_code=201, summary="Add a track")
 def add_track(
-    services: ServicesDep, session: SessionDep,
+    services: ServicesDep, model: ModelDep, session: SessionDep,
     file: Annotated[UploadFile, File(description="Audio: WAV, FLAC, OGG or MP3.")],
-    title: Annotated[str, Form(min_length=1, max_length=300)],
-    artist: Annotated[str, Form(max_length=300)] = "",
+    title: Annotated[str, Form(min_length=1, max_length=MAX_TITLE_CHARS)],
+    artist: Annotated[str, Form(max_length=MAX_TITLE_CHARS)] = "",
 ) -> AddedTrack:
-    embedder = services.require_embedder()
-    data = read_upload(file, limit=services.settings.max_upload_bytes)
-    added = ingest_audio(session, services, data=data, title=title, artist=artist)
+    settings = services.settings
+    data = read_upload(file, limit=settings.max_upload_bytes)
+    added = ingest_audio(session, model, data_dir=settings.data_dir, data=data, title=title, artist=artist)
     session.commit()
-    reading = catalog.embedding_for(session, added.track.id, embedder.version)
+    reading = catalog.embedding_for(session, added.track.id, model.embedder.version)
     snapshot = services.store.current
     indexed = snapshot is not None and bool((snapshot.track_ids == added.track.id).any())
     return AddedTrack(track=track_out(added.track, reading, with_curve=True), created=added.created,
@@ -64,14 +64,14 @@ def add_track(
 
 
 @router.delete("/tracks/{track_id}", status_code=204, response_class=Response, summary="Delete a track")
-def delete_track(track_id: TrackId, session: SessionDep, services: ServicesDep) -> Response:
+def delete_track(track_id: TrackId, session: SessionDep, settings: SettingsDep) -> Response:
     """Removes the track, its embeddings and its audio file; the index drops it at the next reindex (until
     then queries skip it)."""
     track = catalog.delete_track(session, track_id)
     if track is None:
         raise NotFoundError(f"no track with id {track_id}")
     session.commit()
-    (services.settings.data_dir / track.audio_path).unlink(missing_ok=True)
+    (settings.data_dir / track.audio_path).unlink(missing_ok=True)
     return Response(status_code=204)
 
 

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile
 
+from app import limits
 from app.analysis import rank_emotions
 from app.ingest import analyze_bytes
 from app.routers.schemas import CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse
 from app.routers.uploads import read_upload
-from app.services import ServicesDep
+from app.services import ModelDep, SettingsDep
 
 router = APIRouter(prefix="/v1", tags=["music"])
 ERRORS = {code: {"model": ErrorOut} for code in (413, 415, 422, 503)}
@@ -19,14 +20,15 @@ ERRORS = {code: {"model": ErrorOut} for code in (413, 415, 422, 503)}
 @router.post("/music-to-emotion", response_model=MusicToEmotionResponse, responses=ERRORS,  # type: ignore[arg-type]
              summary="Emotions of an audio clip")
 def music_to_emotion(
-    services: ServicesDep,
+    settings: SettingsDep, model: ModelDep,
     file: Annotated[UploadFile, File(description="Audio: WAV, FLAC, OGG or MP3.")],
-    k: Annotated[int, Query(ge=1, le=64, description="Named emotions to return.")] = 10,
+    k: Annotated[int, Query(ge=1, description="Named emotions to return (at most MOODSPACE_MAX_K).")] = 10,
     lam: Annotated[float | None, Query(ge=0, le=1, description="Score weight (default: the model's).")] = None,
 ) -> MusicToEmotionResponse:
-    embedder = services.require_embedder()
-    data = read_upload(file, limit=services.settings.max_upload_bytes)
-    analysis = analyze_bytes(services, data, name=file.filename or "upload")
+    limits.check_k(settings, k)
+    data = read_upload(file, limit=settings.max_upload_bytes)
+    analysis = analyze_bytes(model, data, name=file.filename or "upload")
+    embedder = model.embedder
     lam = embedder.config.score_lam if lam is None else lam
     emotions = rank_emotions(embedder, analysis.gaussians, lam=lam, k=k)
     return MusicToEmotionResponse(

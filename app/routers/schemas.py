@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from app.search import TrackResult
+from app.tables import JobState
+from models.curves import validate_curve
+from models.errors import CurveError
 
 VA = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every supported database
@@ -36,15 +42,23 @@ class EmotionQuery(Strict):
     k: int = Field(10, ge=1, description="Number of tracks.")
     lam: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False,
                               description="Weight of correlation vs KL in the score (default: the model's).")
+    _curve: np.ndarray | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> EmotionQuery:
         given = [name for name in ("curve", "point", "emotion") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of curve, point, emotion (got {given or 'none'})")
-        if self.curve is not None and not self.curve:
-            raise ValueError("curve: the curve is empty")
+        if self.curve is not None:
+            try:  # the one validation of a query curve: [t, valence, arousal] rows, times non-decreasing
+                self._curve = validate_curve([[p.t, p.valence, p.arousal] for p in self.curve], name="curve")
+            except CurveError as error:
+                raise ValueError(str(error)) from None
         return self
+
+    def curve_array(self) -> np.ndarray | None:
+        """The validated (T, 3) curve, or None when the query is a point or an emotion."""
+        return self._curve
 
 
 class ScoreParts(BaseModel):
@@ -60,6 +74,12 @@ class TrackHit(ScoreParts):
     valence: VA
     arousal: VA
     audio_url: str
+
+    @classmethod
+    def of(cls, result: TrackResult) -> TrackHit:
+        return cls(track_id=result.track_id, title=result.title, artist=result.artist, score=result.score,
+                   corr=result.corr, neg_kl=result.neg_kl, valence=result.valence, arousal=result.arousal,
+                   audio_url=result.audio_url)
 
 
 class EmotionToMusicResponse(BaseModel):
@@ -116,7 +136,7 @@ class AddedTrack(BaseModel):
 class JobOut(BaseModel):
     job_id: str
     kind: str
-    state: Literal["queued", "running", "succeeded", "failed"]
+    state: JobState
     progress: float
     message: str
     result: dict[str, Any]

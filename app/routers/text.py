@@ -2,42 +2,57 @@
 
 from __future__ import annotations
 
+import numpy as np
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 
+from app import limits
 from app.db import SessionDep
-from app.errors import NotReadyError, PayloadTooLargeError
-from app.routers.schemas import ErrorOut, SegmentOut, SentenceOut, TextQuery, TextToMusicResponse
+from app.errors import NotReadyError
+from app.index import Snapshot
+from app.routers.schemas import ErrorOut, SegmentOut, SentenceOut, TextQuery, TextToMusicResponse, TrackHit
 from app.search import search_tracks
-from app.services import ServicesDep
+from app.services import EmbedderDep, IndexDep, SettingsDep
+from app.settings import Settings
 from app.story import arc_segments, whole_query
 from models.errors import QueryError
+from models.inference import Embedder
 from models.text import split_sentences
 
 router = APIRouter(prefix="/v1", tags=["text"])
 ERRORS = {code: {"model": ErrorOut} for code in (413, 422, 503)}
 
 
-def _sentences(query: TextQuery, services: ServicesDep) -> list[str]:
-    settings = services.settings
-    if len(query.text) > settings.max_text_chars:
-        raise PayloadTooLargeError(f"the text has {len(query.text)} characters; the limit is "
-                                   f"{settings.max_text_chars} (MOODSPACE_MAX_TEXT_CHARS)")
-    if query.k > settings.max_k:
-        raise PayloadTooLargeError(f"k={query.k} is above the limit of {settings.max_k} (MOODSPACE_MAX_K)")
+def _sentences(query: TextQuery, settings: Settings) -> list[str]:
+    limits.check_text(settings, query.text)
+    limits.check_k(settings, query.k)
     sentences = split_sentences(query.text)
     if not sentences:
         raise QueryError("text: the text is empty")
     return sentences
 
 
+def _arc(session: Session, snapshot: Snapshot, embedder: Embedder, query: TextQuery, sentences: list[str],
+         va: np.ndarray, *, settings: Settings, lam: float) -> list[SegmentOut]:
+    """A cue list: one segment per stretch of the arc (``va``: (S, 2) per sentence), no track twice."""
+    used: set[int] = set()
+    segments = []
+    for part in arc_segments(embedder, sentences, va, bridge=query.bridge):
+        results = search_tracks(session, snapshot, part.query, settings=settings, lam=lam, k=query.k, exclude=used)
+        used |= {r.track_id for r in results}
+        segments.append(SegmentOut(start=part.start, end=part.end, sentences=sentences[part.start:part.end],
+                                   valence=part.valence, arousal=part.arousal,
+                                   results=[TrackHit.of(r) for r in results]))
+    return segments
+
+
 @router.post("/text-to-music", response_model=TextToMusicResponse, responses=ERRORS,  # type: ignore[arg-type]
              summary="Music for a story, as a whole or following its emotional arc")
-def text_to_music(query: TextQuery, services: ServicesDep, session: SessionDep) -> TextToMusicResponse:
-    sentences = _sentences(query, services)
-    embedder = services.require_embedder()
+def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
+                  session: SessionDep) -> TextToMusicResponse:
+    sentences = _sentences(query, settings)
     if not embedder.has_text:
         raise NotReadyError("the model has no text heads; train them with `moodspace train-text`")
-    services.require_index()
     va = embedder.text_va(sentences)
     lam = embedder.config.score_lam if query.lam is None else query.lam
     response = TextToMusicResponse(
@@ -45,13 +60,8 @@ def text_to_music(query: TextQuery, services: ServicesDep, session: SessionDep) 
         sentences=[SentenceOut(text=s, valence=v, arousal=a) for s, (v, a) in zip(sentences, va, strict=True)])
     if query.mode == "whole":
         gaussians = whole_query(embedder, query.text, sentences, va, bridge=query.bridge)
-        response.results = search_tracks(services, session, gaussians, lam=lam, k=query.k)
-        return response
-    used: set[int] = set()
-    response.segments = []
-    for part in arc_segments(embedder, sentences, va, bridge=query.bridge):
-        results = search_tracks(services, session, part.query, lam=lam, k=query.k, exclude=used)
-        used |= {r.track_id for r in results}
-        response.segments.append(SegmentOut(start=part.start, end=part.end, sentences=sentences[part.start:part.end],
-                                            valence=part.valence, arousal=part.arousal, results=results))
+        results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k)
+        response.results = [TrackHit.of(r) for r in results]
+    else:
+        response.segments = _arc(session, snapshot, embedder, query, sentences, va, settings=settings, lam=lam)
     return response

@@ -11,7 +11,7 @@ from app import catalog
 from app.db import SessionDep
 from app.errors import NotFoundError
 from app.routers.schemas import MAX_ID, CurvePoint, ErrorOut, TrackOut, TrackPage
-from app.services import ServicesDep
+from app.services import ServicesDep, SettingsDep
 from app.tables import Track, TrackEmbedding
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
@@ -44,8 +44,7 @@ def list_tracks(
     q: Annotated[str | None, Query(max_length=200, description="Title or artist contains.")] = None,
 ) -> TrackPage:
     tracks, total = catalog.list_tracks(session, limit=limit, offset=offset, query=q)
-    version = services.embedder.version if services.embedder else ""
-    readings = catalog.reading_of(session, [t.id for t in tracks], version)
+    readings = catalog.reading_of(session, [t.id for t in tracks], services.model_version)
     return TrackPage(items=[track_out(t, readings.get(t.id)) for t in tracks], total=total, limit=limit,
                      offset=offset)
 
@@ -53,15 +52,15 @@ def list_tracks(
 @router.get("/{track_id}", response_model=TrackOut, responses={404: {"model": ErrorOut}}, summary="One track")
 def get_track(track_id: TrackId, session: SessionDep, services: ServicesDep) -> TrackOut:
     track = _track(session, track_id)
-    version = services.embedder.version if services.embedder else ""
-    return track_out(track, catalog.reading_of(session, [track.id], version).get(track.id), with_curve=True)
+    reading = catalog.reading_of(session, [track.id], services.model_version).get(track.id)
+    return track_out(track, reading, with_curve=True)
 
 
 @router.get("/{track_id}/audio", response_class=FileResponse, responses={404: {"model": ErrorOut}},
             summary="The track's audio file")
-def track_audio(track_id: TrackId, session: SessionDep, services: ServicesDep) -> FileResponse:
+def track_audio(track_id: TrackId, session: SessionDep, settings: SettingsDep) -> FileResponse:
     track = _track(session, track_id)
-    path = services.settings.data_dir / track.audio_path
+    path = settings.data_dir / track.audio_path
     if not path.is_file():
         raise NotFoundError(f"the audio of track {track_id} is missing from the data folder")
     return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"))

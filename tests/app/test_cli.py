@@ -9,7 +9,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from training import cli
+from moodspace import cli
 from training.corpus.generate import synth_corpus
 
 runner = CliRunner()
@@ -25,12 +25,12 @@ def env(tmp_path: Path, bundle_dir: Path, monkeypatch) -> dict[str, str]:
 
 def test_ingest_is_idempotent_and_indexes(tmp_path: Path, env):
     manifest = synth_corpus(n=4, seconds=2, seed=3, out=tmp_path / "corpus", workers=1, progress=False)
-    first = runner.invoke(cli.app, ["ingest", str(manifest)])
+    first = runner.invoke(cli.cli, ["ingest", str(manifest)])
     assert first.exit_code == 0, first.output
     assert "added 4, already present 0, failed 0" in first.output and "index of 4 tracks" in first.output
-    second = runner.invoke(cli.app, ["ingest", str(tmp_path / "corpus" / "audio")])
+    second = runner.invoke(cli.cli, ["ingest", str(tmp_path / "corpus" / "audio")])
     assert second.exit_code == 0 and "added 0, already present 4, failed 0" in second.output
-    again = runner.invoke(cli.app, ["reindex"])
+    again = runner.invoke(cli.cli, ["reindex"])
     assert again.exit_code == 0 and "reindex succeeded" in again.output
 
 
@@ -38,7 +38,7 @@ def test_ingest_reports_bad_files_and_keeps_going(tmp_path: Path, env):
     folder = tmp_path / "in"
     synth_corpus(n=2, seconds=2, seed=3, out=folder, workers=1, progress=False)
     (folder / "audio" / "broken.wav").write_bytes(b"RIFF....WAVE")
-    result = runner.invoke(cli.app, ["ingest", str(folder / "audio"), "--no-reindex"])
+    result = runner.invoke(cli.cli, ["ingest", str(folder / "audio"), "--no-reindex"])
     assert result.exit_code == 1
     assert "skipped" in result.output and "broken.wav" in result.output and "added 2" in result.output
 
@@ -51,7 +51,7 @@ def _free_port() -> int:
 
 def test_serve_answers_over_real_http(env):
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(port),
+    process = subprocess.Popen([sys.executable, "-m", "moodspace.cli", "serve", "--port", str(port),
                                 "--log-level", "warning"], env={**os.environ, **env})
     try:
         for _ in range(300):
@@ -78,7 +78,7 @@ def test_ingest_with_a_text_model_never_loads_the_sentence_encoder(tmp_path: Pat
     monkeypatch.setenv("MOODSPACE_BUNDLE", str(story_bundle_dir))
     manifest = synth_corpus(n=2, seconds=2, seed=5, out=tmp_path / "corpus", workers=1, progress=False)
     for command in (["ingest", str(manifest)], ["reindex"]):
-        result = runner.invoke(cli.app, command)
+        result = runner.invoke(cli.cli, command)
         assert result.exit_code == 0, result.output
     assert loads == []
     services.Services.start(services.Settings(), text=True).close()  # the service itself does load it

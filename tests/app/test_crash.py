@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "training.cli", *args], env={**os.environ, **env},
+    return subprocess.run([sys.executable, "-m", "moodspace.cli", *args], env={**os.environ, **env},
                           capture_output=True, text=True, check=False, timeout=600)
 
 
@@ -39,7 +39,7 @@ class Server:
     def __init__(self, env: dict[str, str]) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--port", str(self.port),
+        self.process = subprocess.Popen([sys.executable, "-m", "moodspace.cli", "serve", "--port", str(self.port),
                                          "--log-level", "warning"], env={**os.environ, **env})
         for _ in range(600):
             try:

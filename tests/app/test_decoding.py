@@ -38,8 +38,8 @@ def test_a_decode_past_the_time_limit_fails_cleanly_and_the_workers_recover(tmp_
         response = client.post("/v1/music-to-emotion", files={"file": ("slow.wav", wavs[0], "audio/wav")})
         assert response.status_code == 422 and "MOODSPACE_DECODE_TIMEOUT_S" in response.json()["detail"]
         services: Services = client.app.state.services
-        assert services.audio is not None
-        services.audio.timeout_s = 60.0
+        assert services.model is not None
+        services.model.audio.timeout_s = 60.0
         again = client.post("/v1/music-to-emotion", files={"file": ("fine.wav", wavs[0], "audio/wav")})
         assert again.status_code == 200
 

@@ -2,9 +2,12 @@ import numpy as np
 import pytest
 import torch
 
+from models.config import ModelConfig
 from models.encoders import Embedding
 from models.losses import cca_loss, composite_loss, fit_linear_cca, kl_matrix, kl_rank_loss
 from models.scoring import kl_diag
+
+REG = ModelConfig().cca_reg
 
 
 def _pair(n: int = 32, d: int = 8, *, noise: float, seed: int = 0) -> tuple[Embedding, Embedding]:
@@ -39,10 +42,10 @@ def test_each_loss_is_lowest_for_matched_pairs_and_has_finite_gradients(loss: st
 
     def value(m: Embedding, e: Embedding) -> torch.Tensor:
         if loss == "cca":
-            return cca_loss(m.E, e.E)
+            return cca_loss(m.E, e.E, reg=REG)
         if loss == "kl_rank":
             return kl_rank_loss(m, e, alpha=0.5)
-        return composite_loss(m, e, lam=0.5, alpha=0.5)[0]
+        return composite_loss(m, e, lam=0.5, alpha=0.5, reg=REG)[0]
 
     matched, mismatched = value(music, emotion), value(music, _shuffled(emotion))
     assert matched < mismatched
@@ -61,9 +64,9 @@ def test_cca_loss_is_minus_one_for_linearly_related_views():
 
 def test_composite_skips_a_term_with_zero_weight():
     music, emotion = _pair(noise=0.1)
-    _, parts = composite_loss(music, emotion, lam=1.0, alpha=0.5)
+    _, parts = composite_loss(music, emotion, lam=1.0, alpha=0.5, reg=REG)
     assert parts["kl_rank"] == 0.0 and parts["cca"] < 0
-    _, parts = composite_loss(music, emotion, lam=0.0, alpha=0.5)
+    _, parts = composite_loss(music, emotion, lam=0.0, alpha=0.5, reg=REG)
     assert parts["cca"] == 0.0 and parts["kl_rank"] > 0
 
 
@@ -72,7 +75,7 @@ def test_linear_cca_alignment_makes_partners_correlate_dimension_by_dimension():
     latent = torch.randn(500, 3, generator=g)
     h1 = latent @ torch.randn(3, 6, generator=g) + 0.05 * torch.randn(500, 6, generator=g)
     h2 = latent @ torch.randn(3, 6, generator=g) + 0.05 * torch.randn(500, 6, generator=g)
-    (m1, w1), (m2, w2), rho = fit_linear_cca(h1, h2)
+    (m1, w1), (m2, w2), rho = fit_linear_cca(h1, h2, reg=REG)
     assert rho[:3].min() > 0.99 and rho[3:].max() < 0.3
     z1, z2 = ((h1 - m1) @ w1).numpy(), ((h2 - m2) @ w2).numpy()
     for k in range(3):

@@ -4,13 +4,13 @@ import pytest
 from typer.testing import CliRunner
 
 from models.manifest import read_manifest
-from training import cli
+from moodspace import cli
 
 runner = CliRunner()
 
 
 def test_corpus_synth_writes_a_manifest(tmp_path: Path):
-    result = runner.invoke(cli.app, ["corpus", "synth", "--n", "2", "--seconds", "2", "--out", str(tmp_path / "c"),
+    result = runner.invoke(cli.cli, ["corpus", "synth", "--n", "2", "--seconds", "2", "--out", str(tmp_path / "c"),
                                      "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert len(read_manifest(tmp_path / "c" / "manifest.jsonl", check_audio=True)) == 2
@@ -31,4 +31,4 @@ def test_render_rejects_an_unknown_dataset(tmp_path: Path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main()
     assert stop.value.code == 2
-    assert "unknown MIDI data set 'deam'" in capsys.readouterr().err
+    assert "'deam' is not one of 'vgmidi', 'emopia'" in capsys.readouterr().err

@@ -6,14 +6,14 @@ from typer.testing import CliRunner
 
 from models.bundle import load_bundle
 from models.errors import AudioError, ManifestError
-from training import cli
+from moodspace import cli
 
 runner = CliRunner()
 TINY = ["--d", "4", "--epochs", "2", "--batch-size", "8", "--crop-frames", "3", "--workers", "1"]
 
 
 def _invoke(*args: str):
-    result = runner.invoke(cli.app, [str(a) for a in args])
+    result = runner.invoke(cli.cli, [str(a) for a in args])
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     assert result.exit_code == 0, result.output

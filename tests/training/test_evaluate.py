@@ -9,8 +9,8 @@ def test_known_ranks_give_known_mrr_and_ar():
     scores = np.array([[0.9, 0.1, 0.0], [0.8, 0.5, 0.1], [0.9, 0.8, 0.1]])
     np.testing.assert_array_equal(partner_ranks(scores), [1, 2, 3])
     metrics = direction_metrics(scores, np.eye(3)[:, :2] + 0.1)
-    assert metrics["mrr"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
-    assert metrics["ar"] == pytest.approx(2.0)
+    assert metrics.mrr == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    assert metrics.ar == pytest.approx(2.0)
 
 
 def test_ties_share_their_mean_rank():
@@ -29,5 +29,5 @@ def test_top_cosine_on_a_constructed_case():
 def test_perfect_retrieval_has_mrr_one_in_both_directions():
     scores = np.eye(5) * 2 - 1
     metrics = retrieval_metrics(scores, scores, np.ones((5, 2)))
-    assert metrics["n_test"] == 5
-    assert metrics["m2e"]["mrr"] == metrics["e2m"]["mrr"] == 1.0 and metrics["e2m"]["ar"] == 1.0
+    assert metrics.n_test == 5
+    assert metrics.m2e.mrr == metrics.e2m.mrr == 1.0 and metrics.e2m.ar == 1.0

@@ -11,14 +11,14 @@ from typer.testing import CliRunner
 from models.bundle import load_bundle, save_bundle
 from models.config import TextConfig
 from models.encoders import CrossModalModel
+from moodspace import cli
 from tests.training.conftest import TINY_MODEL
-from training import cli
 from training.run_text import emobank_sets
 from training.text import (
     TextTrainConfig,
     distance_weighted_negatives,
-    predict_va,
     relevance_metrics,
+    text_va,
     train_va_bridge,
     with_text_heads,
 )
@@ -69,9 +69,9 @@ def test_va_bridge_learns_sentiment_that_generalises(emobank_root: Path):
     sets = emobank_sets(emobank_root)
     model = _text_model()
     metrics = train_va_bridge(model, sets["train"], sets["dev"], TextTrainConfig(epochs=200, patience=200))
-    estimated = predict_va(model, sets["dev"].vectors)
+    estimated = text_va(model, sets["dev"].vectors)
     assert (np.sign(estimated) == np.sign(sets["dev"].va)).mean() >= 0.75
-    assert metrics["valence_r"] > 0.6
+    assert metrics.valence_r > 0.6
 
 
 def test_with_text_heads_keeps_every_other_weight():
@@ -95,20 +95,20 @@ def test_relevance_metrics_on_a_constructed_case():
     # Two queries of class 0 and 1; items of classes [0, 1, 0, 1].
     scores = np.array([[0.9, 0.8, 0.1, 0.0], [0.9, 0.1, 0.2, 0.8]])
     metrics = relevance_metrics(scores, np.array([0, 1]), np.array([0, 1, 0, 1]), k=2)
-    assert metrics["p@2"] == pytest.approx((0.5 + 0.5) / 2)
-    assert metrics["mrr"] == pytest.approx((1.0 + 0.5) / 2)
+    assert metrics.precision == pytest.approx((0.5 + 0.5) / 2) and metrics.to_dict()["p@2"] == metrics.precision
+    assert metrics.mrr == pytest.approx((1.0 + 0.5) / 2)
 
 
 def test_train_text_and_eval_text_commands(emobank_root: Path, tiny_corpus: Path, tmp_path: Path):
     model = CrossModalModel(replace(TINY_MODEL, n_features=192)).eval()
     save_bundle(model, tmp_path / "base")
     runner = CliRunner()
-    result = runner.invoke(cli.app, ["train-text", "--bundle", str(tmp_path / "base"), "--out", str(tmp_path / "text"),
+    result = runner.invoke(cli.cli, ["train-text", "--bundle", str(tmp_path / "base"), "--out", str(tmp_path / "text"),
                                      "--emobank", str(emobank_root), "--music", str(tiny_corpus), "--epochs", "3"])
     assert result.exit_code == 0, result.output
     bundle = load_bundle(tmp_path / "text")
     assert bundle.config.text is not None and "text" in bundle.metrics
-    result = runner.invoke(cli.app, ["eval-text", "--bundle", str(tmp_path / "text"), "--emobank", str(emobank_root),
+    result = runner.invoke(cli.cli, ["eval-text", "--bundle", str(tmp_path / "text"), "--emobank", str(emobank_root),
                                      "--music-test", f"{tiny_corpus}:test", "--music-train", str(tiny_corpus),
                                      "--json", str(tmp_path / "t.json")])
     assert result.exit_code == 0, result.output

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from models.atomic import atomic_directory
 from models.manifest import Clip, write_manifest
 from models.vocabulary import mood_tags
-from training.atomic import atomic_directory
 from training.corpus import metadata
 from training.corpus.annotators import simulate_ratings
 from training.corpus.compose import compose, sample_style

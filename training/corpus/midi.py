@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import mido
 import numpy as np
@@ -173,6 +174,7 @@ def render_fluidsynth(path: str | Path) -> tuple[np.ndarray, float]:
     return np.pad(y[:size], (0, max(0, size - y.shape[0]))), duration
 
 
+Renderer = Literal["builtin", "fluidsynth"]
 RENDERERS: dict[str, Callable[[str | Path], tuple[np.ndarray, float]]] = {
     "builtin": render_builtin,
     "fluidsynth": render_fluidsynth,

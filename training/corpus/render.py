@@ -8,9 +8,9 @@ from pathlib import Path
 
 import soundfile as sf
 
+from models.atomic import atomic_directory
 from models.errors import DatasetLayoutError, OutputExistsError
 from models.manifest import Clip, write_manifest
-from training.atomic import atomic_directory
 from training.corpus.midi import RENDERERS, check_renderer
 from training.corpus.synth import SR
 from training.datasets import AUDIO_READERS, MIDI_READERS

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from models.manifest import Clip
 from training.datasets import deam, emomusic, emopia, pmemo, vgmidi
 
+MidiDataset = Literal["vgmidi", "emopia"]
+AudioDataset = Literal["deam", "pmemo", "emomusic"]
 MIDI_READERS: dict[str, Callable[[Path], list[Clip]]] = {"vgmidi": vgmidi.read, "emopia": emopia.read}
 AUDIO_READERS: dict[str, Callable[[Path], list[Clip]]] = {
     "deam": deam.read, "pmemo": pmemo.read, "emomusic": emomusic.read,
