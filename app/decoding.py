@@ -16,7 +16,7 @@ from multiprocessing.pool import AsyncResult, Pool
 import numpy as np
 import soundfile as sf
 
-from app.errors import PayloadTooLargeError, UnsupportedMediaError
+from app.errors import PayloadTooLargeError
 from models.config import FrontEndConfig
 from models.errors import AudioError
 from models.frontend import load_audio, make_frontend
@@ -40,12 +40,7 @@ def decode_features(data: bytes, name: str, config: FrontEndConfig, max_seconds:
     if declared is not None and declared > max_seconds:
         raise PayloadTooLargeError(f"{name}: {declared:.0f} s of audio; the limit is {max_seconds:.0f} s "
                                    "(MOODSPACE_MAX_AUDIO_SECONDS)")
-    try:
-        y = load_audio(data, sr=config.sr, name=name)
-    except AudioError as error:
-        if "cannot decode" in str(error):
-            raise UnsupportedMediaError(str(error)) from error
-        raise
+    y = load_audio(data, sr=config.sr, name=name)
     seconds = y.size / config.sr
     if seconds > max_seconds:
         raise PayloadTooLargeError(f"{name}: {seconds:.0f} s of audio; the limit is {max_seconds:.0f} s "

@@ -24,6 +24,3 @@ class AdminDisabledError(MoodspaceError):
 class NotReadyError(MoodspaceError):
     """The model or the index is not loaded yet."""
 
-
-class UnsupportedMediaError(MoodspaceError):
-    """The upload is not audio this service can decode."""

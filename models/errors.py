@@ -17,6 +17,10 @@ class AudioError(MoodspaceError):
     """Audio is empty, non-finite or cannot be decoded."""
 
 
+class UndecodableAudioError(AudioError):
+    """The bytes are not audio any installed decoder reads (the service answers 415)."""
+
+
 class DatasetLayoutError(MoodspaceError):
     """A data set folder does not have the published layout."""
 

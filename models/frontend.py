@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from models.config import FrontEndConfig, FrontEndName
-from models.errors import AudioError
+from models.errors import AudioError, UndecodableAudioError
 
 MIN_SECONDS = 0.96
 
@@ -55,7 +55,7 @@ def load_audio(source: str | Path | bytes, *, sr: int, name: str | None = None) 
     try:
         y, native_sr = _decode(source)
     except Exception as error:  # decoders raise many types for bad input; all mean "cannot decode"
-        raise AudioError(f"{label}: cannot decode audio ({type(error).__name__})") from error
+        raise UndecodableAudioError(f"{label}: cannot decode audio ({type(error).__name__})") from error
     return _check(y.mean(axis=1), native_sr=native_sr, sr=sr, label=label)
 
 

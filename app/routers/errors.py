@@ -15,16 +15,22 @@ from app.errors import (
     NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
-    UnsupportedMediaError,
 )
-from models.errors import AudioError, CurveError, ManifestError, MoodspaceError, QueryError
+from models.errors import (
+    AudioError,
+    CurveError,
+    ManifestError,
+    MoodspaceError,
+    QueryError,
+    UndecodableAudioError,
+)
 
 log = logging.getLogger(__name__)
 
 STATUS: dict[type[MoodspaceError], tuple[int, str]] = {
     NotFoundError: (404, "not_found"),
     PayloadTooLargeError: (413, "too_large"),
-    UnsupportedMediaError: (415, "unsupported_media"),
+    UndecodableAudioError: (415, "unsupported_media"),
     AudioError: (422, "bad_audio"),
     CurveError: (422, "bad_curve"),
     QueryError: (422, "bad_query"),

@@ -67,3 +67,16 @@ def test_missing_file_and_empty_upload():
         load_audio("/nonexistent/x.wav", sr=16000)
     with pytest.raises(AudioError, match="upload: the file is empty"):
         load_audio(b"", sr=16000)
+
+
+def test_feature_sizes_come_from_the_front_end_config():
+    from typing import get_args
+
+    from models.config import FEATURE_SIZES, FrontEndName, ModelConfig
+    from models.frontend import PRESETS, LogMelFrontEnd, frontend_config
+
+    assert set(get_args(FrontEndName)) == set(PRESETS) == set(FEATURE_SIZES)
+    logmel = frontend_config("logmel")
+    assert ModelConfig().feature_size == logmel.n_features == LogMelFrontEnd(logmel).n_features == 3 * 64
+    musicnn = ModelConfig().with_frontend(frontend_config("musicnn-msd-pool"))
+    assert musicnn.feature_size == 953 and ModelConfig.from_dict(musicnn.to_dict()) == musicnn

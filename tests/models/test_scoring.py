@@ -63,3 +63,26 @@ def test_faiss_flat_ip_top_k_equals_brute_force():
     agree = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(I, brute, strict=True)])
     assert agree >= 0.99  # float32 may swap near-ties at the boundary, nothing more
     np.testing.assert_array_equal(I[:, 0], brute[:, 0])
+
+
+def test_torch_composite_score_matches_the_numpy_one():
+    import torch
+
+    from models.encoders import Embedding
+    from models.scoring_torch import composite_score_matrix
+
+    rng = np.random.default_rng(3)
+    query, items = _gaussians(rng, 5, 6, logvar_scale=1.0), _gaussians(rng, 9, 6, logvar_scale=1.0)
+    as_torch = [Embedding(*(torch.from_numpy(x) for x in g)) for g in (query, items)]
+    for lam in (0.0, 0.5, 0.98):
+        np.testing.assert_allclose(composite_score_matrix(*as_torch, lam=lam).numpy(),
+                                   composite_scores(query, items, lam=lam).score, rtol=1e-9, atol=1e-9)
+
+
+def test_split_scores_are_the_matrix_diagonal():
+    rng = np.random.default_rng(4)
+    query, items = _gaussians(rng, 7, 5, logvar_scale=1.0), _gaussians(rng, 7, 5, logvar_scale=1.0)
+    full = composite_scores(query, items, lam=0.7)
+    rows = split_scores(query, items, lam=0.7, centre=np.full(5, 0.3))
+    np.testing.assert_allclose(rows.score, np.diag(full.score), rtol=1e-9)
+    np.testing.assert_allclose(rows.neg_kl, np.diag(full.neg_kl), rtol=1e-9)

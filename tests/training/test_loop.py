@@ -1,0 +1,46 @@
+import numpy as np
+import torch
+from torch import nn
+
+from training.loop import Validation, fit
+
+
+def _counting_run(scores: list[float], *, patience: int) -> tuple[nn.Linear, list[float], object]:
+    """A module whose weight is set to the epoch number; validation returns ``scores[epoch - 1]``."""
+    module = nn.Linear(1, 1, bias=False)
+    epoch = {"n": 0}
+    seen: list[float] = []
+
+    def train_epoch() -> dict[str, float]:
+        epoch["n"] += 1
+        with torch.no_grad():
+            module.weight.fill_(epoch["n"])
+        return {"loss": float(epoch["n"])}
+
+    def validate() -> Validation[int]:
+        score = scores[epoch["n"] - 1]
+        seen.append(score)
+        return Validation(score, {"val": score}, epoch["n"])
+
+    result = fit(module, epochs=len(scores), patience=patience, train_epoch=train_epoch, validate=validate,
+                 desc="test", progress=False)
+    return module, seen, result
+
+
+def test_fit_keeps_the_best_epoch_and_stops_after_patience():
+    module, seen, result = _counting_run([0.1, 0.5, 0.3, 0.4, 0.2, 0.9], patience=3)
+    assert seen == [0.1, 0.5, 0.3, 0.4, 0.2]  # three epochs without beating 0.5, then stop before the sixth
+    assert result.best_epoch == 2 and result.best.detail == 2 and result.best.score == 0.5
+    assert module.weight.item() == 2.0  # the best epoch's weights are back
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]
+    assert result.history[1] == {"epoch": 2, "loss": 2.0, "val": 0.5}
+
+
+def test_ties_do_not_replace_the_best_epoch():
+    module, _, result = _counting_run([0.5, 0.5, 0.5], patience=5)
+    assert result.best_epoch == 1 and module.weight.item() == 1.0
+
+
+def test_a_nan_score_never_becomes_best():
+    module, _, result = _counting_run([0.2, float(np.nan), 0.1], patience=5)
+    assert result.best_epoch == 1 and module.weight.item() == 1.0
