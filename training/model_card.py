@@ -58,11 +58,10 @@ def _row(name: str, metrics: dict) -> str:
             f"{e2m['ar']:.1f} | {metrics['lam']:.2f} |")
 
 
-def render(bundle: Bundle) -> str:
-    metrics, config = bundle.metrics, bundle.config
-    evaluation = metrics.get("evaluation", {})
+def _what_it_is(bundle: Bundle) -> list[str]:
+    config = bundle.config
     weights = (bundle.path / "weights.pt").stat().st_size / 2**20 if bundle.path else 0.0
-    lines = [
+    return [
         "# Model card: moodspace default model", "",
         f"Version `{bundle.version}`; weights {weights:.1f} MiB (`models/default_bundle/`). Retrain: `make model`.", "",
         "## What it is", "",
@@ -73,6 +72,11 @@ def render(bundle: Bundle) -> str:
         + ("Text heads: a valence/arousal bridge and a metric-learning bridge on frozen all-MiniLM-L6-v2."
            if config.text else "No text heads (EmoBank was not available when it was trained)."), "",
         "## Training data", "", _data_table(config.frontend.name), "", DATA_NOTE, "",
+    ]
+
+
+def _retrieval(evaluation: dict) -> list[str]:
+    lines = [
         "## Metrics (held-apart splits; none of these items were used for training or model selection)", "",
         "Retrieval as CMER-CL section 4.2: each test item's own partner ranked among all test items (MRR: higher "
         "is better; AR, the average rank: lower is better, random is (N + 1) / 2).", "",
@@ -81,26 +85,36 @@ def render(bundle: Bundle) -> str:
     for key, name in (("synth_test", "built-in corpus, test split"), ("vgmidi_test", "VGMIDI, test series")):
         if key in evaluation:
             lines.append(_row(name, evaluation[key]))
+    return lines
+
+
+def _text(text: dict) -> list[str]:
+    va = text["text_va_dev"]
+    lines = ["", f"Text -> music (Won et al. section 4.3): {text['n_queries']} EmoBank dev sentences against "
+             f"{text['n_music']} music clips (EMOPIA val + VGMIDI test), relevant when the VA quadrant "
+             "matches; macro averages over quadrants.", "",
+             "| method | P@5 | MRR |", "|---|---|---|"]
+    for name in ("va_bridge", "metric_bridge", "classification"):
+        lines.append(f"| {name} | {text[name]['p@5']:.3f} | {text[name]['mrr']:.3f} |")
+    return [*lines, "", f"Text -> VA on EmoBank dev: valence r = {va['valence_r']:.3f} (R^2 {va['valence_r2']:.3f}), "
+            f"arousal r = {va['arousal_r']:.3f} (R^2 {va['arousal_r2']:.3f})."]
+
+
+COMMANDS = ["", "Commands that produce these figures (after `make model`):", "", "```bash",
+            "moodspace eval --bundle default --data data/default-training/synth/manifest.jsonl --split test",
+            "moodspace eval --bundle default --data data/default-training/vgmidi/manifest.jsonl --split test",
+            "moodspace eval-text --bundle default --emobank ../shared/datasets/emobank \\",
+            "  --music-test data/default-training/emopia/manifest.jsonl:val \\",
+            "  --music-test data/default-training/vgmidi/manifest.jsonl:test \\",
+            "  --music-train data/default-training/synth/manifest.jsonl "
+            "--music-train data/default-training/vgmidi/manifest.jsonl", "```", ""]
+
+
+def render(bundle: Bundle) -> str:
+    evaluation = bundle.metrics.get("evaluation", {})
     text = evaluation.get("text")
-    if text:
-        va = text["text_va_dev"]
-        lines += ["", f"Text -> music (Won et al. section 4.3): {text['n_queries']} EmoBank dev sentences against "
-                  f"{text['n_music']} music clips (EMOPIA val + VGMIDI test), relevant when the VA quadrant "
-                  "matches; macro averages over quadrants.", "",
-                  "| method | P@5 | MRR |", "|---|---|---|"]
-        for name in ("va_bridge", "metric_bridge", "classification"):
-            lines.append(f"| {name} | {text[name]['p@5']:.3f} | {text[name]['mrr']:.3f} |")
-        lines += ["", f"Text -> VA on EmoBank dev: valence r = {va['valence_r']:.3f} (R^2 {va['valence_r2']:.3f}), "
-                  f"arousal r = {va['arousal_r']:.3f} (R^2 {va['arousal_r2']:.3f})."]
-    lines += ["", "Commands that produce these figures (after `make model`):", "", "```bash",
-              "moodspace eval --bundle default --data data/default-training/synth/manifest.jsonl --split test",
-              "moodspace eval --bundle default --data data/default-training/vgmidi/manifest.jsonl --split test",
-              "moodspace eval-text --bundle default --emobank ../shared/datasets/emobank \\",
-              "  --music-test data/default-training/emopia/manifest.jsonl:val \\",
-              "  --music-test data/default-training/vgmidi/manifest.jsonl:test \\",
-              "  --music-train data/default-training/synth/manifest.jsonl "
-              "--music-train data/default-training/vgmidi/manifest.jsonl", "```", "",
-              "## Known limits", "", _limits(config.frontend.name), LIMITS, ""]
+    lines = [*_what_it_is(bundle), *_retrieval(evaluation), *(_text(text) if text else []), *COMMANDS,
+             "## Known limits", "", _limits(bundle.config.frontend.name), LIMITS, ""]
     return "\n".join(lines)
 
 
