@@ -18,6 +18,7 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY models ./models
 COPY training ./training
 COPY app ./app
+COPY moodspace ./moodspace
 COPY migrations ./migrations
 RUN pip install -e .
 # The pretrained weights of the musicnn-msd front end; its own pins do not install on Python 3.11.

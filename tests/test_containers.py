@@ -44,7 +44,7 @@ def test_dockerfile_uses_cpu_torch_pinned_like_the_project():
 def test_dockerfile_copies_every_package_and_runs_as_a_user():
     instructions = _dockerfile()
     copied = " ".join(arg for name, arg in instructions if name == "COPY")
-    for part in ("models", "training", "app", "migrations", "alembic.ini", "pyproject.toml"):
+    for part in ("models", "training", "app", "moodspace", "migrations", "alembic.ini", "pyproject.toml"):
         assert part in copied, part
     users = [arg for name, arg in instructions if name == "USER"]
     assert users and users[-1] not in ("root", "0")
