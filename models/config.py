@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-FrontEndName = Literal["logmel", "musicnn-msd", "musicnn-msd-pool"]  # models.frontend.PRESETS has their settings
+# models.frontend.PRESETS has their settings
+FrontEndName = Literal["logmel", "musicnn-msd", "musicnn-msd-pool", "musicnn-msd-tags"]
 EncoderKind = Literal["bigru", "mlp"]
 
 
@@ -32,7 +33,7 @@ class FrontEndConfig:
     @property
     def n_features(self) -> int:
         """Size of one frame's features: log-mel mean, std and flux per band; musicnn's 200-d penultimate layer,
-        plus its 753-d mid-end mean pool for ``-pool``."""
+        plus its 753-d mid-end mean pool for ``-pool`` or its 50 MSD tag activations for ``-tags``."""
         return FEATURE_SIZES[self.name](self)
 
 
@@ -40,6 +41,7 @@ FEATURE_SIZES: dict[str, Callable[[FrontEndConfig], int]] = {
     "logmel": lambda c: 3 * c.n_mels,
     "musicnn-msd": lambda c: 200,
     "musicnn-msd-pool": lambda c: 200 + 753,
+    "musicnn-msd-tags": lambda c: 200 + 50,
 }
 
 

@@ -11,7 +11,9 @@ One object per line::
 ``audio`` is relative to the manifest's folder. ``curve`` rows are ``[t_seconds, valence, arousal]`` with VA on
 [-1, 1]; ``curve_std`` (optional) has the same times with the annotators' standard deviations. ``label_type``
 says what the curve stands for: ``dynamic`` (annotated over time), ``static`` (one rating per clip) or
-``categorical`` (a class such as a quadrant, placed at a point of its VA region). See docs/manifest.md.
+``categorical`` (a class such as a quadrant, placed at a point of its VA region). ``labels`` (optional) holds
+categorical labels by taxonomy, ``{"quadrant": "Q2"}``, checked against ``models.taxonomy``; a clip with labels
+may have no curve (4Q, MIREX: classes, not ratings). See docs/manifest.md.
 This module is the only reader and writer of the format.
 """
 
@@ -29,6 +31,7 @@ import numpy as np
 from models.atomic import atomic_file
 from models.curves import validate_curve
 from models.errors import CurveError, ManifestError
+from models.taxonomy import check_labels
 
 LABEL_TYPES = ("dynamic", "static", "categorical")
 SPLITS = ("train", "val", "test")
@@ -36,11 +39,12 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class Clip:
-    """One labelled clip. ``curve`` and ``curve_std`` are (T, 3) float arrays."""
+    """One labelled clip. ``curve`` and ``curve_std`` are (T, 3) float arrays; ``curve`` is None for a clip
+    labelled only by categories (``labels``)."""
 
     id: str
     audio: str
-    curve: np.ndarray
+    curve: np.ndarray | None
     curve_std: np.ndarray | None = None
     tags: tuple[str, ...] = ()
     title: str = ""
@@ -48,13 +52,14 @@ class Clip:
     split: str = "train"
     label_type: str = "dynamic"
     extra: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
 
     def to_json(self, *, audio: str | None = None) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "id": self.id,
-            "audio": audio if audio is not None else self.audio,
-            "curve": _rows(self.curve),
-        }
+        record: dict[str, Any] = {"id": self.id, "audio": audio if audio is not None else self.audio}
+        if self.curve is not None:
+            record["curve"] = _rows(self.curve)
+        if self.labels:
+            record["labels"] = dict(self.labels)
         if self.curve_std is not None:
             record["curve_std"] = _rows(self.curve_std)
         record |= {
@@ -71,17 +76,20 @@ def _rows(array: np.ndarray) -> list[list[float]]:
     return [[round(float(x), 4) for x in row] for row in array]
 
 
-_KNOWN_KEYS = {"id", "audio", "curve", "curve_std", "tags", "title", "artist", "split", "label_type"}
+_KNOWN_KEYS = {"id", "audio", "curve", "curve_std", "tags", "title", "artist", "split", "label_type", "labels"}
 
 
 def clip_from_json(record: dict[str, Any], *, where: str = "") -> Clip:
     """Build a validated ``Clip`` from one manifest object; errors name ``where`` and the clip id."""
-    for key in ("id", "audio", "curve"):
+    for key in ("id", "audio"):
         if key not in record:
             raise ManifestError(f"{where}: missing required key '{key}'")
     name = f"{where}: clip {record['id']!r}"
+    labels = check_labels(record.get("labels", {}), where=name)
+    if "curve" not in record and not labels:
+        raise ManifestError(f"{where}: missing required key 'curve' (or categorical 'labels')")
     try:
-        curve = validate_curve(record["curve"], name=f"{name} curve")
+        curve = validate_curve(record["curve"], name=f"{name} curve") if "curve" in record else None
         curve_std = _std(record.get("curve_std"), name=f"{name} curve_std")
     except CurveError as error:
         raise ManifestError(str(error)) from error
@@ -93,7 +101,7 @@ def clip_from_json(record: dict[str, Any], *, where: str = "") -> Clip:
     return Clip(
         id=str(record["id"]), audio=str(record["audio"]), curve=curve, curve_std=curve_std,
         tags=tuple(record.get("tags", ())), title=record.get("title", ""), artist=record.get("artist", ""),
-        split=split, label_type=label_type,
+        split=split, label_type=label_type, labels=labels,
         extra={k: v for k, v in record.items() if k not in _KNOWN_KEYS},
     )
 

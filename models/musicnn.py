@@ -168,15 +168,23 @@ def keep_freed_memory() -> None:
             mallopt(option, value)
 
 
+# What each musicnn front end returns per 3 s window, concatenated in this order.
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "musicnn-msd": ("penultimate",),
+    "musicnn-msd-pool": ("penultimate", "mean_pool"),
+    "musicnn-msd-tags": ("penultimate", "tags"),
+}
+
+
 class MusicnnFrontEnd:
     """Front end ``musicnn-msd``: the 200-d penultimate features of each 3 s window; ``musicnn-msd-pool`` adds
-    the 753-d mean pool of the mid-end."""
+    the 753-d mean pool of the mid-end, ``musicnn-msd-tags`` the 50 MSD tag activations (sigmoid of the logits)."""
 
     BATCH = 16
 
     def __init__(self, config: FrontEndConfig, *, keep_memory: bool = True) -> None:
         self.config = config
-        self.pool = config.name.endswith("-pool")
+        self.outputs = OUTPUTS[config.name]
         self.n_features = config.n_features
         self.model = pretrained()
         if keep_memory:  # off only to measure the difference (bench/audio.py)
@@ -188,6 +196,6 @@ class MusicnnFrontEnd:
         parts = []
         for start in range(0, len(batches), self.BATCH):
             out = self.model(torch.from_numpy(batches[start : start + self.BATCH]))
-            parts.append(torch.cat([out["penultimate"], out["mean_pool"]], dim=1) if self.pool
-                         else out["penultimate"])
+            out["tags"] = torch.sigmoid(out["logits"])
+            parts.append(torch.cat([out[name] for name in self.outputs], dim=1))
         return torch.cat(parts).numpy().astype(np.float32)

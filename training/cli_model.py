@@ -126,6 +126,32 @@ def experiment(
     typer.echo(results_markdown(results, title="results"))
 
 
+@cli.command("probe")
+def probe(
+    data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,
+                                             help="Manifest(s) with categorical labels (4q, mirex_mm); repeatable.")],
+    frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end whose features are probed.")] =
+    "musicnn-msd-tags",
+    json_out: JsonOut = None,
+    workers: Workers = None,
+) -> None:
+    """The linear-probe baseline: logistic regression on the mean and spread of frozen front-end features, fitted
+    on each manifest's train split; accuracy, macro-F1 and (quadrants) valence/arousal AUC on val and test."""
+    from training.probe import probe as run_probe
+
+    results = [run_probe(manifest, frontend=frontend, workers=workers) for manifest in data]
+    for result in results:
+        for split, m in result.metrics.items():
+            auc = (f"  valence AUC {m.valence_auc:.3f}  arousal AUC {m.arousal_auc:.3f}"
+                   if m.valence_auc is not None and m.arousal_auc is not None else "")
+            typer.echo(f"{Path(result.manifest).name} {split} ({m.n}): {m.taxonomy} accuracy {m.accuracy:.3f}  "
+                       f"macro-F1 {m.macro_f1:.3f}{auc}")
+        for skipped in result.skipped:
+            typer.echo(f"skipped {skipped.id}: {skipped.reason}")
+    if json_out:
+        json_out.write_text(json.dumps([r.to_dict() for r in results], indent=2))
+
+
 def _music_source(text: str) -> tuple[Path, str]:
     """``manifest.jsonl`` or ``manifest.jsonl:split``."""
     path, _, split = text.partition(":")

@@ -60,8 +60,39 @@ def clip_features(path: Path, config: FrontEndConfig, *, use_cache: bool = True)
     return features
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A clip left out of a run, and why (listed in the run's report)."""
+
+    id: str
+    reason: str
+
+
+def _features_or_reason(clip: Clip, *, manifest: Path, config: FrontEndConfig) -> np.ndarray | str:
+    try:
+        features = clip_features(audio_path(manifest, clip), config)
+    except AudioError as error:
+        return str(error)
+    return features if np.isfinite(features).all() else "features hold NaN or infinite values"
+
+
+def clip_feature_sets(manifest: str | Path, clips: list[Clip], config: FrontEndConfig, *,
+                      workers: int | None = None, progress: bool = True
+                      ) -> tuple[list[tuple[Clip, np.ndarray]], list[Skipped]]:
+    """(clip, (T, F) features) for every clip that decodes; a missing, corrupt or unreadable clip is skipped and
+    listed with its reason instead of stopping the run."""
+    job = partial(_features_or_reason, manifest=Path(manifest), config=config)
+    results = parallel_map(job, clips, workers=workers, desc="features", unit="clip", progress=progress)
+    kept = [(clip, r) for clip, r in zip(clips, results, strict=True) if not isinstance(r, str)]
+    skipped = [Skipped(clip.id, r) for clip, r in zip(clips, results, strict=True) if isinstance(r, str)]
+    return kept, skipped
+
+
 def align(clip: Clip, features: np.ndarray, config: FrontEndConfig) -> Item:
     """Crop ``features`` to the annotated span and read the curve at the kept frame centres."""
+    if clip.curve is None:
+        raise ManifestError(f"clip {clip.id!r} has categorical labels {clip.labels} but no VA curve; this trainer "
+                            "needs curves (categorical sets train the categorical heads: `moodspace probe`)")
     times = frame_times(features.shape[0], config)
     keep = np.ones(times.size, dtype=bool)
     if clip.label_type == "dynamic" and clip.curve.shape[0] > 1:

@@ -75,10 +75,10 @@ class Learnability:
 def learnability(manifest: str | Path, *, workers: int | None = None, progress: bool = True) -> Learnability:
     """Fit on clips whose split is not "test", score R^2 on the test split."""
     manifest = Path(manifest)
-    clips = read_manifest(manifest, check_audio=True)
+    clips = [clip for clip in read_manifest(manifest, check_audio=True) if clip.curve is not None]  # VA labels
     x = np.array(parallel_map(partial(_clip_descriptors, manifest=manifest), clips, workers=workers,
                               desc="descriptors", unit="clip", progress=progress))
-    y = np.array([curve_mean(clip.curve) for clip in clips])
+    y = np.array([curve_mean(clip.curve) for clip in clips if clip.curve is not None])
     test = np.array([clip.split == "test" for clip in clips])
     if test.sum() < 2 or (~test).sum() < 5:
         raise ValueError(f"{manifest}: need >= 5 non-test and >= 2 test clips, got {(~test).sum()} and {test.sum()}")

@@ -18,6 +18,7 @@ from models.encoders import CrossModalModel, pad
 from models.inference import POINT_FRAMES
 from models.manifest import read_manifest
 from models.text import sentence_encoder
+from training.classify import Logistic
 from training.datasets import emobank
 from training.datasets.common import from_1_9, read_csv, require, stable_fraction
 from training.evaluate import embed
@@ -119,41 +120,13 @@ def train_text(*, bundle: Path, out: Path, emobank_root: Path, music: list[Path]
     return save_bundle(model, out, metrics=metrics)
 
 
-@dataclass(frozen=True)
-class Logistic:
-    """Multinomial logistic regression on standardised features."""
-
-    mean: np.ndarray
-    std: np.ndarray
-    layer: torch.nn.Linear
-
-    @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, *, classes: int = 4, epochs: int = 300, seed: int = 0) -> Logistic:
-        torch.manual_seed(seed)
-        mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
-        layer = torch.nn.Linear(x.shape[1], classes)
-        optimizer = torch.optim.Adam(layer.parameters(), lr=0.01, weight_decay=1e-3)
-        features, target = torch.from_numpy(((x - mean) / std).astype(np.float32)), torch.from_numpy(y)
-        for _ in range(epochs):
-            loss = torch.nn.functional.cross_entropy(layer(features), target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        return cls(mean, std, layer)
-
-    @torch.no_grad()
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        z = torch.from_numpy(((x - self.mean) / self.std).astype(np.float32))
-        return torch.softmax(self.layer(z), dim=1).numpy()
-
-
 def classification_baseline(train_text_set: TextSet, dev: TextSet, music_train: list[Item],
                             music_test: list[Item], *, k: int) -> RelevanceMetrics:
     """Classify text and music into quadrants separately (logistic regression on sentence vectors and on
     mean frame features); rank music by its probability of the text's predicted class."""
-    text_classifier = Logistic.fit(train_text_set.vectors, train_text_set.quadrants)
+    text_classifier = Logistic.fit(train_text_set.vectors, train_text_set.quadrants, classes=4)
     mean_frames = [np.stack([i.features.mean(axis=0) for i in items]) for items in (music_train, music_test)]
-    music_classifier = Logistic.fit(mean_frames[0], quadrants(np.stack([i.va_mean for i in music_train])))
+    music_classifier = Logistic.fit(mean_frames[0], quadrants(np.stack([i.va_mean for i in music_train])), classes=4)
     predicted = text_classifier.probabilities(dev.vectors).argmax(axis=1)
     scores = music_classifier.probabilities(mean_frames[1])[:, predicted].T  # (queries, music)
     return relevance_metrics(scores, dev.quadrants, quadrants(np.stack([i.va_mean for i in music_test])), k=k)

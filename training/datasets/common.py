@@ -95,6 +95,19 @@ def split_groups(groups: dict[str, int], *, test: float = 0.2, val: float = 0.1)
     return result
 
 
+ARTIST_SPLIT = {"test": 0.15, "val": 0.15}  # shares of clips held apart by artist in sets without a split
+
+
+def split_by_artist(artists: list[str]) -> dict[str, str]:
+    """Split -> for each artist (lower-cased, stripped): whole artists go to test, val or train, near
+    ``ARTIST_SPLIT``'s shares of the clips, stable under additions. Returns artist -> split."""
+    counts: dict[str, int] = {}
+    for artist in artists:
+        key = artist.strip().lower()
+        counts[key] = counts.get(key, 0) + 1
+    return split_groups(counts, **ARTIST_SPLIT)
+
+
 def join_va(valence: tuple[np.ndarray, np.ndarray], arousal: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """(T, 3) curve on the times where both valence and arousal have a value."""
     times = np.intersect1d(valence[0], arousal[0])

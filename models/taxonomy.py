@@ -1,0 +1,42 @@
+"""Categorical emotion labels: one vocabulary per taxonomy. A manifest clip may carry ``labels`` such as
+``{"quadrant": "Q2"}`` or ``{"mirex_cluster": "5"}``; every label is checked against its taxonomy here.
+
+- ``quadrant``: Russell's quadrants (Q1 = high valence, high arousal; Q2 = low valence, high arousal;
+  Q3 = low valence, low arousal; Q4 = high valence, low arousal), as in 4Q and EMOPIA.
+- ``mirex_cluster``: the five MIREX audio mood clusters (AllMusic tags): 1 passionate, rousing, confident;
+  2 rollicking, cheerful, fun, sweet; 3 literate, poignant, wistful, bittersweet, autumnal, brooding;
+  4 humorous, silly, campy, quirky, whimsical, witty; 5 aggressive, fiery, tense/anxious, intense, volatile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from models.errors import ManifestError
+
+TAXONOMIES: dict[str, tuple[str, ...]] = {
+    "quadrant": ("Q1", "Q2", "Q3", "Q4"),
+    "mirex_cluster": ("1", "2", "3", "4", "5"),
+}
+POSITIVE_VALENCE = ("Q1", "Q4")
+HIGH_AROUSAL = ("Q1", "Q2")
+
+
+def check_labels(labels: Mapping[str, object], *, where: str) -> dict[str, str]:
+    """``labels`` as {taxonomy: class} strings, or a ``ManifestError`` naming ``where``, the taxonomy and the
+    classes it allows."""
+    if not isinstance(labels, Mapping):
+        raise ManifestError(f"{where}: labels must be an object such as {{\"quadrant\": \"Q1\"}}")
+    checked = {}
+    for taxonomy, value in labels.items():
+        if taxonomy not in TAXONOMIES:
+            raise ManifestError(f"{where}: unknown label taxonomy {taxonomy!r}; known: {', '.join(TAXONOMIES)}")
+        if str(value) not in TAXONOMIES[taxonomy]:
+            raise ManifestError(f"{where}: {taxonomy} label {value!r} is not one of "
+                                f"{', '.join(TAXONOMIES[taxonomy])}")
+        checked[taxonomy] = str(value)
+    return checked
+
+
+def class_index(taxonomy: str, label: str) -> int:
+    return TAXONOMIES[taxonomy].index(label)

@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from training.classify import auc, categorical_metrics, macro_f1
+
+
+def test_auc_on_known_cases():
+    positive = np.array([1, 1, 0, 0])
+    assert auc(np.array([0.9, 0.8, 0.2, 0.1]), positive) == 1.0
+    assert auc(np.array([0.1, 0.2, 0.8, 0.9]), positive) == 0.0
+    assert auc(np.full(4, 0.5), positive) == 0.5  # ties count half
+    assert auc(np.array([0.9, 0.4, 0.5, 0.2]), positive) == pytest.approx(0.75)  # 3 of 4 pairs in order
+    assert np.isnan(auc(np.array([0.1, 0.2]), np.array([1, 1])))
+
+
+def test_macro_f1_averages_over_classes():
+    reference, estimated = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0])
+    # class 0: tp 1 fp 1 fn 1 -> 0.5; class 1: tp 2 fp 1 fn 0 -> 0.8; class 2: 0
+    assert macro_f1(reference, estimated, 3) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+
+
+def test_quadrant_metrics_read_valence_and_arousal_from_quadrant_probabilities():
+    reference = np.array([0, 1, 2, 3])  # Q1..Q4
+    probabilities = np.eye(4) * 0.7 + 0.075
+    metrics = categorical_metrics("quadrant", reference, probabilities)
+    assert metrics.accuracy == 1.0 and metrics.valence_auc == 1.0 and metrics.arousal_auc == 1.0
+    clusters = categorical_metrics("mirex_cluster", np.array([0, 4]), np.eye(5)[[0, 3]])
+    assert clusters.accuracy == 0.5 and clusters.valence_auc is None

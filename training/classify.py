@@ -1,0 +1,107 @@
+"""Categorical evaluation and the linear probe baseline.
+
+Metrics follow the issue's definitions on Russell quadrants: valence AUC separates Q1 + Q4 from Q2 + Q3 (score:
+the predicted probability of Q1 + Q4), arousal AUC separates Q1 + Q2 from Q3 + Q4; quadrant accuracy and
+macro-F1 over the four classes. For other taxonomies (MIREX clusters): accuracy and macro-F1.
+
+The probe is the baseline every model here must beat: multinomial logistic regression on the mean and standard
+deviation over time of a frozen front end's frame features (for ``musicnn-msd-tags``: the 200-d penultimate
+layer and the 50 MSD tag activations), fitted on the train split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from models.taxonomy import HIGH_AROUSAL, POSITIVE_VALENCE, TAXONOMIES
+
+
+def auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U, ties counted half); NaN without both classes."""
+    positive = positive.astype(bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="stable")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    # average ranks for ties
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    for start, count in zip(first, counts, strict=True):
+        ranks[order[start : start + count]] = start + (count + 1) / 2
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def macro_f1(reference: np.ndarray, estimated: np.ndarray, n_classes: int) -> float:
+    scores = []
+    for c in range(n_classes):
+        tp = np.sum((estimated == c) & (reference == c))
+        fp, fn = np.sum((estimated == c) & (reference != c)), np.sum((estimated != c) & (reference == c))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+@dataclass(frozen=True)
+class CategoricalMetrics:
+    taxonomy: str
+    n: int
+    accuracy: float
+    macro_f1: float
+    valence_auc: float | None = None  # quadrant taxonomy only
+    arousal_auc: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def categorical_metrics(taxonomy: str, reference: np.ndarray, probabilities: np.ndarray) -> CategoricalMetrics:
+    """``reference``: (N,) class indices into ``TAXONOMIES[taxonomy]``; ``probabilities``: (N, C)."""
+    classes = TAXONOMIES[taxonomy]
+    estimated = probabilities.argmax(axis=1)
+    accuracy = float(np.mean(estimated == reference))
+    f1 = macro_f1(reference, estimated, len(classes))
+    if taxonomy != "quadrant":
+        return CategoricalMetrics(taxonomy, len(reference), accuracy, f1)
+    valence = [classes.index(q) for q in POSITIVE_VALENCE]
+    arousal = [classes.index(q) for q in HIGH_AROUSAL]
+    return CategoricalMetrics(taxonomy, len(reference), accuracy, f1,
+                              auc(probabilities[:, valence].sum(axis=1), np.isin(reference, valence)),
+                              auc(probabilities[:, arousal].sum(axis=1), np.isin(reference, arousal)))
+
+
+def summary_features(features: np.ndarray) -> np.ndarray:
+    """(T, F) frames -> (2F,) mean and standard deviation over time."""
+    return np.concatenate([features.mean(axis=0), features.std(axis=0)])
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """Multinomial logistic regression on standardised features (full-batch Adam, L2 penalty)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    layer: torch.nn.Linear
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, *, classes: int, epochs: int = 300, weight_decay: float = 1e-3,
+            seed: int = 0) -> Logistic:
+        torch.manual_seed(seed)
+        mean, std = x.mean(axis=0), x.std(axis=0)
+        std = np.where(std > 1e-6, std, 1.0)  # a constant training feature stays unscaled, not blown up
+        layer = torch.nn.Linear(x.shape[1], classes)
+        optimizer = torch.optim.Adam(layer.parameters(), lr=0.01, weight_decay=weight_decay)
+        features, target = torch.from_numpy(((x - mean) / std).astype(np.float32)), torch.from_numpy(y)
+        for _ in range(epochs):
+            loss = torch.nn.functional.cross_entropy(layer(features), target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return cls(mean, std, layer)
+
+    @torch.no_grad()
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        z = torch.from_numpy(((x - self.mean) / self.std).astype(np.float32))
+        return torch.softmax(self.layer(z), dim=1).numpy()
