@@ -114,5 +114,6 @@ def test_the_probe_learns_separable_quadrants_and_lists_a_corrupt_clip(tmp_path:
     assert result.n_train == 32 and [s.id for s in result.skipped] == ["c47"]
     assert "cannot decode" in result.skipped[0].reason
     val = result.metrics["val"]
-    assert val.n == 8 and val.accuracy >= 0.75 and val.valence_auc >= 0.9 and val.arousal_auc >= 0.9  # chance: 0.25, 0.5
+    # chance: accuracy 0.25, AUC 0.5
+    assert val.n == 8 and val.accuracy >= 0.75 and val.valence_auc >= 0.9 and val.arousal_auc >= 0.9
     assert result.metrics["test"].n == 7
