@@ -152,6 +152,25 @@ def probe(
         json_out.write_text(json.dumps([r.to_dict() for r in results], indent=2))
 
 
+@cli.command("categorical-experiment")
+def categorical_experiment(
+    data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,
+                                             help="Manifest(s) with categorical labels (4q, mirex_mm); repeatable.")],
+    out: Annotated[Path, typer.Option(help="Folder for results.json and results.md.")],
+    frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end.")] = "musicnn-msd-tags",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per method.")] = 3,
+    workers: Workers = None,
+) -> None:
+    """Probe, per-set teachers, multitask and multitask + KD on categorical sets (Kang & Herremans, Table II)."""
+    from training.categorical_experiment import categorical_experiment as run_categorical
+    from training.categorical_experiment import markdown
+    from training.multitask import MultitaskConfig
+
+    summary = run_categorical(data, out=out, frontend=frontend, seeds=seeds, config=MultitaskConfig(),
+                              workers=workers)
+    typer.echo(markdown(summary, seeds=seeds))
+
+
 def _music_source(text: str) -> tuple[Path, str]:
     """``manifest.jsonl`` or ``manifest.jsonl:split``."""
     path, _, split = text.partition(":")
