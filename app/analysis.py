@@ -14,7 +14,14 @@ from models.scoring import Gaussians, composite_scores
 
 @dataclass(frozen=True)
 class TrackAnalysis:
+    """One reading per track: ``curve`` is the model's VA over sliding windows; the overall ``valence`` and
+    ``arousal`` are the mean of that curve, and their ``*_std`` the spread of the window readings around it (the
+    law of total variance over windows: mean within-window variance plus the variance of the window means), so
+    looping a clip leaves them where they were. ``gaussians`` is the whole clip's embedding (the index's item);
+    ``windows`` the windows' embeddings, from which named emotions are ranked."""
+
     gaussians: Gaussians  # (1, d) each
+    windows: Gaussians  # (W, d) each
     valence: float
     arousal: float
     valence_std: float
@@ -38,26 +45,28 @@ def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysi
 
 
 def analyze_features(embedder: Embedder, features: np.ndarray, *, duration_s: float) -> TrackAnalysis:
-    """Embedding of the whole clip, its VA reading with spread, and a VA curve read over sliding windows."""
-    whole = embedder.embed_features([features])
-    reading = embedder.read_va(whole)
+    """Embedding of the whole clip, the VA curve read over sliding windows, and its aggregate reading."""
     windows, times = embedder.windows(features)
-    curve = embedder.read_va(windows).mean
-    (v, a), (v_std, a_std) = reading.mean[0], reading.std[0]
+    reading = embedder.read_va(windows)
+    mean = reading.mean.mean(axis=0)
+    std = np.sqrt((reading.std**2).mean(axis=0) + reading.mean.var(axis=0))
     return TrackAnalysis(
-        gaussians=whole, valence=float(v), arousal=float(a), valence_std=float(v_std), arousal_std=float(a_std),
-        curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)] for t, (cv, ca) in zip(times, curve,
-                                                                                                     strict=True)],
+        gaussians=embedder.embed_features([features]), windows=windows, valence=float(mean[0]),
+        arousal=float(mean[1]), valence_std=float(std[0]), arousal_std=float(std[1]),
+        curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)]
+               for t, (cv, ca) in zip(times, reading.mean, strict=True)],
         duration_s=duration_s,
     )
 
 
 def rank_emotions(embedder: Embedder, music: Gaussians, *, lam: float, k: int) -> list[EmotionHit]:
-    """Named emotions ranked for one music embedding by the composite score (music-to-emotion)."""
+    """Named emotions ranked by the composite score, averaged over the rows of ``music`` (a track's windows, or
+    one embedding): music-to-emotion."""
     scores = composite_scores(music, embedder.terms_embedded, lam=lam)
-    order = np.argsort(-scores.score[0], kind="stable")[:k]
-    return [EmotionHit(embedder.terms[i].name, float(scores.score[0, i]), float(scores.corr[0, i]),
-                       float(scores.neg_kl[0, i]), embedder.terms[i].valence, embedder.terms[i].arousal)
+    score, corr, neg_kl = (part.mean(axis=0) for part in scores)
+    order = np.argsort(-score, kind="stable")[:k]
+    return [EmotionHit(embedder.terms[i].name, float(score[i]), float(corr[i]), float(neg_kl[i]),
+                       embedder.terms[i].valence, embedder.terms[i].arousal)
             for i in order]
 
 

@@ -81,7 +81,7 @@ def main() -> None:
         "decode": lambda: load_audio(data, sr=sr),
         "front end": lambda: embedder.frontend(y),
         "embed": lambda: embedder.embed_features([features]),
-        "analyse": lambda: rank_emotions(embedder, analyze_audio(embedder, y, sr=sr).gaussians,
+        "analyse": lambda: rank_emotions(embedder, analyze_audio(embedder, y, sr=sr).windows,
                                          lam=embedder.config.score_lam, k=10),
     }
     stages["m2e end to end"] = lambda: (stages["decode"](), stages["analyse"]())

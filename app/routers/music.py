@@ -30,7 +30,7 @@ def music_to_emotion(
     analysis = analyze_bytes(model, data, name=file.filename or "upload")
     embedder = model.embedder
     lam = embedder.config.score_lam if lam is None else lam
-    emotions = rank_emotions(embedder, analysis.gaussians, lam=lam, k=k)
+    emotions = rank_emotions(embedder, analysis.windows, lam=lam, k=k)
     return MusicToEmotionResponse(
         valence=analysis.valence, arousal=analysis.arousal, valence_std=analysis.valence_std,
         arousal_std=analysis.arousal_std, duration_s=round(analysis.duration_s, 3),

@@ -96,13 +96,18 @@ class EmotionHit(ScoreParts):
 
 
 class MusicToEmotionResponse(BaseModel):
-    valence: VA
-    arousal: VA
-    valence_std: float
-    arousal_std: float
+    """One reading per track: ``valence`` and ``arousal`` are the mean of ``curve`` (the model's reading of
+    sliding windows of about 7.7 s, one per frame); ``*_std`` the spread of the window readings around that mean
+    (mean within-window variance plus the variance of the window means); ``emotions`` ranked by the composite
+    score averaged over the same windows. Looping a clip leaves all three where they were."""
+
+    valence: VA = Field(description="Mean valence of the curve.")
+    arousal: VA = Field(description="Mean arousal of the curve.")
+    valence_std: float = Field(description="Spread of the window readings' valence around the mean.")
+    arousal_std: float = Field(description="Spread of the window readings' arousal around the mean.")
     duration_s: float
-    curve: list[CurvePoint]
-    emotions: list[EmotionHit]
+    curve: list[CurvePoint] = Field(description="VA read over sliding windows, at window centres.")
+    emotions: list[EmotionHit] = Field(description="Named emotions by window-averaged composite score.")
     lam: float
     model_version: str
 
