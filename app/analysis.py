@@ -10,18 +10,17 @@ from models.curves import curve_mean
 from models.errors import QueryError
 from models.inference import Embedder
 from models.scoring import Gaussians, composite_scores
+from models.taxonomy import TAXONOMIES
 
 
 @dataclass(frozen=True)
 class TrackAnalysis:
-    """One reading per track: ``curve`` is the model's VA over sliding windows; the overall ``valence`` and
-    ``arousal`` are the mean of that curve, and their ``*_std`` the spread of the window readings around it (the
-    law of total variance over windows: mean within-window variance plus the variance of the window means), so
-    looping a clip leaves them where they were. ``gaussians`` is the whole clip's embedding (the index's item);
-    ``windows`` the windows' embeddings, from which named emotions are ranked."""
+    """A track's reading (``models.inference.TrackReading``: the overall VA is the mean of the curve) with the
+    whole clip's embedding (``gaussians``, the index's item); named emotions are ranked from ``windows``."""
 
     gaussians: Gaussians  # (1, d) each
     windows: Gaussians  # (W, d) each
+    classes: dict[str, dict[str, float]]  # taxonomy -> class -> probability, averaged over the windows
     valence: float
     arousal: float
     valence_std: float
@@ -46,15 +45,15 @@ def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysi
 
 def analyze_features(embedder: Embedder, features: np.ndarray, *, duration_s: float) -> TrackAnalysis:
     """Embedding of the whole clip, the VA curve read over sliding windows, and its aggregate reading."""
-    windows, times = embedder.windows(features)
-    reading = embedder.read_va(windows)
-    mean = reading.mean.mean(axis=0)
-    std = np.sqrt((reading.std**2).mean(axis=0) + reading.mean.var(axis=0))
+    track = embedder.read_track(features)
+    classes = {t: dict(zip(TAXONOMIES[t], (round(float(p), 4) for p in probabilities), strict=True))
+               for t, probabilities in track.classes.items()}
     return TrackAnalysis(
-        gaussians=embedder.embed_features([features]), windows=windows, valence=float(mean[0]),
-        arousal=float(mean[1]), valence_std=float(std[0]), arousal_std=float(std[1]),
+        gaussians=embedder.embed_features([features]), windows=track.windows, classes=classes,
+        valence=float(track.mean[0]), arousal=float(track.mean[1]), valence_std=float(track.std[0]),
+        arousal_std=float(track.std[1]),
         curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)]
-               for t, (cv, ca) in zip(times, reading.mean, strict=True)],
+               for t, (cv, ca) in zip(track.times, track.curve, strict=True)],
         duration_s=duration_s,
     )
 

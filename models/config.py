@@ -79,6 +79,7 @@ class ModelConfig:
     logvar_min: float = -4.0
     logvar_max: float = 3.0
     text: TextConfig | None = None  # set once text heads are trained
+    taxonomies: tuple[str, ...] = ()  # categorical heads on the music trunk, one per taxonomy (models.taxonomy)
 
     def __post_init__(self) -> None:
         if self.n_features is None:
@@ -112,6 +113,7 @@ class ModelConfig:
         for key in ("music", "emotion"):
             if key in data:
                 values[key] = EncoderConfig(**{**data[key], "layers": tuple(data[key].get("layers", ()))})
+        values["taxonomies"] = tuple(data.get("taxonomies", ()))
         if data.get("text") is not None:
             values["text"] = TextConfig(**{**data["text"], "layers": tuple(data["text"].get("layers", ()))})
         return cls(**values)

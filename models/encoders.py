@@ -25,6 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from models.config import EncoderConfig, ModelConfig, TextConfig
 from models.scoring import Gaussians
+from models.taxonomy import TAXONOMIES
 
 TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence vectors (models/text.py)
 
@@ -130,16 +131,30 @@ class MusicEncoder(nn.Module):
         self.heads = GaussianHeads(self.trunk.out_dim, config.d, logvar_min=config.logvar_min,
                                    logvar_max=config.logvar_max)
         self.align = CCAAlignment(config.d)
+        self.categorical = nn.ModuleDict({t: nn.Linear(self.trunk.out_dim, len(TAXONOMIES[t]))
+                                          for t in config.taxonomies})
 
     def set_feature_stats(self, mean: Tensor, std: Tensor) -> None:
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(std.clamp_min(1e-4))
 
+    def represent(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """(B, T, F) frame features -> (B, H) the shared music representation every head reads."""
+        return self.trunk((x - self.feature_mean) / self.feature_std, lengths)
+
+    def embed(self, h: Tensor, *, align: bool = True) -> Embedding:
+        out = self.heads(h)
+        return out._replace(E=self.align(out.E)) if align else out
+
     def forward(self, x: Tensor, lengths: Tensor, *, align: bool = True) -> Embedding:
         """x (B, T, F) frame features, lengths (B,) -> Embedding of (B, d) tensors; ``align=False`` gives the raw E
         that the CCA loss reads."""
-        out = self.heads(self.trunk((x - self.feature_mean) / self.feature_std, lengths))
-        return out._replace(E=self.align(out.E)) if align else out
+        return self.embed(self.represent(x, lengths), align=align)
+
+    def class_logits(self, x: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        """Logits (B, C_t) of each categorical head."""
+        h = self.represent(x, lengths)
+        return {t: head(h) for t, head in self.categorical.items()}
 
 
 class EmotionEncoder(nn.Module):

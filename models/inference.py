@@ -51,6 +51,21 @@ class Reading:
     std: np.ndarray
 
 
+@dataclass(frozen=True)
+class TrackReading:
+    """One reading per track: the VA curve over sliding windows and its aggregate. ``mean`` is the curve's mean;
+    ``std`` the spread of the window readings around it (mean within-window variance plus the variance of the
+    window means); ``classes`` each categorical head's probabilities averaged over the same windows. Looping a
+    clip leaves all of them where they were."""
+
+    windows: Gaussians  # (W, d) each
+    times: np.ndarray  # (W,) window centres in seconds
+    curve: np.ndarray  # (W, 2) valence, arousal per window
+    mean: np.ndarray  # (2,)
+    std: np.ndarray  # (2,)
+    classes: dict[str, np.ndarray]  # taxonomy -> (C,)
+
+
 class Embedder:
     """A loaded bundle, ready to embed queries and catalogue items. Holds the encoded VA grid and vocabulary."""
 
@@ -71,6 +86,14 @@ class Embedder:
     def embed_features(self, sequences: list[np.ndarray]) -> Gaussians:
         """Music embeddings of (T, F) feature sequences."""
         return self.model.music(*pad(sequences)).numpy()
+
+    @torch.no_grad()
+    def class_probabilities(self, sequences: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """(N, C_t) probabilities of each categorical head (``config.taxonomies``) for (T, F) feature sequences."""
+        if not self.config.taxonomies:
+            return {}
+        logits = self.model.music.class_logits(*pad(sequences))
+        return {t: torch.softmax(z, dim=1).numpy().astype(np.float64) for t, z in logits.items()}
 
     @torch.no_grad()
     def embed_va(self, sequences: list[np.ndarray]) -> Gaussians:
@@ -109,14 +132,27 @@ class Embedder:
         step = (self.config.text or TextConfig()).seconds_per_sentence
         return np.hstack([np.arange(va.shape[0])[:, None] * step, va])
 
-    def windows(self, features: np.ndarray) -> tuple[Gaussians, np.ndarray]:
-        """Embeddings of windows of about WINDOW_SECONDS, hop 1 frame, and each window's centre time in seconds."""
+    def window_frames(self, features: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """Windows of about WINDOW_SECONDS, hop 1 frame, and each window's centre time in seconds."""
         frames = max(2, round(WINDOW_SECONDS / self.config.frontend.frame_seconds))
         frames = min(frames, features.shape[0])
         starts = np.arange(features.shape[0] - frames + 1)
         centres = frame_times(features.shape[0], self.config.frontend)
-        times = (centres[starts] + centres[starts + frames - 1]) / 2
-        return self.embed_features([features[s : s + frames] for s in starts]), times
+        return [features[s : s + frames] for s in starts], (centres[starts] + centres[starts + frames - 1]) / 2
+
+    def read_track(self, features: np.ndarray) -> TrackReading:
+        """The track's reading from its (T, F) features (see ``TrackReading``)."""
+        frames, times = self.window_frames(features)
+        windows = self.embed_features(frames)
+        reading = self.read_va(windows)
+        std = np.sqrt((reading.std**2).mean(axis=0) + reading.mean.var(axis=0))
+        classes = {t: p.mean(axis=0) for t, p in self.class_probabilities(frames).items()}
+        return TrackReading(windows, times, reading.mean, reading.mean.mean(axis=0), std, classes)
+
+    def windows(self, features: np.ndarray) -> tuple[Gaussians, np.ndarray]:
+        """Embeddings of the windows of ``window_frames`` and their centre times."""
+        frames, times = self.window_frames(features)
+        return self.embed_features(frames), times
 
     def read_va(self, music: Gaussians, *, lam: float | None = None, temperature: float | None = None) -> Reading:
         """Valence/arousal of music embeddings by composite-score retrieval over the VA grid."""

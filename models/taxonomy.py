@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from models.errors import ManifestError
+from models.vocabulary import CIRCUMPLEX
 
 TAXONOMIES: dict[str, tuple[str, ...]] = {
     "quadrant": ("Q1", "Q2", "Q3", "Q4"),
@@ -20,6 +21,18 @@ TAXONOMIES: dict[str, tuple[str, ...]] = {
 }
 POSITIVE_VALENCE = ("Q1", "Q4")
 HIGH_AROUSAL = ("Q1", "Q2")
+
+# Where each class sits on the VA plane, for the emotion side of the shared space (a class enters training as a
+# constant VA sequence at this point, as a named emotion does at query time). Quadrants: the centre of their
+# region (as EMOPIA's clips). MIREX clusters: the Russell (1980) circumplex word nearest in meaning to the
+# cluster's adjectives: 1 rousing/passionate -> excited, 2 cheerful/fun -> happy, 3 poignant/wistful -> sad,
+# 4 humorous/whimsical -> delighted, 5 aggressive/tense -> angry.
+_MIREX_WORDS = {"1": "excited", "2": "happy", "3": "sad", "4": "delighted", "5": "angry"}
+_CIRCUMPLEX = {term.name: (term.valence, term.arousal) for term in CIRCUMPLEX}
+CLASS_VA: dict[str, dict[str, tuple[float, float]]] = {
+    "quadrant": {"Q1": (0.5, 0.5), "Q2": (-0.5, 0.5), "Q3": (-0.5, -0.5), "Q4": (0.5, -0.5)},
+    "mirex_cluster": {c: _CIRCUMPLEX[word] for c, word in _MIREX_WORDS.items()},
+}
 
 
 def check_labels(labels: Mapping[str, object], *, where: str) -> dict[str, str]:

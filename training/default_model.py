@@ -1,26 +1,30 @@
 """Retrain the built-in default model (`make model`, `moodspace retrain-default`).
 
-Music and emotion encoders: the built-in corpus (1000 clips of 30 s, seed 0) plus, when ../shared/datasets is
-present, rendered VGMIDI (train split, by game series) and EMOPIA (train split); validation on the built-in
-corpus's and VGMIDI's val splits (EMOPIA's val split is kept for the text evaluation). Text heads: EmoBank train
-(with Warriner word norms). Without ../shared the model is trained on the built-in corpus alone, and says so.
-Corpora are generated or rendered once into the work folder and reused.
+Music and emotion encoders, over the pretrained musicnn front end with its tag activations (``DEFAULT_FRONTEND``):
+the built-in corpus (1000 clips of 30 s, seed 0) plus, when ../shared/datasets is present, rendered VGMIDI
+(train split, by game series) and EMOPIA (train split), and the real recordings of 4Q (quadrants) and MIREX
+(clusters), whose train splits (by artist) also train the categorical heads; validation on the val splits of the
+built-in corpus, VGMIDI, 4Q and MIREX (EMOPIA's val split is kept for the text evaluation). Text heads: EmoBank
+train (with Warriner word norms). Without ../shared the model is trained on the built-in corpus alone, and says
+so. Corpora are generated, rendered or imported once into the work folder and reused.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from models.bundle import Bundle, load_bundle, save_bundle
-from models.config import FrontEndConfig, FrontEndName, ModelConfig, TextConfig
+from models.config import FrontEndName, ModelConfig, TextConfig
 from models.default import DEFAULT_BUNDLE
 from models.frontend import frontend_config
 from training.corpus.generate import synth_corpus
-from training.corpus.render import render_dataset
+from training.corpus.render import import_dataset, render_dataset
+from training.datasets import AudioDataset
 from training.model_card import write_model_card
+from training.real_audio import eval_real_audio, probe_baseline
 from training.run import eval_bundle, train_bundle
 from training.run_text import eval_text, train_text
 from training.text import TextTrainConfig
@@ -28,6 +32,7 @@ from training.train import TrainConfig
 
 log = logging.getLogger(__name__)
 SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
+DEFAULT_FRONTEND: FrontEndName = "musicnn-msd-tags"  # the default model's: it hears real recordings
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,13 @@ class Sources:
     emopia: Path | None
     emobank: Path | None
     warriner: Path | None
+    fourq: Path | None = None
+    mirex: Path | None = None
+
+    @property
+    def real(self) -> list[Path]:
+        """Manifests of real recordings with categorical labels."""
+        return [m for m in (self.fourq, self.mirex) if m is not None]
 
 
 def _shared(shared: Path | None, name: str) -> Path | None:
@@ -56,21 +68,32 @@ def prepare(*, shared: Path | None, work: Path, synth_size: dict[str, float] = S
         if root is not None and not manifest.is_file():
             render_dataset(dataset=name, root=root, out=manifest.parent, renderer="builtin", overwrite=True)
         rendered[name] = manifest if root is not None else None
+    imported = {name: _imported(shared, work, name) for name in ("4q", "mirex_mm")}
     sources = Sources(synth, rendered["vgmidi"], rendered["emopia"], _shared(shared, "emobank"),
-                      _shared(shared, "warriner2013"))
+                      _shared(shared, "warriner2013"), imported["4q"], imported["mirex_mm"])
     if sources.vgmidi is None:
         log.warning("%s not found: training on the built-in corpus alone", shared)
     return sources
 
 
+def _imported(shared: Path | None, work: Path, name: AudioDataset) -> Path | None:
+    """The manifest of a real-audio set, written once into ``work`` (its audio stays in ../shared)."""
+    root, manifest = _shared(shared, name), work / f"{name}.jsonl"
+    if root is not None and not manifest.is_file():
+        import_dataset(dataset=name, root=root, out=manifest, overwrite=True)
+    return manifest if root is not None else None
+
+
 def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE, card: Path | None = None,
                     synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None,
-                    frontend: FrontEndName = FrontEndConfig.name) -> Bundle:
+                    frontend: FrontEndName = DEFAULT_FRONTEND) -> Bundle:
     """Train, evaluate and install the default bundle; write its model card."""
     sources = prepare(shared=shared, work=work, synth_size=synth_size)
-    music = [m for m in (sources.synth, sources.vgmidi, sources.emopia) if m is not None]
-    validation = [m for m in (sources.synth, sources.vgmidi) if m is not None]
-    config = ModelConfig().with_frontend(frontend_config(frontend))
+    music = [m for m in (sources.synth, sources.vgmidi, sources.emopia, *sources.real) if m is not None]
+    validation = [m for m in (sources.synth, sources.vgmidi, *sources.real) if m is not None]
+    taxonomies = tuple(t for t, present in (("quadrant", sources.fourq or sources.emopia),
+                                            ("mirex_cluster", sources.mirex)) if present)
+    config = replace(ModelConfig().with_frontend(frontend_config(frontend)), taxonomies=taxonomies)
     bundle = train_bundle(data=music, val=validation, out=work / "bundle-music", config=config,
                           train_config=train_config or TrainConfig(), name="moodspace-default")
     if sources.emobank is not None:
@@ -91,7 +114,13 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
 
 def evaluate(bundle: Path, sources: Sources) -> dict:
     """Held-apart metrics: retrieval on the test splits; text retrieval and text -> VA on EmoBank dev."""
-    results = {"synth_test": eval_bundle(bundle=bundle, data=sources.synth, split="test").to_dict()}
+    results: dict = {}
+    if sources.real:  # real recordings first
+        results["real_audio"] = [eval_real_audio(bundle=bundle, data=m, split=s).to_dict()
+                                 for m in sources.real for s in ("val", "test")]
+        results["probe"] = {m.stem: probe_baseline(m, frontend=load_bundle(bundle).config.frontend.name)
+                            for m in sources.real}
+    results["synth_test"] = eval_bundle(bundle=bundle, data=sources.synth, split="test").to_dict()
     if sources.vgmidi is not None:
         results["vgmidi_test"] = eval_bundle(bundle=bundle, data=sources.vgmidi, split="test").to_dict()
     if sources.emobank is not None and sources.emopia is not None and sources.vgmidi is not None:

@@ -16,6 +16,7 @@ import torch
 
 from models.encoders import CrossModalModel, pad
 from models.scoring import Gaussians, composite_scores
+from training.classify import CategoricalMetrics, categorical_metrics
 from training.features import Item
 
 
@@ -101,3 +102,27 @@ def best_lam(model: CrossModalModel, items: Sequence[Item], lams: Sequence[float
     va = np.stack([i.va_mean for i in items]).astype(np.float64)
     results = [(lam, evaluate_embeddings(music, emotion, va, lam=lam)) for lam in lams]
     return max(results, key=lambda result: result[1].mean_mrr)
+
+
+@torch.no_grad()
+def class_probabilities(model: CrossModalModel, items: Sequence[Item], taxonomy: str, *,
+                        batch_size: int = 64) -> np.ndarray:
+    """(N, C) softmax of the ``taxonomy`` head on whole items, in eval mode."""
+    was_training = model.training
+    model.eval()
+    head = model.music.categorical[taxonomy]
+    parts = [torch.softmax(head(model.music.represent(*pad([i.features for i in items[k : k + batch_size]]))), 1)
+             for k in range(0, len(items), batch_size)]
+    model.train(was_training)
+    return torch.cat(parts).numpy().astype(np.float64)
+
+
+def categorical_evaluation(model: CrossModalModel, items: Sequence[Item]) -> dict[str, CategoricalMetrics]:
+    """Metrics of each categorical head on the items labelled in its taxonomy."""
+    out = {}
+    for taxonomy in model.config.taxonomies:
+        labelled = [i for i in items if taxonomy in i.labels]
+        if labelled:
+            reference = np.array([i.labels[taxonomy] for i in labelled])
+            out[taxonomy] = categorical_metrics(taxonomy, reference, class_probabilities(model, labelled, taxonomy))
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from models.curves import curve_mean, resample_curve
 from models.errors import AudioError, ManifestError
 from models.frontend import frame_times, load_audio, make_frontend
 from models.manifest import Clip, audio_path
+from models.taxonomy import CLASS_VA, class_index
 from training.parallel import parallel_map
 
 
@@ -36,6 +37,7 @@ class Item:
     va_mean: np.ndarray  # (2,) clip-mean valence, arousal
     label_type: str
     split: str
+    labels: dict[str, int] = field(default_factory=dict)  # taxonomy -> class index (models.taxonomy)
 
 
 def cache_dir() -> Path:
@@ -88,23 +90,29 @@ def clip_feature_sets(manifest: str | Path, clips: list[Clip], config: FrontEndC
     return kept, skipped
 
 
+def class_curve(clip: Clip) -> np.ndarray:
+    """The emotion-side input of a clip labelled only by a class: one point at the class's VA placement."""
+    taxonomy, label = next(iter(clip.labels.items()))
+    return np.array([[0.0, *CLASS_VA[taxonomy][label]]])
+
+
 def align(clip: Clip, features: np.ndarray, config: FrontEndConfig) -> Item:
     """Crop ``features`` to the annotated span and read the curve at the kept frame centres."""
-    if clip.curve is None:
-        raise ManifestError(f"clip {clip.id!r} has categorical labels {clip.labels} but no VA curve; this trainer "
-                            "needs curves (categorical sets train the categorical heads: `moodspace probe`)")
+    curve = clip.curve if clip.curve is not None else class_curve(clip)
     times = frame_times(features.shape[0], config)
     keep = np.ones(times.size, dtype=bool)
-    if clip.label_type == "dynamic" and clip.curve.shape[0] > 1:
+    if clip.label_type == "dynamic" and curve.shape[0] > 1:
         half = config.frame_seconds / 2
-        keep = (times >= clip.curve[0, 0] - half) & (times <= clip.curve[-1, 0] + half)
+        keep = (times >= curve[0, 0] - half) & (times <= curve[-1, 0] + half)
     if not keep.any():
         raise ManifestError(f"clip {clip.id!r}: no audio frame lies inside the annotated span "
-                            f"{clip.curve[0, 0]:.1f}-{clip.curve[-1, 0]:.1f} s")
+                            f"{curve[0, 0]:.1f}-{curve[-1, 0]:.1f} s")
     if not np.isfinite(features).all():
         raise AudioError(f"clip {clip.id!r}: features hold NaN or infinite values")
-    va = resample_curve(clip.curve, times[keep]).astype(np.float32)
-    return Item(clip.id, features[keep], va, curve_mean(clip.curve).astype(np.float32), clip.label_type, clip.split)
+    va = resample_curve(curve, times[keep]).astype(np.float32)
+    labels = {t: class_index(t, label) for t, label in clip.labels.items()}
+    return Item(clip.id, features[keep], va, curve_mean(curve).astype(np.float32), clip.label_type, clip.split,
+                labels)
 
 
 def _item(clip: Clip, *, manifest: Path, config: FrontEndConfig) -> Item:

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
+from torch import nn
 
 from models.config import ModelConfig
 from models.encoders import CrossModalModel, pad
 from models.inference import Embedder
 from models.losses import composite_loss, fit_linear_cca
-from training.evaluate import RetrievalMetrics, best_lam
+from training.evaluate import RetrievalMetrics, best_lam, categorical_evaluation
 from training.features import Item
 from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
 
@@ -21,6 +22,7 @@ from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everyth
 class TrainConfig(OptimConfig):
     crop_frames: int = 24  # random windows of up to this many frames per item and step (0: whole items)
     tune_query_lam: bool = True  # composite models: choose the score's default lam on validation
+    categorical_weight: float = 1.0  # weight of the categorical heads' cross-entropy beside the composite loss
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -74,13 +76,30 @@ def feature_stats(items: Sequence[Item]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(frames.mean(axis=0)), torch.from_numpy(frames.std(axis=0))
 
 
+def categorical_loss(model: CrossModalModel, h: torch.Tensor, batch: list[Item]) -> torch.Tensor:
+    """Sum over taxonomies of the cross-entropy of that head on the batch items labelled in it: a head learns
+    only from items its labels inform (selective update); the shared trunk from all of them."""
+    total = h.new_zeros(())
+    for taxonomy, head in model.music.categorical.items():
+        rows = [i for i, item in enumerate(batch) if taxonomy in item.labels]
+        if rows:
+            target = torch.tensor([batch[i].labels[taxonomy] for i in rows])
+            total = total + nn.functional.cross_entropy(head(h[rows]), target)
+    return total
+
+
 def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Optimizer, *,
-          config: ModelConfig, crop_frames: int, rng: np.random.Generator) -> dict[str, float]:
-    windows = [crop(item, crop_frames, rng) for item in batch]
-    music = model.music(*pad([w[0] for w in windows]), align=False)
+          config: ModelConfig, train_config: TrainConfig, rng: np.random.Generator) -> dict[str, float]:
+    windows = [crop(item, train_config.crop_frames, rng) for item in batch]
+    h = model.music.represent(*pad([w[0] for w in windows]))
+    music = model.music.embed(h, align=False)
     emotion = model.emotion(*pad([w[1] for w in windows]), align=False)
     loss, parts = composite_loss(music, emotion, lam=config.lam, alpha=config.alpha, reg=config.cca_reg,
                                  negatives=distinct_emotions([w[1] for w in windows]))
+    if config.taxonomies:
+        ce = categorical_loss(model, h, batch)
+        loss = loss + train_config.categorical_weight * ce
+        parts |= {"ce": ce.item(), "loss": loss.item()}
     optimizer.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -108,13 +127,15 @@ def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Seq
     lams = QUERY_LAMS if train_config.tune_query_lam and 0 < config.lam < 1 else (config.lam,)
 
     def train_epoch() -> dict[str, float]:
-        return mean_parts([_step(model, b, optimizer, config=config, crop_frames=train_config.crop_frames, rng=rng)
+        return mean_parts([_step(model, b, optimizer, config=config, train_config=train_config, rng=rng)
                            for b in batches(train_items, size=train_config.batch_size, rng=rng, min_size=min_size)])
 
     def validate() -> Validation[tuple[float, RetrievalMetrics]]:
         align_cca(model, train_items)
         lam, val = best_lam(model, val_items, lams)
-        return Validation(val.mean_mrr, {"val_m2e_mrr": val.m2e.mrr, "val_e2m_mrr": val.e2m.mrr}, (lam, val))
+        f1 = {t: m.macro_f1 for t, m in categorical_evaluation(model, val_items).items()}
+        record = {"val_m2e_mrr": val.m2e.mrr, "val_e2m_mrr": val.e2m.mrr, **{f"val_f1_{t}": v for t, v in f1.items()}}
+        return Validation(float(np.mean([val.mean_mrr, *f1.values()])), record, (lam, val))
 
     fitted = fit(model, epochs=train_config.epochs, patience=train_config.patience, train_epoch=train_epoch,
                  validate=validate, desc="train", progress=progress)

@@ -35,5 +35,6 @@ def music_to_emotion(
         valence=analysis.valence, arousal=analysis.arousal, valence_std=analysis.valence_std,
         arousal_std=analysis.arousal_std, duration_s=round(analysis.duration_s, 3),
         curve=[CurvePoint(t=t, valence=v, arousal=a) for t, v, a in analysis.curve],
-        emotions=[EmotionHit(**e.__dict__) for e in emotions], lam=lam, model_version=embedder.version,
+        emotions=[EmotionHit(**e.__dict__) for e in emotions], classes=analysis.classes, lam=lam,
+        model_version=embedder.version,
     )

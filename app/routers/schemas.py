@@ -108,6 +108,9 @@ class MusicToEmotionResponse(BaseModel):
     duration_s: float
     curve: list[CurvePoint] = Field(description="VA read over sliding windows, at window centres.")
     emotions: list[EmotionHit] = Field(description="Named emotions by window-averaged composite score.")
+    classes: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per taxonomy the model has heads for (quadrant: Russell quadrants Q1-Q4; "
+        "mirex_cluster: MIREX mood clusters 1-5), each class's probability averaged over the same windows.")
     lam: float
     model_version: str
 

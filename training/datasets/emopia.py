@@ -47,6 +47,7 @@ def read(root: Path) -> list[Clip]:
         clips.append(Clip(
             id=f"emopia-{row['clip']}", audio=str(midi.resolve()), curve=np.array([[0.0, v, a]]),
             tags=(f"Q{quadrant}", *mood_tags(v, a)), title=song_of(row["clip"]), artist="", split=split,
-            label_type="categorical", extra={"quadrant": quadrant, "song": song_of(row["clip"])},
+            label_type="categorical", labels={"quadrant": f"Q{quadrant}"},
+            extra={"quadrant": quadrant, "song": song_of(row["clip"])},
         ))
     return clips
