@@ -94,6 +94,9 @@ def evaluate(
         m = getattr(result.metrics, direction)
         typer.echo(f"{direction.upper()}: MRR {m.mrr:.3f}  AR {m.ar:.2f}  top-5% cos {m.top5_cosine:.3f}"
                    f"  (n={result.metrics.n_test})")
+    if (agreement := result.metrics.va_agreement) is not None:
+        typer.echo(f"E2M top-{agreement.k} VA distance {agreement.top_k_distance:.3f} "
+                   f"(VA nearest neighbours: {agreement.nearest_distance:.3f})")
     if json_out:
         json_out.write_text(json.dumps(result.to_dict(), indent=2))
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from models.encoders import CrossModalModel, pad
+from models.inference import Embedder
 from models.scoring import Gaussians, composite_scores
 from training.classify import CategoricalMetrics, categorical_metrics
 from training.features import Item
@@ -61,10 +62,22 @@ class DirectionMetrics:
 
 
 @dataclass(frozen=True)
+class VAAgreement:
+    """Emotion -> music lands where it was asked: mean distance on the VA plane between each query's VA and the
+    model's reading of its top ``k`` tracks, and the same for the ``k`` tracks whose readings are nearest to the
+    query (the best any ranking of these readings can do)."""
+
+    k: int
+    top_k_distance: float
+    nearest_distance: float
+
+
+@dataclass(frozen=True)
 class RetrievalMetrics:
     n_test: int
     m2e: DirectionMetrics
     e2m: DirectionMetrics
+    va_agreement: VAAgreement | None = None
 
     @property
     def mean_mrr(self) -> float:
@@ -90,10 +103,25 @@ def evaluate_embeddings(music: Gaussians, emotion: Gaussians, va: np.ndarray, *,
     return retrieval_metrics(m2e, e2m, va)
 
 
+def va_agreement(scores: np.ndarray, query_va: np.ndarray, reading: np.ndarray, *, k: int = 10) -> VAAgreement:
+    """``scores`` (Nq, Ni) of items for each query; ``query_va`` (Nq, 2); ``reading`` (Ni, 2) the items' VA."""
+    k = min(k, scores.shape[1])
+    distance = np.linalg.norm(query_va[:, None, :] - reading[None, :, :], axis=2)  # (Nq, Ni)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    nearest = np.sort(distance, axis=1)[:, :k]
+    return VAAgreement(k, float(np.take_along_axis(distance, top, axis=1).mean()), float(nearest.mean()))
+
+
 def evaluate_model(model: CrossModalModel, items: Sequence[Item], *, lam: float) -> RetrievalMetrics:
-    """Composite-score retrieval metrics of ``model`` on ``items``."""
+    """Composite-score retrieval metrics of ``model`` on ``items``, with the VA agreement of E2M's top 10 (the
+    items' readings as the service reads them: the mean of each item's curve)."""
     music, emotion = embed(model, items)
-    return evaluate_embeddings(music, emotion, np.stack([i.va_mean for i in items]).astype(np.float64), lam=lam)
+    va = np.stack([i.va_mean for i in items]).astype(np.float64)
+    metrics = evaluate_embeddings(music, emotion, va, lam=lam)
+    embedder = Embedder(model)
+    reading = np.stack([embedder.read_track(i.features).mean for i in items])
+    agreement = va_agreement(composite_scores(emotion, music, lam=lam).score, va, reading)
+    return replace(metrics, va_agreement=agreement)
 
 
 def best_lam(model: CrossModalModel, items: Sequence[Item], lams: Sequence[float]) -> tuple[float, RetrievalMetrics]:

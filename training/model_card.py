@@ -67,8 +67,10 @@ def _limits(frontend: str) -> str:
 
 def _row(name: str, metrics: dict) -> str:
     m2e, e2m = metrics["m2e"], metrics["e2m"]
+    agreement = metrics.get("va_agreement")
+    distance = (f"{agreement['top_k_distance']:.3f} ({agreement['nearest_distance']:.3f})" if agreement else "")
     return (f"| {name} | {metrics['n_test']} | {m2e['mrr']:.3f} | {m2e['ar']:.1f} | {e2m['mrr']:.3f} | "
-            f"{e2m['ar']:.1f} | {metrics['lam']:.2f} |")
+            f"{e2m['ar']:.1f} | {distance} | {metrics['lam']:.2f} |")
 
 
 def _what_it_is(bundle: Bundle) -> list[str]:
@@ -124,7 +126,11 @@ def _retrieval(evaluation: dict) -> list[str]:
         "### Retrieval", "",
         "Retrieval as CMER-CL section 4.2: each test item's own partner ranked among all test items (MRR: higher "
         "is better; AR, the average rank: lower is better, random is (N + 1) / 2).", "",
-        "| test set | N | M2E MRR | M2E AR | E2M MRR | E2M AR | lam |", "|---|---|---|---|---|---|---|",
+        "E2M top-10 VA distance: mean distance on the VA plane between each emotion query and the model's reading "
+        "of its top 10 tracks; in brackets the same for the 10 tracks whose readings are nearest (a plain VA "
+        "nearest-neighbour ranking).", "",
+        "| test set | N | M2E MRR | M2E AR | E2M MRR | E2M AR | E2M top-10 VA distance (VA-NN) | lam |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key, name in (("synth_test", "built-in corpus, test split"), ("vgmidi_test", "VGMIDI, test series")):
         if key in evaluation:

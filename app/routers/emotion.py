@@ -27,7 +27,7 @@ def emotion_to_music(query: EmotionQuery, settings: SettingsDep, embedder: Embed
                                                          emotion=query.emotion)
     lam = embedder.config.score_lam if query.lam is None else query.lam
     results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k)
-    return EmotionToMusicResponse(results=[TrackHit.of(r) for r in results],
+    return EmotionToMusicResponse(results=[TrackHit.of(r, query_va=(valence, arousal)) for r in results],
                                   query=VAPoint(valence=valence, arousal=arousal), lam=lam,
                                   model_version=embedder.version)
 

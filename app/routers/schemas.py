@@ -74,12 +74,15 @@ class TrackHit(ScoreParts):
     valence: VA
     arousal: VA
     audio_url: str
+    va_distance: float = Field(description="Distance on the valence/arousal plane between the query's VA and the "
+                                           "track's reading (0 is exactly where asked; the plane's diagonal is 2.83).")
 
     @classmethod
-    def of(cls, result: TrackResult) -> TrackHit:
+    def of(cls, result: TrackResult, *, query_va: tuple[float, float]) -> TrackHit:
+        distance = float(np.hypot(result.valence - query_va[0], result.arousal - query_va[1]))
         return cls(track_id=result.track_id, title=result.title, artist=result.artist, score=result.score,
                    corr=result.corr, neg_kl=result.neg_kl, valence=result.valence, arousal=result.arousal,
-                   audio_url=result.audio_url)
+                   audio_url=result.audio_url, va_distance=round(distance, 4))
 
 
 class EmotionToMusicResponse(BaseModel):

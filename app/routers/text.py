@@ -42,7 +42,7 @@ def _arc(session: Session, snapshot: Snapshot, embedder: Embedder, query: TextQu
         used |= {r.track_id for r in results}
         segments.append(SegmentOut(start=part.start, end=part.end, sentences=sentences[part.start:part.end],
                                    valence=part.valence, arousal=part.arousal,
-                                   results=[TrackHit.of(r) for r in results]))
+                                   results=[TrackHit.of(r, query_va=(part.valence, part.arousal)) for r in results]))
     return segments
 
 
@@ -61,7 +61,8 @@ def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep
     if query.mode == "whole":
         gaussians = whole_query(embedder, query.text, sentences, va, bridge=query.bridge)
         results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k)
-        response.results = [TrackHit.of(r) for r in results]
+        mean = va.mean(axis=0)
+        response.results = [TrackHit.of(r, query_va=(float(mean[0]), float(mean[1]))) for r in results]
     else:
         response.segments = _arc(session, snapshot, embedder, query, sentences, va, settings=settings, lam=lam)
     return response

@@ -31,3 +31,13 @@ def test_perfect_retrieval_has_mrr_one_in_both_directions():
     metrics = retrieval_metrics(scores, scores, np.ones((5, 2)))
     assert metrics.n_test == 5
     assert metrics.m2e.mrr == metrics.e2m.mrr == 1.0 and metrics.e2m.ar == 1.0
+
+
+def test_va_agreement_of_the_top_k_against_the_nearest_readings():
+    from training.evaluate import va_agreement
+
+    reading = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    query = np.array([[0.0, 0.0]])
+    worst_first = np.array([[0.0, 2.0, 1.0]])  # ranks item 1, then 2, then 0
+    agreement = va_agreement(worst_first, query, reading, k=2)
+    assert agreement.top_k_distance == pytest.approx(1.0) and agreement.nearest_distance == pytest.approx(0.5)
