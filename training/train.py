@@ -13,7 +13,7 @@ from models.config import ModelConfig
 from models.encoders import CrossModalModel, pad
 from models.inference import Embedder
 from models.losses import composite_loss, fit_linear_cca
-from training.evaluate import RetrievalMetrics, best_lam, categorical_evaluation
+from training.evaluate import RetrievalMetrics, best_lam, categorical_evaluation, evaluate_model
 from training.features import Item
 from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
 
@@ -23,6 +23,9 @@ class TrainConfig(OptimConfig):
     crop_frames: int = 24  # random windows of up to this many frames per item and step (0: whole items)
     tune_query_lam: bool = True  # composite models: choose the score's default lam on validation
     categorical_weight: float = 1.0  # weight of the categorical heads' cross-entropy beside the composite loss
+    # The query lam is chosen on validation by mean MRR minus this weight times E2M's top-10 VA distance, so
+    # emotion -> music also lands near the asked VA (a distance of 0.2 costs as much as 0.1 of MRR).
+    va_agreement_weight: float = 0.5
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -142,9 +145,27 @@ def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Seq
     assert fitted.best is not None and fitted.best.detail is not None, "no epoch ran"
     best_query_lam, best_val = fitted.best.detail
     if len(lams) > 1:
-        model.config = replace(config, query_lam=best_query_lam)
+        best_query_lam = choose_query_lam(model, val_items, lams, weight=train_config.va_agreement_weight)
     fit_readout_temperature(model, val_items)
     return TrainResult(model, fitted.history, fitted.best_epoch, best_val, best_query_lam)
+
+
+def choose_query_lam(model: CrossModalModel, items: Sequence[Item], lams: Sequence[float], *, weight: float) -> float:
+    """The lam among ``lams`` with the best mean MRR minus ``weight`` times E2M's top-10 VA distance on ``items``;
+    each candidate reads VA with its own lam and readout temperature, as the service would. Leaves the model's
+    config at the chosen lam."""
+    base = model.config
+
+    def criterion(lam: float) -> float:
+        model.config = replace(base, query_lam=lam)
+        fit_readout_temperature(model, items)
+        metrics = evaluate_model(model, items, lam=lam)
+        assert metrics.va_agreement is not None
+        return metrics.mean_mrr - weight * metrics.va_agreement.top_k_distance
+
+    best = max(lams, key=criterion)
+    model.config = replace(base, query_lam=best)
+    return best
 
 
 READOUT_TEMPERATURES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)

@@ -72,3 +72,28 @@ def test_identical_emotion_windows_are_not_negatives():
     ramp = np.linspace([-1, 0], [1, 0], 5).astype(np.float32)
     allowed = distinct_emotions([q1, q1.copy(), ramp]).numpy()
     assert not allowed[0, 1] and not allowed[1, 0] and allowed[0, 2] and allowed[2, 1]
+
+
+def test_the_query_lam_criterion_weighs_mrr_against_va_agreement(items):
+    from training.evaluate import evaluate_model
+    from training.train import QUERY_LAMS, choose_query_lam
+
+    train, val = items
+    model = train_model(TINY_MODEL, train, val, TINY_TRAIN, progress=False).model
+    chosen = {w: choose_query_lam(model, train, QUERY_LAMS, weight=w) for w in (0.0, 1e6)}
+    assert model.config.query_lam == chosen[1e6]
+
+    def measured(lam: float) -> tuple[float, float]:
+        from dataclasses import replace as set_lam
+
+        from training.train import fit_readout_temperature
+
+        model.config = set_lam(model.config, query_lam=lam)
+        fit_readout_temperature(model, train)
+        metrics = evaluate_model(model, train, lam=lam)
+        assert metrics.va_agreement is not None
+        return metrics.mean_mrr, metrics.va_agreement.top_k_distance
+
+    table = {lam: measured(lam) for lam in QUERY_LAMS}
+    assert table[chosen[0.0]][0] == max(mrr for mrr, _ in table.values())  # weight 0: MRR alone
+    assert table[chosen[1e6]][1] == min(distance for _, distance in table.values())  # huge weight: distance alone
