@@ -54,3 +54,21 @@ def test_saving_again_replaces_the_bundle_atomically(tmp_path: Path):
     second = save_bundle(model, tmp_path / "b")
     assert first.version != second.version == load_bundle(tmp_path / "b").version
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_categorical_heads_round_trip_and_read_class_probabilities(tmp_path: Path):
+    import numpy as np
+
+    from models.inference import Embedder
+
+    torch.manual_seed(0)
+    config = ModelConfig(music=EncoderConfig(kind="bigru", hidden=8, layers=(16,)),
+                         emotion=EncoderConfig(kind="bigru", hidden=8, layers=(16,)), d=4,
+                         taxonomies=("quadrant", "mirex_cluster"))
+    save_bundle(CrossModalModel(config).eval(), tmp_path / "b")
+    loaded = load_bundle(tmp_path / "b")
+    assert loaded.config.taxonomies == ("quadrant", "mirex_cluster")
+    track = Embedder.from_bundle(loaded).read_track(np.random.default_rng(0).normal(size=(20, 192)).astype("f4"))
+    assert track.classes["quadrant"].shape == (4,) and track.classes["mirex_cluster"].shape == (5,)
+    assert all(abs(p.sum() - 1) < 1e-6 for p in track.classes.values())
+    assert track.mean == pytest.approx(track.curve.mean(axis=0))
