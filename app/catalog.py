@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import String, cast, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,11 +51,13 @@ def add_track(session: Session, *, title: str, artist: str, duration_s: float, a
 
 
 def list_tracks(session: Session, *, limit: int, offset: int, query: str | None = None) -> tuple[list[Track], int]:
-    """A page of tracks (newest id last) and the total count, optionally filtered by title/artist substring."""
+    """A page of tracks (newest id last) and the total count, optionally filtered by a substring of the title, the
+    artist or a tag (case-insensitive; ``%`` and ``_`` are literal characters, not wildcards)."""
     statement = select(Track)
     if query:
-        pattern = f"%{query.lower()}%"
-        statement = statement.where(func.lower(Track.title).like(pattern) | func.lower(Track.artist).like(pattern))
+        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        fields = (Track.title, Track.artist, cast(Track.tags, String))
+        statement = statement.where(or_(*(func.lower(f).like(pattern, escape="\\") for f in fields)))
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     tracks = session.scalars(statement.order_by(Track.id).limit(limit).offset(offset)).all()
     return list(tracks), int(total)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from app import catalog
@@ -56,11 +56,26 @@ def get_track(track_id: TrackId, session: SessionDep, services: ServicesDep) -> 
     return track_out(track, reading, with_curve=True)
 
 
-@router.get("/{track_id}/audio", response_class=FileResponse, responses={404: {"model": ErrorOut}},
-            summary="The track's audio file")
-def track_audio(track_id: TrackId, session: SessionDep, settings: SettingsDep) -> FileResponse:
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of an If-None-Match header with the file's entity tag."""
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+@router.api_route("/{track_id}/audio", methods=["GET", "HEAD"], response_class=FileResponse,
+                  responses={304: {"description": "Not modified (If-None-Match)"}, 404: {"model": ErrorOut}},
+                  summary="The track's audio file")
+def track_audio(track_id: TrackId, session: SessionDep, settings: SettingsDep, request: Request) -> Response:
+    """The stored audio, with byte ranges, HEAD, and 304 for an If-None-Match that names its ETag."""
     track = _track(session, track_id)
     path = settings.data_dir / track.audio_path
     if not path.is_file():
         raise NotFoundError(f"the audio of track {track_id} is missing from the data folder")
-    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"))
+    response = FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
+                            stat_result=path.stat())
+    etag = response.headers["etag"]
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers={"etag": etag, "last-modified": response.headers["last-modified"]})
+    return response
