@@ -8,6 +8,7 @@ Every audio input passes ``load_audio``, which rejects empty, non-finite, too sh
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -22,6 +23,7 @@ from models.config import FrontEndConfig, FrontEndName
 from models.errors import AudioError, UndecodableAudioError
 
 MIN_SECONDS = 0.96
+log = logging.getLogger(__name__)
 
 
 def _decode(source: str | Path | bytes) -> tuple[np.ndarray, int]:
@@ -55,7 +57,9 @@ def load_audio(source: str | Path | bytes, *, sr: int, name: str | None = None) 
     try:
         y, native_sr = _decode(source)
     except Exception as error:  # decoders raise many types for bad input; all mean "cannot decode"
-        raise UndecodableAudioError(f"{label}: cannot decode audio ({type(error).__name__})") from error
+        log.info("%s: %s: %s", label, type(error).__name__, error)  # the decoder's words stay in the log
+        raise UndecodableAudioError(f"{label}: cannot decode audio: not a WAV, FLAC, OGG, MP3 or AIFF file, or "
+                                    "a truncated one") from error
     return _check(y.mean(axis=1), native_sr=native_sr, sr=sr, label=label)
 
 

@@ -23,7 +23,8 @@ def music_to_emotion(
     settings: SettingsDep, model: ModelDep,
     file: Annotated[UploadFile, File(description="Audio: WAV, FLAC, OGG or MP3.")],
     k: Annotated[int, Query(ge=1, description="Named emotions to return (at most MOODSPACE_MAX_K).")] = 10,
-    lam: Annotated[float | None, Query(ge=0, le=1, description="Score weight (default: the model's).")] = None,
+    lam: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False,
+                                       description="Score weight (default: the model's).")] = None,
 ) -> MusicToEmotionResponse:
     limits.check_k(settings, k)
     data = read_upload(file, limit=settings.max_upload_bytes)

@@ -103,3 +103,16 @@ def test_malformed_json_and_wrong_content_type(client: TestClient):
     assert response.status_code == 422 and response.json()["error"] == "invalid_request"
     response = client.post("/v1/music-to-emotion", data={"file": "not a file"})
     assert response.status_code == 422
+
+
+def test_undecodable_audio_is_described_in_the_users_terms(client: TestClient):
+    junk = ("notes.wav", b"not audio at all" * 100, "audio/wav")
+    response = client.post("/v1/music-to-emotion", files={"file": junk})
+    assert response.status_code == 415
+    detail = response.json()["detail"]
+    assert "not a WAV, FLAC, OGG, MP3 or AIFF file" in detail and "Error" not in detail  # no decoder class names
+
+
+def test_lam_nan_is_refused_as_not_a_number(client: TestClient, wavs: list[bytes]):
+    response = client.post("/v1/music-to-emotion?lam=nan", files={"file": ("a.wav", wavs[0], "audio/wav")})
+    assert response.status_code == 422 and "finite number" in str(response.json()["detail"])
