@@ -12,6 +12,7 @@ import typer
 
 from models.config import EncoderKind, FrontEndName, ModelConfig
 from models.frontend import frontend_config
+from training.default_model import DEFAULT_FRONTEND
 from training.splits import Split
 from training.text import TextTrainConfig
 from training.train import TrainConfig
@@ -237,7 +238,7 @@ def retrain_default(
     work: Annotated[Path, typer.Option(help="Where corpora and intermediate bundles go.")] =
     Path("data/default-training"),
     card: Annotated[Path, typer.Option(help="Model card to write.")] = Path("docs/MODEL_CARD.md"),
-    frontend: FrontEnd = MODEL.frontend.name,
+    frontend: FrontEnd = DEFAULT_FRONTEND,
     out: Annotated[Path | None, typer.Option(help="Install somewhere else than models/default_bundle (to "
                                                  "compare a candidate before it replaces the default).")] = None,
 ) -> None:
