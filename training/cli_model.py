@@ -74,8 +74,11 @@ def train(
     bundle = train_bundle(data=data, val=val or [], out=out, config=model, train_config=train_config,
                           workers=workers)
     val_metrics = bundle.metrics["val"]
+    for skipped in bundle.metrics["skipped"]:
+        typer.echo(f"skipped {skipped['id']}: {skipped['reason']}")
     typer.echo(f"bundle {bundle.version} -> {out} (best epoch {bundle.metrics['best_epoch']}, "
-               f"val MRR m2e {val_metrics['m2e']['mrr']:.3f} e2m {val_metrics['e2m']['mrr']:.3f})")
+               f"val MRR m2e {val_metrics['m2e']['mrr']:.3f} e2m {val_metrics['e2m']['mrr']:.3f}; "
+               f"{len(bundle.metrics['skipped'])} clips skipped)")
 
 
 @cli.command("eval")

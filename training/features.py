@@ -124,12 +124,25 @@ def _item(clip: Clip, *, manifest: Path, config: FrontEndConfig) -> Item:
     return align(clip, features, config)
 
 
+def load_training_items(manifest: str | Path, clips: list[Clip], config: FrontEndConfig, *,
+                        workers: int | None = None, progress: bool = True) -> tuple[list[Item], list[Skipped]]:
+    """Items for ``clips`` of ``manifest`` for training: a clip whose audio does not decode is skipped and listed
+    with its reason instead of stopping the run; missing files are still an error before any extraction."""
+    check_audio_files(Path(manifest), clips)
+    pairs, skipped = clip_feature_sets(manifest, clips, config, workers=workers, progress=progress)
+    return [align(clip, features, config) for clip, features in pairs], skipped
+
+
+def check_audio_files(manifest: Path, clips: list[Clip]) -> None:
+    for clip in clips:
+        if not audio_path(manifest, clip).is_file():
+            raise ManifestError(f"{manifest}: clip {clip.id!r}: audio file {audio_path(manifest, clip)} not found")
+
+
 def load_items(manifest: str | Path, clips: list[Clip], config: FrontEndConfig, *, workers: int | None = None,
                progress: bool = True) -> list[Item]:
     """Items for ``clips`` of ``manifest``; missing audio is reported, naming the clip, before any extraction."""
     manifest = Path(manifest)
-    for clip in clips:
-        if not audio_path(manifest, clip).is_file():
-            raise ManifestError(f"{manifest}: clip {clip.id!r}: audio file {audio_path(manifest, clip)} not found")
+    check_audio_files(manifest, clips)
     job = partial(_item, manifest=manifest, config=config)
     return parallel_map(job, clips, workers=workers, desc="features", unit="clip", progress=progress)

@@ -3,8 +3,9 @@ checks every clip (curves, audio files, decodability) before any training starts
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,12 @@ from models.inference import Embedder
 from models.manifest import read_manifest
 from training.evaluate import RetrievalMetrics, evaluate_model
 from training.experiment import Splits, run_experiment, sweep, write_results
-from training.features import Item, load_items
+from training.features import Item, Skipped, load_items, load_training_items
 from training.plots import plot_history, plot_va
 from training.splits import Split, of_split, test_clips, train_val
 from training.train import TrainConfig, train_model
+
+log = logging.getLogger(__name__)
 
 
 def _items(manifest: Path, clips: list, config: ModelConfig, *, workers: int | None) -> list[Item]:
@@ -35,30 +38,46 @@ def check_feature_size(config: ModelConfig, items: list[Item]) -> None:
                                            f"{config.feature_size}"
 
 
+@dataclass
+class TrainingSet:
+    """Training and validation items, and the clips left out because their audio did not decode."""
+
+    train: list[Item] = field(default_factory=list)
+    val: list[Item] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def add(self, split: str, manifest: Path, clips: list, config: ModelConfig, workers: int | None) -> None:
+        items, skipped = load_training_items(manifest, clips, config.frontend, workers=workers)
+        getattr(self, split).extend(items)
+        self.skipped += skipped
+
+
 def train_val_items(data: list[Path], val: list[Path], config: ModelConfig, *, workers: int | None = None
-                    ) -> tuple[list[Item], list[Item]]:
+                    ) -> TrainingSet:
     """Training items: the train clips of every ``data`` manifest. Validation: the val clips (or all clips) of
     every ``val`` manifest; without any, the val clips of the ``data`` manifests (see ``splits.train_val``)."""
-    train_items: list[Item] = []
-    val_items: list[Item] = []
+    found = TrainingSet()
     for manifest in data:
         train_clips, own_val = train_val(read_manifest(manifest))
-        train_items += _items(manifest, train_clips, config, workers=workers)
+        found.add("train", manifest, train_clips, config, workers)
         if not val:
-            val_items += _items(manifest, own_val, config, workers=workers)
+            found.add("val", manifest, own_val, config, workers)
     for manifest in val:
         clips = read_manifest(manifest)
-        val_items += _items(manifest, of_split(clips, "val") or clips, config, workers=workers)
-    overlap = {i.id for i in train_items} & {i.id for i in val_items}
+        found.add("val", manifest, of_split(clips, "val") or clips, config, workers)
+    overlap = {i.id for i in found.train} & {i.id for i in found.val}
     if overlap:
         raise ManifestError(f"clips in both training and validation: {sorted(overlap)[:5]}")
-    return train_items, val_items
+    for skipped in found.skipped:
+        log.warning("skipped %s: %s", skipped.id, skipped.reason)
+    return found
 
 
 def train_bundle(*, data: list[Path], val: list[Path], out: Path, config: ModelConfig, train_config: TrainConfig,
                  workers: int | None = None, name: str = "moodspace") -> Bundle:
     """Train on the ``data`` manifests, validate as ``train_val_items`` says; write a bundle to ``out``."""
-    train_items, val_items = train_val_items(data, val, config, workers=workers)
+    found = train_val_items(data, val, config, workers=workers)
+    train_items, val_items = found.train, found.val
     check_feature_size(config, train_items)
     start = time.perf_counter()
     result = train_model(config, train_items, val_items, train_config)
@@ -67,7 +86,7 @@ def train_bundle(*, data: list[Path], val: list[Path], out: Path, config: ModelC
         "n_train": len(train_items), "n_val": len(val_items),
         "val": {**result.best_val.to_dict(), "lam": result.query_lam} if result.best_val else {},
         "train_config": asdict(train_config), "data": [str(d) for d in data], "val_data": [str(v) for v in val],
-        "history": result.history,
+        "history": result.history, "skipped": [s.__dict__ for s in found.skipped],
     }
     bundle = save_bundle(result.model, out, name=name, metrics=metrics)
     plot_history(result.history, out / "training.png")

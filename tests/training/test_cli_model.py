@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from models.bundle import load_bundle
-from models.errors import AudioError, ManifestError
+from models.errors import ManifestError
 from moodspace import cli
 
 runner = CliRunner()
@@ -74,7 +74,7 @@ def test_bad_items_fail_before_training_and_name_the_item(tiny_corpus: Path, tmp
     assert not (tmp_path / "b").exists()
 
 
-def test_undecodable_audio_is_named_before_training(tiny_corpus: Path, tmp_path: Path):
+def test_undecodable_audio_is_skipped_and_listed_in_the_report(tiny_corpus: Path, tmp_path: Path):
     broken = tiny_corpus.parent / "audio" / f"broken-{tmp_path.name}.flac"
     broken.write_bytes(b"fLaC" + bytes(100))
 
@@ -82,8 +82,10 @@ def test_undecodable_audio_is_named_before_training(tiny_corpus: Path, tmp_path:
         lines[4]["audio"] = f"audio/{broken.name}"
 
     bad = _corrupt(tiny_corpus, tmp_path, point_at_broken)
-    with pytest.raises(AudioError, match="clip 'synth-00004'.*cannot decode"):
-        _invoke("train", "--data", bad, "--out", tmp_path / "b", *TINY)
+    result = _invoke("train", "--data", bad, "--out", tmp_path / "b", *TINY)
+    assert "skipped synth-00004:" in result.output and "cannot decode" in result.output
+    metrics = load_bundle(tmp_path / "b").metrics
+    assert [s["id"] for s in metrics["skipped"]] == ["synth-00004"] and metrics["n_train"] == 20
 
 
 def test_train_on_several_manifests_with_a_validation_manifest(tiny_corpus: Path, tmp_path: Path):
