@@ -133,6 +133,29 @@ def experiment(
     typer.echo(results_markdown(results, title="results"))
 
 
+@cli.command("eval-real")
+def eval_real(
+    bundle: Annotated[Path, typer.Option(help="Model bundle folder, or \"default\" for the built-in model.")],
+    data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,
+                                             help="Manifest(s) with categorical labels (4q, mirex_mm); repeatable.")],
+    split: Annotated[Split, typer.Option(help="Which split to read.")] = "val",
+    json_out: JsonOut = None,
+) -> None:
+    """Real recordings read as the service reads a track: valence/arousal AUC and quadrant accuracy of the VA
+    reading, and the categorical head's accuracy and macro-F1."""
+    from training.real_audio import eval_real_audio
+
+    results = [eval_real_audio(bundle=bundle, data=manifest, split=split) for manifest in data]
+    for r in results:
+        reading = (f"valence AUC {r.valence_auc:.3f}  arousal AUC {r.arousal_auc:.3f}  quadrant acc. "
+                   f"{r.reading_accuracy:.3f}  " if r.valence_auc is not None and r.arousal_auc is not None
+                   and r.reading_accuracy is not None else "")
+        head = f"head acc. {r.head.accuracy:.3f}  macro-F1 {r.head.macro_f1:.3f}" if r.head else "no head"
+        typer.echo(f"{Path(r.manifest).name} {split} ({r.n}): {reading}{head}")
+    if json_out:
+        json_out.write_text(json.dumps([r.to_dict() for r in results], indent=2))
+
+
 @cli.command("probe")
 def probe(
     data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,

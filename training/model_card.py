@@ -151,6 +151,9 @@ def _text(text: dict) -> list[str]:
 
 
 COMMANDS = ["", "Commands that produce these figures (after `make model`):", "", "```bash",
+            "moodspace eval-real --bundle default --data data/default-training/4q.jsonl "
+            "--data data/default-training/mirex_mm.jsonl --split val   # and --split test",
+            "moodspace probe --data data/default-training/4q.jsonl --data data/default-training/mirex_mm.jsonl",
             "moodspace eval --bundle default --data data/default-training/synth/manifest.jsonl --split test",
             "moodspace eval --bundle default --data data/default-training/vgmidi/manifest.jsonl --split test",
             "moodspace eval-text --bundle default --emobank ../shared/datasets/emobank \\",

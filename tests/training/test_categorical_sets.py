@@ -117,3 +117,30 @@ def test_the_probe_learns_separable_quadrants_and_lists_a_corrupt_clip(tmp_path:
     # chance: accuracy 0.25, AUC 0.5
     assert val.n == 8 and val.accuracy >= 0.75 and val.valence_auc >= 0.9 and val.arousal_auc >= 0.9
     assert result.metrics["test"].n == 7
+
+
+def test_eval_real_reads_tracks_and_the_head(tmp_path: Path):
+    import torch
+    from typer.testing import CliRunner
+
+    from models.bundle import save_bundle
+    from models.config import EncoderConfig, ModelConfig
+    from models.encoders import CrossModalModel
+    from moodspace import cli
+
+    torch.manual_seed(0)
+    config = ModelConfig(music=EncoderConfig(kind="bigru", hidden=8, layers=(16,)),
+                         emotion=EncoderConfig(kind="bigru", hidden=8, layers=(16,)), d=4, taxonomies=("quadrant",))
+    save_bundle(CrossModalModel(config).eval(), tmp_path / "bundle")
+    clips = []
+    for k in range(8):
+        _ogg(tmp_path / "set" / "audio" / f"{k}.ogg", k, seconds=3.0)
+        clips.append(clip_from_json({"id": f"c{k}", "audio": f"audio/{k}.ogg", "split": "val",
+                                     "labels": {"quadrant": f"Q{k % 4 + 1}"}}))
+    manifest = write_manifest(tmp_path / "set" / "manifest.jsonl", clips)
+    result = CliRunner().invoke(cli.cli, ["eval-real", "--bundle", str(tmp_path / "bundle"), "--data", str(manifest),
+                                          "--json", str(tmp_path / "out.json")])
+    assert result.exit_code == 0, result.output
+    assert "manifest.jsonl val (8): valence AUC" in result.output and "head acc." in result.output
+    (row,) = __import__("json").loads((tmp_path / "out.json").read_text())
+    assert row["n"] == 8 and 0 <= row["valence_auc"] <= 1 and row["head"]["taxonomy"] == "quadrant"
