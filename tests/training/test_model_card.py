@@ -10,7 +10,13 @@ from models.frontend import frontend_config
 from training.model_card import render
 
 EVALUATION = {"synth_test": {"n_test": 200, "lam": 0.98, "m2e": {"mrr": 0.25, "ar": 12.5},
-                             "e2m": {"mrr": 0.2, "ar": 14.0}}}
+                             "e2m": {"mrr": 0.2, "ar": 14.0},
+                             "va_agreement": {"k": 10, "top_k_distance": 0.3, "nearest_distance": 0.2}},
+              "real_audio": [{"manifest": "w/4q.jsonl", "split": "val", "n": 95, "valence_auc": 0.9,
+                              "arousal_auc": 0.95, "reading_accuracy": 0.7,
+                              "head": {"accuracy": 0.75, "macro_f1": 0.74}}],
+              "probe": {"4q": {"val": {"accuracy": 0.76, "macro_f1": 0.75, "valence_auc": 0.92,
+                                       "arousal_auc": 0.95}}}}
 
 
 @pytest.mark.parametrize("frontend", ["logmel", "musicnn-msd"])
@@ -20,7 +26,9 @@ def test_card_describes_the_bundle_it_was_written_from(tmp_path: Path, frontend:
     saved = save_bundle(CrossModalModel(config).eval(), tmp_path / "b", metrics={"evaluation": EVALUATION})
     card = render(load_bundle(saved.path))
     assert f"Version `{saved.version}`" in card and f"over `{frontend}` frames of" in card
-    assert "| built-in corpus, test split | 200 | 0.250 | 12.5 | 0.200 | 14.0 | 0.98 |" in card
+    assert "| built-in corpus, test split | 200 | 0.250 | 12.5 | 0.200 | 14.0 | 0.300 (0.200) | 0.98 |" in card
+    real = "| 4q | val | 95 | 0.900 | 0.950 | 0.700 | 0.750 | 0.740 | 0.760 | 0.750 | 0.920 | 0.950 |"
+    assert real in card and card.index(real) < card.index("built-in corpus, test split")  # real recordings first
     pretrained = "musicnn MSD weights" in card and "ISC" in card
     assert pretrained == (frontend == "musicnn-msd")
     assert ("trained on real recordings" in card) == (frontend == "musicnn-msd")
