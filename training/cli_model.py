@@ -36,6 +36,8 @@ FrontEnd = Annotated[FrontEndName, typer.Option(help="Music front end.")]
 Manifest = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Manifest (.jsonl).")]
 Folder = Annotated[Path, typer.Option(exists=True, file_okay=False, help="A data set's folder.")]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON.")]
+CategoricalManifests = Annotated[list[Path], typer.Option(
+    exists=True, dir_okay=False, help="Manifest(s) with categorical labels (4q, mirex_mm); repeatable.")]
 
 
 def model_config(*, music_encoder: EncoderKind, emotion_encoder: EncoderKind, d: int, lam: float, alpha: float,
@@ -136,8 +138,7 @@ def experiment(
 @cli.command("eval-real")
 def eval_real(
     bundle: Annotated[Path, typer.Option(help="Model bundle folder, or \"default\" for the built-in model.")],
-    data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,
-                                             help="Manifest(s) with categorical labels (4q, mirex_mm); repeatable.")],
+    data: CategoricalManifests,
     split: Annotated[Split, typer.Option(help="Which split to read.")] = "val",
     json_out: JsonOut = None,
 ) -> None:
@@ -158,10 +159,9 @@ def eval_real(
 
 @cli.command("probe")
 def probe(
-    data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,
-                                             help="Manifest(s) with categorical labels (4q, mirex_mm); repeatable.")],
+    data: CategoricalManifests,
     frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end whose features are probed.")] =
-    "musicnn-msd-tags",
+    DEFAULT_FRONTEND,
     json_out: JsonOut = None,
     workers: Workers = None,
 ) -> None:
@@ -184,10 +184,9 @@ def probe(
 
 @cli.command("categorical-experiment")
 def categorical_experiment(
-    data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,
-                                             help="Manifest(s) with categorical labels (4q, mirex_mm); repeatable.")],
+    data: CategoricalManifests,
     out: Annotated[Path, typer.Option(help="Folder for results.json and results.md.")],
-    frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end.")] = "musicnn-msd-tags",
+    frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end.")] = DEFAULT_FRONTEND,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per method.")] = 3,
     workers: Workers = None,
 ) -> None:

@@ -70,7 +70,7 @@ def test_mirex_reads_clusters_and_references_lyrics_and_midi(tmp_path: Path):
     assert "lyrics" in clips[1].extra and "lyrics" not in clips[0].extra and clips[0].tags == ("wistful",)
     lines[3] = lines[3].replace(",3,Wistful", ",7,Wistful")
     (root / "metadata.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(DatasetLayoutError, match="row 4: cluster '7' is not one of 1, 2, 3, 4, 5"):
+    with pytest.raises(DatasetLayoutError, match="row 4: mirex cluster '7' is not one of 1, 2, 3, 4, 5"):
         mirex_mm.read(root)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import DatasetLayoutError
+from models.taxonomy import TAXONOMIES
 
 
 def require(root: Path, *relative: str) -> list[Path]:
@@ -93,6 +94,14 @@ def split_groups(groups: dict[str, int], *, test: float = 0.2, val: float = 0.1)
             taken[split] += size
         result[name] = split
     return result
+
+
+def class_label(taxonomy: str, value: str, *, where: str) -> str:
+    """``value`` if it is a class of ``taxonomy``, else a ``DatasetLayoutError`` naming ``where`` (file and row)."""
+    classes = TAXONOMIES[taxonomy]
+    if value not in classes:
+        raise DatasetLayoutError(f"{where}: {taxonomy.replace('_', ' ')} {value!r} is not one of {', '.join(classes)}")
+    return value
 
 
 ARTIST_SPLIT = {"test": 0.15, "val": 0.15}  # shares of clips held apart by artist in sets without a split

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.errors import DatasetLayoutError
 from models.manifest import Clip
-from models.taxonomy import TAXONOMIES
-from training.datasets.common import audio_file, read_csv, require, split_by_artist
+from training.datasets.common import audio_file, class_label, read_csv, require, split_by_artist
 
 COLUMNS = ("Song", "Artist", "Title", "Quadrant", "MoodsStr", "GenresStr")
 
@@ -29,12 +27,10 @@ def read(root: Path) -> list[Clip]:
     splits = split_by_artist([r["Artist"] for r in rows])
     clips = []
     for line, row in enumerate(rows, start=2):
-        if row["Quadrant"] not in TAXONOMIES["quadrant"]:
-            raise DatasetLayoutError(f"{metadata}, row {line}: quadrant {row['Quadrant']!r} is not one of "
-                                     f"{', '.join(TAXONOMIES['quadrant'])}")
+        quadrant = class_label("quadrant", row["Quadrant"], where=f"{metadata}, row {line}")
         clips.append(Clip(
             id=f"4q-{row['Song']}", audio=audio_file(audio / f"{row['Song']}.ogg", item=f"row {line}"), curve=None,
-            labels={"quadrant": row["Quadrant"]}, tags=_tags(row["MoodsStr"]), title=row["Title"],
+            labels={"quadrant": quadrant}, tags=_tags(row["MoodsStr"]), title=row["Title"],
             artist=row["Artist"], split=splits[row["Artist"].strip().lower()], label_type="categorical",
             extra={"genres": list(_tags(row["GenresStr"]))},
         ))

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.errors import DatasetLayoutError
 from models.manifest import Clip
-from models.taxonomy import TAXONOMIES
-from training.datasets.common import audio_file, read_csv, require, split_by_artist
+from training.datasets.common import audio_file, class_label, read_csv, require, split_by_artist
 
 COLUMNS = ("song", "artist", "title", "album", "year", "cluster", "category", "has_lyrics", "has_midi")
 
@@ -38,12 +36,10 @@ def read(root: Path) -> list[Clip]:
     splits = split_by_artist([r["artist"] for r in rows])
     clips = []
     for line, row in enumerate(rows, start=2):
-        if row["cluster"] not in TAXONOMIES["mirex_cluster"]:
-            raise DatasetLayoutError(f"{metadata}, row {line}: cluster {row['cluster']!r} is not one of "
-                                     f"{', '.join(TAXONOMIES['mirex_cluster'])}")
+        cluster = class_label("mirex_cluster", row["cluster"], where=f"{metadata}, row {line}")
         clips.append(Clip(
             id=f"mirex-{row['song']}", audio=audio_file(audio / f"{row['song']}.ogg", item=f"row {line}"),
-            curve=None, labels={"mirex_cluster": row["cluster"]}, tags=(row["category"].strip().lower(),),
+            curve=None, labels={"mirex_cluster": cluster}, tags=(row["category"].strip().lower(),),
             title=row["title"], artist=row["artist"], split=splits[row["artist"].strip().lower()],
             label_type="categorical",
             extra={"album": row["album"], "year": row["year"], **_references(root, row)},
