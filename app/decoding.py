@@ -9,18 +9,22 @@ limit, so a small file that claims hours of audio is refused cheaply.
 from __future__ import annotations
 
 import io
+import logging
 import multiprocessing
+import os
 import threading
+import time
 from multiprocessing.pool import AsyncResult, Pool
 
 import numpy as np
 import soundfile as sf
 
-from app.errors import PayloadTooLargeError
+from app.errors import NotReadyError, PayloadTooLargeError
 from models.config import FrontEndConfig
 from models.errors import AudioError
 from models.frontend import load_audio, make_frontend
 
+log = logging.getLogger(__name__)
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["models.frontend", "app.decoding"])
 
@@ -61,19 +65,41 @@ class DecodeTimeoutError(AudioError):
     """Decoding an upload took longer than the configured limit."""
 
 
-class Pending:
-    """One file being decoded by the workers."""
+class WorkerLostError(AudioError):
+    """A decoding process died while reading the file, twice (the file is what kills it)."""
 
-    def __init__(self, workers: AudioWorkers, pool: Pool, result: AsyncResult, name: str) -> None:
+
+POLL_S = 0.25  # how often a waiting request checks that its decoding process is still there
+
+
+class Pending:
+    """One file being decoded by the workers. If a worker of its pool dies meanwhile (killed, out of memory, a
+    decoder crash), the pool is replaced and the file decoded once more; a second loss is the file's fault."""
+
+    def __init__(self, workers: AudioWorkers, pool: Pool, result: AsyncResult, name: str, data: bytes,
+                 *, retried: bool = False) -> None:
         self.workers, self.pool, self.async_result, self.name = workers, pool, result, name
+        self.data, self.retried = data, retried
 
     def result(self) -> tuple[np.ndarray, float]:
-        try:
-            return self.async_result.get(self.workers.timeout_s)
-        except multiprocessing.TimeoutError:
-            self.workers._replace(self.pool)
-            raise DecodeTimeoutError(f"{self.name}: decoding took longer than {self.workers.timeout_s:.0f} s "
-                                     "(MOODSPACE_DECODE_TIMEOUT_S)") from None
+        deadline = time.monotonic() + self.workers.timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                return self.async_result.get(min(POLL_S, left))
+            except multiprocessing.TimeoutError:
+                if self.workers.lost_a_worker(self.pool):
+                    return self._again()
+        self.workers.replace(self.pool)
+        raise DecodeTimeoutError(f"{self.name}: decoding took longer than {self.workers.timeout_s:.0f} s "
+                                 "(MOODSPACE_DECODE_TIMEOUT_S)")
+
+    def _again(self) -> tuple[np.ndarray, float]:
+        self.workers.replace(self.pool)
+        if self.retried:
+            raise WorkerLostError(f"{self.name}: the decoding process stopped while reading this file, twice; "
+                                  "the file may be damaged")
+        log.warning("%s: a decoding process died; decoding again on a new pool", self.name)
+        return self.workers.submit(self.data, name=self.name, retried=True).result()
 
 
 class AudioWorkers:
@@ -82,34 +108,93 @@ class AudioWorkers:
     def __init__(self, config: FrontEndConfig, *, timeout_s: float, max_seconds: float, processes: int = 1) -> None:
         self.config, self.timeout_s, self.max_seconds, self.processes = config, timeout_s, max_seconds, processes
         self._lock = threading.Lock()
+        self._pids: dict[int, list[int]] = {}  # id(pool) -> the worker pids it started with
         self._pool: Pool | None = self._start()
 
     def _start(self) -> Pool:
         """A pool whose workers build the front end as they start (a pretrained one loads its weights then, not
         during the first upload)."""
-        return _CONTEXT.Pool(self.processes, initializer=_warm_frontend, initargs=(self.config,))
+        try:
+            pool = _CONTEXT.Pool(self.processes, initializer=_warm_frontend, initargs=(self.config,))
+        except OSError as error:  # the forkserver is gone: the process is being stopped
+            raise NotReadyError("no decoding process can start: the service is stopping") from error
+        self._pids[id(pool)] = [p.pid for p in getattr(pool, "_pool", ()) if p.pid is not None]
+        return pool
+
+    def lost_a_worker(self, pool: Pool) -> bool:
+        """Whether a worker ``pool`` started with has died (its tasks may be lost, its queue lock held)."""
+        return not all(_exists(pid) for pid in self._pids.get(id(pool), ()))
 
     def features(self, data: bytes, *, name: str) -> tuple[np.ndarray, float]:
         """(T, F) features and duration of one file, waiting at most ``timeout_s``."""
         return self.submit(data, name=name).result()
 
-    def submit(self, data: bytes, *, name: str) -> Pending:
+    def submit(self, data: bytes, *, name: str, retried: bool = False) -> Pending:
         """Start decoding in a worker; ``result()`` waits for it (so several files can be in flight)."""
         with self._lock:
             pool = self._pool
-        assert pool is not None, "the audio workers are closed"
-        return Pending(self, pool, pool.apply_async(decode_features, (data, name, self.config, self.max_seconds)),
-                       name)
+        if pool is None:
+            raise NotReadyError("the decoding processes are stopped: the service is stopping")
+        job = pool.apply_async(decode_features, (data, name, self.config, self.max_seconds))
+        return Pending(self, pool, job, name, data, retried=retried)
 
-    def _replace(self, stuck: Pool) -> None:
-        stuck.terminate()
-        with self._lock:
-            if self._pool is stuck:
-                self._pool = self._start()
+    def replace(self, stuck: Pool) -> None:
+        """Start a new pool in place of ``stuck`` (unless another request already did), then stop ``stuck``."""
+        try:
+            with self._lock:
+                if self._pool is stuck:
+                    self._pool = None
+                    self._pool = self._start()
+        finally:
+            stop_pool(stuck)
+            self._pids.pop(id(stuck), None)
 
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            stop_pool(pool)
+
+
+STOP_TIMEOUT_S = 5.0
+
+
+def _exists(pid: int | None) -> bool:
+    """Whether a process runs. ``Process.is_alive`` cannot tell once the forkserver is gone: the forkserver is
+    what reports its children's exit codes."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_pool(pool: Pool, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Stop a pool's workers without ever waiting on a dead one.
+
+    A SIGTERM to the whole process group (systemd's default stop, ``timeout``, many supervisors) kills the
+    forkserver and the idle workers before the service's own shutdown runs. An idle worker waits for tasks holding
+    the task queue's lock, so one killed there leaves the lock taken for good, and ``Pool.terminate`` (and the
+    pool's exit handler) then wait on it forever. With a dead worker, the remaining ones are killed and the pool's
+    finalizer is cancelled (the pool drops dead workers from its list when it fails to replace them, so a short
+    list counts as a dead worker); otherwise ``terminate`` runs, bounded by ``timeout_s``. Killed workers are
+    reaped by whoever is their parent (the forkserver, or init once it is gone)."""
+    workers = list(getattr(pool, "_pool", ()))
+    lost = len(workers) < getattr(pool, "_processes", len(workers))  # dead ones the pool could not replace
+    if lost or not all(_exists(process.pid) for process in workers):
+        for process in workers:
+            if _exists(process.pid):
+                process.kill()
+        finalizer = getattr(pool, "_terminate", None)
+        if finalizer is not None:
+            finalizer.cancel()
+        return
+    stopper = threading.Thread(target=pool.terminate, name="stop-decoding-pool", daemon=True)
+    stopper.start()
+    stopper.join(timeout_s)
+    if stopper.is_alive():
+        log.warning("the decoding pool did not stop within %.0f s; leaving it to the process exit", timeout_s)

@@ -56,3 +56,25 @@ def test_a_front_end_that_cannot_be_built_fails_each_file_instead_of_the_workers
             workers.features(wavs[0], name="a.wav")
     finally:
         workers.close()
+
+
+def test_a_worker_that_dies_mid_decode_is_replaced_and_the_file_decoded_again(wavs):
+    import os
+    import signal
+
+    from app.decoding import AudioWorkers
+    from models.config import FrontEndConfig
+
+    buffer = io.BytesIO()
+    sf.write(buffer, np.random.default_rng(1).normal(size=16000 * 120) * 0.1, 16000, format="WAV")
+    workers = AudioWorkers(FrontEndConfig(), timeout_s=60, max_seconds=900)
+    try:
+        pending = workers.submit(buffer.getvalue(), name="long.wav")
+        for pid in workers._pids[id(pending.pool)]:
+            os.kill(pid, signal.SIGKILL)  # the worker dies with the file in hand (or idle, holding the queue)
+        features, seconds = pending.result()
+        assert seconds == pytest.approx(120.0) and features.shape[0] > 100
+        assert workers._pool is not pending.pool  # replaced
+        assert workers.features(wavs[0], name="next.wav")[1] == pytest.approx(3.0)  # and the next file works
+    finally:
+        workers.close()
