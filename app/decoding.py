@@ -29,13 +29,31 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["models.frontend", "app.decoding"])
 
 
+def riff_declared_seconds(data: bytes) -> float | None:
+    """Duration a WAV's own header claims: the ``data`` chunk's size over the ``fmt`` chunk's byte rate. libsndfile
+    trusts the bytes that are there instead, so a 16 KB file claiming 4 GB reads as a short clip."""
+    if len(data) < 12 or data[:4] not in (b"RIFF", b"RF64") or data[8:12] != b"WAVE":
+        return None
+    offset, byte_rate = 12, 0
+    while offset + 8 <= len(data):
+        chunk, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if chunk == b"fmt " and offset + 16 <= len(data):
+            byte_rate = int.from_bytes(data[offset + 16 : offset + 20], "little")
+        if chunk == b"data":
+            return size / byte_rate if byte_rate > 0 else None
+        offset += 8 + size + (size & 1)
+    return None
+
+
 def declared_seconds(data: bytes) -> float | None:
-    """Duration from the file's header, if libsndfile can read one."""
+    """Duration from the file's header: the longer of what libsndfile reads and what a WAV header claims."""
     try:
         info = sf.info(io.BytesIO(data))
+        read = info.frames / info.samplerate if info.samplerate > 0 and info.frames > 0 else None
     except (sf.LibsndfileError, RuntimeError, TypeError):
-        return None
-    return info.frames / info.samplerate if info.samplerate > 0 and info.frames > 0 else None
+        read = None
+    claims = [s for s in (read, riff_declared_seconds(data)) if s is not None]
+    return max(claims) if claims else None
 
 
 def decode_features(data: bytes, name: str, config: FrontEndConfig, max_seconds: float) -> tuple[np.ndarray, float]:

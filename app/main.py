@@ -29,7 +29,9 @@ KL divergence of diagonal Gaussians in the shared emotion space; `corr` and `neg
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413 before they are read into memory or spooled to disk."""
+    """Refuse request bodies over ``max_bytes`` with 413 before they are read into memory or spooled to disk. A
+    body without a Content-Length (chunked) is read here up to the limit first, so that going over it is a 413
+    too, not a parse error of the half-read form."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -41,6 +43,13 @@ class BodyLimit:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._refuse(scope, receive, send)
+            return
+        if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+            buffered = await self._read_within_limit(receive)
+            if buffered is None:
+                await self._refuse(scope, receive, send)
+                return
+            await self.app(scope, _replay(buffered, receive), send)
             return
         received = 0
 
@@ -54,11 +63,33 @@ class BodyLimit:
 
         await self.app(scope, limited, send)
 
+    async def _read_within_limit(self, receive: Receive) -> list[Message] | None:
+        """The request's body messages, or None once they pass ``max_bytes``."""
+        messages, received = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                return None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return messages
+
     def _detail(self) -> str:
         return f"request body larger than {self.max_bytes / 2**20:.1f} MiB (MOODSPACE_MAX_UPLOAD_MB)"
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         await error_response(413, "too_large", self._detail())(scope, receive, send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives ``messages`` first, then whatever comes after (a disconnect)."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 def _metrics_middleware(app: FastAPI) -> None:

@@ -78,3 +78,15 @@ def test_a_worker_that_dies_mid_decode_is_replaced_and_the_file_decoded_again(wa
         assert workers.features(wavs[0], name="next.wav")[1] == pytest.approx(3.0)  # and the next file works
     finally:
         workers.close()
+
+
+def test_a_wav_header_claiming_4_gb_is_refused_with_413(client: TestClient, wavs: list[bytes]):
+    from app.decoding import riff_declared_seconds
+
+    data = bytearray(wavs[0][:16384])  # 16 KB of a real WAV
+    start = data.index(b"data")
+    data[start + 4 : start + 8] = (0xFFFFFF00).to_bytes(4, "little")  # the data chunk claims about 4 GB
+    assert riff_declared_seconds(bytes(data)) > 100_000
+    assert riff_declared_seconds(wavs[0]) == pytest.approx(3.0)
+    response = client.post("/v1/music-to-emotion", files={"file": ("claims.wav", bytes(data), "audio/wav")})
+    assert response.status_code == 413 and "MOODSPACE_MAX_AUDIO_SECONDS" in response.json()["detail"]

@@ -116,3 +116,21 @@ def test_undecodable_audio_is_described_in_the_users_terms(client: TestClient):
 def test_lam_nan_is_refused_as_not_a_number(client: TestClient, wavs: list[bytes]):
     response = client.post("/v1/music-to-emotion?lam=nan", files={"file": ("a.wav", wavs[0], "audio/wav")})
     assert response.status_code == 422 and "finite number" in str(response.json()["detail"])
+
+
+def test_a_chunked_upload_over_the_limit_gets_413_not_a_parse_error(tmp_path, bundle_dir, wavs: list[bytes]):
+    settings = make_settings(tmp_path, bundle_dir, max_upload_mb=0.05)
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n"
+            b"Content-Type: audio/wav\r\n\r\n" + wavs[0] * 3 + b"\r\n--b--\r\n")
+
+    def chunks():
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    with TestClient(create_app(settings)) as small:
+        response = small.post("/v1/music-to-emotion", content=chunks(),
+                              headers={"content-type": "multipart/form-data; boundary=b"})
+        assert response.status_code == 413 and "MOODSPACE_MAX_UPLOAD_MB" in response.json()["detail"]
+        fine = small.post("/v1/music-to-emotion", content=iter([body[:20000]]),
+                          headers={"content-type": "multipart/form-data; boundary=b"})
+        assert fine.status_code != 413
