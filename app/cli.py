@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Literal
 
 import typer
@@ -142,10 +143,19 @@ def serve(
     """Start the HTTP service (OpenAPI at /docs)."""
     import uvicorn
 
+    from app.decoding import STOPPING
     from app.main import create_app
 
+    class Server(uvicorn.Server):
+        """uvicorn's server that also tells the decoding workers the service is stopping (requests whose decoding
+        process the stop signal killed then answer 503 instead of starting new processes)."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            STOPPING.set()
+            super().handle_exit(sig, frame)
+
     typer.echo(f"moodspace serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(Settings()), host=host, port=port, log_level=log_level)
+    Server(uvicorn.Config(create_app(Settings()), host=host, port=port, log_level=log_level)).run()
 
 
 @cli.command("ingest")

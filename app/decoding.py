@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import threading
 import time
+from multiprocessing import forkserver
 from multiprocessing.pool import AsyncResult, Pool
 
 import numpy as np
@@ -112,6 +113,9 @@ class Pending:
                                  "(MOODSPACE_DECODE_TIMEOUT_S)")
 
     def _again(self) -> tuple[np.ndarray, float]:
+        time.sleep(POLL_S)  # a stop signal reaches the forkserver and the service a moment after the worker
+        if STOPPING.is_set() or not _forkserver_alive():  # the service is stopping: start no new processes
+            raise NotReadyError(f"{self.name}: the service is stopping; send the file again in a moment")
         self.workers.replace(self.pool)
         if self.retried:
             raise WorkerLostError(f"{self.name}: the decoding process stopped while reading this file, twice; "
@@ -174,7 +178,17 @@ class AudioWorkers:
             stop_pool(pool)
 
 
-STOP_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 2.0
+
+
+STOPPING = threading.Event()  # set by the server when it is told to stop (app.cli.serve)
+
+
+def _forkserver_alive() -> bool:
+    """Whether the forkserver that starts decoding processes still runs (a SIGTERM to the service's process group
+    kills it with the workers)."""
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    return pid is None or _exists(pid)
 
 
 def _exists(pid: int | None) -> bool:
