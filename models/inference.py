@@ -149,11 +149,6 @@ class Embedder:
         classes = {t: p.mean(axis=0) for t, p in self.class_probabilities(frames).items()}
         return TrackReading(windows, times, reading.mean, reading.mean.mean(axis=0), std, classes)
 
-    def windows(self, features: np.ndarray) -> tuple[Gaussians, np.ndarray]:
-        """Embeddings of the windows of ``window_frames`` and their centre times."""
-        frames, times = self.window_frames(features)
-        return self.embed_features(frames), times
-
     def read_va(self, music: Gaussians, *, lam: float | None = None, temperature: float | None = None) -> Reading:
         """Valence/arousal of music embeddings by composite-score retrieval over the VA grid."""
         lam = self.config.score_lam if lam is None else lam

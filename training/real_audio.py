@@ -18,11 +18,11 @@ from models.config import FrontEndName
 from models.default import resolve_bundle
 from models.inference import Embedder
 from models.manifest import read_manifest
-from models.taxonomy import HIGH_AROUSAL, POSITIVE_VALENCE, TAXONOMIES, class_index
+from models.taxonomy import HIGH_AROUSAL, POSITIVE_VALENCE, class_index
 from training.classify import CategoricalMetrics, auc, categorical_metrics
 from training.datasets.emopia import quadrant_of
 from training.features import clip_feature_sets
-from training.probe import taxonomy_of
+from training.probe import probe, taxonomy_of
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,5 @@ def eval_real_audio(*, bundle: Path, data: Path, split: str, workers: int | None
 
 def probe_baseline(data: Path, *, frontend: FrontEndName, workers: int | None = None) -> dict[str, dict]:
     """The linear probe's metrics on ``data``'s val and test splits (fitted on its train split)."""
-    from training.probe import probe
-
     return {split: m.to_dict() for split, m in probe(data, frontend=frontend, workers=workers).metrics.items()}
 
-
-__all__ = ["TAXONOMIES", "RealAudioMetrics", "eval_real_audio", "probe_baseline"]
