@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.decoding import Decoded
 from models.curves import curve_mean
 from models.errors import QueryError
+from models.harmony import Tonality, tonality
 from models.inference import Embedder
 from models.scoring import Gaussians, composite_scores
 from models.taxonomy import TAXONOMIES
@@ -27,6 +29,7 @@ class TrackAnalysis:
     arousal_std: float
     curve: list[list[float]]  # [[t, valence, arousal], ...] at window centres
     duration_s: float
+    tonality: Tonality  # tempo, key and mode (models.harmony)
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,12 @@ class EmotionHit:
 
 
 def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysis:
-    return analyze_features(embedder, embedder.frontend(y), duration_s=y.size / sr)
+    return analyze_decoded(embedder, Decoded(embedder.frontend(y), y.size / sr, tonality(y, sr)))
 
 
-def analyze_features(embedder: Embedder, features: np.ndarray, *, duration_s: float) -> TrackAnalysis:
+def analyze_decoded(embedder: Embedder, decoded: Decoded) -> TrackAnalysis:
     """Embedding of the whole clip, the VA curve read over sliding windows, and its aggregate reading."""
+    features = decoded.features
     track = embedder.read_track(features)
     classes = {t: dict(zip(TAXONOMIES[t], (round(float(p), 4) for p in probabilities), strict=True))
                for t, probabilities in track.classes.items()}
@@ -54,7 +58,7 @@ def analyze_features(embedder: Embedder, features: np.ndarray, *, duration_s: fl
         arousal_std=float(track.std[1]),
         curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)]
                for t, (cv, ca) in zip(track.times, track.curve, strict=True)],
-        duration_s=duration_s,
+        duration_s=decoded.seconds, tonality=decoded.tonality,
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.tables import ACTIVE_JOB_STATES, Job, JobState, Track, TrackEmbedding, utcnow
+from models.harmony import PITCHES, Tonality
 from models.scoring import Gaussians
 
 
@@ -42,12 +43,20 @@ def get_track(session: Session, track_id: int) -> Track | None:
 
 
 def add_track(session: Session, *, title: str, artist: str, duration_s: float, audio_path: str, content_hash: str,
-              source: str, tags: Sequence[str] = ()) -> Track:
+              source: str, tags: Sequence[str] = (), tonality: Tonality | None = None) -> Track:
     track = Track(title=title, artist=artist, duration_s=duration_s, audio_path=audio_path,
                   content_hash=content_hash, source=source, tags=list(tags))
+    if tonality is not None:
+        set_tonality(track, tonality)
     session.add(track)
     session.flush()
     return track
+
+
+def set_tonality(track: Track, tonality: Tonality) -> None:
+    """Tempo (rounded to 0.1 BPM; None when no beat was found), key and mode from the audio."""
+    track.tempo_bpm = round(tonality.tempo_bpm, 1) if tonality.tempo_bpm > 0 else None
+    track.key, track.mode = PITCHES[tonality.key.tonic], tonality.key.mode
 
 
 def list_tracks(session: Session, *, limit: int, offset: int, query: str | None = None) -> tuple[list[Track], int]:

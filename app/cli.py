@@ -125,7 +125,7 @@ def reindex_now(services: Services) -> None:
         job, created = catalog.start_job(session, "reindex")
     if not created:
         raise MoodspaceError(f"a reindex is already {job.state} (job {job.id})")
-    run_reindex(services, job.id)
+    run_reindex(services, job.id, serving=False)
     with services.sessions() as session:
         done = catalog.get_job(session, job.id)
         assert done is not None
@@ -154,8 +154,10 @@ def serve(
             STOPPING.set()
             super().handle_exit(sig, frame)
 
+    settings = Settings()
+    typer.echo(f"data folder: {settings.data_dir}")
     typer.echo(f"moodspace serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    Server(uvicorn.Config(create_app(Settings()), host=host, port=port, log_level=log_level)).run()
+    Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level=log_level)).run()
 
 
 @cli.command("ingest")
@@ -167,7 +169,9 @@ def ingest(
     """Embed audio into the catalogue; files already there (same content) are skipped. Decoding runs on one
     worker process per core (MOODSPACE_DECODE_PROCESSES), several files in flight."""
     items = list(sources(source))
-    services = Services.start(Settings(), text=False, batch=True)
+    settings = Settings()
+    typer.echo(f"data folder: {settings.data_dir}")
+    services = Services.start(settings, text=False, batch=True)
     try:
         services.require_model()
         counts = ingest_files(services, items)
@@ -183,7 +187,9 @@ def ingest(
 @cli.command("reindex")
 def reindex_command() -> None:
     """Embed tracks missing an embedding for the current model, rebuild and publish the index."""
-    services = Services.start(Settings(), text=False)
+    settings = Settings()
+    typer.echo(f"data folder: {settings.data_dir}")
+    services = Services.start(settings, text=False)
     try:
         reindex_now(services)
     finally:

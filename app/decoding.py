@@ -1,9 +1,10 @@
 """Untrusted audio is decoded in a separate worker process with a wall-clock limit.
 
-The worker decodes, checks and frames the upload (``models.frontend``) and returns only the (T, F) features and
-the duration, so a file that makes a decoder hang or balloon costs a worker, not the service: on timeout the
-worker is killed and replaced. Before decoding, the duration the file's header declares is checked against the
-limit, so a small file that claims hours of audio is refused cheaply.
+The worker decodes, checks and frames the upload (``models.frontend``) and returns only a ``Decoded``: the (T, F)
+features, the duration, and the tempo, key and mode (``models.harmony``), so a file that makes a decoder hang or
+balloon costs a worker, not the service: on timeout the worker is killed and replaced. Before decoding, the
+duration the file's header declares is checked against the limit, so a small file that claims hours of audio is
+refused cheaply.
 """
 
 from __future__ import annotations
@@ -14,20 +15,22 @@ import multiprocessing
 import os
 import threading
 import time
+from dataclasses import dataclass
 from multiprocessing import forkserver
 from multiprocessing.pool import AsyncResult, Pool
 
 import numpy as np
 import soundfile as sf
 
-from app.errors import NotReadyError, PayloadTooLargeError
+from app.errors import NotReadyError, PayloadTooLargeError, SilentAudioError
 from models.config import FrontEndConfig
 from models.errors import AudioError
 from models.frontend import load_audio, make_frontend
+from models.harmony import Tonality, tonality
 
 log = logging.getLogger(__name__)
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["models.frontend", "app.decoding"])
+_CONTEXT.set_forkserver_preload(["models.frontend", "models.harmony", "app.decoding"])
 
 
 def riff_declared_seconds(data: bytes) -> float | None:
@@ -57,8 +60,17 @@ def declared_seconds(data: bytes) -> float | None:
     return max(claims) if claims else None
 
 
-def decode_features(data: bytes, name: str, config: FrontEndConfig, max_seconds: float) -> tuple[np.ndarray, float]:
-    """(T, F) features and the duration in seconds of an upload; domain errors name the file."""
+@dataclass(frozen=True)
+class Decoded:
+    """What a decoding process returns for one file."""
+
+    features: np.ndarray  # (T, F)
+    seconds: float
+    tonality: Tonality
+
+
+def decode_features(data: bytes, name: str, config: FrontEndConfig, max_seconds: float) -> Decoded:
+    """Features, duration, tempo, key and mode of an upload; domain errors name the file."""
     declared = declared_seconds(data)
     if declared is not None and declared > max_seconds:
         raise PayloadTooLargeError(f"{name}: {declared:.0f} s of audio; the limit is {max_seconds:.0f} s "
@@ -68,7 +80,20 @@ def decode_features(data: bytes, name: str, config: FrontEndConfig, max_seconds:
     if seconds > max_seconds:
         raise PayloadTooLargeError(f"{name}: {seconds:.0f} s of audio; the limit is {max_seconds:.0f} s "
                                    "(MOODSPACE_MAX_AUDIO_SECONDS)")
-    return make_frontend(config)(y), seconds
+    check_audible(y, name)
+    return Decoded(make_frontend(config)(y), seconds, tonality(y, config.sr))
+
+
+SILENCE_DBFS = -60.0  # RMS level below which a file holds no music to read (digital silence, or a hum's floor)
+
+
+def check_audible(y: np.ndarray, name: str) -> None:
+    """Refuse audio whose RMS level is below ``SILENCE_DBFS``: there is no music to read, and any emotion named
+    would be the model's guess about silence."""
+    level = 20 * np.log10(max(float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))), 1e-10))
+    if level < SILENCE_DBFS:
+        raise SilentAudioError(f"{name}: no music heard: the audio is silent (level {level:.0f} dBFS, below "
+                               f"{SILENCE_DBFS:.0f} dBFS)")
 
 
 def _warm_frontend(config: FrontEndConfig) -> None:
@@ -100,7 +125,7 @@ class Pending:
         self.workers, self.pool, self.async_result, self.name = workers, pool, result, name
         self.data, self.retried = data, retried
 
-    def result(self) -> tuple[np.ndarray, float]:
+    def result(self) -> Decoded:
         deadline = time.monotonic() + self.workers.timeout_s
         while (left := deadline - time.monotonic()) > 0:
             try:
@@ -112,7 +137,7 @@ class Pending:
         raise DecodeTimeoutError(f"{self.name}: decoding took longer than {self.workers.timeout_s:.0f} s "
                                  "(MOODSPACE_DECODE_TIMEOUT_S)")
 
-    def _again(self) -> tuple[np.ndarray, float]:
+    def _again(self) -> Decoded:
         time.sleep(POLL_S)  # a stop signal reaches the forkserver and the service a moment after the worker
         if STOPPING.is_set() or not _forkserver_alive():  # the service is stopping: start no new processes
             raise NotReadyError(f"{self.name}: the service is stopping; send the file again in a moment")
@@ -147,8 +172,8 @@ class AudioWorkers:
         """Whether a worker ``pool`` started with has died (its tasks may be lost, its queue lock held)."""
         return not all(_exists(pid) for pid in self._pids.get(id(pool), ()))
 
-    def features(self, data: bytes, *, name: str) -> tuple[np.ndarray, float]:
-        """(T, F) features and duration of one file, waiting at most ``timeout_s``."""
+    def decode(self, data: bytes, *, name: str) -> Decoded:
+        """One file decoded, waiting at most ``timeout_s``."""
         return self.submit(data, name=name).result()
 
     def submit(self, data: bytes, *, name: str, retried: bool = False) -> Pending:

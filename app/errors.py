@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.errors import MoodspaceError
+from models.errors import AudioError, MoodspaceError
 
 
 class NotFoundError(MoodspaceError):
@@ -24,3 +24,7 @@ class AdminDisabledError(MoodspaceError):
 class NotReadyError(MoodspaceError):
     """The model or the index is not loaded yet."""
 
+
+
+class SilentAudioError(AudioError):
+    """The upload decodes but holds no audible sound: no music was heard."""

@@ -11,6 +11,7 @@ fails leaves both the files and the serving snapshot as they were.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import threading
 import time
@@ -24,6 +25,8 @@ import numpy as np
 
 from models.atomic import atomic_directory, atomic_file
 from models.scoring import Gaussians, augment_items, augment_query, split_scores
+
+log = logging.getLogger(__name__)
 
 
 class Hit(NamedTuple):
@@ -96,13 +99,27 @@ def build_snapshot(*, model_version: str, track_ids: np.ndarray, gaussians: Gaus
                     centre, bound)
 
 
+POINTER_CHECK_S = 0.5  # how often a serving process looks for a newer snapshot another process published
+
+
 class IndexStore:
-    """Snapshots on disk under ``root`` and the one that serves. Swaps are atomic; readers never block."""
+    """Snapshots on disk under ``root`` and the one that serves. Swaps are atomic; readers never block.
+
+    ``current.json`` names the newest complete snapshot. A process that serves calls ``refresh`` per request: at
+    most every ``POINTER_CHECK_S`` it compares the pointer file with the one it last read and, when another process
+    (``moodspace ingest`` or ``reindex``) published a new generation, loads it and swaps to it. A snapshot that
+    fails to load leaves the serving one in place (and is tried again at the next change)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._current: Snapshot | None = None
         self._lock = threading.Lock()
+        self._pointer_seen: tuple[int, int] | None = None
+        self._checked_at = 0.0
+
+    @property
+    def pointer(self) -> Path:
+        return self.root / "current.json"
 
     @property
     def current(self) -> Snapshot | None:
@@ -123,8 +140,41 @@ class IndexStore:
         return folder
 
     def _write_pointer(self, pointer: dict[str, str]) -> None:
-        with atomic_file(self.root / "current.json", mode="w", fsync=True) as out:
+        with atomic_file(self.pointer, mode="w", fsync=True) as out:
             json.dump(pointer, out)
+        self._pointer_seen = self._pointer_stamp()
+
+    def _pointer_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.pointer.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_ino
+
+    def refresh(self, model_version: str) -> None:
+        """Swap to a snapshot another process published since the last look (see the class docstring)."""
+        now = time.monotonic()
+        if now - self._checked_at < POINTER_CHECK_S:
+            return
+        self._checked_at = now
+        stamp = self._pointer_stamp()
+        if stamp is None or stamp == self._pointer_seen:
+            return
+        with self._lock:
+            if stamp == self._pointer_seen:
+                return
+            self._pointer_seen = stamp
+        try:
+            pointer = json.loads(self.pointer.read_text())
+            serving = self._current
+            if serving is not None and (pointer.get("model_version"), pointer.get("generation")) == (
+                    serving.model_version, serving.generation):
+                return
+            if pointer.get("model_version") == model_version:
+                self.swap(self.load(self.root / pointer["model_version"] / pointer["generation"]))
+                log.info("serving index generation %s, published by another process", pointer["generation"])
+        except (OSError, ValueError, KeyError, RuntimeError) as error:  # half-pruned, unreadable: keep serving
+            log.warning("a newer index could not be loaded (%s); the serving one stays", error)
 
     def swap(self, snapshot: Snapshot) -> None:
         with self._lock:
@@ -138,10 +188,10 @@ class IndexStore:
 
     def load_current(self, model_version: str) -> Snapshot | None:
         """Serve the snapshot ``current.json`` names, if it belongs to ``model_version``."""
-        pointer_path = self.root / "current.json"
-        if not pointer_path.is_file():
+        self._pointer_seen = self._pointer_stamp()
+        if self._pointer_seen is None:
             return None
-        pointer = json.loads(pointer_path.read_text())
+        pointer = json.loads(self.pointer.read_text())
         if pointer.get("model_version") != model_version:
             return None
         snapshot = self.load(self.root / pointer["model_version"] / pointer["generation"])

@@ -12,12 +12,12 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 from sqlalchemy.orm import Session
 
 from app import catalog
-from app.analysis import TrackAnalysis, analyze_features
+from app.analysis import TrackAnalysis, analyze_decoded
+from app.decoding import Decoded
 from app.services import Model
 from app.tables import MAX_TITLE_CHARS, Track
 from models.atomic import atomic_file
@@ -56,8 +56,7 @@ def store_audio(data: bytes, *, data_dir: Path, digest: str) -> str:
 
 def analyze_bytes(model: Model, data: bytes, *, name: str) -> TrackAnalysis:
     """Decode (in a worker, time-limited) and analyse one audio file."""
-    features, seconds = model.audio.features(data, name=name)
-    return analyze_features(model.embedder, features, duration_s=seconds)
+    return analyze_decoded(model.embedder, model.audio.decode(data, name=name))
 
 
 def embed_track(session: Session, embedder: Embedder, track: Track, analysis: TrackAnalysis) -> None:
@@ -75,7 +74,7 @@ def already_embedded(session: Session, data: bytes, *, model_version: str) -> bo
 
 def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes, title: str, artist: str = "",
                  source: str = "upload", tags: tuple[str, ...] = (),
-                 decoded: tuple[np.ndarray, float] | None = None) -> Ingested:
+                 decoded: Decoded | None = None) -> Ingested:
     """Add audio to the catalogue (the caller commits). The same bytes again return the existing track, embedded
     for the current model version. ``decoded`` passes features already computed by the audio workers."""
     embedder = model.embedder
@@ -84,16 +83,18 @@ def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes,
     def analysis() -> TrackAnalysis:
         if decoded is None:
             return analyze_bytes(model, data, name=title)
-        return analyze_features(embedder, decoded[0], duration_s=decoded[1])
+        return analyze_decoded(embedder, decoded)
 
     existing = catalog.track_by_hash(session, digest)
     if existing is not None:
         if catalog.embedding_for(session, existing.id, embedder.version) is None:
-            embed_track(session, embedder, existing, analysis())
+            analysis_ = analysis()
+            catalog.set_tonality(existing, analysis_.tonality)
+            embed_track(session, embedder, existing, analysis_)
         return Ingested(existing, False)
     analysis_ = analysis()
     track = catalog.add_track(session, title=title[:MAX_TITLE_CHARS], artist=artist[:MAX_TITLE_CHARS],
-                              duration_s=analysis_.duration_s,
+                              duration_s=analysis_.duration_s, tonality=analysis_.tonality,
                               audio_path=store_audio(data, data_dir=data_dir, digest=digest),
                               content_hash=digest, source=source, tags=tags)
     embed_track(session, embedder, track, analysis_)

@@ -50,7 +50,9 @@ def embed_missing(services: Services, report: Callable[[float, str], None]) -> i
     return len(missing)
 
 
-def run_reindex(services: Services, job_id: str) -> None:
+def run_reindex(services: Services, job_id: str, *, serving: bool = True) -> None:
+    """Embed what is missing, build and publish a snapshot. ``serving``: this process serves requests (the
+    service's job) and swaps to the snapshot at once; a command-line job only publishes it."""
     report = _progress(services, job_id)
     start = time.perf_counter()
     with services.sessions() as session:
@@ -65,7 +67,9 @@ def run_reindex(services: Services, job_id: str) -> None:
         services.metrics.index_size.set(snapshot.size)
         result = {"size": snapshot.size, "embedded": embedded, "generation": snapshot.generation,
                   "model_version": snapshot.model_version, "seconds": round(time.perf_counter() - start, 3)}
-        state, message = JobState.succeeded.value, f"index of {snapshot.size} tracks is serving"
+        where = ("is serving" if serving else
+                 "built; a server on this data folder swaps to it within a second")
+        state, message = JobState.succeeded.value, f"index of {snapshot.size} tracks {where}"
     except Exception as error:  # a job reports every failure in its row; the old index keeps serving
         log.exception("reindex %s failed", job_id)
         result, state, message = {}, JobState.failed.value, f"{type(error).__name__}: {error}"

@@ -6,10 +6,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -119,14 +121,28 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         finally:
             app.state.services.close()
 
-    app = FastAPI(title="moodspace", version=version("moodspace"), description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="moodspace", version=version("moodspace"), description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     errors.install(app)
     _metrics_middleware(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
     for router in (health.router, music.router, emotion.router, text.router, tracks.router, admin.router):
         app.include_router(router)
     _web_page(app)
+    _api_docs(app)
     return app
+
+
+def _api_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the assets of the installed ``swagger-ui-py`` package (Swagger UI 5, which reads
+    OpenAPI 3.1), not from a CDN: the documentation works without internet."""
+    app.mount("/docs-assets", StaticFiles(directory=str(files("swagger_ui") / "static")), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="moodspace API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/favicon.ico")
 
 
 def _web_page(app: FastAPI) -> None:

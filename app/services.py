@@ -98,6 +98,8 @@ class Services:
         return self.model
 
     def require_index(self) -> Snapshot:
+        if self.model is not None:
+            self.store.refresh(self.model.embedder.version)
         snapshot = self.store.current
         if snapshot is None:
             raise NotReadyError("the index is not loaded")

@@ -7,14 +7,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MOODSPACE_", extra="ignore")
 
-    data_dir: Path = Field(Path("data"), description="Audio files, indexes and the default SQLite database.")
+    data_dir: Path = Field(Path("data"), description="Audio files, indexes and the default SQLite database; a "
+                           "relative path is resolved once, against the working folder of the process that starts.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir.")
     bundle: str | None = Field(None, description="Model bundle folder; 'default' or unset: the built-in model.")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin; unset: admin is off.")
@@ -33,9 +34,14 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(128, gt=0)
     migrate_on_start: bool = Field(True, description="Run `alembic upgrade head` when the service starts.")
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
     @cached_property
     def db_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'moodspace.db').resolve()}"
+        return self.database_url or f"sqlite:///{self.data_dir / 'moodspace.db'}"
 
     @property
     def audio_dir(self) -> Path:

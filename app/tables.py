@@ -49,6 +49,10 @@ class Track(Base):
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the audio file
     source: Mapped[str] = mapped_column(String(50), default="upload")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # From the audio (models.harmony); None for tracks not analysed since these columns came.
+    tempo_bpm: Mapped[float | None] = mapped_column(Float, index=True, nullable=True)
+    key: Mapped[str | None] = mapped_column(String(2), nullable=True)  # tonic: "C", "C#", ... "B"
+    mode: Mapped[str | None] = mapped_column(String(5), nullable=True)  # "major" or "minor"
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     embeddings: Mapped[list[TrackEmbedding]] = relationship(
         back_populates="track", cascade="all, delete-orphan", passive_deletes=True)

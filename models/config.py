@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 # models.frontend.PRESETS has their settings
-FrontEndName = Literal["logmel", "musicnn-msd", "musicnn-msd-pool", "musicnn-msd-tags"]
+FrontEndName = Literal["logmel", "musicnn-msd", "musicnn-msd-pool", "musicnn-msd-tags", "student-msd-tags"]
 EncoderKind = Literal["bigru", "mlp"]
 
 
@@ -33,7 +33,8 @@ class FrontEndConfig:
     @property
     def n_features(self) -> int:
         """Size of one frame's features: log-mel mean, std and flux per band; musicnn's 200-d penultimate layer,
-        plus its 753-d mid-end mean pool for ``-pool`` or its 50 MSD tag activations for ``-tags``."""
+        plus its 753-d mid-end mean pool for ``-pool`` or its 50 MSD tag activations for ``-tags``; the student's
+        estimate of those 250 for ``student-msd-tags``."""
         return FEATURE_SIZES[self.name](self)
 
 
@@ -42,6 +43,7 @@ FEATURE_SIZES: dict[str, Callable[[FrontEndConfig], int]] = {
     "musicnn-msd": lambda c: 200,
     "musicnn-msd-pool": lambda c: 200 + 753,
     "musicnn-msd-tags": lambda c: 200 + 50,
+    "student-msd-tags": lambda c: 200 + 50,  # the student's estimate of musicnn-msd-tags
 }
 
 
@@ -54,6 +56,19 @@ class EncoderConfig:
     hidden: int = 128
     layers: tuple[int, ...] = (256,)
     dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class ChordConfig:
+    """The chord-sequence transformer (models.encoders.ChordTransformer): key-relative chord tokens
+    (models.harmony) with a CLS token, ``layers`` encoder layers of ``d`` wide with ``heads`` heads; sequences
+    are cut to ``max_chords`` (at 0.5 s a chord, 64 is 32 s)."""
+
+    d: int = 32
+    layers: int = 2
+    heads: int = 4
+    max_chords: int = 64
+    dropout: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from models.config import EncoderConfig, ModelConfig, TextConfig
+from models.config import ChordConfig, EncoderConfig, ModelConfig, TextConfig
 from models.scoring import Gaussians
 from models.taxonomy import TAXONOMIES
 
@@ -89,6 +89,30 @@ class CCAAlignment(nn.Module):
 
     def forward(self, E: Tensor) -> Tensor:
         return (E - self.mean) @ self.weight
+
+
+class ChordTransformer(nn.Module):
+    """Key-relative chord tokens (B, L), 0 = padding (``models.harmony.relative_tokens``) -> (B, d): a CLS token
+    before the chords, learned positions, a transformer encoder, and the CLS token's output (after Kang &
+    Herremans, whose chord transformer's CLS output joins the music representation)."""
+
+    def __init__(self, n_tokens: int, config: ChordConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.tokens = nn.Embedding(n_tokens + 1, config.d, padding_idx=0)  # the last id is CLS
+        self.positions = nn.Embedding(config.max_chords + 1, config.d)
+        layer = nn.TransformerEncoderLayer(config.d, config.heads, dim_feedforward=2 * config.d,
+                                           dropout=config.dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        self.out_dim = config.d
+        self.cls_id = n_tokens
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        tokens = tokens[:, : self.config.max_chords]
+        cls = torch.full((tokens.shape[0], 1), self.cls_id, dtype=tokens.dtype, device=tokens.device)
+        x = torch.cat([cls, tokens], dim=1)
+        h = self.tokens(x) + self.positions(torch.arange(x.shape[1], device=x.device))[None]
+        return self.encoder(h, src_key_padding_mask=x == 0)[:, 0]
 
 
 class SequenceTrunk(nn.Module):

@@ -119,15 +119,22 @@ def _musicnn(config: FrontEndConfig) -> FrontEnd:
     return MusicnnFrontEnd(config)
 
 
+def _student(config: FrontEndConfig) -> FrontEnd:
+    from models.student import StudentFrontEnd  # distilled weights: loaded only when asked for
+
+    return StudentFrontEnd(config)
+
+
 FRONTENDS: dict[str, Callable[[FrontEndConfig], FrontEnd]] = {
     "logmel": LogMelFrontEnd, "musicnn-msd": _musicnn, "musicnn-msd-pool": _musicnn, "musicnn-msd-tags": _musicnn,
+    "student-msd-tags": _student,
 }
 # The settings each front end needs; `frontend_config(name)` gives them.
 PRESETS: dict[FrontEndName, FrontEndConfig] = {
     "logmel": FrontEndConfig(),
     **{name: FrontEndConfig(name=name, n_fft=512, hop_length=256, n_mels=96, fmin=0.0, fmax=8000.0,
                             frame_seconds=187 * 256 / 16_000)  # musicnn's 3 s windows of 187 hops, no overlap
-       for name in ("musicnn-msd", "musicnn-msd-pool", "musicnn-msd-tags")},
+       for name in ("musicnn-msd", "musicnn-msd-pool", "musicnn-msd-tags", "student-msd-tags")},
 }
 
 

@@ -24,7 +24,7 @@ from models.vocabulary import EmotionTerm, vocabulary
 
 GRID_STEPS = 21  # VA grid points per axis for the reading
 POINT_FRAMES = 8  # a VA point is encoded as a constant sequence of this many frames
-WINDOW_SECONDS = 7.68  # window of the VA curve read from audio (8 log-mel frames; 3 musicnn frames)
+WINDOW_SECONDS = 7.68  # window of the VA curve read from audio (9 log-mel frames; 3 musicnn frames)
 
 
 def va_grid(steps: int = GRID_STEPS) -> np.ndarray:
@@ -133,12 +133,12 @@ class Embedder:
         return np.hstack([np.arange(va.shape[0])[:, None] * step, va])
 
     def window_frames(self, features: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        """Windows of about WINDOW_SECONDS, hop 1 frame, and each window's centre time in seconds."""
-        frames = max(2, round(WINDOW_SECONDS / self.config.frontend.frame_seconds))
-        frames = min(frames, features.shape[0])
-        starts = np.arange(features.shape[0] - frames + 1)
-        centres = frame_times(features.shape[0], self.config.frontend)
-        return [features[s : s + frames] for s in starts], (centres[starts] + centres[starts + frames - 1]) / 2
+        """One window per frame, centred on it and about WINDOW_SECONDS wide, cut at the clip's ends; and the
+        frame centres in seconds. The curve so has a point for every frame: it covers the whole clip."""
+        half = max(1, round(WINDOW_SECONDS / self.config.frontend.frame_seconds)) // 2
+        n = features.shape[0]
+        windows = [features[max(0, c - half) : min(n, c + half + 1)] for c in range(n)]
+        return windows, frame_times(n, self.config.frontend)
 
     def read_track(self, features: np.ndarray) -> TrackReading:
         """The track's reading from its (T, F) features (see ``TrackReading``)."""

@@ -1,5 +1,6 @@
-"""``moodspace train``, ``eval``, ``experiment``, ``train-text``, ``eval-text`` and ``retrain-default``. Flags are
-named like the config fields they set, and take their defaults from those configs."""
+"""``moodspace train``, ``eval``, ``experiment``, the categorical and harmony experiments, ``train-text``,
+``eval-text`` and ``retrain-default``. Flags are named like the config fields they set, and take their defaults
+from those configs."""
 
 from __future__ import annotations
 
@@ -198,6 +199,36 @@ def categorical_experiment(
     summary = run_categorical(data, out=out, frontend=frontend, seeds=seeds, config=MultitaskConfig(),
                               workers=workers)
     typer.echo(markdown(summary, seeds=seeds))
+
+
+@cli.command("harmony-experiment")
+def harmony_experiment(
+    data: CategoricalManifests,
+    out: Annotated[Path, typer.Option(help="Folder for results.json and results.md.")],
+    frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end.")] = DEFAULT_FRONTEND,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per variant.")] = 3,
+    workers: Workers = None,
+) -> None:
+    """Audio, audio + key/mode/tempo, audio + key + chord transformer, harmony alone, on categorical sets."""
+    from training.categorical_experiment import markdown
+    from training.harmony_experiment import harmony_experiment as run_harmony
+
+    typer.echo(markdown(run_harmony(data, out=out, frontend=frontend, seeds=seeds, workers=workers), seeds=seeds))
+
+
+@cli.command("distil-frontend")
+def distil_frontend(
+    data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False, help="Manifest(s) whose train clips the "
+                                             "student hears (val clips: early stopping); repeatable.")],
+    out: Annotated[Path, typer.Option(help="Student weights to write (.pt).")] = Path("models/student_msd_tags.pt"),
+    workers: Workers = None,
+) -> None:
+    """Distil the musicnn-msd-tags front end into the small student-msd-tags front end."""
+    from training.distil_frontend import distil
+
+    result = distil(data, out=out, workers=workers)
+    typer.echo(f"{result.train_windows} train windows, {result.val_windows} val windows: penultimate R2 "
+               f"{result.penultimate_r2:.3f}, tags MAE {result.tags_mae:.4f} (epoch {result.best_epoch}); {out}")
 
 
 def _music_source(text: str) -> tuple[Path, str]:

@@ -12,6 +12,7 @@ from app.ingest import analyze_bytes
 from app.routers.schemas import CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse
 from app.routers.uploads import read_upload
 from app.services import ModelDep, SettingsDep
+from models.harmony import PITCHES
 
 router = APIRouter(prefix="/v1", tags=["music"])
 ERRORS = {code: {"model": ErrorOut} for code in (413, 415, 422, 503)}
@@ -32,10 +33,13 @@ def music_to_emotion(
     embedder = model.embedder
     lam = embedder.config.score_lam if lam is None else lam
     emotions = rank_emotions(embedder, analysis.windows, lam=lam, k=k)
+    tonality = analysis.tonality
     return MusicToEmotionResponse(
         valence=analysis.valence, arousal=analysis.arousal, valence_std=analysis.valence_std,
         arousal_std=analysis.arousal_std, duration_s=round(analysis.duration_s, 3),
         curve=[CurvePoint(t=t, valence=v, arousal=a) for t, v, a in analysis.curve],
-        emotions=[EmotionHit(**e.__dict__) for e in emotions], classes=analysis.classes, lam=lam,
+        emotions=[EmotionHit(**e.__dict__) for e in emotions], classes=analysis.classes,
+        tempo_bpm=round(tonality.tempo_bpm, 1) if tonality.tempo_bpm > 0 else None,
+        key=PITCHES[tonality.key.tonic], mode=tonality.key.mode, key_strength=round(tonality.key.strength, 4), lam=lam,
         model_version=embedder.version,
     )

@@ -14,6 +14,11 @@ from models.curves import validate_curve
 from models.errors import CurveError
 
 VA = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
+Pitch = Literal["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+Mode = Literal["major", "minor"]
+TEMPO = "Tempo in beats per minute, from the onset autocorrelation (null when no beat was found)."
+KEY = "Tonic of the key that best fits the audio's chroma (Krumhansl-Kessler key profiles)."
+MODE = "Mode of that key."
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every supported database
 Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
@@ -100,20 +105,27 @@ class EmotionHit(ScoreParts):
 
 class MusicToEmotionResponse(BaseModel):
     """One reading per track: ``valence`` and ``arousal`` are the mean of ``curve`` (the model's reading of
-    sliding windows of about 7.7 s, one per frame); ``*_std`` the spread of the window readings around that mean
-    (mean within-window variance plus the variance of the window means); ``emotions`` ranked by the composite
-    score averaged over the same windows. Looping a clip leaves all three where they were."""
+    windows of about 7.7 s, one centred on each frame and cut at the clip's ends, so the curve covers the whole
+    clip); ``*_std`` the spread of the window readings around that mean (mean within-window variance plus the
+    variance of the window means); ``emotions`` ranked by the composite score averaged over the same windows.
+    Looping a clip leaves all three where they were. Silent audio is refused (422, "no music heard")."""
 
     valence: VA = Field(description="Mean valence of the curve.")
     arousal: VA = Field(description="Mean arousal of the curve.")
     valence_std: float = Field(description="Spread of the window readings' valence around the mean.")
     arousal_std: float = Field(description="Spread of the window readings' arousal around the mean.")
     duration_s: float
-    curve: list[CurvePoint] = Field(description="VA read over sliding windows, at window centres.")
+    curve: list[CurvePoint] = Field(description="VA of the window centred on each frame, at the frame's centre: "
+                                    "from the first frame to the last, covering the whole clip.")
     emotions: list[EmotionHit] = Field(description="Named emotions by window-averaged composite score.")
     classes: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Per taxonomy the model has heads for (quadrant: Russell quadrants Q1-Q4; "
         "mirex_cluster: MIREX mood clusters 1-5), each class's probability averaged over the same windows.")
+    tempo_bpm: float | None = Field(description=TEMPO)
+    key: Pitch = Field(description=KEY)
+    mode: Mode = Field(description=MODE)
+    key_strength: float = Field(description="Correlation of the chroma with that key's profile (-1 to 1): how "
+                                "clearly the audio is in one key.")
     lam: float
     model_version: str
 
@@ -126,6 +138,9 @@ class TrackOut(BaseModel):
     tags: list[str]
     added_at: datetime
     audio_url: str
+    tempo_bpm: float | None = Field(None, description=TEMPO)
+    key: Pitch | None = Field(None, description=KEY + " Null for a track not analysed since tracks had keys.")
+    mode: Mode | None = Field(None, description=MODE)
     valence: VA | None = None
     arousal: VA | None = None
     curve: list[CurvePoint] | None = None

@@ -33,3 +33,11 @@ def test_looping_a_clip_keeps_its_reading_and_emotions(embedder: Embedder):
     lam = embedder.config.score_lam
     top = [[e.name for e in rank_emotions(embedder, a.windows, lam=lam, k=3)] for a in (once, looped)]
     assert top[0][0] == top[1][0] and len(set(top[0]) & set(top[1])) >= 2
+
+
+def test_the_curve_covers_the_whole_clip(embedder: Embedder):
+    _, y = synth_clip(2, seed=3, seconds=45)
+    times = np.array(analyze_audio(embedder, y, sr=SR).curve)[:, 0]
+    frame = embedder.config.frontend.frame_seconds
+    assert times[0] <= frame / 2 + 1e-3 and times[-1] >= 45 - 1.5 * frame  # first and last frames both read
+    assert np.allclose(np.diff(times), frame, atol=1e-3)

@@ -27,11 +27,43 @@ def test_ingest_is_idempotent_and_indexes(tmp_path: Path, env):
     manifest = synth_corpus(n=4, seconds=2, seed=3, out=tmp_path / "corpus", workers=1, progress=False)
     first = runner.invoke(cli.cli, ["ingest", str(manifest)])
     assert first.exit_code == 0, first.output
-    assert "added 4, already present 0, failed 0" in first.output and "index of 4 tracks" in first.output
+    assert "added 4, already present 0, failed 0" in first.output and "index of 4 tracks built" in first.output
+    assert f"data folder: {Path(env['MOODSPACE_DATA_DIR']).resolve()}" in first.output
     second = runner.invoke(cli.cli, ["ingest", str(tmp_path / "corpus" / "audio")])
     assert second.exit_code == 0 and "added 0, already present 4, failed 0" in second.output
     again = runner.invoke(cli.cli, ["reindex"])
     assert again.exit_code == 0 and "reindex succeeded" in again.output
+
+
+def test_a_relative_data_folder_is_resolved_once_where_the_command_starts(tmp_path: Path, env, monkeypatch):
+    from app.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MOODSPACE_DATA_DIR", "here")
+    settings = Settings()
+    monkeypatch.chdir("/")
+    assert settings.data_dir == tmp_path / "here" and settings.db_url == f"sqlite:///{tmp_path / 'here'}/moodspace.db"
+    assert settings.index_dir == tmp_path / "here" / "indexes"
+
+
+def test_a_running_service_swaps_to_an_index_the_command_line_built(tmp_path: Path, env):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    first = synth_corpus(n=2, seconds=2, seed=3, out=tmp_path / "one", workers=1, progress=False)
+    second = synth_corpus(n=3, seconds=2, seed=4, out=tmp_path / "two", workers=1, progress=False)
+    assert runner.invoke(cli.cli, ["ingest", str(first)]).exit_code == 0
+    query = {"point": {"valence": 0.0, "arousal": 0.0}, "k": 10}
+    with TestClient(create_app(Settings())) as client:
+        assert len(client.post("/v1/emotion-to-music", json=query).json()["results"]) == 2
+        added = runner.invoke(cli.cli, ["ingest", str(second)])  # another process, as far as the service knows
+        assert added.exit_code == 0 and "index of 5 tracks built" in added.output
+        deadline = time.monotonic() + 3.0
+        while len(client.post("/v1/emotion-to-music", json=query).json()["results"]) != 5:
+            assert time.monotonic() < deadline, "the service kept serving the old index"
+            time.sleep(0.1)
 
 
 def test_ingest_reports_bad_files_and_keeps_going(tmp_path: Path, env):

@@ -53,7 +53,7 @@ def test_a_front_end_that_cannot_be_built_fails_each_file_instead_of_the_workers
     workers = AudioWorkers(replace(FrontEndConfig(), name="no-such-front-end"), timeout_s=60, max_seconds=60)
     try:
         with pytest.raises(ValueError, match="unknown front end 'no-such-front-end'"):
-            workers.features(wavs[0], name="a.wav")
+            workers.decode(wavs[0], name="a.wav")
     finally:
         workers.close()
 
@@ -72,10 +72,10 @@ def test_a_worker_that_dies_mid_decode_is_replaced_and_the_file_decoded_again(wa
         pending = workers.submit(buffer.getvalue(), name="long.wav")
         for pid in workers._pids[id(pending.pool)]:
             os.kill(pid, signal.SIGKILL)  # the worker dies with the file in hand (or idle, holding the queue)
-        features, seconds = pending.result()
-        assert seconds == pytest.approx(120.0) and features.shape[0] > 100
+        decoded = pending.result()
+        assert decoded.seconds == pytest.approx(120.0) and decoded.features.shape[0] > 100
         assert workers._pool is not pending.pool  # replaced
-        assert workers.features(wavs[0], name="next.wav")[1] == pytest.approx(3.0)  # and the next file works
+        assert workers.decode(wavs[0], name="next.wav").seconds == pytest.approx(3.0)  # and the next file works
     finally:
         workers.close()
 

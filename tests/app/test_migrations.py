@@ -37,3 +37,35 @@ def test_one_active_job_per_kind_is_enforced_by_the_schema(database_url: str):
             connection.execute(insert, {"id": "d", "state": "queued"})
     finally:
         engine.dispose()
+
+
+def test_the_migrated_schema_is_the_one_the_tables_declare(database_url: str):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from app.tables import Base
+
+    upgrade(database_url)
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    finally:
+        engine.dispose()
+    assert differences == []
+
+
+def test_tracks_added_before_tempo_and_key_keep_their_rows(database_url: str):
+    upgrade(database_url, "01ed248489f5")
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO tracks (title, artist, duration_s, audio_path, content_hash, source, tags, added_at) "
+                "VALUES ('old', '', 3.0, 'a.wav', 'h', 'upload', '[]', CURRENT_TIMESTAMP)"))
+        upgrade(database_url)
+        with engine.connect() as connection:
+            row = connection.execute(sa.text("SELECT title, tempo_bpm, key, mode FROM tracks")).one()
+    finally:
+        engine.dispose()
+    assert tuple(row) == ("old", None, None, None)

@@ -160,3 +160,26 @@ def test_readable_at_375_px_wide(browser: Browser, server: str):
     assert page.locator("#e2m-plane").bounding_box()["width"] <= 375
     shot(page, "mobile-375")
     context.close()
+
+
+def test_api_docs_list_every_operation_with_the_network_cut(browser: Browser, server: str):
+    context = browser.new_context()
+    outside: list[str] = []
+
+    def only_loopback(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    page.goto(f"{server}/docs")
+    operations = httpx.get(f"{server}/openapi.json").json()["paths"]
+    expected = sum(len(methods) for methods in operations.values())
+    expect(page.locator(".opblock")).to_have_count(expected, timeout=20_000)
+    expect(page.locator(".opblock-summary-path", has_text="/v1/music-to-emotion")).to_be_visible()
+    shot(page, "api-docs-offline")
+    context.close()
+    assert not outside, outside

@@ -116,3 +116,18 @@ def test_a_failed_run_leaves_nothing_behind(tmp_path: Path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         synth_corpus(n=4, seconds=2, seed=0, out=tmp_path / "c", workers=1, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_two_clips_of_a_corpus_share_a_title(tmp_path: Path):
+    manifest = synth_corpus(n=40, seconds=1, seed=7, out=tmp_path / "c", workers=1, progress=False)
+    titles = [clip.title for clip in read_manifest(manifest)]
+    drawn = [synth_clip(i, seed=7, seconds=1)[0].title for i in range(40)]
+    assert len(set(drawn)) < len(drawn)  # the generator repeats itself; the corpus must not
+    assert len(set(titles)) == len(titles)
+    assert all(t == d or t.startswith(d + " ") for t, d in zip(titles, drawn, strict=True))
+
+
+def test_repeated_titles_are_numbered_in_order():
+    from training.corpus.metadata import unique_titles
+
+    assert unique_titles(["A", "B", "A", "A", "A"]) == ["A", "B", "A II", "A III", "A IV"]

@@ -1,12 +1,12 @@
 """The built-in labelled corpus: VA trajectory -> composed, synthesized audio + simulated annotations.
 
 ``synth_corpus`` writes ``OUT/audio/*.flac`` (16 kHz mono) and ``OUT/manifest.jsonl``; the same seed gives the
-same corpus, clip by clip, whatever the number of workers.
+same corpus, clip by clip, whatever the number of workers; no two clips of a corpus share a title.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 
@@ -74,5 +74,7 @@ def synth_corpus(*, n: int, seconds: float, seed: int, out: str | Path, workers:
         (folder / "audio").mkdir()
         job = partial(_write_clip, seed=seed, seconds=seconds, folder=folder)
         clips = parallel_map(job, list(range(n)), workers=workers, desc="synth", unit="clip", progress=progress)
+        titles = metadata.unique_titles([clip.title for clip in clips])
+        clips = [replace(clip, title=name) for clip, name in zip(clips, titles, strict=True)]
         write_manifest(folder / "manifest.jsonl", clips)
     return Path(out) / "manifest.jsonl"

@@ -31,3 +31,24 @@ def artist(rng: np.random.Generator) -> str:
     if rng.random() < 0.25:
         return f"The {_LAST[int(rng.integers(len(_LAST)))]} {_ENSEMBLES[int(rng.integers(len(_ENSEMBLES)))]}"
     return name
+
+
+def unique_titles(titles: list[str]) -> list[str]:
+    """The same titles, a repeat numbered by its order ("Racing Storm", "Racing Storm II", ...), so that no two
+    tracks of one catalogue share a title."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in titles:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} {_roman(seen[name])}")
+    return out
+
+
+def _roman(n: int) -> str:
+    numerals = ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"), (40, "XL"),
+                (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"))
+    out = ""
+    for value, numeral in numerals:
+        count, n = divmod(n, value)
+        out += numeral * count
+    return out

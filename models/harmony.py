@@ -1,0 +1,179 @@
+"""Harmony from audio: chroma, key and mode, tempo, and chords.
+
+- Chroma: librosa's chroma filter bank over a 256 ms STFT (at 16 kHz) with a 32 ms hop, averaged into chord frames
+  of ``CHORD_SECONDS`` (the constant-Q chroma costs 0.2 s per 30 s clip, the STFT one a fifth of it).
+- Key and mode: the Krumhansl-Kessler key profiles (Krumhansl, "Cognitive Foundations of Musical Pitch", 1990)
+  correlated with the clip's mean chroma, the usual chroma key-profile method; ``strength`` is the best
+  correlation.
+- Tempo: librosa's onset-autocorrelation tempo estimate, in beats per minute.
+- Chords: 24 major/minor triads and "N" (no chord), in mir_eval's syntax ("C:maj", "A:min", "N"). A
+  ``ChordRecognizer`` (a linear softmax over log-chroma with +-``CONTEXT`` frames of context, then Viterbi
+  smoothing with a self-transition prior) is trained on rendered MIDI, where the chords are known
+  (``training/chords.py``); its weights ship as ``models/chord_recognizer.npz``.
+- Chords normalised to the key: each triad's root relative to the tonic, so "G:maj" in C major and "D:maj" in
+  G major are the same token (the dominant). ``relative_tokens`` gives them as integers for the chord-sequence
+  transformer: 0 = padding, 1 = no chord, 2 + 2 * interval + (0 major, 1 minor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import librosa
+import numpy as np
+
+PITCHES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+QUALITIES = ("maj", "min")
+CHORDS = ("N", *(f"{p}:{q}" for q in QUALITIES for p in PITCHES))  # index 1 + 12 * quality + root
+CHORD_SECONDS = 0.5  # one chord estimate per half second
+CHROMA_HOP = 512  # samples at 16 kHz: 32 ms
+CHROMA_FFT = 4096  # 256 ms at 16 kHz: about 4 Hz per bin
+CONTEXT = 2  # chord frames either side the recognizer reads
+SELF_TRANSITION = 0.9  # Viterbi prior that a chord lasts into the next frame
+N_TOKENS = 2 + 24  # padding, no chord, 12 intervals x 2 qualities
+RECOGNIZER = Path(__file__).with_name("chord_recognizer.npz")
+# Krumhansl-Kessler probe-tone profiles, tonic first.
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+@dataclass(frozen=True)
+class Key:
+    tonic: int  # pitch class, 0 = C
+    mode: str  # "major" or "minor"
+    strength: float  # correlation of the chroma with the key's profile, in [-1, 1]
+
+    @property
+    def name(self) -> str:
+        return f"{PITCHES[self.tonic]} {self.mode}"
+
+
+@dataclass(frozen=True)
+class Tonality:
+    """What the service stores per track: tempo, key and mode."""
+
+    tempo_bpm: float
+    key: Key
+
+
+@lru_cache(maxsize=4)
+def _chroma_filters(sr: int) -> np.ndarray:
+    return librosa.filters.chroma(sr=sr, n_fft=CHROMA_FFT, n_chroma=12).astype(np.float32)
+
+
+def chord_chroma(y: np.ndarray, sr: int) -> np.ndarray:
+    """(frames, 12) chroma, one row per ``CHORD_SECONDS`` (the last partial frame dropped, at least one row)."""
+    power = np.abs(librosa.stft(y, n_fft=CHROMA_FFT, hop_length=CHROMA_HOP)) ** 2
+    chroma = _chroma_filters(sr) @ power
+    chroma /= np.maximum(chroma.max(axis=0, keepdims=True), 1e-10)
+    per_frame = max(1, round(CHORD_SECONDS * sr / CHROMA_HOP))
+    n = max(1, chroma.shape[1] // per_frame)
+    chroma = np.pad(chroma, ((0, 0), (0, max(0, n * per_frame - chroma.shape[1]))), mode="edge")
+    return chroma[:, : n * per_frame].reshape(12, n, per_frame).mean(axis=2).T.astype(np.float32)
+
+
+def estimate_key(chroma: np.ndarray) -> Key:
+    """The best of the 24 Krumhansl-Kessler keys for (frames, 12) chroma."""
+    profile = chroma.mean(axis=0)
+    if not np.isfinite(profile).all() or profile.std() < 1e-8:
+        return Key(0, "major", 0.0)
+    scores = [(np.corrcoef(profile, np.roll(template, tonic))[0, 1], tonic, mode)
+              for mode, template in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)) for tonic in range(12)]
+    strength, tonic, mode = max(scores)
+    return Key(int(tonic), mode, float(strength))
+
+
+def estimate_tempo(y: np.ndarray, sr: int) -> float:
+    """Beats per minute (librosa's estimate from the onset-strength autocorrelation); 0 for a clip without
+    onsets."""
+    onset = librosa.onset.onset_strength(y=y, sr=sr, hop_length=CHROMA_HOP)
+    if not onset.any():
+        return 0.0
+    return float(librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=CHROMA_HOP)[0])
+
+
+def chord_features(chroma: np.ndarray) -> np.ndarray:
+    """(frames, 12 * (2 * CONTEXT + 1)) inputs of the recognizer: log chroma normalised per frame, with context."""
+    x = np.log1p(10.0 * chroma / np.maximum(chroma.max(axis=1, keepdims=True), 1e-6))
+    padded = np.pad(x, ((CONTEXT, CONTEXT), (0, 0)), mode="edge")
+    return np.hstack([padded[i : i + x.shape[0]] for i in range(2 * CONTEXT + 1)]).astype(np.float32)
+
+
+class ChordRecognizer:
+    """Linear softmax over ``chord_features`` and Viterbi smoothing: chroma -> chord indices into ``CHORDS``."""
+
+    def __init__(self, weights: np.ndarray, bias: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
+        self.weights, self.bias, self.mean, self.std = weights, bias, mean, std
+
+    @classmethod
+    def load(cls, path: Path = RECOGNIZER) -> ChordRecognizer:
+        data = np.load(path)
+        return cls(data["weights"], data["bias"], data["mean"], data["std"])
+
+    def save(self, path: Path) -> None:
+        from models.atomic import atomic_file
+
+        with atomic_file(path) as out:
+            np.savez(out, weights=self.weights, bias=self.bias, mean=self.mean, std=self.std)
+
+    def probabilities(self, chroma: np.ndarray) -> np.ndarray:
+        """(frames, 25) chord posteriors, frame by frame."""
+        logits = ((chord_features(chroma) - self.mean) / self.std) @ self.weights + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def chords(self, chroma: np.ndarray) -> np.ndarray:
+        """(frames,) chord indices, Viterbi-smoothed."""
+        p = self.probabilities(chroma).T.astype(np.float64)
+        transition = librosa.sequence.transition_loop(len(CHORDS), SELF_TRANSITION)
+        return librosa.sequence.viterbi_discriminative(p, transition).astype(np.int64)
+
+
+@lru_cache(maxsize=1)
+def recognizer() -> ChordRecognizer:
+    """The shipped recognizer (loaded once per process)."""
+    return ChordRecognizer.load()
+
+
+def relative_tokens(chords: np.ndarray, key: Key) -> np.ndarray:
+    """Chord indices -> key-relative tokens (see the module docstring)."""
+    chords = np.asarray(chords)
+    quality, root = (chords - 1) // 12, (chords - 1) % 12
+    interval = (root - key.tonic) % 12
+    return np.where(chords == 0, 1, 2 + 2 * interval + quality).astype(np.int64)
+
+
+def chord_labels(chords: np.ndarray) -> list[str]:
+    return [CHORDS[int(c)] for c in chords]
+
+
+def tonality(y: np.ndarray, sr: int) -> Tonality:
+    """Tempo, key and mode of mono audio."""
+    return Tonality(estimate_tempo(y, sr), estimate_key(chord_chroma(y, sr)))
+
+
+@dataclass(frozen=True)
+class Harmony:
+    """Tempo, key, mode and the chord sequence of a clip."""
+
+    tonality: Tonality
+    chords: np.ndarray  # (frames,) indices into CHORDS, one per CHORD_SECONDS
+
+    @property
+    def tokens(self) -> np.ndarray:
+        """The chords relative to the key (``relative_tokens``)."""
+        return relative_tokens(self.chords, self.tonality.key)
+
+    def scalars(self) -> np.ndarray:
+        """(3,) mode (1 major, 0 minor), key strength, tempo / 200 BPM: the key and tempo features."""
+        key = self.tonality.key
+        return np.array([key.mode == "major", key.strength, self.tonality.tempo_bpm / 200.0], dtype=np.float32)
+
+
+def harmony(y: np.ndarray, sr: int, *, chords: ChordRecognizer | None = None) -> Harmony:
+    """Tempo, key, mode and chords of mono audio (the shipped recognizer unless ``chords`` is given)."""
+    chroma = chord_chroma(y, sr)
+    return Harmony(Tonality(estimate_tempo(y, sr), estimate_key(chroma)), (chords or recognizer()).chords(chroma))

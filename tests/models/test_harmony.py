@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from models.harmony import (
+    CHORDS,
+    PITCHES,
+    Key,
+    chord_chroma,
+    estimate_key,
+    estimate_tempo,
+    relative_tokens,
+    tonality,
+)
+
+SR = 16_000
+
+
+def triad(root: int, minor: bool, seconds: float, *, bpm: float = 120.0, octave: int = 4) -> np.ndarray:
+    """A triad of harmonic tones (bass an octave down), struck on every beat with a decaying envelope."""
+    t = np.arange(int(seconds * SR)) / SR
+    beat = 60.0 / bpm
+    envelope = np.exp(-4.0 * (t % beat))
+    y = np.zeros_like(t)
+    for interval, gain in ((0, 1.0), (3 if minor else 4, 0.8), (7, 0.8), (-12, 0.7)):
+        hz = 440.0 * 2 ** ((12 * (octave - 4) + root - 9 + interval) / 12)
+        y += gain * sum(np.sin(2 * np.pi * k * hz * t) / k for k in range(1, 4))
+    return (0.1 * envelope * y).astype(np.float32)
+
+
+def progression(chords: list[tuple[int, bool]], *, seconds: float = 2.0, bpm: float = 120.0) -> np.ndarray:
+    return np.concatenate([triad(r, m, seconds, bpm=bpm) for r, m in chords])
+
+
+C_MAJOR = [(0, False), (5, False), (7, False), (0, False)] * 3  # I IV V I
+A_MINOR = [(9, True), (2, True), (4, False), (9, True)] * 3  # i iv V i
+
+
+def test_key_and_mode_of_a_cadence_in_c_major_and_in_a_minor():
+    major, minor = estimate_key(chord_chroma(progression(C_MAJOR), SR)), estimate_key(chord_chroma(
+        progression(A_MINOR), SR))
+    assert (major.name, minor.name) == ("C major", "A minor")
+    assert major.strength > 0.6 and minor.strength > 0.6
+
+
+def test_a_transposed_cadence_moves_the_tonic_and_keeps_the_mode():
+    up_a_fifth = [((r + 7) % 12, m) for r, m in C_MAJOR]
+    assert estimate_key(chord_chroma(progression(up_a_fifth), SR)).name == "G major"
+
+
+@pytest.mark.parametrize("bpm", [90.0, 120.0])
+def test_tempo_of_struck_chords(bpm: float):
+    assert estimate_tempo(progression(C_MAJOR, bpm=bpm), SR) == pytest.approx(bpm, rel=0.04)
+
+
+def test_silence_has_no_tempo_and_no_clear_key():
+    reading = tonality(np.zeros(5 * SR, dtype=np.float32), SR)
+    assert reading.tempo_bpm == 0.0 and reading.key.strength == 0.0
+
+
+def test_chords_relative_to_the_key_name_the_same_function_in_every_key():
+    g_in_c = relative_tokens(np.array([CHORDS.index("G:maj")]), Key(PITCHES.index("C"), "major", 1.0))
+    d_in_g = relative_tokens(np.array([CHORDS.index("D:maj")]), Key(PITCHES.index("G"), "major", 1.0))
+    a_min_in_c = relative_tokens(np.array([CHORDS.index("A:min")]), Key(0, "major", 1.0))
+    no_chord = relative_tokens(np.array([0]), Key(0, "major", 1.0))
+    assert g_in_c[0] == d_in_g[0] == 2 + 2 * 7
+    assert a_min_in_c[0] == 2 + 2 * 9 + 1 and no_chord[0] == 1
