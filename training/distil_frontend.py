@@ -109,7 +109,7 @@ def distil(manifests: list[Path], *, out: Path, config: DistilConfig = DistilCon
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            parts.append({"loss": float(loss), "penultimate": float(penultimate), "tags": float(tags)})
+            parts.append({"loss": loss.item(), "penultimate": penultimate.item(), "tags": tags.item()})
         return mean_parts(parts)
 
     def validate() -> Validation[tuple[float, float]]:

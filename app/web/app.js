@@ -1,6 +1,6 @@
 // moodspace page: three tasks on the valence/arousal plane. Plain ES modules, no build step, no CDN.
-import {drawAxes, drawCursor, drawDots, drawPath, drawReading, el, pointFromEvent, timeColour, toX, toY}
-  from "/static/plane.js";
+import {drawAxes, drawCursor, drawDots, drawMarker, drawPath, drawReading, el, pointFromEvent, timeColour, toX,
+  toY} from "/static/plane.js";
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => { $("status").textContent = text; };
@@ -73,15 +73,22 @@ const curve = [];
 let cursor = {valence: 0, arousal: 0};
 let drawing = false;
 
+const emotionVA = new Map();  // named emotion -> {valence, arousal}
+
 function redrawE2M(results = []) {
   const layer = drawAxes($("e2m-plane"));
+  const emotion = $("e2m-emotion").value;
   drawPath(layer, curve, "curve");
   curve.forEach((p, i) => el("circle", {cx: toX(p.valence), cy: toY(p.arousal), r: 2.2,
                                         fill: timeColour(i, curve.length)}, layer));
   drawDots(layer, results.map((r) => ({valence: r.valence, arousal: r.arousal})), "hit",
            results.map((r) => r.title));
+  if (emotion && emotionVA.has(emotion)) drawMarker(layer, emotionVA.get(emotion), emotion);
   if (document.activeElement === $("e2m-plane")) drawCursor(layer, cursor);
-  $("e2m-caption").textContent = curve.length
+  const va = emotionVA.get(emotion);
+  $("e2m-caption").textContent = emotion && va
+    ? `Emotion “${emotion}”: valence ${fmt(va.valence)}, arousal ${fmt(va.arousal)}.`
+    : curve.length
     ? `Curve of ${curve.length} point${curve.length > 1 ? "s" : ""}, from valence ${fmt(curve[0].valence)}, ` +
       `arousal ${fmt(curve[0].arousal)} to valence ${fmt(curve.at(-1).valence)}, arousal ${fmt(curve.at(-1).arousal)}.`
     : "No curve yet.";
@@ -126,6 +133,10 @@ function setupDrawing() {
       return;
     }
     event.preventDefault();
+    redrawE2M();
+  });
+  $("e2m-emotion").addEventListener("change", () => {
+    if ($("e2m-emotion").value) curve.length = 0;  // the emotion replaces the drawing: one query on the plane
     redrawE2M();
   });
   $("e2m-clear").addEventListener("click", () => { curve.length = 0; redrawE2M(); status("Curve cleared."); });
@@ -209,6 +220,9 @@ function setupAnalysis() {
     if (!file) { status("Choose an audio file first."); return; }
     const form = new FormData();
     form.append("file", file);
+    drawAxes($("m2e-plane"));  // the previous track's results go before this one's arrive (or fail)
+    $("m2e-summary").textContent = "";
+    $("m2e-emotions").replaceChildren();
     status(`Analysing ${file.name}…`);
     try {
       const answer = await api("/v1/music-to-emotion?k=8", {method: "POST", body: form});
@@ -219,7 +233,8 @@ function setupAnalysis() {
                                              fill: timeColour(i, points.length)}, layer));
       drawReading(layer, answer.valence, answer.arousal, answer.valence_std, answer.arousal_std);
       $("m2e-summary").textContent = `${file.name}: ${fmt(answer.duration_s, 1)} s; valence ${fmt(answer.valence)} ` +
-        `± ${fmt(answer.valence_std)}, arousal ${fmt(answer.arousal)} ± ${fmt(answer.arousal_std)}.`;
+        `± ${fmt(answer.valence_std)}, arousal ${fmt(answer.arousal)} ± ${fmt(answer.arousal_std)}; ` +
+        `${answer.key} ${answer.mode}, ${answer.tempo_bpm === null ? "no clear beat" : `${fmt(answer.tempo_bpm, 0)} BPM`}.`;
       $("m2e-emotions").replaceChildren(...answer.emotions.map((e) => Object.assign(document.createElement("li"), {
         textContent: `${e.name} — score ${fmt(e.score, 3)} · corr ${fmt(e.corr, 3)} · −KL ${fmt(e.neg_kl, 2)}`})));
       status("Analysis done.");
@@ -239,6 +254,7 @@ async function init() {
     const emotions = await api("/v1/emotions");
     for (const e of emotions.sort((a, b) => a.name.localeCompare(b.name))) {
       $("e2m-emotion").append(new Option(`${e.name} (${fmt(e.valence)}, ${fmt(e.arousal)})`, e.name));
+      emotionVA.set(e.name, {valence: e.valence, arousal: e.arousal});
     }
     const ready = await api("/readyz");
     $("model-version").textContent = `Model ${ready.model_version}; ${ready.index_size} tracks in the catalogue.`;

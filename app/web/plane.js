@@ -17,6 +17,8 @@ export function el(name, attrs = {}, parent = null) {
 
 export function drawAxes(svg) {
   svg.replaceChildren();
+  const clip = el("clipPath", {id: `${svg.id}-clip`}, el("defs", {}, svg));
+  el("rect", {x: PAD, y: PAD, width: SPAN, height: SPAN}, clip);
   el("rect", {x: PAD, y: PAD, width: SPAN, height: SPAN, class: "frame"}, svg);
   el("line", {x1: toX(0), y1: PAD, x2: toX(0), y2: SIZE - PAD, class: "axis"}, svg);
   el("line", {x1: PAD, y1: toY(0), x2: SIZE - PAD, y2: toY(0), class: "axis"}, svg);
@@ -29,7 +31,7 @@ export function drawAxes(svg) {
   xLabel.textContent = "valence →";
   const yLabel = el("text", {x: toX(0) + 3, y: PAD + 9, class: "axis-label"}, svg);
   yLabel.textContent = "↑ arousal";
-  return el("g", {class: "layer"}, svg);
+  return el("g", {class: "layer", "clip-path": `url(#${svg.id}-clip)`}, svg);  // nothing drawn past the edge
 }
 
 export function pointFromEvent(svg, event) {
@@ -55,6 +57,12 @@ export function drawReading(layer, v, a, vStd, aStd) {
   el("ellipse", {cx: toX(v), cy: toY(a), rx: Math.max(2, vStd * SPAN / 2), ry: Math.max(2, aStd * SPAN / 2),
                  class: "spread"}, layer);
   el("circle", {cx: toX(v), cy: toY(a), r: 4, class: "reading"}, layer);
+}
+
+export function drawMarker(layer, p, label) {
+  const marker = el("g", {class: "emotion-marker"}, layer);
+  el("circle", {cx: toX(p.valence), cy: toY(p.arousal), r: 5}, marker);
+  el("title", {}, marker).textContent = label;
 }
 
 export function drawCursor(layer, p) {

@@ -183,3 +183,56 @@ def test_api_docs_list_every_operation_with_the_network_cut(browser: Browser, se
     shot(page, "api-docs-offline")
     context.close()
     assert not outside, outside
+
+
+def test_a_failed_upload_clears_the_previous_results(page: Page, tmp_path: Path, wavs: list[bytes]):
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.wav"
+    good.write_bytes(wavs[1])
+    bad.write_text("not audio at all")
+    page.get_by_role("tab", name="Music → emotion").click()
+    page.get_by_label("Audio file").set_input_files(str(good))
+    page.get_by_role("button", name="Analyse").click()
+    expect(page.locator("#m2e-emotions li")).to_have_count(8)
+    expect(page.locator("#m2e-summary")).to_contain_text(" BPM")  # tempo, key and mode are shown too
+    page.get_by_label("Audio file").set_input_files(str(bad))
+    page.get_by_role("button", name="Analyse").click()
+    expect(page.locator("#status")).to_contain_text("Error: bad.wav")
+    expect(page.locator("#m2e-emotions li")).to_have_count(0)
+    expect(page.locator("#m2e-summary")).to_have_text("")
+    assert page.locator("#m2e-plane ellipse.spread").count() == 0
+
+
+def test_a_named_emotion_replaces_the_drawn_point_and_gets_a_marker(page: Page):
+    box = page.locator("#e2m-plane").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.2)
+    expect(page.locator("#e2m-caption")).to_contain_text("Curve of 1 point")
+    page.get_by_label("…or pick a named emotion").select_option("sad")
+    expect(page.locator("#e2m-caption")).to_contain_text("Emotion “sad”")
+    expect(page.locator("#e2m-plane .emotion-marker")).to_have_count(1)
+    assert page.locator("#e2m-plane path.curve").count() == 0  # the old point is gone
+    page.get_by_role("button", name="Find music").click()
+    expect(page.locator("#e2m-results li.track")).to_have_count(6)
+    expect(page.locator("#e2m-plane .emotion-marker")).to_have_count(1)
+
+
+def test_the_reading_ring_is_not_drawn_past_the_plane(page: Page, tmp_path: Path, wavs: list[bytes]):
+    clip = tmp_path / "c.wav"
+    clip.write_bytes(wavs[3])
+    page.get_by_role("tab", name="Music → emotion").click()
+    page.get_by_label("Audio file").set_input_files(str(clip))
+    page.get_by_role("button", name="Analyse").click()
+    expect(page.locator("#m2e-plane ellipse.spread")).to_have_count(1)
+    # Draw a ring far past the edge with the page's own drawing code: what shows must stay inside the frame.
+    inside = page.evaluate("""async () => {
+        const {drawAxes, drawReading} = await import('/static/plane.js');
+        const svg = document.getElementById('m2e-plane');
+        const layer = drawAxes(svg);
+        drawReading(layer, 0.95, 0.95, 1.5, 1.5);
+        const frame = svg.querySelector('rect.frame').getBoundingClientRect();
+        const ring = svg.querySelector('ellipse.spread').getBoundingClientRect();
+        const visible = (x, y) => document.elementsFromPoint(x, y).some((n) => n.classList.contains('spread'));
+        return {outside: visible(frame.right + 3, frame.top + 5), inside: visible(frame.right - 3, frame.top + 5),
+                ringPastEdge: ring.right > frame.right};
+    }""")
+    assert inside == {"outside": False, "inside": True, "ringPastEdge": True}
