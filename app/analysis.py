@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.decoding import Decoded
+from app.decoding import Decoded, fingerprint
 from models.curves import curve_mean
 from models.errors import QueryError
 from models.harmony import Tonality, tonality
@@ -30,6 +30,7 @@ class TrackAnalysis:
     curve: list[list[float]]  # [[t, valence, arousal], ...] at window centres
     duration_s: float
     tonality: Tonality  # tempo, key and mode (models.harmony)
+    fingerprint: str  # of the decoded signal (app.decoding.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class EmotionHit:
 
 
 def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysis:
-    return analyze_decoded(embedder, Decoded(embedder.frontend(y), y.size / sr, tonality(y, sr)))
+    return analyze_decoded(embedder, Decoded(embedder.frontend(y), y.size / sr, tonality(y, sr), fingerprint(y)))
 
 
 def analyze_decoded(embedder: Embedder, decoded: Decoded) -> TrackAnalysis:
@@ -58,7 +59,7 @@ def analyze_decoded(embedder: Embedder, decoded: Decoded) -> TrackAnalysis:
         arousal_std=float(track.std[1]),
         curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)]
                for t, (cv, ca) in zip(track.times, track.curve, strict=True)],
-        duration_s=decoded.seconds, tonality=decoded.tonality,
+        duration_s=decoded.seconds, tonality=decoded.tonality, fingerprint=decoded.fingerprint,
     )
 
 

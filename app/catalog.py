@@ -38,16 +38,18 @@ def track_by_hash(session: Session, content_hash: str) -> Track | None:
     return session.scalars(select(Track).where(Track.content_hash == content_hash)).first()
 
 
+def track_by_fingerprint(session: Session, fingerprint: str) -> Track | None:
+    return session.scalars(select(Track).where(Track.audio_fingerprint == fingerprint)).first()
+
+
 def get_track(session: Session, track_id: int) -> Track | None:
     return session.get(Track, track_id)
 
 
 def add_track(session: Session, *, title: str, artist: str, duration_s: float, audio_path: str, content_hash: str,
-              source: str, tags: Sequence[str] = (), tonality: Tonality | None = None) -> Track:
+              source: str, tags: Sequence[str] = (), fingerprint: str | None = None) -> Track:
     track = Track(title=title, artist=artist, duration_s=duration_s, audio_path=audio_path,
-                  content_hash=content_hash, source=source, tags=list(tags))
-    if tonality is not None:
-        set_tonality(track, tonality)
+                  content_hash=content_hash, source=source, tags=list(tags), audio_fingerprint=fingerprint)
     session.add(track)
     session.flush()
     return track

@@ -9,6 +9,7 @@ refused cheaply.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import multiprocessing
@@ -67,6 +68,7 @@ class Decoded:
     features: np.ndarray  # (T, F)
     seconds: float
     tonality: Tonality
+    fingerprint: str  # of the decoded signal: the same audio in another container or encoding has the same one
 
 
 def decode_features(data: bytes, name: str, config: FrontEndConfig, max_seconds: float) -> Decoded:
@@ -81,7 +83,13 @@ def decode_features(data: bytes, name: str, config: FrontEndConfig, max_seconds:
         raise PayloadTooLargeError(f"{name}: {seconds:.0f} s of audio; the limit is {max_seconds:.0f} s "
                                    "(MOODSPACE_MAX_AUDIO_SECONDS)")
     check_audible(y, name)
-    return Decoded(make_frontend(config)(y), seconds, tonality(y, config.sr))
+    return Decoded(make_frontend(config)(y), seconds, tonality(y, config.sr), fingerprint(y))
+
+
+def fingerprint(y: np.ndarray) -> str:
+    """sha256 of the decoded mono signal (at the front end's rate) quantised to 16 bits: a WAV and a FLAC of the
+    same recording, or the same file with other tags, decode to the same samples and so the same fingerprint."""
+    return hashlib.sha256(np.round(np.clip(y, -1.0, 1.0) * 32767).astype("<i2").tobytes()).hexdigest()
 
 
 SILENCE_DBFS = -60.0  # RMS level below which a file holds no music to read (digital silence, or a hum's floor)

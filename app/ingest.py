@@ -1,8 +1,8 @@
 """Put audio into the catalogue: content-addressed storage, analysis, one track row and one embedding row.
 
-Idempotent by content hash: the same bytes twice give the same track. Client file names never become paths:
-audio is stored as ``audio/<hh>/<sha256>.<ext>`` under the data folder. Decoding happens in the services'
-audio workers (separate processes, time-limited).
+Idempotent by content: the same bytes twice, or the same decoded audio in another file (a FLAC of a WAV), give
+the same track. Client file names never become paths: audio is stored as ``audio/<hh>/<sha256>.<ext>`` under the
+data folder. Decoding happens in the services' audio workers (separate processes, time-limited).
 """
 
 from __future__ import annotations
@@ -60,6 +60,12 @@ def analyze_bytes(model: Model, data: bytes, *, name: str) -> TrackAnalysis:
 
 
 def embed_track(session: Session, embedder: Embedder, track: Track, analysis: TrackAnalysis) -> None:
+    """Store the track's embedding under the model's version; fill in tempo, key, mode and the fingerprint where
+    the track was added before they existed."""
+    if track.key is None:
+        catalog.set_tonality(track, analysis.tonality)
+    if track.audio_fingerprint is None and catalog.track_by_fingerprint(session, analysis.fingerprint) is None:
+        track.audio_fingerprint = analysis.fingerprint
     catalog.add_embedding(
         session, track_id=track.id, model_version=embedder.version,
         gaussians=Gaussians(*(part[0] for part in analysis.gaussians)),
@@ -75,8 +81,9 @@ def already_embedded(session: Session, data: bytes, *, model_version: str) -> bo
 def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes, title: str, artist: str = "",
                  source: str = "upload", tags: tuple[str, ...] = (),
                  decoded: Decoded | None = None) -> Ingested:
-    """Add audio to the catalogue (the caller commits). The same bytes again return the existing track, embedded
-    for the current model version. ``decoded`` passes features already computed by the audio workers."""
+    """Add audio to the catalogue (the caller commits). The same bytes again, or the same decoded audio in another
+    file (a FLAC of a WAV, other tags), return the existing track, embedded for the current model version.
+    ``decoded`` passes features already computed by the audio workers."""
     embedder = model.embedder
     digest = content_hash(data)
 
@@ -88,13 +95,16 @@ def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes,
     existing = catalog.track_by_hash(session, digest)
     if existing is not None:
         if catalog.embedding_for(session, existing.id, embedder.version) is None:
-            analysis_ = analysis()
-            catalog.set_tonality(existing, analysis_.tonality)
-            embed_track(session, embedder, existing, analysis_)
+            embed_track(session, embedder, existing, analysis())
         return Ingested(existing, False)
     analysis_ = analysis()
+    same_audio = catalog.track_by_fingerprint(session, analysis_.fingerprint)
+    if same_audio is not None:
+        if catalog.embedding_for(session, same_audio.id, embedder.version) is None:
+            embed_track(session, embedder, same_audio, analysis_)
+        return Ingested(same_audio, False)
     track = catalog.add_track(session, title=title[:MAX_TITLE_CHARS], artist=artist[:MAX_TITLE_CHARS],
-                              duration_s=analysis_.duration_s, tonality=analysis_.tonality,
+                              duration_s=analysis_.duration_s, fingerprint=analysis_.fingerprint,
                               audio_path=store_audio(data, data_dir=data_dir, digest=digest),
                               content_hash=digest, source=source, tags=tags)
     embed_track(session, embedder, track, analysis_)

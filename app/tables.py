@@ -47,6 +47,8 @@ class Track(Base):
     duration_s: Mapped[float] = mapped_column(Float)
     audio_path: Mapped[str] = mapped_column(String(500))  # relative to the data folder
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the audio file
+    # sha256 of the decoded signal (app.decoding.fingerprint): one track per recording, whatever its container
+    audio_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     source: Mapped[str] = mapped_column(String(50), default="upload")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     # From the audio (models.harmony); None for tracks not analysed since these columns came.

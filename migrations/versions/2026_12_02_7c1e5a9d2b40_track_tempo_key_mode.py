@@ -1,4 +1,4 @@
-"""tracks: tempo, key and mode from the audio
+"""tracks: tempo, key and mode from the audio, and the decoded audio's fingerprint
 
 Revision ID: 7c1e5a9d2b40
 Revises: 01ed248489f5
@@ -23,10 +23,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("key", sa.String(length=2), nullable=True))
         batch.add_column(sa.Column("mode", sa.String(length=5), nullable=True))
         batch.create_index("ix_tracks_tempo_bpm", ["tempo_bpm"])
+        batch.add_column(sa.Column("audio_fingerprint", sa.String(length=64), nullable=True))
+        batch.create_unique_constraint("uq_tracks_audio_fingerprint", ["audio_fingerprint"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tracks") as batch:
+        batch.drop_constraint("uq_tracks_audio_fingerprint", type_="unique")
+        batch.drop_column("audio_fingerprint")
         batch.drop_index("ix_tracks_tempo_bpm")
         batch.drop_column("mode")
         batch.drop_column("key")

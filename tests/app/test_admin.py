@@ -2,7 +2,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tests.app.conftest import AUTH, make_settings
+from tests.app.conftest import AUTH, add, make_settings
 
 ADMIN_CALLS = [("post", "/v1/admin/reindex"), ("get", "/v1/admin/jobs/x"), ("delete", "/v1/admin/tracks/1")]
 
@@ -48,3 +48,23 @@ def test_client_file_names_never_become_paths(client: TestClient, settings, wavs
     stored = [p for p in (settings.data_dir / "audio").rglob("*") if p.is_file()]
     assert len(stored) == 1 and "evil" not in stored[0].name and stored[0].suffix == ".wav"
     assert not (settings.data_dir.parent / "etc").exists()
+
+
+def test_the_same_audio_as_flac_and_as_wav_is_one_track(client: TestClient, wavs: list[bytes]):
+    import io
+
+    import soundfile as sf
+
+    y, sr = sf.read(io.BytesIO(wavs[4]), dtype="int16")
+    flac, other = io.BytesIO(), io.BytesIO()
+    sf.write(flac, y, sr, format="FLAC")
+    sf.write(other, y[::-1].copy(), sr, format="FLAC")  # other audio, same container
+    first = add(client, wavs[4], "as wav")
+    second = client.post("/v1/admin/tracks", headers=AUTH, files={"file": ("x.flac", flac.getvalue())},
+                         data={"title": "as flac"})
+    assert second.status_code == 201 and second.json()["created"] is False
+    assert second.json()["track"]["id"] == first["track"]["id"]
+    third = client.post("/v1/admin/tracks", headers=AUTH, files={"file": ("y.flac", other.getvalue())},
+                        data={"title": "reversed"})
+    assert third.status_code == 201 and third.json()["created"] is True
+    assert client.get("/v1/tracks").json()["total"] == 2
