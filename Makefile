@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= data
 
-.PHONY: setup run test test-slow lint model constraints clean
+.PHONY: setup run test test-slow lint model chords constraints clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/system-deps
 	scripts/system-deps
@@ -37,7 +37,7 @@ test: $(STAMP)
 # Long checks: fuzzing over the whole API, kill -9 during a reindex, a full disk, real-HTTP load.
 test-slow: $(STAMP)
 	scripts/postgres
-	timeout 600 $(BIN)/python -m pytest -m slow
+	timeout 900 $(BIN)/python -m pytest -m slow
 
 # Re-pin every dependency after a change to pyproject.toml.
 constraints: $(STAMP)
@@ -47,6 +47,11 @@ constraints: $(STAMP)
 # Retrain the built-in default model (models/default_bundle) and its model card.
 model: $(STAMP)
 	$(BIN)/moodspace retrain-default
+
+# The shipped helpers of the front end: the chord recognizer (rendered MIDI) and the small student of musicnn.
+SHARED ?= ../shared/datasets
+chords: $(STAMP)
+	$(BIN)/moodspace train-chords --shared $(SHARED) --out models/chord_recognizer.npz
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
