@@ -7,9 +7,10 @@
   correlation.
 - Tempo: librosa's onset-autocorrelation tempo estimate, in beats per minute.
 - Chords: 24 major/minor triads and "N" (no chord), in mir_eval's syntax ("C:maj", "A:min", "N"). A
-  ``ChordRecognizer`` (a linear softmax over log-chroma with +-``CONTEXT`` frames of context, then Viterbi
-  smoothing with a self-transition prior) is trained on rendered MIDI, where the chords are known
-  (``training/chords.py``); its weights ship as ``models/chord_recognizer.npz``.
+  ``ChordRecognizer`` (a linear softmax over log-chroma with +-``CONTEXT`` frames of context; Viterbi smoothing
+  with a self-transition prior lowered its scores on the validation renders, so there is none) is trained on
+  rendered MIDI, where the chords are known (``training/chords.py``); its weights ship as
+  ``models/chord_recognizer.npz``.
 - Chords normalised to the key: each triad's root relative to the tonic, so "G:maj" in C major and "D:maj" in
   G major are the same token (the dominant). ``relative_tokens`` gives them as integers for the chord-sequence
   transformer: 0 = padding, 1 = no chord, 2 + 2 * interval + (0 major, 1 minor).
@@ -31,7 +32,6 @@ CHORD_SECONDS = 0.5  # one chord estimate per half second
 CHROMA_HOP = 512  # samples at 16 kHz: 32 ms
 CHROMA_FFT = 4096  # 256 ms at 16 kHz: about 4 Hz per bin
 CONTEXT = 2  # chord frames either side the recognizer reads
-SELF_TRANSITION = 0.9  # Viterbi prior that a chord lasts into the next frame
 N_TOKENS = 2 + 24  # padding, no chord, 12 intervals x 2 qualities
 RECOGNIZER = Path(__file__).with_name("chord_recognizer.npz")
 # Krumhansl-Kessler probe-tone profiles, tonic first.
@@ -102,7 +102,7 @@ def chord_features(chroma: np.ndarray) -> np.ndarray:
 
 
 class ChordRecognizer:
-    """Linear softmax over ``chord_features`` and Viterbi smoothing: chroma -> chord indices into ``CHORDS``."""
+    """Linear softmax over ``chord_features``: chroma -> chord indices into ``CHORDS``."""
 
     def __init__(self, weights: np.ndarray, bias: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
         self.weights, self.bias, self.mean, self.std = weights, bias, mean, std
@@ -126,10 +126,8 @@ class ChordRecognizer:
         return p / p.sum(axis=1, keepdims=True)
 
     def chords(self, chroma: np.ndarray) -> np.ndarray:
-        """(frames,) chord indices, Viterbi-smoothed."""
-        p = self.probabilities(chroma).T.astype(np.float64)
-        transition = librosa.sequence.transition_loop(len(CHORDS), SELF_TRANSITION)
-        return librosa.sequence.viterbi_discriminative(p, transition).astype(np.int64)
+        """(frames,) the most probable chord of each frame."""
+        return self.probabilities(chroma).argmax(axis=1).astype(np.int64)
 
 
 @lru_cache(maxsize=1)

@@ -2,12 +2,14 @@ import numpy as np
 import pytest
 
 from models.harmony import (
+    CHORD_SECONDS,
     CHORDS,
     PITCHES,
     Key,
     chord_chroma,
     estimate_key,
     estimate_tempo,
+    recognizer,
     relative_tokens,
     tonality,
 )
@@ -55,6 +57,18 @@ def test_tempo_of_struck_chords(bpm: float):
 def test_silence_has_no_tempo_and_no_clear_key():
     reading = tonality(np.zeros(5 * SR, dtype=np.float32), SR)
     assert reading.tempo_bpm == 0.0 and reading.key.strength == 0.0
+
+
+def test_the_shipped_recognizer_reads_a_progression_it_never_heard():
+    chords = [(0, False), (9, True), (5, False), (7, False), (2, True), (4, True)] * 2  # C Am F G Dm Em
+    y = progression(chords)
+    estimated = recognizer().chords(chord_chroma(y, SR))
+    per_chord = int(2.0 / CHORD_SECONDS)
+    reference = np.repeat([1 + 12 * m + r for r, m in chords], per_chord)[: len(estimated)]
+    inner = np.ones(len(estimated), dtype=bool)
+    inner[::per_chord] = False  # a frame at a chord change may hear both chords
+    accuracy = (estimated[inner] == reference[inner]).mean()
+    assert accuracy >= 0.8, [CHORDS[i] for i in estimated]
 
 
 def test_chords_relative_to_the_key_name_the_same_function_in_every_key():
