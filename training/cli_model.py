@@ -221,12 +221,14 @@ def distil_frontend(
     data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False, help="Manifest(s) whose train clips the "
                                              "student hears (val clips: early stopping); repeatable.")],
     out: Annotated[Path, typer.Option(help="Student weights to write (.pt).")] = Path("models/student_msd_tags.pt"),
+    epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs (default: DistilConfig's).")] = None,
     workers: Workers = None,
 ) -> None:
     """Distil the musicnn-msd-tags front end into the small student-msd-tags front end."""
-    from training.distil_frontend import distil
+    from training.distil_frontend import DistilConfig, distil
 
-    result = distil(data, out=out, workers=workers)
+    config = DistilConfig() if epochs is None else replace(DistilConfig(), epochs=epochs)
+    result = distil(data, out=out, config=config, workers=workers)
     typer.echo(f"{result.train_windows} train windows, {result.val_windows} val windows: penultimate R2 "
                f"{result.penultimate_r2:.3f}, tags MAE {result.tags_mae:.4f} (epoch {result.best_epoch}); {out}")
 

@@ -34,7 +34,7 @@ from models.taxonomy import TAXONOMIES, class_index
 from training.categorical_experiment import markdown, summarize
 from training.classify import categorical_metrics, summary_features
 from training.features import cache_dir, clip_feature_sets
-from training.loop import seed_everything
+from training.loop import OptimConfig, seed_everything
 from training.parallel import parallel_map
 from training.probe import taxonomy_of
 
@@ -43,10 +43,11 @@ SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
-class HarmonyTrainConfig:
+class HarmonyTrainConfig(OptimConfig):
+    """A fixed number of epochs (``patience`` is not used: validation is not looked at while fitting)."""
+
     epochs: int = 60
     batch_size: int = 32
-    lr: float = 1e-3
     weight_decay: float = 1e-2
     hidden: int = 64
     dropout: float = 0.3
