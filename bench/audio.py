@@ -2,11 +2,12 @@
 
     python bench/audio.py [--bundle default|PATH] [--clip FILE] [--quick] [--json OUT]
 
-Runs with one torch thread (per-core figures). "front end <name>" times each front end (log-mel, musicnn-msd) on
-the same clip; "musicnn-msd, glibc defaults" is musicnn-msd's baseline, timed first, before the front end tells
-glibc to keep freed memory (models.musicnn.keep_freed_memory, process-wide); "embed" is the music encoder on a
-whole clip; "analyse" is what /v1/music-to-emotion does after decoding: features, whole-clip embedding, VA
-reading, windowed VA curve, ranked emotions. The clip defaults to a generated 30 s clip.
+Runs with one torch thread (per-core figures). "front end <name>" times each front end (log-mel, musicnn-msd, its
+tags variant, and the distilled student when its weights are installed) on the same clip; "tempo, key, mode" the
+harmony analysis the decoding workers add; "musicnn-msd, glibc defaults" is musicnn-msd's baseline, timed first,
+before the front end tells glibc to keep freed memory (models.musicnn.keep_freed_memory, process-wide); "embed" is
+the music encoder on a whole clip; "analyse" is what /v1/music-to-emotion does after decoding: features, whole-clip
+embedding, VA reading, windowed VA curve, ranked emotions. The clip defaults to a generated 30 s clip.
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ import torch
 
 from app.analysis import analyze_audio, rank_emotions
 from models.bundle import load_bundle
+from models.config import FrontEndName
 from models.default import resolve_bundle
 from models.frontend import frontend_config, load_audio, make_frontend
+from models.harmony import tonality
 from models.inference import Embedder
 from models.musicnn import MusicnnFrontEnd
+from models.student import WEIGHTS as STUDENT_WEIGHTS
 from training.corpus.generate import synth_clip
 from training.corpus.synth import SR
 
@@ -85,7 +89,9 @@ def main() -> None:
                                          lam=embedder.config.score_lam, k=10),
     }
     stages["m2e end to end"] = lambda: (stages["decode"](), stages["analyse"]())
-    for name in ("logmel", "musicnn-msd"):
+    stages["tempo, key, mode"] = partial(tonality, y, sr)
+    frontends: tuple[FrontEndName, ...] = ("logmel", "musicnn-msd", "musicnn-msd-tags")
+    for name in (*frontends, *(("student-msd-tags",) if STUDENT_WEIGHTS.is_file() else ())):
         stages[f"front end {name}"] = partial(make_frontend(frontend_config(name)), y)
     results |= {name: _timed(fn, repeats) for name, fn in stages.items()}
     print(f"clip: {seconds:.1f} s; bundle {embedder.version}; 1 torch thread")
