@@ -25,6 +25,8 @@ from pathlib import Path
 import librosa
 import numpy as np
 
+from models.atomic import atomic_file
+
 PITCHES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 QUALITIES = ("maj", "min")
 CHORDS = ("N", *(f"{p}:{q}" for q in QUALITIES for p in PITCHES))  # index 1 + 12 * quality + root
@@ -113,8 +115,6 @@ class ChordRecognizer:
         return cls(data["weights"], data["bias"], data["mean"], data["std"])
 
     def save(self, path: Path) -> None:
-        from models.atomic import atomic_file
-
         with atomic_file(path) as out:
             np.savez(out, weights=self.weights, bias=self.bias, mean=self.mean, std=self.std)
 
