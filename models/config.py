@@ -8,8 +8,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 # models.frontend.PRESETS has their settings
-FrontEndName = Literal["logmel", "musicnn-msd", "musicnn-msd-pool", "musicnn-msd-tags", "student-msd-tags"]
+FrontEndName = Literal["logmel", "musicnn-msd", "musicnn-msd-pool", "musicnn-msd-tags", "student-msd-tags",
+                       "musicnn-msd-tags-key", "student-msd-tags-key"]
 EncoderKind = Literal["bigru", "mlp"]
+KEY_FEATURES = 3  # mode, key strength, tempo per frame (models.harmony.local_key_features)
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class FrontEndConfig:
     def n_features(self) -> int:
         """Size of one frame's features: log-mel mean, std and flux per band; musicnn's 200-d penultimate layer,
         plus its 753-d mid-end mean pool for ``-pool`` or its 50 MSD tag activations for ``-tags``; the student's
-        estimate of those 250 for ``student-msd-tags``."""
+        estimate of those 250 for ``student-msd-tags``; a ``-key`` front end adds 3 local key and tempo features
+        (``models.harmony.local_key_features``)."""
         return FEATURE_SIZES[self.name](self)
 
 
@@ -44,6 +47,8 @@ FEATURE_SIZES: dict[str, Callable[[FrontEndConfig], int]] = {
     "musicnn-msd-pool": lambda c: 200 + 753,
     "musicnn-msd-tags": lambda c: 200 + 50,
     "student-msd-tags": lambda c: 200 + 50,  # the student's estimate of musicnn-msd-tags
+    "musicnn-msd-tags-key": lambda c: 200 + 50 + KEY_FEATURES,
+    "student-msd-tags-key": lambda c: 200 + 50 + KEY_FEATURES,
 }
 
 
@@ -95,6 +100,9 @@ class ModelConfig:
     logvar_max: float = 3.0
     text: TextConfig | None = None  # set once text heads are trained
     taxonomies: tuple[str, ...] = ()  # categorical heads on the music trunk, one per taxonomy (models.taxonomy)
+    # A valence/arousal head on the music trunk (the dimensional branch of Kang & Herremans); when present, the
+    # VA reading (curve and overall) comes from it instead of retrieval over the VA grid (models.inference).
+    dimensional: bool = False
 
     def __post_init__(self) -> None:
         if self.n_features is None:

@@ -141,6 +141,19 @@ class SequenceTrunk(nn.Module):
         return self.fc(pooled)
 
 
+class DimensionalHead(nn.Module):
+    """The shared music representation (B, H) -> valence/arousal means on [-1, 1] and log-variances, each (B, 2)
+    (a Gaussian reading, trained with the Gaussian negative log-likelihood)."""
+
+    def __init__(self, in_dim: int, *, logvar_min: float, logvar_max: float) -> None:
+        super().__init__()
+        self.mean, self.logvar = nn.Linear(in_dim, 2), nn.Linear(in_dim, 2)
+        self.logvar_min, self.logvar_max = logvar_min, logvar_max
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.tanh(self.mean(h)), self.logvar(h).clamp(self.logvar_min, self.logvar_max)
+
+
 class MusicEncoder(nn.Module):
     """Frame features, standardised with statistics of the training set (stored as buffers), -> Embedding."""
 
@@ -157,6 +170,9 @@ class MusicEncoder(nn.Module):
         self.align = CCAAlignment(config.d)
         self.categorical = nn.ModuleDict({t: nn.Linear(self.trunk.out_dim, len(TAXONOMIES[t]))
                                           for t in config.taxonomies})
+        # log-variance of VA on [-1, 1]: from a spread of 0.02 to one of 1
+        self.dimensional = (DimensionalHead(self.trunk.out_dim, logvar_min=-8.0, logvar_max=0.0)
+                            if config.dimensional else None)
 
     def set_feature_stats(self, mean: Tensor, std: Tensor) -> None:
         self.feature_mean.copy_(mean)
@@ -174,6 +190,11 @@ class MusicEncoder(nn.Module):
         """x (B, T, F) frame features, lengths (B,) -> Embedding of (B, d) tensors; ``align=False`` gives the raw E
         that the CCA loss reads."""
         return self.embed(self.represent(x, lengths), align=align)
+
+    def valence_arousal(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """The dimensional head's VA means and log-variances, each (B, 2)."""
+        assert self.dimensional is not None, "the model has no dimensional head"
+        return self.dimensional(self.represent(x, lengths))
 
     def class_logits(self, x: Tensor, lengths: Tensor) -> dict[str, Tensor]:
         """Logits (B, C_t) of each categorical head."""

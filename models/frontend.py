@@ -11,6 +11,7 @@ import io
 import logging
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +22,7 @@ import soundfile as sf
 
 from models.config import FrontEndConfig, FrontEndName
 from models.errors import AudioError, UndecodableAudioError
+from models.harmony import local_key_features
 
 MIN_SECONDS = 0.96
 log = logging.getLogger(__name__)
@@ -125,16 +127,37 @@ def _student(config: FrontEndConfig) -> FrontEnd:
     return StudentFrontEnd(config)
 
 
+class WithKeyFeatures:
+    """Another front end's frames with the local key and tempo features appended to each
+    (``models.harmony.local_key_features``: mode, key strength, tempo), after Kang & Herremans' key features."""
+
+    def __init__(self, config: FrontEndConfig) -> None:
+        self.config = config
+        self.n_features = config.n_features
+        self.base = make_frontend(replace(config, name=KEYED[config.name]))
+
+    def extend(self, y: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """The base front end's (T, F) ``frames`` of ``y`` with the key features appended: (T, F + 3)."""
+        key = local_key_features(y, self.config.sr, frame_seconds=self.config.frame_seconds, n_frames=frames.shape[0])
+        return np.hstack([frames, key]).astype(np.float32)
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        return self.extend(y, self.base(y))
+
+
+# A "-key" front end -> the front end whose frames it extends.
+KEYED: dict[FrontEndName, FrontEndName] = {"musicnn-msd-tags-key": "musicnn-msd-tags",
+                                  "student-msd-tags-key": "student-msd-tags"}
 FRONTENDS: dict[str, Callable[[FrontEndConfig], FrontEnd]] = {
     "logmel": LogMelFrontEnd, "musicnn-msd": _musicnn, "musicnn-msd-pool": _musicnn, "musicnn-msd-tags": _musicnn,
-    "student-msd-tags": _student,
+    "student-msd-tags": _student, **{name: WithKeyFeatures for name in KEYED},
 }
 # The settings each front end needs; `frontend_config(name)` gives them.
 PRESETS: dict[FrontEndName, FrontEndConfig] = {
     "logmel": FrontEndConfig(),
     **{name: FrontEndConfig(name=name, n_fft=512, hop_length=256, n_mels=96, fmin=0.0, fmax=8000.0,
                             frame_seconds=187 * 256 / 16_000)  # musicnn's 3 s windows of 187 hops, no overlap
-       for name in ("musicnn-msd", "musicnn-msd-pool", "musicnn-msd-tags", "student-msd-tags")},
+       for name in ("musicnn-msd", "musicnn-msd-pool", "musicnn-msd-tags", "student-msd-tags", *KEYED)},
 }
 
 

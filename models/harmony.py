@@ -34,6 +34,7 @@ CHORD_SECONDS = 0.5  # one chord estimate per half second
 CHROMA_HOP = 512  # samples at 16 kHz: 32 ms
 CHROMA_FFT = 4096  # 256 ms at 16 kHz: about 4 Hz per bin
 CONTEXT = 2  # chord frames either side the recognizer reads
+LOCAL_KEY_SECONDS = 12.0  # chroma span around each front-end frame for its key features
 N_TOKENS = 2 + 24  # padding, no chord, 12 intervals x 2 qualities
 RECOGNIZER = Path(__file__).with_name("chord_recognizer.npz")
 # Krumhansl-Kessler probe-tone profiles, tonic first.
@@ -81,10 +82,37 @@ def estimate_key(chroma: np.ndarray) -> Key:
     profile = chroma.mean(axis=0)
     if not np.isfinite(profile).all() or profile.std() < 1e-8:
         return Key(0, "major", 0.0)
-    scores = [(np.corrcoef(profile, np.roll(template, tonic))[0, 1], tonic, mode)
-              for mode, template in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)) for tonic in range(12)]
-    strength, tonic, mode = max(scores)
-    return Key(int(tonic), mode, float(strength))
+    correlations = _key_correlations(profile[None])[0]
+    best = int(np.argmax(correlations))
+    return Key(best % 12, "major" if best < 12 else "minor", float(correlations[best]))
+
+
+def _key_correlations(profiles: np.ndarray) -> np.ndarray:
+    """(N, 24) Pearson correlation of each (N, 12) chroma profile with the 12 major then the 12 minor keys."""
+    templates = np.stack([np.roll(t, tonic) for t in (MAJOR_PROFILE, MINOR_PROFILE) for tonic in range(12)])
+    templates = (templates - templates.mean(axis=1, keepdims=True)) / templates.std(axis=1, keepdims=True)
+    centred = profiles - profiles.mean(axis=1, keepdims=True)
+    spread = centred.std(axis=1, keepdims=True)
+    z = np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 1e-8)
+    return z @ templates.T / 12.0
+
+
+def local_key_features(y: np.ndarray, sr: int, *, frame_seconds: float, n_frames: int,
+                       context_seconds: float = LOCAL_KEY_SECONDS) -> np.ndarray:
+    """(n_frames, 3) key and tempo features per front-end frame: mode (the best major key's correlation minus
+    the best minor key's, so > 0 leans major), key strength (the best correlation), both from the chroma of
+    ``context_seconds`` around the frame's centre, and the clip's tempo / 200 BPM. Local, so a looped clip keeps
+    its features and a modulation shows on the curve."""
+    chroma = chord_chroma(y, sr)
+    sums = np.vstack([np.zeros((1, 12)), np.cumsum(chroma, axis=0)])
+    centres = (np.arange(n_frames) + 0.5) * frame_seconds / CHORD_SECONDS
+    half = context_seconds / 2 / CHORD_SECONDS
+    lo = np.clip(np.floor(centres - half), 0, chroma.shape[0] - 1).astype(int)
+    hi = np.clip(np.ceil(centres + half), lo + 1, chroma.shape[0]).astype(int)
+    corr = _key_correlations((sums[hi] - sums[lo]) / (hi - lo)[:, None])
+    mode = corr[:, :12].max(axis=1) - corr[:, 12:].max(axis=1)
+    tempo = np.full(n_frames, estimate_tempo(y, sr) / 200.0)
+    return np.stack([mode, corr.max(axis=1), tempo], axis=1).astype(np.float32)
 
 
 def estimate_tempo(y: np.ndarray, sr: int) -> float:

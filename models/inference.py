@@ -1,9 +1,11 @@
 """Everything a trained bundle answers at query time: embed audio, windows of audio, VA curves, VA points and
 named emotions; read valence/arousal off a music embedding.
 
-The VA reading is itself a music-to-emotion retrieval: a grid of constant VA sequences over [-1, 1]^2 is encoded
-once by the emotion encoder; a music embedding scores every grid point with the composite score, and a softmax
-over those scores (temperature fitted on validation data, stored in the model) gives a mean and a spread.
+The VA reading comes from the music encoder's dimensional head where the model has one (``config.dimensional``: a
+Gaussian over valence and arousal from the shared music representation). Otherwise it is a music-to-emotion
+retrieval: a grid of constant VA sequences over [-1, 1]^2 is encoded once by the emotion encoder; a music
+embedding scores every grid point with the composite score, and a softmax over those scores (temperature fitted on
+validation data, stored in the model) gives a mean and a spread.
 """
 
 from __future__ import annotations
@@ -144,10 +146,23 @@ class Embedder:
         """The track's reading from its (T, F) features (see ``TrackReading``)."""
         frames, times = self.window_frames(features)
         windows = self.embed_features(frames)
-        reading = self.read_va(windows)
+        reading = self.read_dimensional(frames) if self.model.music.dimensional is not None else self.read_va(windows)
         std = np.sqrt((reading.std**2).mean(axis=0) + reading.mean.var(axis=0))
         classes = {t: p.mean(axis=0) for t, p in self.class_probabilities(frames).items()}
         return TrackReading(windows, times, reading.mean, reading.mean.mean(axis=0), std, classes)
+
+    def read_features(self, sequences: list[np.ndarray]) -> Reading:
+        """Valence/arousal of whole (T, F) feature sequences: the dimensional head's where the model has one,
+        otherwise by retrieval over the VA grid."""
+        if self.model.music.dimensional is not None:
+            return self.read_dimensional(sequences)
+        return self.read_va(self.embed_features(sequences))
+
+    @torch.no_grad()
+    def read_dimensional(self, sequences: list[np.ndarray]) -> Reading:
+        """The dimensional head's Gaussian reading of (T, F) feature sequences."""
+        mean, logvar = self.model.music.valence_arousal(*pad(sequences))
+        return Reading(mean.numpy().astype(np.float64), np.exp(logvar.numpy().astype(np.float64) / 2))
 
     def read_va(self, music: Gaussians, *, lam: float | None = None, temperature: float | None = None) -> Reading:
         """Valence/arousal of music embeddings by composite-score retrieval over the VA grid."""

@@ -42,9 +42,14 @@ CategoricalManifests = Annotated[list[Path], typer.Option(
 
 
 def model_config(*, music_encoder: EncoderKind, emotion_encoder: EncoderKind, d: int, lam: float, alpha: float,
-                 frontend: FrontEndName) -> ModelConfig:
+                 frontend: FrontEndName, dimensional: bool = MODEL.dimensional) -> ModelConfig:
     return replace(MODEL.with_frontend(frontend_config(frontend)), music=replace(MODEL.music, kind=music_encoder),
-                   emotion=replace(MODEL.emotion, kind=emotion_encoder), d=d, lam=lam, alpha=alpha)
+                   emotion=replace(MODEL.emotion, kind=emotion_encoder), d=d, lam=lam, alpha=alpha,
+                   dimensional=dimensional)
+
+
+Dimensional = Annotated[bool, typer.Option(help="Train the dimensional VA head, which then gives the reading "
+                                                "(otherwise VA is read by retrieval over the VA grid).")]
 
 
 def _floats(text: str | None) -> list[float] | None:
@@ -65,13 +70,13 @@ def train(
     d: D = MODEL.d, lam: Lam = MODEL.lam, alpha: Alpha = MODEL.alpha,
     lr: Lr = TRAIN.lr, epochs: Epochs = TRAIN.epochs, batch_size: BatchSize = TRAIN.batch_size,
     seed: Seed = TRAIN.seed, patience: Patience = TRAIN.patience, crop_frames: CropFrames = TRAIN.crop_frames,
-    frontend: FrontEnd = MODEL.frontend.name, workers: Workers = None,
+    frontend: FrontEnd = MODEL.frontend.name, workers: Workers = None, dimensional: Dimensional = MODEL.dimensional,
 ) -> None:
     """Train the music and emotion encoders with the composite loss; write a bundle."""
     from training.run import train_bundle
 
     model = model_config(music_encoder=music_encoder, emotion_encoder=emotion_encoder, d=d, lam=lam, alpha=alpha,
-                         frontend=frontend)
+                         frontend=frontend, dimensional=dimensional)
     train_config = replace(TRAIN, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience,
                            crop_frames=crop_frames)
     bundle = train_bundle(data=data, val=val or [], out=out, config=model, train_config=train_config,
@@ -297,6 +302,7 @@ def retrain_default(
     Path("data/default-training"),
     card: Annotated[Path, typer.Option(help="Model card to write.")] = Path("docs/MODEL_CARD.md"),
     frontend: FrontEnd = DEFAULT_FRONTEND,
+    dimensional: Dimensional = False,
     out: Annotated[Path | None, typer.Option(help="Install somewhere else than models/default_bundle (to "
                                                  "compare a candidate before it replaces the default).")] = None,
 ) -> None:
@@ -307,5 +313,5 @@ def retrain_default(
     if not shared.is_dir():
         typer.echo(f"{shared} not found: training on the built-in corpus alone")
     bundle = run_retrain_default(shared=shared if shared.is_dir() else None, work=work, card=card,
-                                 frontend=frontend, out=out or DEFAULT_BUNDLE)
+                                 frontend=frontend, dimensional=dimensional, out=out or DEFAULT_BUNDLE)
     typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")

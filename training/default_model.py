@@ -1,12 +1,14 @@
 """Retrain the built-in default model (`make model`, `moodspace retrain-default`).
 
-Music and emotion encoders, over the pretrained musicnn front end with its tag activations (``DEFAULT_FRONTEND``):
-the built-in corpus (1000 clips of 30 s, seed 0) plus, when ../shared/datasets is present, rendered VGMIDI
-(train split, by game series) and EMOPIA (train split), and the real recordings of 4Q (quadrants) and MIREX
-(clusters), whose train splits (by artist) also train the categorical heads; validation on the val splits of the
-built-in corpus, VGMIDI, 4Q and MIREX (EMOPIA's val split is kept for the text evaluation). Text heads: EmoBank
-train (with Warriner word norms). Without ../shared the model is trained on the built-in corpus alone, and says
-so. Corpora are generated, rendered or imported once into the work folder and reused.
+Music and emotion encoders, over the pretrained musicnn front end with its tag activations and the local key and
+tempo features (``DEFAULT_FRONTEND``); the VA reading by retrieval over the VA grid (a dimensional head read real
+valence worse: docs/experiments.md). Data: the built-in corpus (1000 clips of 30 s, seed 0) plus, when
+../shared/datasets is present, rendered VGMIDI (train split, by game series) and EMOPIA (train split), and the real
+recordings of 4Q (quadrants) and MIREX (clusters), whose train splits (by artist) also train the categorical heads;
+validation on the val splits of the built-in corpus, VGMIDI, 4Q and MIREX (EMOPIA's val split is kept for the text
+evaluation). Text heads: EmoBank train (with Warriner word norms). Without ../shared the model is trained on the
+built-in corpus alone, and says so. Corpora are generated, rendered or imported once into the work folder and
+reused.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from training.train import TrainConfig
 
 log = logging.getLogger(__name__)
 SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
-DEFAULT_FRONTEND: FrontEndName = "musicnn-msd-tags"  # the default model's: it hears real recordings
+# The default model's: musicnn hears real recordings; the key features helped on 4Q and MIREX (docs/experiments.md)
+DEFAULT_FRONTEND: FrontEndName = "musicnn-msd-tags-key"
 
 
 @dataclass(frozen=True)
@@ -86,14 +89,15 @@ def _imported(shared: Path | None, work: Path, name: AudioDataset) -> Path | Non
 
 def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE, card: Path | None = None,
                     synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None,
-                    frontend: FrontEndName = DEFAULT_FRONTEND) -> Bundle:
+                    frontend: FrontEndName = DEFAULT_FRONTEND, dimensional: bool = False) -> Bundle:
     """Train, evaluate and install the default bundle; write its model card."""
     sources = prepare(shared=shared, work=work, synth_size=synth_size)
     music = [m for m in (sources.synth, sources.vgmidi, sources.emopia, *sources.real) if m is not None]
     validation = [m for m in (sources.synth, sources.vgmidi, *sources.real) if m is not None]
     taxonomies = tuple(t for t, present in (("quadrant", sources.fourq or sources.emopia),
                                             ("mirex_cluster", sources.mirex)) if present)
-    config = replace(ModelConfig().with_frontend(frontend_config(frontend)), taxonomies=taxonomies)
+    config = replace(ModelConfig().with_frontend(frontend_config(frontend)), taxonomies=taxonomies,
+                     dimensional=dimensional)
     bundle = train_bundle(data=music, val=validation, out=work / "bundle-music", config=config,
                           train_config=train_config or TrainConfig(), name="moodspace-default")
     if sources.emobank is not None:

@@ -53,7 +53,7 @@ def run_method(method: str, splits: Splits, config: ModelConfig, train_config: T
     config = config if lam is None else replace(config, lam=lam)
     model = train_model(config, splits.train, splits.val, train_config, progress=False).model
     embedder = Embedder(model)
-    reading = embedder.read_va(embedder.embed_features([i.features for i in splits.test])).mean
+    reading = embedder.read_features([i.features for i in splits.test]).mean
     return MethodRun(evaluate_model(model, splits.test, lam=model.config.score_lam), reading)
 
 

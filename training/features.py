@@ -21,7 +21,7 @@ from models.atomic import atomic_file
 from models.config import FrontEndConfig
 from models.curves import curve_mean, resample_curve
 from models.errors import AudioError, ManifestError
-from models.frontend import frame_times, load_audio, make_frontend
+from models.frontend import WithKeyFeatures, frame_times, load_audio, make_frontend
 from models.manifest import Clip, audio_path
 from models.taxonomy import CLASS_VA, class_index
 from training.parallel import parallel_map
@@ -55,7 +55,12 @@ def clip_features(path: Path, config: FrontEndConfig, *, use_cache: bool = True)
     cached = cache_dir() / f"{_cache_key(path, config)}.npy"
     if use_cache and cached.is_file():
         return np.load(cached)
-    features = make_frontend(config)(load_audio(path, sr=config.sr))
+    frontend = make_frontend(config)
+    y = load_audio(path, sr=config.sr)
+    if isinstance(frontend, WithKeyFeatures):  # the base front end's frames are cached on their own and reused
+        features = frontend.extend(y, clip_features(path, frontend.base.config, use_cache=use_cache))
+    else:
+        features = frontend(y)
     if use_cache:
         with atomic_file(cached) as out:
             np.save(out, features)

@@ -97,7 +97,7 @@ def train_bundle(*, data: list[Path], val: list[Path], out: Path, config: ModelC
 def plot_va_reading(model: CrossModalModel, items: list[Item], path: Path, *, title: str) -> Path:
     """Scatter of the model's VA reading of each item's music against the item's true clip-mean VA."""
     embedder = Embedder(model)
-    reading = embedder.read_va(embedder.embed_features([i.features for i in items]))
+    reading = embedder.read_features([i.features for i in items])
     return plot_va(np.stack([i.va_mean for i in items]), reading.mean, path, title=title)
 
 

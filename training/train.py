@@ -26,6 +26,7 @@ class TrainConfig(OptimConfig):
     # The query lam is chosen on validation by mean MRR minus this weight times E2M's top-10 VA distance, so
     # emotion -> music also lands near the asked VA (a distance of 0.2 costs as much as 0.1 of MRR).
     va_agreement_weight: float = 0.5
+    dimensional_weight: float = 1.0  # weight of the dimensional head's Gaussian NLL (models with one)
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -91,6 +92,15 @@ def categorical_loss(model: CrossModalModel, h: torch.Tensor, batch: list[Item])
     return total
 
 
+def dimensional_loss(model: CrossModalModel, h: torch.Tensor, va: list[np.ndarray]) -> torch.Tensor:
+    """Gaussian negative log-likelihood of each window's mean VA (a categorical item's is its class's VA) under
+    the dimensional head's reading: every item informs it, dynamic, static or categorical."""
+    assert model.music.dimensional is not None
+    mean, logvar = model.music.dimensional(h)
+    target = torch.from_numpy(np.stack([w.mean(axis=0) for w in va]).astype(np.float32))
+    return nn.functional.gaussian_nll_loss(mean, target, logvar.exp())
+
+
 def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Optimizer, *,
           config: ModelConfig, train_config: TrainConfig, rng: np.random.Generator) -> dict[str, float]:
     windows = [crop(item, train_config.crop_frames, rng) for item in batch]
@@ -102,7 +112,12 @@ def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Opti
     if config.taxonomies:
         ce = categorical_loss(model, h, batch)
         loss = loss + train_config.categorical_weight * ce
-        parts |= {"ce": ce.item(), "loss": loss.item()}
+        parts |= {"ce": ce.item()}
+    if model.music.dimensional is not None:
+        nll = dimensional_loss(model, h, [w[1] for w in windows])
+        loss = loss + train_config.dimensional_weight * nll
+        parts |= {"va_nll": nll.item()}
+    parts["loss"] = loss.item()
     optimizer.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -80,3 +80,15 @@ def test_feature_sizes_come_from_the_front_end_config():
     assert ModelConfig().feature_size == logmel.n_features == LogMelFrontEnd(logmel).n_features == 3 * 64
     musicnn = ModelConfig().with_frontend(frontend_config("musicnn-msd-pool"))
     assert musicnn.feature_size == 953 and ModelConfig.from_dict(musicnn.to_dict()) == musicnn
+
+
+def test_a_key_front_end_appends_key_and_tempo_to_its_base_frames():
+    from models.frontend import frontend_config, make_frontend
+    from tests.models.test_harmony import A_MINOR, progression
+
+    y = progression(A_MINOR)
+    keyed = make_frontend(frontend_config("student-msd-tags-key"))
+    base = make_frontend(frontend_config("student-msd-tags"))(y)
+    frames = keyed(y)
+    assert frames.shape == (base.shape[0], 253) == (base.shape[0], keyed.n_features)
+    assert np.allclose(frames[:, :250], base) and (frames[:, 250] < 0).all()  # A minor leans minor

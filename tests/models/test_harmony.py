@@ -9,6 +9,7 @@ from models.harmony import (
     chord_chroma,
     estimate_key,
     estimate_tempo,
+    local_key_features,
     recognizer,
     relative_tokens,
     tonality,
@@ -52,6 +53,18 @@ def test_a_transposed_cadence_moves_the_tonic_and_keeps_the_mode():
 @pytest.mark.parametrize("bpm", [90.0, 120.0])
 def test_tempo_of_struck_chords(bpm: float):
     assert estimate_tempo(progression(C_MAJOR, bpm=bpm), SR) == pytest.approx(bpm, rel=0.04)
+
+
+def test_local_key_features_follow_a_modulation_and_ignore_looping():
+    y = np.concatenate([progression(C_MAJOR), progression(A_MINOR)])  # 24 s in C major, then 24 s in A minor
+    frame = 3.0
+    features = local_key_features(y, SR, frame_seconds=frame, n_frames=16)
+    mode, strength, tempo = features.T
+    assert (mode[:7] > 0.2).all() and mode[-7:].mean() < -0.03  # major at first, leaning minor at the end
+    assert (strength > 0.5).all() and np.allclose(tempo, 120.0 / 200, rtol=0.04)
+    looped = local_key_features(np.tile(progression(C_MAJOR), 4), SR, frame_seconds=frame, n_frames=32)
+    once = local_key_features(progression(C_MAJOR), SR, frame_seconds=frame, n_frames=8)
+    assert np.allclose(looped[2:6, :2], once[2:6, :2], atol=0.05)  # away from the ends the same chroma is heard
 
 
 def test_silence_has_no_tempo_and_no_clear_key():

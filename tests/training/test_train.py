@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from models.encoders import CrossModalModel
 from models.manifest import read_manifest
 from tests.training.conftest import TINY_MODEL, TINY_TRAIN
 from training.evaluate import embed
@@ -97,3 +98,37 @@ def test_the_query_lam_criterion_weighs_mrr_against_va_agreement(items):
     table = {lam: measured(lam) for lam in QUERY_LAMS}
     assert table[chosen[0.0]][0] == max(mrr for mrr, _ in table.values())  # weight 0: MRR alone
     assert table[chosen[1e6]][1] == min(distance for _, distance in table.values())  # huge weight: distance alone
+
+
+def test_a_dimensional_head_learns_va_and_gives_the_reading(items):
+    from models.encoders import pad
+    from models.inference import Embedder
+
+    train, val = items
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1], dimensional=True)
+    result = train_model(config, train, val, replace(TINY_TRAIN, epochs=8, patience=8), progress=False)
+    assert all(np.isfinite(row["va_nll"]) for row in result.history)
+    assert result.history[-1]["va_nll"] < result.history[0]["va_nll"]
+    embedder = Embedder(result.model)
+    with torch.no_grad():
+        head_mean, _ = result.model.music.valence_arousal(*pad([train[0].features]))
+    assert np.allclose(embedder.read_features([train[0].features]).mean, head_mean.numpy(), atol=1e-6)
+    track = embedder.read_track(train[0].features)
+    assert np.allclose(track.mean, track.curve.mean(axis=0))  # one reading: the mean of the head's curve
+
+
+def test_the_dimensional_loss_fits_va_that_the_representation_holds():
+    from training.train import dimensional_loss
+
+    torch.manual_seed(0)
+    model = CrossModalModel(replace(TINY_MODEL, n_features=5, dimensional=True))
+    h = torch.randn(64, model.music.trunk.out_dim)
+    va = [np.repeat(np.tanh(h[i, :2].numpy())[None] * 0.8, 3, axis=0) for i in range(64)]  # (3, 2) windows
+    optimizer = torch.optim.Adam(model.music.dimensional.parameters(), lr=0.05)
+    for _ in range(300):
+        optimizer.zero_grad()
+        dimensional_loss(model, h, va).backward()
+        optimizer.step()
+    mean, logvar = model.music.dimensional(h)
+    assert np.abs(mean.detach().numpy() - np.stack([w[0] for w in va])).mean() < 0.05
+    assert logvar.mean().item() < -3  # confident where the target is exact
