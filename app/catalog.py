@@ -47,9 +47,11 @@ def get_track(session: Session, track_id: int) -> Track | None:
 
 
 def add_track(session: Session, *, title: str, artist: str, duration_s: float, audio_path: str, content_hash: str,
-              source: str, tags: Sequence[str] = (), fingerprint: str | None = None) -> Track:
+              source: str, tags: Sequence[str] = (), fingerprint: str | None = None, album: str = "",
+              genre: str = "", year: int | None = None, lyrics: str | None = None) -> Track:
     track = Track(title=title, artist=artist, duration_s=duration_s, audio_path=audio_path,
-                  content_hash=content_hash, source=source, tags=list(tags), audio_fingerprint=fingerprint)
+                  content_hash=content_hash, source=source, tags=list(tags), audio_fingerprint=fingerprint,
+                  album=album, genre=genre, year=year, lyrics=lyrics)
     session.add(track)
     session.flush()
     return track

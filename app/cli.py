@@ -19,6 +19,7 @@ from app.ingest import already_embedded, ingest_audio
 from app.jobs import run_reindex
 from app.services import Services
 from app.settings import Settings
+from app.songinfo import SongInfo, read_sidecar, read_tags
 from app.tables import JobState
 from models.errors import MoodspaceError
 from models.manifest import audio_path, read_manifest
@@ -31,12 +32,25 @@ cli = typer.Typer()
 
 @dataclass(frozen=True)
 class Source:
-    """One file to ingest and what the catalogue should call it."""
+    """One file to ingest and what the catalogue should call it: ``title`` and ``artist`` where the manifest gives
+    them, else the file's own tags, else ``fallback`` (the clip id or the file name) as the title."""
 
     file: Path
-    title: str
+    fallback: str
+    title: str = ""
     artist: str = ""
     tags: tuple[str, ...] = ()
+
+    def song(self, data: bytes) -> SongInfo:
+        """The file's tags and sidecar lyrics, under what the manifest says; a skipped tag is logged."""
+        info = read_tags(data, name=str(self.file))
+        if info.lyrics is None:
+            lyrics, reason = read_sidecar(self.file)
+            if reason:
+                tqdm.write(f"{self.file}: lyrics left out: {reason}")
+            info = info.overridden_by(lyrics=lyrics)
+        info = info.overridden_by(title=self.title, artist=self.artist)
+        return info if info.title else info.overridden_by(title=self.fallback)
 
 
 @dataclass
@@ -51,7 +65,7 @@ def sources(path: Path) -> Iterator[Source]:
     """The files of a manifest, a folder of audio files (recursively) or one file."""
     if path.suffix == ".jsonl":
         for clip in read_manifest(path):
-            yield Source(audio_path(path, clip), clip.title or clip.id, clip.artist, clip.tags)
+            yield Source(audio_path(path, clip), clip.id, clip.title, clip.artist, clip.tags)
     elif path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
             yield Source(file, file.stem)
@@ -79,7 +93,7 @@ class Ingester:
                 self.counts.present += 1
                 self.bar.update()
                 return None
-        self.in_flight.append((item, data, self.model.audio.submit(data, name=item.title)))
+        self.in_flight.append((item, data, self.model.audio.submit(data, name=item.title or item.fallback)))
         while len(self.in_flight) >= 2 * self.model.audio.processes:
             self.finish()
         return None
@@ -90,8 +104,7 @@ class Ingester:
             decoded = pending.result()
             with self.services.sessions() as session:
                 added = ingest_audio(session, self.model, data_dir=self.services.settings.data_dir, data=data,
-                                     title=item.title, artist=item.artist, source="ingest", tags=item.tags,
-                                     decoded=decoded)
+                                     source="ingest", tags=item.tags, decoded=decoded, info=item.song(data))
                 session.commit()
         except MoodspaceError as error:
             return self._failed(item, str(error))

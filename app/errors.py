@@ -25,6 +25,9 @@ class NotReadyError(MoodspaceError):
     """The model or the index is not loaded yet."""
 
 
+class SongInfoError(MoodspaceError):
+    """A track's title, artist, album, genre, year or lyrics cannot be used as given."""
+
 
 class SilentAudioError(AudioError):
     """The upload decodes but holds no audible sound: no music was heard."""

@@ -19,6 +19,7 @@ from app import catalog
 from app.analysis import TrackAnalysis, analyze_decoded
 from app.decoding import Decoded
 from app.services import Model
+from app.songinfo import SongInfo, read_tags
 from app.tables import MAX_TITLE_CHARS, Track
 from models.atomic import atomic_file
 from models.inference import Embedder
@@ -78,12 +79,15 @@ def already_embedded(session: Session, data: bytes, *, model_version: str) -> bo
     return existing is not None and catalog.embedding_for(session, existing.id, model_version) is not None
 
 
-def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes, title: str, artist: str = "",
-                 source: str = "upload", tags: tuple[str, ...] = (),
-                 decoded: Decoded | None = None) -> Ingested:
+def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes, title: str = "",
+                 artist: str = "", source: str = "upload", tags: tuple[str, ...] = (),
+                 decoded: Decoded | None = None, info: SongInfo | None = None) -> Ingested:
     """Add audio to the catalogue (the caller commits). The same bytes again, or the same decoded audio in another
     file (a FLAC of a WAV, other tags), return the existing track, embedded for the current model version.
-    ``decoded`` passes features already computed by the audio workers."""
+    ``decoded`` passes features already computed by the audio workers. Song context: ``title`` and ``artist``
+    where given, else ``info``'s (by default the file's own tags, ``app.songinfo.read_tags``)."""
+    song = (info or read_tags(data, name=title or "upload")).overridden_by(title=title, artist=artist)
+    title = song.title or "untitled"
     embedder = model.embedder
     digest = content_hash(data)
 
@@ -103,9 +107,10 @@ def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes,
         if catalog.embedding_for(session, same_audio.id, embedder.version) is None:
             embed_track(session, embedder, same_audio, analysis_)
         return Ingested(same_audio, False)
-    track = catalog.add_track(session, title=title[:MAX_TITLE_CHARS], artist=artist[:MAX_TITLE_CHARS],
+    track = catalog.add_track(session, title=title[:MAX_TITLE_CHARS], artist=song.artist[:MAX_TITLE_CHARS],
                               duration_s=analysis_.duration_s, fingerprint=analysis_.fingerprint,
                               audio_path=store_audio(data, data_dir=data_dir, digest=digest),
-                              content_hash=digest, source=source, tags=tags)
+                              content_hash=digest, source=source, tags=tags, album=song.album,
+                              genre=song.genre, year=song.year, lyrics=song.lyrics)
     embed_track(session, embedder, track, analysis_)
     return Ingested(track, True)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, LargeBinary, MetaData, String, Text, text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -16,7 +16,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-MAX_TITLE_CHARS = 300  # titles and artists
+MAX_TITLE_CHARS = 300  # titles, artists and albums
+MAX_GENRE_CHARS = 100
+MAX_LYRICS_CHARS = 20_000  # a long song's lyrics are 5,000
 
 
 class JobState(StrEnum):
@@ -51,6 +53,11 @@ class Track(Base):
     audio_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     source: Mapped[str] = mapped_column(String(50), default="upload")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Song context, from the file's tags, a sidecar or the admin API (app.songinfo).
+    album: Mapped[str] = mapped_column(String(MAX_TITLE_CHARS), default="", server_default="")
+    genre: Mapped[str] = mapped_column(String(MAX_GENRE_CHARS), default="", server_default="")
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lyrics: Mapped[str | None] = mapped_column(Text, nullable=True)
     # From the audio (models.harmony); None for tracks not analysed since these columns came.
     tempo_bpm: Mapped[float | None] = mapped_column(Float, index=True, nullable=True)
     key: Mapped[str | None] = mapped_column(String(2), nullable=True)  # tonic: "C", "C#", ... "B"

@@ -11,14 +11,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app import catalog
 from app.db import SessionDep
-from app.errors import AdminDisabledError, AuthError, NotFoundError
+from app.errors import AdminDisabledError, AuthError, NotFoundError, SongInfoError
 from app.ingest import ingest_audio
 from app.jobs import submit_reindex
-from app.routers.schemas import AddedTrack, ErrorOut, JobOut
+from app.routers.schemas import LYRICS, AddedTrack, ErrorOut, JobOut, LyricsIn, TrackOut
 from app.routers.tracks import TrackId, track_out
 from app.routers.uploads import read_upload
 from app.services import ModelDep, ServicesDep, SettingsDep
-from app.tables import MAX_TITLE_CHARS, Job, JobState
+from app.songinfo import clean_lyrics, clean_text, read_tags
+from app.tables import MAX_GENRE_CHARS, MAX_LYRICS_CHARS, MAX_TITLE_CHARS, Job, JobState
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -49,18 +50,51 @@ def job_out(job: Job) -> JobOut:
 def add_track(
     services: ServicesDep, model: ModelDep, session: SessionDep,
     file: Annotated[UploadFile, File(description="Audio: WAV, FLAC, OGG or MP3.")],
-    title: Annotated[str, Form(min_length=1, max_length=MAX_TITLE_CHARS)],
-    artist: Annotated[str, Form(max_length=MAX_TITLE_CHARS)] = "",
+    title: Annotated[str, Form(max_length=MAX_TITLE_CHARS, description="Default: the file's title tag.")] = "",
+    artist: Annotated[str, Form(max_length=MAX_TITLE_CHARS, description="Default: the file's tag.")] = "",
+    album: Annotated[str, Form(max_length=MAX_TITLE_CHARS, description="Default: the file's tag.")] = "",
+    genre: Annotated[str, Form(max_length=MAX_GENRE_CHARS, description="Default: the file's tag.")] = "",
+    year: Annotated[int | None, Form(ge=1000, le=2999, description="Default: the file's date tag.")] = None,
+    lyrics: Annotated[str, Form(max_length=MAX_LYRICS_CHARS, description=LYRICS + " Default: the file's tag, "
+                                "else none.")] = "",
 ) -> AddedTrack:
+    """Adds audio with its song context: each form field given replaces what the file's own tags (ID3, Vorbis
+    comments, FLAC, MP4) say; a title is needed from one or the other."""
     settings = services.settings
     data = read_upload(file, limit=settings.max_upload_bytes)
-    added = ingest_audio(session, model, data_dir=settings.data_dir, data=data, title=title, artist=artist)
+    song = read_tags(data, name=file.filename or "upload").overridden_by(
+        title=title.strip(), artist=artist.strip(), album=album.strip(), genre=genre.strip(), year=year,
+        lyrics=_lyrics(lyrics))
+    if not song.title:
+        raise SongInfoError("title: give the form field title, or upload a file whose tags name its title")
+    added = ingest_audio(session, model, data_dir=settings.data_dir, data=data, info=song)
     session.commit()
     reading = catalog.embedding_for(session, added.track.id, model.embedder.version)
     snapshot = services.store.current
     indexed = snapshot is not None and bool((snapshot.track_ids == added.track.id).any())
     return AddedTrack(track=track_out(added.track, reading, with_curve=True), created=added.created,
                       indexed=indexed)
+
+
+def _lyrics(text: str) -> str | None:
+    """Lyrics as given in a request, cleaned (``app.songinfo.clean_lyrics``); None when empty."""
+    if not text.strip():
+        return None
+    cleaned = clean_text(text, limit=MAX_LYRICS_CHARS)
+    if cleaned is None:
+        raise SongInfoError("lyrics: control characters are not text; send the lyrics as plain text")
+    return clean_lyrics(cleaned) or None
+
+
+@router.put("/tracks/{track_id}/lyrics", response_model=TrackOut, summary="Set or replace a track's lyrics")
+def set_lyrics(track_id: TrackId, body: LyricsIn, session: SessionDep, model: ModelDep) -> TrackOut:
+    """Replaces the track's lyrics (LRC time stamps are removed); an empty text removes them."""
+    track = catalog.get_track(session, track_id)
+    if track is None:
+        raise NotFoundError(f"no track with id {track_id}")
+    track.lyrics = _lyrics(body.lyrics)
+    session.commit()
+    return track_out(track, catalog.embedding_for(session, track.id, model.embedder.version), with_curve=True)
 
 
 @router.delete("/tracks/{track_id}", status_code=204, response_class=Response, summary="Delete a track")

@@ -15,6 +15,7 @@ from app.errors import (
     NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
+    SongInfoError,
 )
 from models.errors import (
     AudioError,
@@ -35,6 +36,7 @@ STATUS: dict[type[MoodspaceError], tuple[int, str]] = {
     CurveError: (422, "bad_curve"),
     QueryError: (422, "bad_query"),
     ManifestError: (422, "bad_manifest"),
+    SongInfoError: (422, "bad_song_info"),
     AuthError: (401, "unauthorized"),
     AdminDisabledError: (403, "admin_disabled"),
     NotReadyError: (503, "not_ready"),

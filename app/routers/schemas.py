@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from app.search import TrackResult
-from app.tables import JobState
+from app.tables import MAX_LYRICS_CHARS, JobState
 from models.curves import validate_curve
 from models.errors import CurveError
 
@@ -19,6 +19,7 @@ Mode = Literal["major", "minor"]
 TEMPO = "Tempo in beats per minute, from the onset autocorrelation (null when no beat was found)."
 KEY = "Tonic of the key that best fits the audio's chroma (Krumhansl-Kessler key profiles)."
 MODE = "Mode of that key."
+LYRICS = f"Plain text or LRC (its time stamps are removed), at most {MAX_LYRICS_CHARS} characters."
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every supported database
 Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
@@ -138,12 +139,23 @@ class TrackOut(BaseModel):
     tags: list[str]
     added_at: datetime
     audio_url: str
+    album: str = ""
+    genre: str = ""
+    year: int | None = None
+    has_lyrics: bool = Field(False, description="Whether the catalogue holds lyrics for the track.")
+    lyrics: str | None = Field(None, description="The lyrics, in a single track's view (not in lists).")
     tempo_bpm: float | None = Field(None, description=TEMPO)
     key: Pitch | None = Field(None, description=KEY + " Null for a track not analysed since tracks had keys.")
     mode: Mode | None = Field(None, description=MODE)
     valence: VA | None = None
     arousal: VA | None = None
     curve: list[CurvePoint] | None = None
+
+
+class LyricsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lyrics: str = Field(max_length=MAX_LYRICS_CHARS, description=LYRICS)
 
 
 class TrackPage(BaseModel):

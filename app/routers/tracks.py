@@ -25,7 +25,9 @@ def track_out(track: Track, reading: TrackEmbedding | None, *, with_curve: bool 
         curve = [CurvePoint(t=t, valence=v, arousal=a) for t, v, a in reading.va_curve]
     return TrackOut(id=track.id, title=track.title, artist=track.artist, duration_s=track.duration_s,
                     tags=list(track.tags or []), added_at=track.added_at, audio_url=f"/v1/tracks/{track.id}/audio",
-                    tempo_bpm=track.tempo_bpm, key=track.key, mode=track.mode,
+                    tempo_bpm=track.tempo_bpm, key=track.key, mode=track.mode, album=track.album,
+                    genre=track.genre, year=track.year, has_lyrics=track.lyrics is not None,
+                    lyrics=track.lyrics if with_curve else None,
                     valence=reading.valence if reading else None, arousal=reading.arousal if reading else None,
                     curve=curve)
 
