@@ -303,6 +303,7 @@ def retrain_default(
     card: Annotated[Path, typer.Option(help="Model card to write.")] = Path("docs/MODEL_CARD.md"),
     frontend: FrontEnd = DEFAULT_FRONTEND,
     dimensional: Dimensional = False,
+    seed: Seed = TRAIN.seed,
     out: Annotated[Path | None, typer.Option(help="Install somewhere else than models/default_bundle (to "
                                                  "compare a candidate before it replaces the default).")] = None,
 ) -> None:
@@ -313,5 +314,6 @@ def retrain_default(
     if not shared.is_dir():
         typer.echo(f"{shared} not found: training on the built-in corpus alone")
     bundle = run_retrain_default(shared=shared if shared.is_dir() else None, work=work, card=card,
-                                 frontend=frontend, dimensional=dimensional, out=out or DEFAULT_BUNDLE)
+                                 frontend=frontend, dimensional=dimensional, out=out or DEFAULT_BUNDLE,
+                                 train_config=replace(TRAIN, seed=seed))
     typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")
