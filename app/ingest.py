@@ -86,14 +86,12 @@ def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes,
     file (a FLAC of a WAV, other tags), return the existing track, embedded for the current model version.
     ``decoded`` passes features already computed by the audio workers. Song context: ``title`` and ``artist``
     where given, else ``info``'s (by default the file's own tags, ``app.songinfo.read_tags``)."""
-    song = (info or read_tags(data, name=title or "upload")).overridden_by(title=title, artist=artist)
-    title = song.title or "untitled"
     embedder = model.embedder
     digest = content_hash(data)
 
     def analysis() -> TrackAnalysis:
         if decoded is None:
-            return analyze_bytes(model, data, name=title)
+            return analyze_bytes(model, data, name=title or "upload")
         return analyze_decoded(embedder, decoded)
 
     existing = catalog.track_by_hash(session, digest)
@@ -107,8 +105,10 @@ def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes,
         if catalog.embedding_for(session, same_audio.id, embedder.version) is None:
             embed_track(session, embedder, same_audio, analysis_)
         return Ingested(same_audio, False)
-    track = catalog.add_track(session, title=title[:MAX_TITLE_CHARS], artist=song.artist[:MAX_TITLE_CHARS],
-                              duration_s=analysis_.duration_s, fingerprint=analysis_.fingerprint,
+    song = (info or read_tags(data, name=title or "upload")).overridden_by(title=title, artist=artist)
+    track = catalog.add_track(session, title=(song.title or "untitled")[:MAX_TITLE_CHARS],
+                              artist=song.artist[:MAX_TITLE_CHARS], duration_s=analysis_.duration_s,
+                              fingerprint=analysis_.fingerprint,
                               audio_path=store_audio(data, data_dir=data_dir, digest=digest),
                               content_hash=digest, source=source, tags=tags, album=song.album,
                               genre=song.genre, year=song.year, lyrics=song.lyrics)

@@ -32,7 +32,7 @@ _MP4 = {"title": "\xa9nam", "artist": "\xa9ART", "album": "\xa9alb", "genre": "\
         "lyrics": "\xa9lyr"}
 _VORBIS = {"title": "title", "artist": "artist", "album": "album", "genre": "genre", "year": "date",
            "lyrics": "lyrics"}
-_LIMITS = {"genre": MAX_GENRE_CHARS, "lyrics": MAX_LYRICS_CHARS}
+_LIMITS = {"genre": MAX_GENRE_CHARS}
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,14 @@ def clean_lyrics(value: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+def parse_lyrics(value: str) -> tuple[str | None, str | None]:
+    """(lyrics as plain text, None), or (None, the reason they cannot be used); empty lyrics are (None, None)."""
+    text = clean_text(value, limit=MAX_LYRICS_CHARS)
+    if text is None:
+        return None, f"lyrics: control characters, or over {MAX_LYRICS_CHARS} characters; send plain text"
+    return clean_lyrics(text) or None, None
+
+
 def read_tags(data: bytes, *, name: str) -> SongInfo:
     """The song context in the embedded tags of audio ``data`` (any container mutagen reads)."""
     try:
@@ -84,14 +92,16 @@ def read_tags(data: bytes, *, name: str) -> SongInfo:
         raw = _first(audio.tags, key)
         if raw is None:
             continue
+        if field_name == "lyrics":
+            values["lyrics"], reason = parse_lyrics(raw)
+            skipped += [reason] if reason else []
+            continue
         text = clean_text(raw, limit=_LIMITS.get(field_name, MAX_TITLE_CHARS))
         if text is None:
             skipped.append(f"{field_name}: not readable text, or too long")
         elif field_name == "year":
             found = _YEAR.search(text)
             values["year"] = int(found.group(1)) if found else None
-        elif field_name == "lyrics":
-            values["lyrics"] = clean_lyrics(text) or None
         else:
             values[field_name] = text
     for reason in skipped:
@@ -129,10 +139,9 @@ def decode_lyrics(raw: bytes, *, name: str) -> tuple[str | None, str | None]:
     encodings = SIDECAR_ENCODINGS if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else SIDECAR_ENCODINGS[:1]
     for encoding in encodings:
         try:
-            text = clean_text(raw.decode(encoding), limit=MAX_LYRICS_CHARS)
+            text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if text is None:
-            return None, f"{name}: not readable text, or over {MAX_LYRICS_CHARS} characters"
-        return clean_lyrics(text) or None, None
+        lyrics, reason = parse_lyrics(text)
+        return lyrics, f"{name}: {reason}" if reason else None
     return None, f"{name}: not UTF-8 or UTF-16 text (save the lyrics as UTF-8)"

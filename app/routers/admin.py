@@ -18,7 +18,7 @@ from app.routers.schemas import LYRICS, AddedTrack, ErrorOut, JobOut, LyricsIn, 
 from app.routers.tracks import TrackId, track_out
 from app.routers.uploads import read_upload
 from app.services import ModelDep, ServicesDep, SettingsDep
-from app.songinfo import clean_lyrics, clean_text, read_tags
+from app.songinfo import parse_lyrics, read_tags
 from app.tables import MAX_GENRE_CHARS, MAX_LYRICS_CHARS, MAX_TITLE_CHARS, Job, JobState
 
 bearer = HTTPBearer(auto_error=False)
@@ -77,13 +77,11 @@ def add_track(
 
 
 def _lyrics(text: str) -> str | None:
-    """Lyrics as given in a request, cleaned (``app.songinfo.clean_lyrics``); None when empty."""
-    if not text.strip():
-        return None
-    cleaned = clean_text(text, limit=MAX_LYRICS_CHARS)
-    if cleaned is None:
-        raise SongInfoError("lyrics: control characters are not text; send the lyrics as plain text")
-    return clean_lyrics(cleaned) or None
+    """Lyrics as given in a request (``app.songinfo.parse_lyrics``); None when empty."""
+    lyrics, reason = parse_lyrics(text)
+    if reason:
+        raise SongInfoError(reason)
+    return lyrics
 
 
 @router.put("/tracks/{track_id}/lyrics", response_model=TrackOut, summary="Set or replace a track's lyrics")
