@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing import forkserver
-from multiprocessing.pool import AsyncResult, Pool
+from multiprocessing.pool import TERMINATE, AsyncResult, Pool
 
 import numpy as np
 import soundfile as sf
@@ -212,6 +212,7 @@ class AudioWorkers:
 
 
 STOP_TIMEOUT_S = 2.0
+KILL_PASSES = 5
 
 
 STOPPING = threading.Event()  # set by the server when it is told to stop (app.cli.serve)
@@ -246,14 +247,15 @@ def stop_pool(pool: Pool, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
     the task queue's lock, so one killed there leaves the lock taken for good, and ``Pool.terminate`` (and the
     pool's exit handler) then wait on it forever. With a dead worker, the remaining ones are killed and the pool's
     finalizer is cancelled (the pool drops dead workers from its list when it fails to replace them, so a short
-    list counts as a dead worker); otherwise ``terminate`` runs, bounded by ``timeout_s``. Killed workers are
-    reaped by whoever is their parent (the forkserver, or init once it is gone)."""
+    list counts as a dead worker); otherwise ``terminate`` runs, bounded by ``timeout_s``, and the workers are
+    killed if it did not finish. Killed workers are reaped by whoever is their parent (the forkserver, or init once it is gone)."""
     workers = list(getattr(pool, "_pool", ()))
     lost = len(workers) < getattr(pool, "_processes", len(workers))  # dead ones the pool could not replace
     if lost or not all(_exists(process.pid) for process in workers):
-        for process in workers:
-            if _exists(process.pid):
-                process.kill()
+        handler = getattr(pool, "_worker_handler", None)
+        if handler is not None:
+            handler._state = TERMINATE  # replace no more workers
+        _kill_workers(pool)
         finalizer = getattr(pool, "_terminate", None)
         if finalizer is not None:
             finalizer.cancel()
@@ -262,4 +264,22 @@ def stop_pool(pool: Pool, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
     stopper.start()
     stopper.join(timeout_s)
     if stopper.is_alive():
-        log.warning("the decoding pool did not stop within %.0f s; leaving it to the process exit", timeout_s)
+        killed = _kill_workers(pool)
+        log.warning("the decoding pool did not stop within %.0f s; killed its %d worker(s)", timeout_s, killed)
+
+
+def _kill_workers(pool: Pool) -> int:
+    """Kill every worker ``pool`` has now. A pool replaces workers that die, so one the stop signal killed can be
+    replaced, a moment later, by a worker that never got the signal; left alone it would outlive the service,
+    blocked on the lock its dead predecessor held. ``terminate`` (or the caller) stops the replacing first, so the
+    list read after that is final."""
+    killed: set[int] = set()
+    for _ in range(KILL_PASSES):  # one the pool was starting as its replacing stopped joins the list a moment later
+        alive = [p for p in list(getattr(pool, "_pool", ())) if _exists(p.pid)]
+        if not alive:
+            break
+        for process in alive:
+            process.kill()
+        killed |= {p.pid for p in alive}
+        time.sleep(0.1)
+    return len(killed)

@@ -1,11 +1,14 @@
 import io
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 
-from app.decoding import declared_seconds
+from app.decoding import _CONTEXT, _exists, declared_seconds, stop_pool
 from app.main import create_app
 from app.services import Services
 from tests.app.conftest import make_settings
@@ -90,3 +93,26 @@ def test_a_wav_header_claiming_4_gb_is_refused_with_413(client: TestClient, wavs
     assert riff_declared_seconds(wavs[0]) == pytest.approx(3.0)
     response = client.post("/v1/music-to-emotion", files={"file": ("claims.wav", bytes(data), "audio/wav")})
     assert response.status_code == 413 and "MOODSPACE_MAX_AUDIO_SECONDS" in response.json()["detail"]
+
+
+def _wait_until(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_pool_whose_dead_worker_held_the_queue_lock_stops_with_its_replacement():
+    """The stop-signal race CI met: an idle worker waits for tasks holding the queue's lock; killed there, it is
+    replaced by one that blocks on that lock for good, and ``terminate`` never finishes. The replacement is
+    killed, not left behind."""
+    pool = _CONTEXT.Pool(1)
+    first = pool._pool[0]
+    time.sleep(0.5)  # idle: waiting for a task, holding the lock
+    os.kill(first.pid, signal.SIGKILL)
+    assert _wait_until(lambda: pool._pool and pool._pool[0].pid != first.pid), "the pool did not replace its worker"
+    replacement = pool._pool[0]
+    stop_pool(pool, timeout_s=0.5)
+    assert _wait_until(lambda: not _exists(replacement.pid)), "the replacement worker outlived the pool"
