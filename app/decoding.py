@@ -248,7 +248,8 @@ def stop_pool(pool: Pool, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
     pool's exit handler) then wait on it forever. With a dead worker, the remaining ones are killed and the pool's
     finalizer is cancelled (the pool drops dead workers from its list when it fails to replace them, so a short
     list counts as a dead worker); otherwise ``terminate`` runs, bounded by ``timeout_s``, and the workers are
-    killed if it did not finish. Killed workers are reaped by whoever is their parent (the forkserver, or init once it is gone)."""
+    killed if it did not finish. Killed workers are reaped by whoever is their parent (the forkserver, or init once
+    it is gone)."""
     workers = list(getattr(pool, "_pool", ()))
     lost = len(workers) < getattr(pool, "_processes", len(workers))  # dead ones the pool could not replace
     if lost or not all(_exists(process.pid) for process in workers):
