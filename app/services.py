@@ -29,6 +29,7 @@ from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.errors import MoodspaceError
 from models.inference import Embedder
+from models.songtext import SongTextModel
 from models.text import sentence_encoder
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Model:
 
     embedder: Embedder
     audio: AudioWorkers
+    song_text: SongTextModel | None = None  # lyrics and title/artist readings, where the settings name a model
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,23 @@ def load_model(settings: Settings, *, embedder: Embedder | None = None, text: bo
                          max_seconds=settings.max_audio_seconds, processes=settings.decode_pool_size(batch=batch))
     if text and embedder.has_text:
         sentence_encoder()  # load the frozen text encoder now, not on the first story
-    return Model(embedder, audio), ""
+    return Model(embedder, audio, load_song_text(settings, embedder) if text else None), ""
+
+
+def load_song_text(settings: Settings, embedder: Embedder) -> SongTextModel | None:
+    """The lyrics and title/artist readings, or None (logged) where the settings name none or the file is bad;
+    the music endpoints then answer from the audio alone."""
+    if settings.song_text is None:
+        return None
+    try:
+        song_text = SongTextModel.load(settings.song_text)
+    except (OSError, KeyError, ValueError) as error:
+        log.error("no lyrics or title/artist readings: %s: %s", settings.song_text, error)
+        return None
+    if song_text.audio_model != embedder.version:
+        log.warning("%s was fitted with music model %s, not %s: its lyrics and title/artist readings are given, "
+                    "the fused reading stays the audio's", settings.song_text, song_text.audio_model, embedder.version)
+    return song_text
 
 
 def get_services(request: Request) -> Services:

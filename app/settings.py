@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.songtext import SONG_TEXT_PATH
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MOODSPACE_", extra="ignore")
@@ -18,6 +20,8 @@ class Settings(BaseSettings):
                            "relative path is resolved once, against the working folder of the process that starts.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir.")
     bundle: str | None = Field(None, description="Model bundle folder; 'default' or unset: the built-in model.")
+    song_text: Path | None = Field(SONG_TEXT_PATH, description="Lyrics and title/artist readings (.npz, from "
+                                   "`moodspace train-song-text`); default: the built-in one; unset: none.")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin; unset: admin is off.")
     max_upload_mb: float = Field(50.0, gt=0, description="Largest accepted upload.")
     max_audio_seconds: float = Field(900.0, gt=0, description="Longest accepted audio.")

@@ -19,7 +19,9 @@ import mutagen
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Tags
 
-from app.tables import MAX_GENRE_CHARS, MAX_LYRICS_CHARS, MAX_TITLE_CHARS
+from app.errors import SongInfoError
+from app.tables import MAX_GENRE_CHARS, MAX_TITLE_CHARS
+from models.text import MAX_LYRICS_CHARS
 
 log = logging.getLogger(__name__)
 SIDECARS = (".lrc", ".txt")
@@ -74,6 +76,24 @@ def parse_lyrics(value: str) -> tuple[str | None, str | None]:
     if text is None:
         return None, f"lyrics: control characters, or over {MAX_LYRICS_CHARS} characters; send plain text"
     return clean_lyrics(text) or None, None
+
+
+def request_lyrics(text: str) -> str | None:
+    """Lyrics as a request gives them (``parse_lyrics``); None when empty; a ``SongInfoError`` naming the
+    problem."""
+    lyrics, reason = parse_lyrics(text)
+    if reason:
+        raise SongInfoError(reason)
+    return lyrics
+
+
+def request_text(value: str, *, field: str) -> str:
+    """A title or artist as a request gives it, stripped; a ``SongInfoError`` naming ``field`` for control
+    characters."""
+    text = clean_text(value, limit=MAX_TITLE_CHARS)
+    if text is None:
+        raise SongInfoError(f"{field}: control characters, or over {MAX_TITLE_CHARS} characters; send plain text")
+    return text
 
 
 def read_tags(data: bytes, *, name: str) -> SongInfo:

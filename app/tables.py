@@ -18,7 +18,6 @@ NAMING_CONVENTION = {
 }
 MAX_TITLE_CHARS = 300  # titles, artists and albums
 MAX_GENRE_CHARS = 100
-MAX_LYRICS_CHARS = 20_000  # a long song's lyrics are 5,000
 
 
 class JobState(StrEnum):

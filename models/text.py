@@ -25,6 +25,8 @@ from models.encoders import TEXT_DIM
 
 MINILM_DIM = TEXT_DIM
 MAX_TOKENS = 256
+MAX_LYRICS_CHARS = 20_000  # a long song's lyrics are 5,000: the catalogue's limit and the training sets'
+SEGMENT_TOKENS = 128  # lyrics are cut into segments of at most this many tokens (Zhao et al.)
 
 
 def minilm_path() -> Path:
@@ -57,6 +59,27 @@ class SentenceEncoder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
             out.append(nn.functional.normalize(pooled, dim=1).numpy())
         return np.concatenate(out) if out else np.zeros((0, MINILM_DIM), dtype=np.float32)
+
+
+    @torch.no_grad()
+    def encode_segments(self, text: str, *, max_tokens: int = SEGMENT_TOKENS) -> np.ndarray:
+        """A long text (lyrics) as (S, 384) unit vectors, one per consecutive segment of at most ``max_tokens``
+        tokens, special tokens included (as Zhao et al. cut lyrics for their 128-token encoder); (0, 384) for a
+        text with no tokens. Segments are encoded from their token ids, so nothing is lost to re-tokenising."""
+        ids = self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        width = max_tokens - 2
+        chunks = [ids[k : k + width] for k in range(0, len(ids), width)]
+        if not chunks:
+            return np.zeros((0, MINILM_DIM), dtype=np.float32)
+        cls, sep, pad_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id
+        rows = [[cls, *chunk, sep] for chunk in chunks]
+        length = max(len(r) for r in rows)
+        input_ids = torch.tensor([r + [pad_id] * (length - len(r)) for r in rows])
+        mask = torch.tensor([[1] * len(r) + [0] * (length - len(r)) for r in rows])
+        hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
+        return nn.functional.normalize(pooled, dim=1).numpy()
 
 
 @lru_cache(maxsize=1)

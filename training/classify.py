@@ -2,7 +2,9 @@
 
 Metrics follow the issue's definitions on Russell quadrants: valence AUC separates Q1 + Q4 from Q2 + Q3 (score:
 the predicted probability of Q1 + Q4), arousal AUC separates Q1 + Q2 from Q3 + Q4; quadrant accuracy and
-macro-F1 over the four classes. For other taxonomies (MIREX clusters): accuracy and macro-F1.
+macro-F1 over the four classes. Other taxonomies (MIREX clusters) split their classes by the sign of each class's
+VA placement (``models.taxonomy.CLASS_VA``: clusters 1, 2, 4 positive valence against 3, 5; all but 3 high
+arousal), so the AUCs mean the same thing on every set.
 
 The probe is the baseline every model here must beat: multinomial logistic regression on the mean and standard
 deviation over time of a frozen front end's frame features (for ``musicnn-msd-tags``: the 200-d penultimate
@@ -16,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from models.taxonomy import HIGH_AROUSAL, POSITIVE_VALENCE, TAXONOMIES
+from models.taxonomy import CLASS_VA, HIGH_AROUSAL, POSITIVE_VALENCE, TAXONOMIES
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -50,7 +52,7 @@ class CategoricalMetrics:
     n: int
     accuracy: float
     macro_f1: float
-    valence_auc: float | None = None  # quadrant taxonomy only
+    valence_auc: float | None = None  # NaN where the split holds one side only
     arousal_auc: float | None = None
 
     def to_dict(self) -> dict:
@@ -63,13 +65,19 @@ def categorical_metrics(taxonomy: str, reference: np.ndarray, probabilities: np.
     estimated = probabilities.argmax(axis=1)
     accuracy = float(np.mean(estimated == reference))
     f1 = macro_f1(reference, estimated, len(classes))
-    if taxonomy != "quadrant":
-        return CategoricalMetrics(taxonomy, len(reference), accuracy, f1)
-    valence = [classes.index(q) for q in POSITIVE_VALENCE]
-    arousal = [classes.index(q) for q in HIGH_AROUSAL]
+    valence, arousal = (positive_classes(taxonomy, axis) for axis in (0, 1))
     return CategoricalMetrics(taxonomy, len(reference), accuracy, f1,
                               auc(probabilities[:, valence].sum(axis=1), np.isin(reference, valence)),
                               auc(probabilities[:, arousal].sum(axis=1), np.isin(reference, arousal)))
+
+
+def positive_classes(taxonomy: str, axis: int) -> list[int]:
+    """Indices of the classes on the positive side of valence (``axis`` 0) or arousal (1): the quadrants by
+    definition, other taxonomies by the sign of their classes' VA placement."""
+    classes = TAXONOMIES[taxonomy]
+    if taxonomy == "quadrant":
+        return [classes.index(q) for q in (POSITIVE_VALENCE, HIGH_AROUSAL)[axis]]
+    return [i for i, c in enumerate(classes) if CLASS_VA[taxonomy][c][axis] > 0]
 
 
 def summary_features(features: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import typer
 
 from models.config import EncoderKind, FrontEndName, ModelConfig
 from models.frontend import frontend_config
+from models.songtext import SONG_TEXT_PATH
 from training.default_model import DEFAULT_FRONTEND
 from training.splits import Split
 from training.text import TextTrainConfig
@@ -221,6 +222,55 @@ def harmony_experiment(
     typer.echo(markdown(run_harmony(data, out=out, frontend=frontend, seeds=seeds, workers=workers), seeds=seeds))
 
 
+@cli.command("fusion-experiment")
+def fusion_experiment(
+    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Manifest of a categorical set whose clips "
+                                       "reference lyrics (mirex_mm).")],
+    out: Annotated[Path, typer.Option(help="Folder for results.json and results.md.")],
+    frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end.")] = DEFAULT_FRONTEND,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per variant.")] = 3,
+    workers: Workers = None,
+) -> None:
+    """Audio, lyrics and title/artist by hierarchical cross-modal attention, and the ablations (Zhao et al.)."""
+    from training.categorical_experiment import markdown
+    from training.fusion_experiment import fusion_experiment as run_fusion
+
+    typer.echo(markdown(run_fusion(data, out=out, frontend=frontend, seeds=seeds, workers=workers), seeds=seeds))
+
+
+@cli.command("lyrics-experiment")
+def lyrics_experiment(
+    datasets: Annotated[Path, typer.Option(exists=True, file_okay=False, help="Folder holding moodylyrics4q/, "
+                                           "muse_lyrics/ and deezer_msdd/.")],
+    out: Annotated[Path, typer.Option(help="Folder for results.json.")],
+) -> None:
+    """Emotion from lyrics alone and from title/artist alone, on the lyrics and context sets."""
+    from training.lyrics_experiment import lyrics_experiment as run_lyrics
+
+    typer.echo(json.dumps(run_lyrics(datasets, out=out), indent=2))
+
+
+@cli.command("train-song-text")
+def train_song_text(
+    datasets: Annotated[Path, typer.Option(exists=True, file_okay=False, help="Folder holding muse_lyrics/ and "
+                                           "deezer_msdd/.")],
+    data: CategoricalManifests,
+    bundle: Annotated[Path, typer.Option(help="Music bundle whose audio reading the text joins.")] = Path("default"),
+    out: Annotated[Path, typer.Option(help="Song-text model to write (.npz).")] = SONG_TEXT_PATH,
+    report: Annotated[Path | None, typer.Option(help="Write the report as JSON.")] = None,
+    workers: Workers = None,
+) -> None:
+    """Lyrics and title/artist readings and their fusion with the audio reading (calibrated on val, scored on
+    test)."""
+    from training.song_text import markdown, write_report
+    from training.song_text import train_song_text as run_song_text
+
+    result = run_song_text(datasets=datasets, manifests=data, bundle=bundle, out=out, workers=workers)
+    if report:
+        write_report(result, report)
+    typer.echo(markdown(result) + f"\n{result['version']}: {out}")
+
+
 @cli.command("distil-frontend")
 def distil_frontend(
     data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False, help="Manifest(s) whose train clips the "
@@ -313,7 +363,8 @@ def retrain_default(
 
     if not shared.is_dir():
         typer.echo(f"{shared} not found: training on the built-in corpus alone")
+    song_text = SONG_TEXT_PATH if out is None else out.with_name(f"{out.name}-song_text.npz")
     bundle = run_retrain_default(shared=shared if shared.is_dir() else None, work=work, card=card,
                                  frontend=frontend, dimensional=dimensional, out=out or DEFAULT_BUNDLE,
-                                 train_config=replace(TRAIN, seed=seed))
+                                 train_config=replace(TRAIN, seed=seed), song_text=song_text)
     typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")

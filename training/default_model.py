@@ -13,6 +13,7 @@ corpus alone, and says so. Corpora are generated, rendered or imported once into
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from models.bundle import Bundle, load_bundle, save_bundle
 from models.config import FrontEndName, ModelConfig, TextConfig
 from models.default import DEFAULT_BUNDLE
 from models.frontend import frontend_config
+from models.songtext import SONG_TEXT_PATH
 from training.corpus.generate import synth_corpus
 from training.corpus.render import import_dataset, render_dataset
 from training.datasets import AudioDataset
@@ -29,6 +31,7 @@ from training.model_card import write_model_card
 from training.real_audio import eval_real_audio, probe_baseline
 from training.run import eval_bundle, train_bundle
 from training.run_text import eval_text, train_text
+from training.song_text import train_song_text
 from training.text import TextTrainConfig
 from training.train import TrainConfig
 
@@ -90,8 +93,10 @@ def _imported(shared: Path | None, work: Path, name: AudioDataset) -> Path | Non
 
 def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE, card: Path | None = None,
                     synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None,
-                    frontend: FrontEndName = DEFAULT_FRONTEND, dimensional: bool = False) -> Bundle:
-    """Train, evaluate and install the default bundle; write its model card."""
+                    frontend: FrontEndName = DEFAULT_FRONTEND, dimensional: bool = False,
+                    song_text: Path | None = SONG_TEXT_PATH) -> Bundle:
+    """Train, evaluate and install the default bundle; write its model card; refit the lyrics and title/artist
+    readings on the new audio reading (``song_text``, where the shared folder has MuSe and Deezer)."""
     sources = prepare(shared=shared, work=work, synth_size=synth_size)
     music = [m for m in (sources.synth, sources.vgmidi, sources.emopia, *sources.real) if m is not None]
     validation = [m for m in (sources.synth, sources.vgmidi, *sources.real) if m is not None]
@@ -112,6 +117,10 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(work / "bundle-final", out)
+    if song_text is not None and shared is not None and sources.real and all(
+            (shared / name).is_dir() for name in ("muse_lyrics", "deezer_msdd")):
+        report = train_song_text(datasets=shared, manifests=sources.real, bundle=out, out=song_text)
+        (work / "song_text.json").write_text(json.dumps(report, indent=2))
     if card is not None:
         write_model_card(card, load_bundle(out))
     return load_bundle(out)

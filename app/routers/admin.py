@@ -18,8 +18,9 @@ from app.routers.schemas import LYRICS, AddedTrack, ErrorOut, JobOut, LyricsIn, 
 from app.routers.tracks import TrackId, track_out
 from app.routers.uploads import read_upload
 from app.services import ModelDep, ServicesDep, SettingsDep
-from app.songinfo import parse_lyrics, read_tags
-from app.tables import MAX_GENRE_CHARS, MAX_LYRICS_CHARS, MAX_TITLE_CHARS, Job, JobState
+from app.songinfo import read_tags, request_lyrics
+from app.tables import MAX_GENRE_CHARS, MAX_TITLE_CHARS, Job, JobState
+from models.text import MAX_LYRICS_CHARS
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -64,7 +65,7 @@ def add_track(
     data = read_upload(file, limit=settings.max_upload_bytes)
     song = read_tags(data, name=file.filename or "upload").overridden_by(
         title=title.strip(), artist=artist.strip(), album=album.strip(), genre=genre.strip(), year=year,
-        lyrics=_lyrics(lyrics))
+        lyrics=request_lyrics(lyrics))
     if not song.title:
         raise SongInfoError("title: give the form field title, or upload a file whose tags name its title")
     added = ingest_audio(session, model, data_dir=settings.data_dir, data=data, info=song)
@@ -76,21 +77,13 @@ def add_track(
                       indexed=indexed)
 
 
-def _lyrics(text: str) -> str | None:
-    """Lyrics as given in a request (``app.songinfo.parse_lyrics``); None when empty."""
-    lyrics, reason = parse_lyrics(text)
-    if reason:
-        raise SongInfoError(reason)
-    return lyrics
-
-
 @router.put("/tracks/{track_id}/lyrics", response_model=TrackOut, summary="Set or replace a track's lyrics")
-def set_lyrics(track_id: TrackId, body: LyricsIn, session: SessionDep, model: ModelDep) -> TrackOut:
+def setrequest_lyrics(track_id: TrackId, body: LyricsIn, session: SessionDep, model: ModelDep) -> TrackOut:
     """Replaces the track's lyrics (LRC time stamps are removed); an empty text removes them."""
     track = catalog.get_track(session, track_id)
     if track is None:
         raise NotFoundError(f"no track with id {track_id}")
-    track.lyrics = _lyrics(body.lyrics)
+    track.lyrics = request_lyrics(body.lyrics)
     session.commit()
     return track_out(track, catalog.embedding_for(session, track.id, model.embedder.version), with_curve=True)
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile
+import numpy as np
+from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from app import limits
 from app.analysis import rank_emotions
 from app.ingest import analyze_bytes
-from app.routers.schemas import CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse
+from app.routers.schemas import LYRICS, CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse, SongReadingsOut
 from app.routers.uploads import read_upload
-from app.services import ModelDep, SettingsDep
+from app.services import Model, ModelDep, SettingsDep
+from app.songinfo import request_lyrics, request_text
+from app.tables import MAX_TITLE_CHARS
 from models.harmony import PITCHES
+from models.text import MAX_LYRICS_CHARS, sentence_encoder
 
 router = APIRouter(prefix="/v1", tags=["music"])
 ERRORS = {code: {"model": ErrorOut} for code in (413, 415, 422, 503)}
@@ -26,8 +30,14 @@ def music_to_emotion(
     k: Annotated[int, Query(ge=1, description="Named emotions to return (at most MOODSPACE_MAX_K).")] = 10,
     lam: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False,
                                        description="Score weight (default: the model's).")] = None,
+    title: Annotated[str, Form(max_length=MAX_TITLE_CHARS, description="The song's title: adds the title/artist "
+                               "reading.")] = "",
+    artist: Annotated[str, Form(max_length=MAX_TITLE_CHARS, description="The song's artist.")] = "",
+    lyrics: Annotated[str, Form(max_length=MAX_LYRICS_CHARS, description=LYRICS + " Adds the lyrics reading.")] = "",
 ) -> MusicToEmotionResponse:
     limits.check_k(settings, k)
+    song = {"title": request_text(title, field="title"), "artist": request_text(artist, field="artist"),
+            "lyrics": request_lyrics(lyrics)}
     data = read_upload(file, limit=settings.max_upload_bytes)
     analysis = analyze_bytes(model, data, name=file.filename or "upload")
     embedder = model.embedder
@@ -42,4 +52,17 @@ def music_to_emotion(
         tempo_bpm=round(tonality.tempo_bpm, 1) if tonality.tempo_bpm > 0 else None,
         key=PITCHES[tonality.key.tonic], mode=tonality.key.mode, key_strength=round(tonality.key.strength, 4), lam=lam,
         model_version=embedder.version,
+        readings=song_readings(model, (analysis.valence, analysis.arousal), **song),
     )
+
+
+def song_readings(model: Model, audio: tuple[float, float], *, title: str, artist: str, lyrics: str | None
+                  ) -> SongReadingsOut | None:
+    """The audio, lyrics, title/artist and fused readings (``models.songtext``), or None without that model."""
+    song_text = model.song_text
+    if song_text is None:
+        return None
+    vectors = song_text.vectors(sentence_encoder(), lyrics=lyrics, title=title, artist=artist)
+    readings = song_text.read(np.array(audio), vectors, fuse=song_text.audio_model == model.embedder.version)
+    return SongReadingsOut(**{k: v.__dict__ if v else None for k, v in readings.__dict__.items()},
+                           model_version=song_text.version)

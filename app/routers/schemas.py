@@ -9,9 +9,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from app.search import TrackResult
-from app.tables import MAX_LYRICS_CHARS, JobState
+from app.tables import JobState
 from models.curves import validate_curve
 from models.errors import CurveError
+from models.text import MAX_LYRICS_CHARS
 
 VA = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
 Pitch = Literal["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -104,6 +105,24 @@ class EmotionHit(ScoreParts):
     arousal: VA
 
 
+class Reading(BaseModel):
+    valence: VA
+    arousal: VA
+
+
+class SongReadingsOut(BaseModel):
+    """What each part of the song says, so a user sees why: the audio (the overall ``valence``/``arousal``), the
+    lyrics and the title/artist (the sentence encoder's reading, calibrated onto the VA plane on real recordings),
+    and the fused reading: the audio's plus a fitted weight times each text reading given. A part not sent is
+    null; without text the fused reading is the audio's."""
+
+    audio: Reading
+    lyrics: Reading | None = Field(description="From the lyrics alone; null without lyrics.")
+    context: Reading | None = Field(description="From the title and artist alone; null without either.")
+    fused: Reading = Field(description="Audio and text together.")
+    model_version: str = Field(description="Version of the lyrics and title/artist readings.")
+
+
 class MusicToEmotionResponse(BaseModel):
     """One reading per track: ``valence`` and ``arousal`` are the mean of ``curve`` (the model's reading of
     windows of about 7.7 s, one centred on each frame and cut at the clip's ends, so the curve covers the whole
@@ -129,6 +148,8 @@ class MusicToEmotionResponse(BaseModel):
                                 "clearly the audio is in one key.")
     lam: float
     model_version: str
+    readings: SongReadingsOut | None = Field(None, description="Audio, lyrics, title/artist and fused readings; "
+                                             "null where the service has no lyrics and title/artist model.")
 
 
 class TrackOut(BaseModel):

@@ -12,7 +12,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from app.songinfo import clean_lyrics, decode_lyrics, read_sidecar, read_tags
-from app.tables import MAX_LYRICS_CHARS
+from models.text import MAX_LYRICS_CHARS
 from tests.app.conftest import AUTH, add
 
 LYRICS = "[00:01.00]Paper boats along the drain\n[00:04.50]we sail them out again"  # the project's own words

@@ -25,4 +25,7 @@ def test_quadrant_metrics_read_valence_and_arousal_from_quadrant_probabilities()
     metrics = categorical_metrics("quadrant", reference, probabilities)
     assert metrics.accuracy == 1.0 and metrics.valence_auc == 1.0 and metrics.arousal_auc == 1.0
     clusters = categorical_metrics("mirex_cluster", np.array([0, 4]), np.eye(5)[[0, 3]])
-    assert clusters.accuracy == 0.5 and clusters.valence_auc is None
+    assert clusters.accuracy == 0.5 and clusters.valence_auc == 0.5  # 1 and 4 both read positive: a tie
+    # MIREX sides from the clusters' VA placements: 1 (excited) positive and high, 3 (sad) negative and low
+    clusters = categorical_metrics("mirex_cluster", np.array([0, 2]), np.eye(5)[[0, 2]])
+    assert clusters.valence_auc == 1.0 and clusters.arousal_auc == 1.0

@@ -25,8 +25,12 @@ def require(root: Path, *relative: str) -> list[Path]:
     return paths
 
 
+CSV_FIELD_LIMIT = 1 << 24  # a lyrics cell can pass the csv module's default 128 KiB; the readers bound it
+
+
 def read_csv(path: Path, *, columns: Iterable[str] = ()) -> list[dict[str, str]]:
     """Rows of a CSV file with header names and values stripped; checks that ``columns`` are present."""
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle, skipinitialspace=True)
         header = [name.strip() for name in next(reader, [])]

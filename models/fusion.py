@@ -1,0 +1,157 @@
+"""Audio, lyrics and song context fused by hierarchical cross-modal attention (after Zhao et al., "Multimodal music
+emotion recognition with hierarchical cross-modal attention network").
+
+One track's inputs: the audio as front-end frames (T, F); the lyrics as segment vectors (S, 384), each segment at
+most 128 tokens encoded by the frozen sentence encoder (``SentenceEncoder.encode_segments``); the context, title
+and artist, as one vector (1, 384). Each modality is projected to ``dim``; the audio frames (after a BiGRU, so
+each frame knows its neighbours) are the queries of an 8-head cross-modal attention over the lyrics segments,
+with a residual connection and layer norm, and the result attends in the same way to the context ("hierarchical":
+audio with lyrics first, then with context). The fused frames are mean-pooled into the track's representation,
+which feeds one classification head per taxonomy.
+
+A missing modality is a length of 0: its attention block passes the frames through unchanged, so a track without
+lyrics or context takes the audio path. Training drops each of lyrics and context per track with probability
+``modality_dropout``, so the audio path is trained as much as the fused one.
+
+The ablations of the paper's Table 3 are settings of the same module: ``order`` "reversed" (context first, then
+lyrics) or "concat" (the pooled audio, the mean lyrics segment and the context concatenated, no attention), and
+``modalities`` without lyrics or context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from models.encoders import TEXT_DIM
+from models.taxonomy import TAXONOMIES
+
+Order = Literal["hierarchical", "reversed", "concat"]
+Modality = Literal["audio", "lyrics", "context"]
+MODALITIES: tuple[Modality, ...] = ("audio", "lyrics", "context")
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    dim: int = 128
+    heads: int = 8
+    dropout: float = 0.2
+    order: Order = "hierarchical"
+    modalities: tuple[Modality, ...] = MODALITIES
+    modality_dropout: float = 0.3  # chance that training hides a track's lyrics, and (apart) its context
+
+
+def context_text(title: str, artist: str) -> str:
+    """The context modality's text: what the sentence encoder reads for a track's title and artist."""
+    title, artist = title.strip(), artist.strip()
+    return f"{title} by {artist}" if title and artist else title or artist
+
+
+def padding_mask(lengths: Tensor, width: int) -> Tensor:
+    """(B, width) True where a position is padding."""
+    return torch.arange(width, device=lengths.device)[None, :] >= lengths[:, None]
+
+
+def masked_mean(x: Tensor, lengths: Tensor) -> Tensor:
+    """(B, T, D) -> (B, D) mean over each row's first ``lengths`` positions (zeros where the length is 0)."""
+    keep = (~padding_mask(lengths, x.shape[1])).to(x.dtype)[..., None]
+    return (x * keep).sum(1) / lengths.clamp_min(1)[:, None].to(x.dtype)
+
+
+class CrossModalAttention(nn.Module):
+    """Queries of one modality attend to another's sequence: multi-head attention, a residual connection and layer
+    norm, then a feed-forward sublayer the same way. A row whose other modality is absent (length 0) is returned
+    unchanged."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm, self.norm_ff = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, query: Tensor, other: Tensor, other_lengths: Tensor) -> Tensor:
+        present = other_lengths > 0
+        mask = padding_mask(other_lengths.clamp_min(1), other.shape[1])  # an absent row attends to a zero slot
+        attended, _ = self.attention(query, other, other, key_padding_mask=mask, need_weights=False)
+        out = self.norm(query + self.dropout(attended))
+        out = self.norm_ff(out + self.dropout(self.ff(out)))
+        return torch.where(present[:, None, None], out, query)
+
+
+@dataclass
+class Inputs:
+    """A batch: padded sequences and their lengths per modality (a length of 0 is a missing modality)."""
+
+    audio: Tensor  # (B, T, F)
+    audio_lengths: Tensor
+    lyrics: Tensor  # (B, S, 384)
+    lyrics_lengths: Tensor
+    context: Tensor  # (B, 1, 384)
+    context_lengths: Tensor
+
+    def without(self, *modalities: Modality) -> Inputs:
+        """The same batch with ``modalities`` missing."""
+        out = Inputs(**self.__dict__)
+        for modality in modalities:
+            setattr(out, f"{modality}_lengths", torch.zeros_like(getattr(self, f"{modality}_lengths")))
+        return out
+
+
+class FusionNet(nn.Module):
+    """Audio frames, lyrics segments and context -> logits per taxonomy (see the module's docstring)."""
+
+    feature_mean: Tensor
+    feature_std: Tensor
+
+    def __init__(self, n_features: int, taxonomies: list[str], config: FusionConfig) -> None:
+        super().__init__()
+        self.config = config
+        dim = config.dim
+        self.register_buffer("feature_mean", torch.zeros(n_features))
+        self.register_buffer("feature_std", torch.ones(n_features))
+        self.audio_in = nn.Sequential(nn.Linear(n_features, dim), nn.GELU(), nn.Dropout(config.dropout))
+        self.audio_gru = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True)
+        self.text_in = nn.ModuleDict({m: nn.Sequential(nn.Linear(TEXT_DIM, dim), nn.GELU(),
+                                                       nn.Dropout(config.dropout))
+                                      for m in ("lyrics", "context") if m in config.modalities})
+        if config.order == "concat":
+            self.blocks = nn.ModuleDict()
+            self.merge = nn.Sequential(nn.Linear(dim * (1 + len(self.text_in)), dim), nn.GELU(),
+                                       nn.Dropout(config.dropout))
+        else:
+            self.blocks = nn.ModuleDict({m: CrossModalAttention(dim, config.heads, config.dropout)
+                                         for m in self.text_in})
+        self.heads = nn.ModuleDict({t: nn.Linear(dim, len(TAXONOMIES[t])) for t in taxonomies})
+
+    def order(self) -> list[str]:
+        """The text modalities in the order the audio attends to them."""
+        names = [m for m in ("lyrics", "context") if m in self.text_in]
+        return names[::-1] if self.config.order == "reversed" else names
+
+    def audio_frames(self, audio: Tensor, lengths: Tensor) -> Tensor:
+        """(B, T, dim): each frame in the context of its track's others (padding frames are not read)."""
+        x = self.audio_in((audio - self.feature_mean) / self.feature_std)
+        packed = pack_padded_sequence(x, lengths.cpu().clamp_min(1), batch_first=True, enforce_sorted=False)
+        out, _ = self.audio_gru(packed)
+        return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+
+    def represent(self, batch: Inputs) -> Tensor:
+        """(B, dim): the fused track representation."""
+        audio = self.audio_frames(batch.audio, batch.audio_lengths)
+        if self.config.order == "concat":
+            parts = [masked_mean(audio, batch.audio_lengths)]
+            for name in self.order():
+                parts.append(masked_mean(self.text_in[name](getattr(batch, name)), getattr(batch, f"{name}_lengths")))
+            return self.merge(torch.cat(parts, dim=1))
+        for name in self.order():
+            other = self.text_in[name](getattr(batch, name))
+            audio = self.blocks[name](audio, other, getattr(batch, f"{name}_lengths"))
+        return masked_mean(audio, batch.audio_lengths)
+
+    def forward(self, batch: Inputs, taxonomy: str) -> Tensor:
+        return self.heads[taxonomy](self.represent(batch))

@@ -1,0 +1,79 @@
+"""POST /v1/music-to-emotion with the song's title, artist and lyrics: each modality's reading and the fused one."""
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from models.songtext import SongTextModel, TextModality
+from models.text import MAX_LYRICS_CHARS
+from tests.app.conftest import make_settings
+
+LYRICS = "Morning light across the kitchen floor\nwe laugh and dance like never before"
+
+
+def _post(client: TestClient, wav: bytes, **fields: str):
+    return client.post("/v1/music-to-emotion", files={"file": ("clip.wav", wav, "audio/wav")}, data=fields)
+
+
+def _modality(seed: int) -> TextModality:
+    rng = np.random.default_rng(seed)
+    return TextModality(rng.normal(size=(385, 2)), np.zeros(384), np.full(384, 0.05), np.zeros(2), np.full(2, 5.0),
+                        np.array([0.3, 0.3]), np.zeros(2), np.array([0.25, -0.25]))
+
+
+@pytest.fixture
+def fitted_client(tmp_path, bundle_dir):
+    """The service with readings whose fusion was fitted for its own music model."""
+    with TestClient(create_app(make_settings(tmp_path, bundle_dir))) as probe:
+        version = probe.app.state.services.model.embedder.version
+    SongTextModel(_modality(0), _modality(1), "song-text-test", version).save(tmp_path / "song_text.npz")
+    with TestClient(create_app(make_settings(tmp_path, bundle_dir, song_text=tmp_path / "song_text.npz"))) as client:
+        yield client
+
+
+def test_without_text_the_fused_reading_is_the_audio_reading(fitted_client: TestClient, wavs: list[bytes]):
+    body = _post(fitted_client, wavs[0]).json()
+    readings = body["readings"]
+    assert readings["lyrics"] is None and readings["context"] is None
+    assert readings["audio"] == readings["fused"] == {"valence": pytest.approx(body["valence"], abs=1e-4),
+                                                      "arousal": pytest.approx(body["arousal"], abs=1e-4)}
+
+
+def test_lyrics_and_title_each_get_a_reading_and_move_the_fused_one(fitted_client: TestClient, wavs: list[bytes]):
+    plain = _post(fitted_client, wavs[0]).json()
+    body = _post(fitted_client, wavs[0], title="Kitchen Dance", artist="The Made-Up Band", lyrics=LYRICS).json()
+    readings = body["readings"]
+    assert readings["lyrics"] is not None and readings["context"] is not None
+    assert readings["audio"] == plain["readings"]["audio"]
+    assert readings["fused"] != readings["audio"]
+    other = _post(fitted_client, wavs[0], lyrics="Cold rain on the grave, the last goodbye").json()["readings"]
+    assert other["lyrics"] != readings["lyrics"] and other["context"] is None
+    assert readings["model_version"] == "song-text-test" and body["model_version"] != "song-text-test"
+
+
+def test_readings_from_another_music_model_are_given_but_not_fused(client: TestClient, wavs: list[bytes]):
+    """The shipped readings were fitted with the default music model, not the tests' tiny one."""
+    readings = _post(client, wavs[0], title="Kitchen Dance", lyrics=LYRICS).json()["readings"]
+    assert readings["lyrics"] is not None and readings["context"] is not None
+    assert readings["fused"] == readings["audio"]
+
+
+@pytest.mark.parametrize(("fields", "named"), [
+    ({"lyrics": "la\x00la"}, "lyrics"), ({"title": "bad\x07title"}, "title"), ({"artist": "\x1b[31m"}, "artist"),
+    ({"lyrics": "x" * (MAX_LYRICS_CHARS + 1)}, "lyrics"),
+])
+def test_bad_song_text_is_a_422_naming_the_field(client: TestClient, wavs: list[bytes], fields, named):
+    response = _post(client, wavs[0], **fields)
+    assert response.status_code == 422 and named in response.text
+
+
+def test_emoji_titles_and_lyrics_in_other_scripts_are_read(client: TestClient, wavs: list[bytes]):
+    response = _post(client, wavs[0], title="🌞🌊", lyrics="夏の海で踊ろう。星が輝く！")
+    assert response.status_code == 200 and response.json()["readings"]["context"] is not None
+
+
+def test_without_a_song_text_model_there_are_no_readings(tmp_path, bundle_dir, wavs: list[bytes]):
+    with TestClient(create_app(make_settings(tmp_path, bundle_dir, song_text=None))) as client:
+        response = _post(client, wavs[0], title="Kitchen Dance", lyrics=LYRICS)
+    assert response.status_code == 200 and response.json()["readings"] is None

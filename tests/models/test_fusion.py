@@ -1,0 +1,54 @@
+import torch
+
+from models.fusion import FusionConfig, FusionNet, Inputs, context_text
+
+
+def _batch(b: int = 3, *, seed: int = 0) -> Inputs:
+    g = torch.Generator().manual_seed(seed)
+    return Inputs(torch.randn(b, 6, 5, generator=g), torch.tensor([6, 4, 2][:b]),
+                  torch.randn(b, 3, 384, generator=g), torch.tensor([3, 1, 2][:b]),
+                  torch.randn(b, 1, 384, generator=g), torch.ones(b, dtype=torch.long))
+
+
+def _net(**config) -> FusionNet:
+    torch.manual_seed(0)
+    return FusionNet(5, ["mirex_cluster"], FusionConfig(dim=16, heads=8, dropout=0.0, **config)).eval()
+
+
+def test_a_missing_modality_is_not_read_and_a_present_one_is():
+    for order in ("hierarchical", "reversed", "concat"):
+        net, batch = _net(order=order), _batch()
+        other = Inputs(**batch.__dict__)
+        other.lyrics = torch.randn_like(batch.lyrics)
+        with torch.no_grad():
+            assert not torch.allclose(net.represent(batch), net.represent(other)), order
+            assert torch.allclose(net.represent(batch.without("lyrics")), net.represent(other.without("lyrics"))), order
+
+
+def test_without_lyrics_and_context_the_attention_path_is_the_audio_path():
+    net, batch = _net(), _batch()
+    with torch.no_grad():
+        fused = net.represent(batch.without("lyrics", "context"))
+        audio = net.audio_frames(batch.audio, batch.audio_lengths)
+        keep = (torch.arange(6)[None, :] < batch.audio_lengths[:, None]).float()[..., None]
+        assert torch.allclose(fused, (audio * keep).sum(1) / batch.audio_lengths[:, None].float(), atol=1e-6)
+
+
+def test_padding_frames_do_not_change_a_track():
+    net, batch = _net(), _batch(1)
+    longer = Inputs(torch.cat([batch.audio, torch.randn(1, 4, 5)], dim=1), batch.audio_lengths,
+                    torch.cat([batch.lyrics, torch.randn(1, 2, 384)], dim=1), batch.lyrics_lengths,
+                    batch.context, batch.context_lengths)
+    with torch.no_grad():
+        assert torch.allclose(net.represent(batch), net.represent(longer), atol=1e-5)
+
+
+def test_the_order_decides_which_text_the_audio_attends_to_first():
+    assert _net().order() == ["lyrics", "context"]
+    assert _net(order="reversed").order() == ["context", "lyrics"]
+    assert _net(modalities=("audio",)).order() == []
+
+
+def test_context_text_reads_title_and_artist():
+    assert context_text(" Hello ", "Adele") == "Hello by Adele"
+    assert context_text("Hello", "") == "Hello" and context_text("", "Adele") == "Adele"

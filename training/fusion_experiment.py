@@ -1,0 +1,198 @@
+"""``moodspace fusion-experiment``: the hierarchical cross-modal attention model (``models.fusion``) and the
+ablations of Zhao et al.'s Table 3 on a categorical set with lyrics (``mirex_mm``), over seeds.
+
+Variants: tri-modal hierarchical (audio with lyrics, then with context); the reversed order; concatenation instead
+of attention; audio + lyrics; audio only. The tri-modal model is also scored with its lyrics and context removed
+(the path a catalogue track without lyrics takes) against the audio-only model, and each text modality alone gets
+a linear probe (the mean lyrics segment; the title/artist vector). Every learned model early-stops on the val
+split's macro-F1; test is reported, never used for a choice. Splits are the manifest's (by artist).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.config import FrontEndName
+from models.encoders import TEXT_DIM, pad
+from models.frontend import frontend_config
+from models.fusion import FusionConfig, FusionNet, Inputs, context_text
+from models.manifest import read_manifest
+from models.taxonomy import TAXONOMIES, class_index
+from models.text import sentence_encoder
+from training.categorical_experiment import markdown, summarize
+from training.classify import CategoricalMetrics, Logistic, categorical_metrics
+from training.datasets.lyrics import read_lyrics
+from training.features import Skipped, clip_feature_sets
+from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
+from training.probe import taxonomy_of
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class FusionTrainConfig(OptimConfig):
+    epochs: int = 80
+    batch_size: int = 32
+    patience: int = 15
+    weight_decay: float = 1e-2
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+
+
+VARIANTS: dict[str, FusionConfig] = {
+    "tri-modal, hierarchical": FusionConfig(),
+    "tri-modal, reversed order": FusionConfig(order="reversed"),
+    "tri-modal, concatenation": FusionConfig(order="concat"),
+    "audio + lyrics": FusionConfig(modalities=("audio", "lyrics")),
+    "audio only": FusionConfig(modalities=("audio",), modality_dropout=0.0),
+}
+
+
+@dataclass(frozen=True)
+class Song:
+    """One clip's three modalities and its class."""
+
+    features: np.ndarray  # (T, F) front-end frames
+    lyrics: np.ndarray  # (S, 384) segment vectors; S = 0 without lyrics
+    context: np.ndarray  # (1, 384)
+    label: int
+
+
+def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = None
+               ) -> tuple[dict[str, list[Song]], str, list[Skipped]]:
+    """Songs by split, the manifest's taxonomy, and the clips skipped (audio that does not decode)."""
+    clips = read_manifest(manifest)
+    taxonomy = taxonomy_of(clips, manifest)
+    pairs, skipped = clip_feature_sets(manifest, clips, frontend_config(frontend), workers=workers)
+    encoder = sentence_encoder()
+    contexts = encoder.encode([context_text(c.title, c.artist) for c, _ in pairs])
+    songs: dict[str, list[Song]] = {s: [] for s in SPLITS}
+    for (clip, features), context in zip(pairs, contexts, strict=True):
+        lyrics = encoder.encode_segments(read_lyrics(clip))
+        songs[clip.split].append(Song(features, lyrics, context[None, :],
+                                      class_index(taxonomy, clip.labels[taxonomy])))
+    return songs, taxonomy, skipped
+
+
+def _padded_text(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([r.shape[0] for r in rows])
+    out = torch.zeros(len(rows), max(1, int(lengths.max())), TEXT_DIM)
+    for i, r in enumerate(rows):
+        out[i, : r.shape[0]] = torch.from_numpy(r)
+    return out, lengths
+
+
+def inputs(songs: list[Song]) -> Inputs:
+    audio, audio_lengths = pad([s.features for s in songs])
+    lyrics, lyrics_lengths = _padded_text([s.lyrics for s in songs])
+    context, context_lengths = _padded_text([s.context for s in songs])
+    return Inputs(audio, audio_lengths, lyrics, lyrics_lengths, context, context_lengths)
+
+
+def modality_dropout(batch: Inputs, p: float, generator: torch.Generator) -> Inputs:
+    """Hide each track's lyrics, and apart from that its context, with probability ``p``."""
+    out = Inputs(**batch.__dict__)
+    for name in ("lyrics", "context"):
+        lengths = getattr(batch, f"{name}_lengths")
+        hidden = torch.rand(lengths.shape, generator=generator) < p
+        setattr(out, f"{name}_lengths", torch.where(hidden, torch.zeros_like(lengths), lengths))
+    return out
+
+
+@torch.no_grad()
+def probabilities(model: FusionNet, songs: list[Song], taxonomy: str, *, without: tuple[str, ...] = (),
+                  batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    parts = [torch.softmax(model(inputs(songs[k : k + batch_size]).without(*without), taxonomy), dim=1).numpy()
+             for k in range(0, len(songs), batch_size)]
+    return np.concatenate(parts)
+
+
+def evaluate(model: FusionNet, songs: list[Song], taxonomy: str, *, without: tuple[str, ...] = ()
+             ) -> CategoricalMetrics:
+    labels = np.array([s.label for s in songs])
+    return categorical_metrics(taxonomy, labels, probabilities(model, songs, taxonomy, without=without))
+
+
+def train_fusion(songs: dict[str, list[Song]], taxonomy: str, config: FusionTrainConfig, *,
+                 progress: bool = False) -> FusionNet:
+    """One model, early-stopped on val macro-F1."""
+    seed_everything(config.seed)
+    train = songs["train"]
+    frames = np.concatenate([s.features for s in train])
+    model = FusionNet(frames.shape[1], [taxonomy], config.fusion)
+    model.feature_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
+    model.feature_std.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-6)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
+    labels = torch.tensor([s.label for s in train])
+
+    def train_epoch() -> dict[str, float]:
+        parts = []
+        order = rng.permutation(len(train))
+        for start in range(0, len(order), config.batch_size):
+            rows = order[start : start + config.batch_size]
+            batch = modality_dropout(inputs([train[i] for i in rows]), config.fusion.modality_dropout, generator)
+            loss = nn.functional.cross_entropy(model(batch, taxonomy), labels[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            parts.append({"loss": loss.item()})
+        return mean_parts(parts)
+
+    def validate() -> Validation:
+        metrics = evaluate(model, songs["val"], taxonomy)
+        return Validation(metrics.macro_f1, {"val_macro_f1": metrics.macro_f1})
+
+    fit(model, epochs=config.epochs, patience=config.patience, train_epoch=train_epoch, validate=validate,
+        desc=f"fusion seed {config.seed}", progress=progress)
+    return model
+
+
+def probe(songs: dict[str, list[Song]], taxonomy: str, modality: str) -> dict[str, dict]:
+    """A linear probe on one text modality alone (songs without it read as the zero vector)."""
+    def x(split: str) -> np.ndarray:
+        rows = [getattr(s, modality) for s in songs[split]]
+        return np.stack([r.mean(axis=0) if r.shape[0] else np.zeros(TEXT_DIM, np.float32) for r in rows])
+
+    labels = {s: np.array([song.label for song in songs[s]]) for s in SPLITS}
+    model = Logistic.fit(x("train"), labels["train"], classes=len(TAXONOMIES[taxonomy]))
+    return {s: categorical_metrics(taxonomy, labels[s], model.probabilities(x(s))).to_dict() for s in ("val", "test")}
+
+
+def one_seed(songs: dict[str, list[Song]], taxonomy: str, name: str, config: FusionTrainConfig,
+             variants: dict[str, FusionConfig]) -> dict[str, dict[str, dict[str, dict]]]:
+    """method -> set -> split -> metrics, for one seed."""
+    run: dict[str, dict[str, dict[str, dict]]] = {}
+    for variant, fusion in variants.items():
+        model = train_fusion(songs, taxonomy, replace(config, fusion=fusion))
+        run[variant] = {name: {s: evaluate(model, songs[s], taxonomy).to_dict() for s in ("val", "test")}}
+        if variant == "tri-modal, hierarchical":
+            run[f"{variant}, lyrics and context missing"] = {
+                name: {s: evaluate(model, songs[s], taxonomy, without=("lyrics", "context")).to_dict()
+                       for s in ("val", "test")}}
+    return run
+
+
+def fusion_experiment(manifest: Path, *, out: Path, frontend: FrontEndName, seeds: int,
+                      config: FusionTrainConfig | None = None, variants: dict[str, FusionConfig] | None = None,
+                      workers: int | None = None) -> dict:
+    config, variants = config or FusionTrainConfig(), variants or VARIANTS
+    songs, taxonomy, skipped = load_songs(manifest, frontend=frontend, workers=workers)
+    name = manifest.stem
+    probes = {f"{m} alone (linear probe)": {name: probe(songs, taxonomy, m)} for m in ("lyrics", "context")}
+    runs = [one_seed(songs, taxonomy, name, replace(config, seed=seed), variants) | probes for seed in range(seeds)]
+    summary = summarize(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {s: {"songs": len(songs[s]), "with_lyrics": sum(x.lyrics.shape[0] > 0 for x in songs[s])}
+              for s in SPLITS}
+    (out / "results.json").write_text(json.dumps({"summary": summary, "runs": runs, "frontend": frontend,
+                                                  "counts": counts, "skipped": [s.__dict__ for s in skipped]},
+                                                 indent=2))
+    (out / "results.md").write_text(markdown(summary, seeds=seeds))
+    return summary
