@@ -220,9 +220,14 @@ function setupAnalysis() {
     if (!file) { status("Choose an audio file first."); return; }
     const form = new FormData();
     form.append("file", file);
+    for (const field of ["title", "artist", "lyrics"]) {
+      const value = $(`m2e-${field}`).value.trim();
+      if (value) form.append(field, value);
+    }
     drawAxes($("m2e-plane"));  // the previous track's results go before this one's arrive (or fail)
     $("m2e-summary").textContent = "";
     $("m2e-emotions").replaceChildren();
+    $("m2e-readings").tBodies[0].replaceChildren();
     status(`Analysing ${file.name}…`);
     try {
       const answer = await api("/v1/music-to-emotion?k=8", {method: "POST", body: form});
@@ -237,9 +242,27 @@ function setupAnalysis() {
         `${answer.key} ${answer.mode}, ${answer.tempo_bpm === null ? "no clear beat" : `${fmt(answer.tempo_bpm, 0)} BPM`}.`;
       $("m2e-emotions").replaceChildren(...answer.emotions.map((e) => Object.assign(document.createElement("li"), {
         textContent: `${e.name} — score ${fmt(e.score, 3)} · corr ${fmt(e.corr, 3)} · −KL ${fmt(e.neg_kl, 2)}`})));
+      showReadings(answer.readings);
       status("Analysis done.");
     } catch (error) { status(`Error: ${error.message}`); }
   });
+}
+
+// One row per part of the song the service read: the sound, the lyrics and the title/artist if given, and the
+// fused reading of them all.
+const READING_NAMES = {audio: "Sound", lyrics: "Lyrics", context: "Title and artist", fused: "All together"};
+
+function showReadings(readings) {
+  const body = $("m2e-readings").tBodies[0];
+  if (!readings) { body.replaceChildren(); return; }
+  body.replaceChildren(...Object.entries(READING_NAMES).filter(([key]) => readings[key]).map(([key, name]) => {
+    const row = document.createElement("tr");
+    row.dataset.reading = key;
+    for (const text of [name, fmt(readings[key].valence), fmt(readings[key].arousal)]) {
+      row.append(Object.assign(document.createElement("td"), {textContent: text}));
+    }
+    return row;
+  }));
 }
 
 async function init() {

@@ -126,7 +126,22 @@ def test_upload_a_clip_and_see_its_emotions(page: Page, tmp_path: Path, wavs: li
     expect(page.locator("#m2e-emotions li")).to_have_count(8)
     expect(page.locator("#m2e-summary")).to_contain_text("my clip.wav: 3.0 s; valence")
     assert page.locator("#m2e-plane ellipse.spread").count() == 1
+    expect(page.locator("#m2e-readings tbody tr")).to_have_count(2)  # the sound, and all together
     shot(page, "music-to-emotion")
+
+
+def test_title_and_lyrics_add_their_own_readings(page: Page, tmp_path: Path, wavs: list[bytes]):
+    clip = tmp_path / "song.wav"
+    clip.write_bytes(wavs[1])
+    page.get_by_role("tab", name="Music → emotion").click()
+    page.get_by_label("Audio file").set_input_files(str(clip))
+    page.get_by_label("Title (optional)").fill("Kitchen Dance")
+    page.get_by_label("Lyrics (optional)").fill("Morning light across the floor\nwe laugh and dance")
+    page.get_by_role("button", name="Analyse").click()
+    rows = page.locator("#m2e-readings tbody tr")
+    expect(rows).to_have_count(4)
+    expect(rows.nth(1)).to_contain_text("Lyrics")
+    expect(rows.nth(2)).to_contain_text("Title and artist")
 
 
 def test_story_gives_a_cue_list(page: Page):
