@@ -7,7 +7,8 @@ tags variant, and the distilled student when its weights are installed) on the s
 harmony analysis the decoding workers add; "musicnn-msd, glibc defaults" is musicnn-msd's baseline, timed first,
 before the front end tells glibc to keep freed memory (models.musicnn.keep_freed_memory, process-wide); "embed" is
 the music encoder on a whole clip; "analyse" is what /v1/music-to-emotion does after decoding: features, whole-clip
-embedding, VA reading, windowed VA curve, ranked emotions. The clip defaults to a generated 30 s clip.
+embedding, VA reading, windowed VA curve, ranked emotions; "song text" the lyrics and title/artist readings
+(``models.songtext``) of made-up lyrics of about 250 words. The clip defaults to a generated 30 s clip.
 """
 
 from __future__ import annotations
@@ -38,9 +39,15 @@ from models.frontend import frontend_config, load_audio, make_frontend
 from models.harmony import tonality
 from models.inference import Embedder
 from models.musicnn import MusicnnFrontEnd
+from models.songtext import SONG_TEXT_PATH, SongTextModel
 from models.student import WEIGHTS as STUDENT_WEIGHTS
+from models.text import sentence_encoder
 from training.corpus.generate import synth_clip
 from training.corpus.synth import SR
+
+# Made-up lyrics of a typical length (about 250 words, 2-3 segments of 128 tokens).
+BENCH_LYRICS = "\n".join(["Morning light across the kitchen floor", "we laugh and dance like never before",
+                           "the radio hums an old summer song", "and every step says we belong"] * 8)
 
 
 def _clip_bytes(path: Path | None) -> bytes:
@@ -89,6 +96,15 @@ def main() -> None:
                                          lam=embedder.config.score_lam, k=10),
     }
     stages["m2e end to end"] = lambda: (stages["decode"](), stages["analyse"]())
+    if SONG_TEXT_PATH.is_file():
+        song_text, encoder = SongTextModel.load(SONG_TEXT_PATH), sentence_encoder()
+
+        def read_song() -> object:
+            vectors = song_text.vectors(encoder, lyrics=BENCH_LYRICS, title="Kitchen Dance", artist="The Made-Up Band")
+            return song_text.read(np.zeros(2), vectors)
+
+        stages["song text (lyrics, title)"] = read_song
+        stages["m2e end to end + lyrics"] = lambda: (stages["m2e end to end"](), read_song())
     stages["tempo, key, mode"] = partial(tonality, y, sr)
     frontends: tuple[FrontEndName, ...] = ("logmel", "musicnn-msd", "musicnn-msd-tags")
     for name in (*frontends, *(("student-msd-tags",) if STUDENT_WEIGHTS.is_file() else ())):

@@ -22,7 +22,7 @@ import numpy as np
 
 from models.atomic import atomic_file
 from models.fusion import context_text
-from models.text import SentenceEncoder
+from models.text import SentenceEncoder, sentence_encoder
 
 SONG_TEXT_PATH = Path(__file__).with_name("song_text.npz")
 TEXT_MODALITIES = ("lyrics", "context")
@@ -105,6 +105,13 @@ class SongTextModel:
         if context := context_text(title, artist):
             out["context"] = encoder.encode([context])[0]
         return out
+
+    def read_song(self, audio: tuple[float, float], *, lyrics: str | None, title: str, artist: str,
+                  music_model: str) -> SongReadings:
+        """All readings of one song whose audio ``music_model`` read as ``audio``; fused only if that is the model
+        the fusion weights were fitted with."""
+        vectors = self.vectors(sentence_encoder(), lyrics=lyrics, title=title, artist=artist)
+        return self.read(np.asarray(audio, dtype=np.float64), vectors, fuse=music_model == self.audio_model)
 
     def read(self, audio: np.ndarray, vectors: dict[str, np.ndarray], *, fuse: bool = True) -> SongReadings:
         """``audio``: the track's (valence, arousal) reading; ``vectors``: from ``vectors``. Without ``fuse`` (the

@@ -15,7 +15,7 @@ from app.errors import AdminDisabledError, AuthError, NotFoundError, SongInfoErr
 from app.ingest import ingest_audio
 from app.jobs import submit_reindex
 from app.routers.schemas import LYRICS, AddedTrack, ErrorOut, JobOut, LyricsIn, TrackOut
-from app.routers.tracks import TrackId, track_out
+from app.routers.tracks import TrackId, full_track_out
 from app.routers.uploads import read_upload
 from app.services import ModelDep, ServicesDep, SettingsDep
 from app.songinfo import read_tags, request_lyrics
@@ -73,7 +73,7 @@ def add_track(
     reading = catalog.embedding_for(session, added.track.id, model.embedder.version)
     snapshot = services.store.current
     indexed = snapshot is not None and bool((snapshot.track_ids == added.track.id).any())
-    return AddedTrack(track=track_out(added.track, reading, with_curve=True), created=added.created,
+    return AddedTrack(track=full_track_out(added.track, reading, model), created=added.created,
                       indexed=indexed)
 
 
@@ -85,7 +85,7 @@ def setrequest_lyrics(track_id: TrackId, body: LyricsIn, session: SessionDep, mo
         raise NotFoundError(f"no track with id {track_id}")
     track.lyrics = request_lyrics(body.lyrics)
     session.commit()
-    return track_out(track, catalog.embedding_for(session, track.id, model.embedder.version), with_curve=True)
+    return full_track_out(track, catalog.embedding_for(session, track.id, model.embedder.version), model)
 
 
 @router.delete("/tracks/{track_id}", status_code=204, response_class=Response, summary="Delete a track")

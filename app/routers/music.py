@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from app import limits
@@ -16,7 +15,7 @@ from app.services import Model, ModelDep, SettingsDep
 from app.songinfo import request_lyrics, request_text
 from app.tables import MAX_TITLE_CHARS
 from models.harmony import PITCHES
-from models.text import MAX_LYRICS_CHARS, sentence_encoder
+from models.text import MAX_LYRICS_CHARS
 
 router = APIRouter(prefix="/v1", tags=["music"])
 ERRORS = {code: {"model": ErrorOut} for code in (413, 415, 422, 503)}
@@ -62,7 +61,6 @@ def song_readings(model: Model, audio: tuple[float, float], *, title: str, artis
     song_text = model.song_text
     if song_text is None:
         return None
-    vectors = song_text.vectors(sentence_encoder(), lyrics=lyrics, title=title, artist=artist)
-    readings = song_text.read(np.array(audio), vectors, fuse=song_text.audio_model == model.embedder.version)
-    return SongReadingsOut(**{k: v.__dict__ if v else None for k, v in readings.__dict__.items()},
-                           model_version=song_text.version)
+    readings = song_text.read_song(audio, lyrics=lyrics, title=title, artist=artist,
+                                   music_model=model.embedder.version)
+    return SongReadingsOut.of(readings, song_text.version)

@@ -12,6 +12,7 @@ from app.search import TrackResult
 from app.tables import JobState
 from models.curves import validate_curve
 from models.errors import CurveError
+from models.songtext import SongReadings
 from models.text import MAX_LYRICS_CHARS
 
 VA = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
@@ -122,6 +123,11 @@ class SongReadingsOut(BaseModel):
     fused: Reading = Field(description="Audio and text together.")
     model_version: str = Field(description="Version of the lyrics and title/artist readings.")
 
+    @classmethod
+    def of(cls, readings: SongReadings, version: str) -> SongReadingsOut:
+        parts = {k: Reading(**v.__dict__) if v else None for k, v in readings.__dict__.items()}
+        return cls(**parts, model_version=version)
+
 
 class MusicToEmotionResponse(BaseModel):
     """One reading per track: ``valence`` and ``arousal`` are the mean of ``curve`` (the model's reading of
@@ -171,6 +177,8 @@ class TrackOut(BaseModel):
     valence: VA | None = None
     arousal: VA | None = None
     curve: list[CurvePoint] | None = None
+    readings: SongReadingsOut | None = Field(None, description="In a single track's view: what its sound, lyrics "
+                                             "and title/artist say, and the fused reading.")
 
 
 class LyricsIn(BaseModel):

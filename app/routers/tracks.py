@@ -10,8 +10,8 @@ from fastapi.responses import FileResponse
 from app import catalog
 from app.db import SessionDep
 from app.errors import NotFoundError
-from app.routers.schemas import MAX_ID, CurvePoint, ErrorOut, TrackOut, TrackPage
-from app.services import ServicesDep, SettingsDep
+from app.routers.schemas import MAX_ID, CurvePoint, ErrorOut, SongReadingsOut, TrackOut, TrackPage
+from app.services import Model, ServicesDep, SettingsDep
 from app.tables import Track, TrackEmbedding
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
@@ -19,7 +19,8 @@ TrackId = Annotated[int, Path(ge=1, le=MAX_ID, description="Track id.")]
 MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg"}
 
 
-def track_out(track: Track, reading: TrackEmbedding | None, *, with_curve: bool = False) -> TrackOut:
+def track_out(track: Track, reading: TrackEmbedding | None, *, with_curve: bool = False,
+              readings: SongReadingsOut | None = None) -> TrackOut:
     curve = None
     if with_curve and reading is not None:
         curve = [CurvePoint(t=t, valence=v, arousal=a) for t, v, a in reading.va_curve]
@@ -29,7 +30,18 @@ def track_out(track: Track, reading: TrackEmbedding | None, *, with_curve: bool 
                     genre=track.genre, year=track.year, has_lyrics=track.lyrics is not None,
                     lyrics=track.lyrics if with_curve else None,
                     valence=reading.valence if reading else None, arousal=reading.arousal if reading else None,
-                    curve=curve)
+                    curve=curve, readings=readings)
+
+
+def full_track_out(track: Track, reading: TrackEmbedding | None, model: Model | None) -> TrackOut:
+    """One track with its curve, lyrics and the readings of its sound, lyrics and title/artist (read from what
+    the catalogue holds now, so a change of lyrics shows at once)."""
+    readings = None
+    if model is not None and model.song_text is not None and reading is not None:
+        song = model.song_text.read_song((reading.valence, reading.arousal), lyrics=track.lyrics, title=track.title,
+                                         artist=track.artist, music_model=model.embedder.version)
+        readings = SongReadingsOut.of(song, model.song_text.version)
+    return track_out(track, reading, with_curve=True, readings=readings)
 
 
 def _track(session: SessionDep, track_id: int) -> Track:
@@ -56,7 +68,7 @@ def list_tracks(
 def get_track(track_id: TrackId, session: SessionDep, services: ServicesDep) -> TrackOut:
     track = _track(session, track_id)
     reading = catalog.reading_of(session, [track.id], services.model_version).get(track.id)
-    return track_out(track, reading, with_curve=True)
+    return full_track_out(track, reading, services.model)
 
 
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:

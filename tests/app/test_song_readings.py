@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from models.songtext import SongTextModel, TextModality
 from models.text import MAX_LYRICS_CHARS
-from tests.app.conftest import make_settings
+from tests.app.conftest import AUTH, add, make_settings
 
 LYRICS = "Morning light across the kitchen floor\nwe laugh and dance like never before"
 
@@ -77,3 +77,15 @@ def test_without_a_song_text_model_there_are_no_readings(tmp_path, bundle_dir, w
     with TestClient(create_app(make_settings(tmp_path, bundle_dir, song_text=None))) as client:
         response = _post(client, wavs[0], title="Kitchen Dance", lyrics=LYRICS)
     assert response.status_code == 200 and response.json()["readings"] is None
+
+
+def test_a_tracks_readings_follow_its_lyrics(fitted_client: TestClient, wavs: list[bytes]):
+    track_id = add(fitted_client, wavs[3], "Kitchen Dance")["track"]["id"]
+    before = fitted_client.get(f"/v1/tracks/{track_id}").json()["readings"]
+    assert before["lyrics"] is None and before["context"] is not None
+    put = fitted_client.put(f"/v1/admin/tracks/{track_id}/lyrics", headers=AUTH, json={"lyrics": LYRICS})
+    assert put.json()["readings"]["lyrics"] is not None
+    after = fitted_client.get(f"/v1/tracks/{track_id}").json()["readings"]
+    assert after["lyrics"] == put.json()["readings"]["lyrics"] and after["fused"] != before["fused"]
+    assert after["audio"] == before["audio"]
+    assert fitted_client.get("/v1/tracks").json()["items"][0]["readings"] is None  # lists stay light
