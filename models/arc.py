@@ -2,12 +2,17 @@
 
 Segmentation is binary segmentation on the smoothed (S, 2) sequence: the split that most reduces the summed
 squared deviation from segment means is kept while the reduction exceeds ``penalty`` and both parts keep at least
-``min_sentences``; then each part is split again.
+``min_sentences``; then each part is split again. Last, no segment keeps two sentences of opposite valence: a
+segment is cut wherever the valence of its sentences (unsmoothed) changes sign beyond ``VALENCE_MARGIN``, a
+neutral sentence staying with the one before it, even if that leaves a part shorter than ``min_sentences`` (a cue
+that joins "the best day of her life" with "the floorboards creaked" would read as neither).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+VALENCE_MARGIN = 0.1  # valence within this of 0 is neutral: it neither starts a new segment nor has a side
 
 
 def smooth(va: np.ndarray, *, window: int = 3) -> np.ndarray:
@@ -42,4 +47,19 @@ def segment(va: np.ndarray, *, min_sentences: int = 2, penalty: float = 0.08) ->
             pending += [(start, start + k), (start + k, end)]
         else:
             done.append((start, end))
-    return sorted(done)
+    valence = np.asarray(va, dtype=np.float64)[:, 0] if x.shape[0] else np.zeros(0)
+    return [part for start, end in sorted(done) for part in split_opposites(valence, start, end)]
+
+
+def split_opposites(valence: np.ndarray, start: int, end: int, *, margin: float = VALENCE_MARGIN
+                    ) -> list[tuple[int, int]]:
+    """[start, end) cut before each sentence whose valence is beyond ``margin`` on the other side from the last
+    sentence beyond it."""
+    parts, side, first = [], 0, start
+    for i in range(start, end):
+        here = 1 if valence[i] > margin else -1 if valence[i] < -margin else 0
+        if here and side and here != side:
+            parts.append((first, i))
+            first = i
+        side = here or side
+    return [*parts, (first, end)]

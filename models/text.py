@@ -89,18 +89,45 @@ def sentence_encoder() -> SentenceEncoder:
 
 
 _ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Mt", "Jr", "Sr", "vs", "etc", "e.g", "i.e", "No")
-_BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_CLOSERS = "\"'”’)]」』»"
+_CLOSING = "[" + re.escape(_CLOSERS) + "]*"
+_BOUNDARY = re.compile(
+    r"(?<=[.!?…])" + _CLOSING + r"\s+(?=[\"'“‘(\[«「『]?[A-Z0-9])"  # . ! ? … then a capital or digit
+    r"|(?<=[。！？])\s*(?=[^\s" + re.escape(_CLOSERS) + r"])"  # 。！？ need no space; 「…！」と stays one
+    r"|(?<=;)\s+(?=\S)")  # a semicolon joins two clauses that can feel different
+_QUOTE_PAIRS = (("“", "”"), ("「", "」"), ("『", "』"), ("«", "»"))
+
+
+def _quote_depth(block: str) -> list[int]:
+    """How many quotations are open before each position of ``block`` (and after its end). A kind of quotation
+    mark that does not pair up in the block (a stray or a typo) is ignored, so it cannot hide every boundary after
+    it."""
+    opening: dict[str, int] = {}
+    for left, right in _QUOTE_PAIRS:
+        if block.count(left) == block.count(right):
+            opening |= {left: 1, right: -1}
+    straight = block.count('"') % 2 == 0
+    depth, inside, out = 0, False, [0]
+    for char in block:
+        if char == '"' and straight:
+            depth += -1 if inside else 1
+            inside = not inside
+        else:
+            depth = max(0, depth + opening.get(char, 0))
+        out.append(depth)
+    return out
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of a paragraph: split after . ! ? … before a capital or digit (not after common abbreviations),
-    and at line breaks."""
+    after 。！？ and after a semicolon, never inside a quotation ("Stop! Don't go," she said. is one sentence; a
+    quotation that ends a sentence ends with it), and at line breaks."""
     sentences: list[str] = []
     for block in re.split(r"\n\s*\n|\n", text.strip()):
-        start = 0
+        start, depth = 0, _quote_depth(block)
         for match in _BOUNDARY.finditer(block):
-            words = block[start : match.start()].rstrip("\"'”’)]").split()
-            if words and words[-1].rstrip(".") in _ABBREVIATIONS:
+            words = block[start : match.start()].rstrip(_CLOSERS).split()
+            if depth[match.end()] > 0 or (words and words[-1].rstrip(".") in _ABBREVIATIONS):
                 continue
             sentences.append(block[start : match.end()].strip())
             start = match.end()

@@ -4,7 +4,7 @@ import socket
 import numpy as np
 import pytest
 
-from models.arc import segment, smooth
+from models.arc import VALENCE_MARGIN, segment, smooth
 from models.text import SentenceEncoder, split_sentences
 
 
@@ -44,6 +44,13 @@ def test_vectors_are_unit_deterministic_and_meaningful(encoder: SentenceEncoder)
         ("First line\nSecond line", ["First line", "Second line"]),
         ("  ", []),
         ("The value is 3.14 exactly. Next.", ["The value is 3.14 exactly.", "Next."]),
+        ('"Stop! Don\'t go," she said. He stayed.', ['"Stop! Don\'t go," she said.', "He stayed."]),
+        ('"I won. We did it!" He smiled.', ['"I won. We did it!"', "He smiled."]),
+        ("He said “Wait. Please.” Then he left.", ["He said “Wait. Please.”", "Then he left."]),
+        ("She laughed; the floorboards creaked.", ["She laughed;", "the floorboards creaked."]),
+        ("夏の海で踊ろう。星が輝く！本当？", ["夏の海で踊ろう。", "星が輝く！", "本当？"]),
+        ("「行こう。早く！」と彼は言った。雨が降った。", ["「行こう。早く！」と彼は言った。", "雨が降った。"]),
+        ('A stray " mark. The next sentence.', ['A stray " mark.', "The next sentence."]),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]):
@@ -60,10 +67,24 @@ def test_a_steady_story_is_one_segment_and_segments_cover_every_sentence():
     steady = np.full((7, 2), 0.2) + np.random.default_rng(1).normal(0, 0.02, (7, 2))
     assert segment(steady) == [(0, 7)]
     assert segment(np.zeros((1, 2))) == [(0, 1)]
-    parts = segment(np.random.default_rng(2).uniform(-1, 1, (30, 2)))
+    parts = segment(np.random.default_rng(2).uniform([0.15, -1], [1, 1], (30, 2)))  # valence of one side
     assert parts[0][0] == 0 and parts[-1][1] == 30
     assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
     assert all(end - start >= 2 for start, end in parts)
+
+
+def test_no_segment_joins_sentences_of_opposite_valence():
+    rng = np.random.default_rng(3)
+    va = rng.uniform(-1, 1, (40, 2))
+    parts = segment(va)
+    assert parts[0][0] == 0 and parts[-1][1] == 40 and all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+    for start, end in parts:
+        sides = {np.sign(v) for v in va[start:end, 0] if abs(v) > VALENCE_MARGIN}
+        assert len(sides) <= 1, (start, end, va[start:end, 0])
+    # the cue: a happy sentence, then a creak that reads a little negative; neutral ones stay with either
+    story = np.array([[0.8, 0.4], [0.6, 0.3], [0.05, 0.0], [-0.17, 0.2], [-0.3, 0.1]])
+    first, second = segment(story)
+    assert first[1] == second[0] in (2, 3)  # the neutral sentence may go either way, the creak never with joy
 
 
 def test_smoothing_keeps_length_and_averages_neighbours():
