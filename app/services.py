@@ -134,9 +134,10 @@ def load_model(settings: Settings, *, embedder: Embedder | None = None, text: bo
             return None, str(error)
     audio = AudioWorkers(embedder.config.frontend, timeout_s=settings.decode_timeout_s,
                          max_seconds=settings.max_audio_seconds, processes=settings.decode_pool_size(batch=batch))
-    if text and embedder.has_text:
-        sentence_encoder()  # load the frozen text encoder now, not on the first story
-    return Model(embedder, audio, load_song_text(settings, embedder) if text else None), ""
+    song_text = load_song_text(settings, embedder) if text else None
+    if text and (embedder.has_text or song_text is not None):
+        sentence_encoder()  # load the frozen text encoder now, not on the first story or lyrics
+    return Model(embedder, audio, song_text), ""
 
 
 def load_song_text(settings: Settings, embedder: Embedder) -> SongTextModel | None:

@@ -110,7 +110,8 @@ class SongTextModel:
                   music_model: str) -> SongReadings:
         """All readings of one song whose audio ``music_model`` read as ``audio``; fused only if that is the model
         the fusion weights were fitted with."""
-        vectors = self.vectors(sentence_encoder(), lyrics=lyrics, title=title, artist=artist)
+        given = bool(lyrics and lyrics.strip()) or bool(context_text(title, artist))
+        vectors = self.vectors(sentence_encoder(), lyrics=lyrics, title=title, artist=artist) if given else {}
         return self.read(np.asarray(audio, dtype=np.float64), vectors, fuse=music_model == self.audio_model)
 
     def read(self, audio: np.ndarray, vectors: dict[str, np.ndarray], *, fuse: bool = True) -> SongReadings:

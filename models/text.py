@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -82,10 +83,19 @@ class SentenceEncoder:
         return nn.functional.normalize(pooled, dim=1).numpy()
 
 
+_LOADING = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def sentence_encoder() -> SentenceEncoder:
-    """The process-wide frozen encoder (loaded once, about 90 MB)."""
+def _load() -> SentenceEncoder:
     return SentenceEncoder()
+
+
+def sentence_encoder() -> SentenceEncoder:
+    """The process-wide frozen encoder (loaded once, about 90 MB). The first calls of several request threads
+    wait for one load: importing ``transformers`` from two threads at once fails."""
+    with _LOADING:
+        return _load()
 
 
 _ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Mt", "Jr", "Sr", "vs", "etc", "e.g", "i.e", "No")

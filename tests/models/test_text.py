@@ -1,5 +1,7 @@
 import itertools
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -90,3 +92,14 @@ def test_no_segment_joins_sentences_of_opposite_valence():
 def test_smoothing_keeps_length_and_averages_neighbours():
     va = np.array([[0.0, 0.0], [3.0, 3.0], [0.0, 0.0]])
     np.testing.assert_allclose(smooth(va), [[1.5, 1.5], [1.0, 1.0], [1.5, 1.5]])
+
+
+def test_request_threads_that_all_need_the_encoder_first_get_one_load():
+    """Four threads asking at once in a fresh process (concurrent imports of transformers used to fail)."""
+    code = ("import threading\nfrom models.text import sentence_encoder\nout = []\n"
+            "def go():\n    out.append(id(sentence_encoder()))\n"
+            "threads = [threading.Thread(target=go) for _ in range(4)]\n"
+            "[t.start() for t in threads]\n[t.join() for t in threads]\n"
+            "assert len(out) == 4 and len(set(out)) == 1, out\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
