@@ -4,7 +4,8 @@
     weights.pt       the state dict (feature statistics included)
     metrics.json     what training and evaluation measured
     MODEL_CARD.md    data, metrics, limits (optional)
-    version          "<name>-<first 12 hex of the weights' sha256>"
+    version          "<name>-<first 12 hex of the sha256 of the weights and config>" (a config change that
+                     changes readings, such as ``class_reading``, is a new version)
 
 ``load_bundle`` builds ``CrossModalModel(ModelConfig.from_dict(config))`` and loads the weights: sizes always
 come from the config, never from tensor shapes.
@@ -50,11 +51,11 @@ def save_bundle(model: CrossModalModel, out: str | Path, *, name: str = "moodspa
                 metrics: dict[str, Any] | None = None, model_card: str | None = None) -> Bundle:
     """Write the bundle atomically (a temporary folder renamed into place; an existing bundle is replaced)."""
     out = Path(out)
-    weights = _weights_bytes(model)
-    version = f"{name}-{hashlib.sha256(weights).hexdigest()[:12]}"
+    weights, config = _weights_bytes(model), json.dumps(model.config.to_dict(), indent=2)
+    version = f"{name}-{hashlib.sha256(weights + config.encode()).hexdigest()[:12]}"
     with atomic_directory(out, overwrite=True) as tmp:
         (tmp / "weights.pt").write_bytes(weights)
-        (tmp / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
+        (tmp / "config.json").write_text(config)
         (tmp / "metrics.json").write_text(json.dumps(metrics or {}, indent=2))
         (tmp / "version").write_text(version + "\n")
         if model_card:

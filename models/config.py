@@ -103,10 +103,17 @@ class ModelConfig:
     # A valence/arousal head on the music trunk (the dimensional branch of Kang & Herremans); when present, the
     # VA reading (curve and overall) comes from it instead of retrieval over the VA grid (models.inference).
     dimensional: bool = False
+    # A taxonomy whose head gives the VA reading instead: per window, the class probabilities' expected VA
+    # placement (models.taxonomy.CLASS_VA) and its spread. Chosen over the grid reading on real recordings' val
+    # splits (docs/experiments.md); takes precedence over the dimensional head.
+    class_reading: str | None = None
 
     def __post_init__(self) -> None:
         if self.n_features is None:
             object.__setattr__(self, "n_features", self.frontend.n_features)
+        if self.class_reading is not None and self.class_reading not in self.taxonomies:
+            raise ValueError(f"class_reading {self.class_reading!r} needs a head: one of taxonomies "
+                             f"{list(self.taxonomies)}")
 
     def with_frontend(self, frontend: FrontEndConfig) -> ModelConfig:
         """The same model reading another front end's features (the feature size follows the front end)."""

@@ -1,8 +1,10 @@
 """Everything a trained bundle answers at query time: embed audio, windows of audio, VA curves, VA points and
 named emotions; read valence/arousal off a music embedding.
 
-The VA reading comes from the music encoder's dimensional head where the model has one (``config.dimensional``: a
-Gaussian over valence and arousal from the shared music representation). Otherwise it is a music-to-emotion
+The VA reading comes from a categorical head where the config names one (``config.class_reading``: the expected VA
+placement of the class probabilities), else from the music encoder's dimensional head where the model has one
+(``config.dimensional``: a Gaussian over valence and arousal from the shared music representation). Otherwise it is
+a music-to-emotion
 retrieval: a grid of constant VA sequences over [-1, 1]^2 is encoded once by the emotion encoder; a music
 embedding scores every grid point with the composite score, and a softmax over those scores (temperature fitted on
 validation data, stored in the model) gives a mean and a spread.
@@ -21,6 +23,7 @@ from models.curves import resample_curve
 from models.encoders import CrossModalModel, pad
 from models.frontend import frame_times, make_frontend
 from models.scoring import Gaussians, composite_scores
+from models.taxonomy import CLASS_VA, TAXONOMIES
 from models.text import sentence_encoder
 from models.vocabulary import EmotionTerm, vocabulary
 
@@ -146,17 +149,30 @@ class Embedder:
         """The track's reading from its (T, F) features (see ``TrackReading``)."""
         frames, times = self.window_frames(features)
         windows = self.embed_features(frames)
-        reading = self.read_dimensional(frames) if self.model.music.dimensional is not None else self.read_va(windows)
+        reading = self.read_va(windows) if self._reads_by_retrieval else self.read_features(frames)
         std = np.sqrt((reading.std**2).mean(axis=0) + reading.mean.var(axis=0))
         classes = {t: p.mean(axis=0) for t, p in self.class_probabilities(frames).items()}
         return TrackReading(windows, times, reading.mean, reading.mean.mean(axis=0), std, classes)
 
+    @property
+    def _reads_by_retrieval(self) -> bool:
+        return self.config.class_reading is None and self.model.music.dimensional is None
+
     def read_features(self, sequences: list[np.ndarray]) -> Reading:
-        """Valence/arousal of whole (T, F) feature sequences: the dimensional head's where the model has one,
-        otherwise by retrieval over the VA grid."""
+        """Valence/arousal of whole (T, F) feature sequences: the class head's the config names, else the
+        dimensional head's where the model has one, otherwise by retrieval over the VA grid."""
+        if self.config.class_reading is not None:
+            return self.read_classes(sequences, self.config.class_reading)
         if self.model.music.dimensional is not None:
             return self.read_dimensional(sequences)
         return self.read_va(self.embed_features(sequences))
+
+    def read_classes(self, sequences: list[np.ndarray], taxonomy: str) -> Reading:
+        """The expected VA placement of ``taxonomy``'s class probabilities, and the spread of that mixture."""
+        probabilities = self.class_probabilities(sequences)[taxonomy]  # (N, C)
+        placement = np.array([CLASS_VA[taxonomy][c] for c in TAXONOMIES[taxonomy]], dtype=np.float64)  # (C, 2)
+        mean = probabilities @ placement
+        return Reading(mean, np.sqrt(np.maximum(probabilities @ placement**2 - mean**2, 0.0)))
 
     @torch.no_grad()
     def read_dimensional(self, sequences: list[np.ndarray]) -> Reading:

@@ -3,7 +3,9 @@
 Music and emotion encoders, over the pretrained musicnn front end with its tag activations (``DEFAULT_FRONTEND``;
 ``--frontend musicnn-msd-tags-key`` adds the local key and tempo features); the VA reading by retrieval over the VA
 grid (``--dimensional`` trains a dimensional head that reads it instead, which read real valence worse:
-docs/experiments.md). Data: the built-in corpus (1000 clips of 30 s, seed 0) plus, when ../shared/datasets is
+docs/experiments.md), or, where the quadrant head is trained, from that head (``CLASS_READING``: the expected VA
+placement of its class probabilities per window, chosen on 4Q and MIREX val over the grid reading). Data: the
+built-in corpus (1000 clips of 30 s, seed 0) plus, when ../shared/datasets is
 present, rendered VGMIDI (train split, by game series) and EMOPIA (train split), and the real recordings of 4Q
 (quadrants) and MIREX (clusters), whose train splits (by artist) also train the categorical heads; validation on
 the val splits of the built-in corpus, VGMIDI, 4Q and MIREX (EMOPIA's val split is kept for the text evaluation).
@@ -40,6 +42,7 @@ SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
 # The default model's: it hears real recordings. "musicnn-msd-tags-key" gained about 0.01 on 4Q val over two
 # seeds, too little to replace the shipped model (docs/experiments.md, "Key features in the default").
 DEFAULT_FRONTEND: FrontEndName = "musicnn-msd-tags"
+CLASS_READING = "quadrant"  # the head whose class placements give the VA reading where it is trained
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
     taxonomies = tuple(t for t, present in (("quadrant", sources.fourq or sources.emopia),
                                             ("mirex_cluster", sources.mirex)) if present)
     config = replace(ModelConfig().with_frontend(frontend_config(frontend)), taxonomies=taxonomies,
-                     dimensional=dimensional)
+                     dimensional=dimensional, class_reading=CLASS_READING if CLASS_READING in taxonomies else None)
     bundle = train_bundle(data=music, val=validation, out=work / "bundle-music", config=config,
                           train_config=train_config or TrainConfig(), name="moodspace-default")
     if sources.emobank is not None:

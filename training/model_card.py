@@ -138,6 +138,18 @@ def _retrieval(evaluation: dict) -> list[str]:
     return lines
 
 
+def _reconfigured(metrics: dict) -> list[str]:
+    """A note where the shipped weights were kept and only how they are read changed (``metrics["class_reading"]``):
+    the real-recording figures are the new reading's, the retrieval ones (embeddings only) still hold, the E2M VA
+    distances were measured with the reading before."""
+    note = metrics.get("class_reading")
+    if not note:
+        return []
+    return ["", f"The weights are those of `{note['from']}`: {note['note']}. The real-recording figures above are "
+            "this reading's; MRR and AR depend on the embeddings alone and still hold; the E2M top-10 VA distances "
+            "were measured with the previous reading (by retrieval over the VA grid).", ""]
+
+
 def _text(text: dict) -> list[str]:
     va = text["text_va_dev"]
     lines = ["", f"Text -> music (Won et al. section 4.3): {text['n_queries']} EmoBank dev sentences against "
@@ -166,7 +178,8 @@ COMMANDS = ["", "Commands that produce these figures (after `make model`):", "",
 def render(bundle: Bundle) -> str:
     evaluation = bundle.metrics.get("evaluation", {})
     text = evaluation.get("text")
-    lines = [*_what_it_is(bundle), *_retrieval(evaluation), *(_text(text) if text else []), *COMMANDS,
+    lines = [*_what_it_is(bundle), *_retrieval(evaluation), *_reconfigured(bundle.metrics),
+             *(_text(text) if text else []), *COMMANDS,
              "## Known limits", "", _limits(bundle.config.frontend.name), LIMITS, ""]
     return "\n".join(lines)
 
