@@ -271,6 +271,19 @@ def train_song_text(
     typer.echo(markdown(result) + f"\n{result['version']}: {out}")
 
 
+@cli.command("readings-experiment")
+def readings_experiment(
+    data: CategoricalManifests,
+    bundle: Annotated[Path, typer.Option(help="Bundle whose weights are read.")] = Path("default"),
+    workers: Workers = None,
+) -> None:
+    """The grid reading against the categorical heads' class placements on real recordings (val, test)."""
+    from training.readings_experiment import markdown
+    from training.readings_experiment import readings_experiment as run_readings
+
+    typer.echo(markdown(run_readings(bundle, data, workers=workers)))
+
+
 @cli.command("distil-frontend")
 def distil_frontend(
     data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False, help="Manifest(s) whose train clips the "

@@ -134,7 +134,10 @@ class MusicToEmotionResponse(BaseModel):
     windows of about 7.7 s, one centred on each frame and cut at the clip's ends, so the curve covers the whole
     clip); ``*_std`` the spread of the window readings around that mean (mean within-window variance plus the
     variance of the window means); ``emotions`` ranked by the composite score averaged over the same windows.
-    Looping a clip leaves all three where they were. Silent audio is refused (422, "no music heard")."""
+    Looping a clip leaves all three where they were. Silent audio is refused (422, "no music heard"). A window's
+    reading comes from the model's quadrant head where its config says so (the default model's: the class
+    probabilities' expected placement, the quadrant centres at +-0.5, so readings stay inside [-0.5, 0.5]), else
+    from its dimensional head or by retrieval over the VA grid."""
 
     valence: VA = Field(description="Mean valence of the curve.")
     arousal: VA = Field(description="Mean arousal of the curve.")

@@ -45,3 +45,15 @@ def test_the_version_changes_with_how_the_model_reads(tmp_path):
     assert save_bundle(model, tmp_path / "b").version == first
     model.config = replace(model.config, class_reading="quadrant")
     assert save_bundle(model, tmp_path / "c").version != first
+
+
+def test_the_readings_experiment_scores_the_grid_and_each_heads_reading():
+    from training.readings_experiment import candidates, quadrant_of
+
+    embedder = Embedder(_model(None), version="test")
+    features = [np.random.default_rng(k).normal(size=(9, 6)).astype(np.float32) for k in range(3)]
+    readings = candidates(embedder, features)
+    assert set(readings) == {"grid", "quadrant head", "grid and quadrant head"}
+    np.testing.assert_allclose(readings["grid"], np.stack([embedder.read_track(f).mean for f in features]))
+    np.testing.assert_allclose(readings["grid and quadrant head"], (readings["grid"] + readings["quadrant head"]) / 2)
+    assert list(quadrant_of(np.array([[0.2, 0.3], [-0.2, 0.3], [-0.2, -0.3], [0.2, -0.3]]))) == [0, 1, 2, 3]
