@@ -2,10 +2,19 @@
 atomically.
 
 A snapshot is one model version's catalogue at one moment: the FAISS index over ``augment_items`` vectors (exact
-``IndexFlatIP``, or HNSW on MIPS -> L2 transformed vectors), the track ids, and the float32 embeddings used to
-rescore the head of every result list in float64. Snapshots are saved as ``<root>/<version>/<generation>/`` with a
-``manifest.json`` and made current by replacing ``<root>/current.json`` (``os.replace`` is atomic). A build that
-fails leaves both the files and the serving snapshot as they were.
+``IndexFlatIP``; ``fp16``: half-precision codes scanned first, exact by a certificate; or HNSW on MIPS -> L2
+transformed vectors), the track ids, and the float32 embeddings used to rescore the head of every result list in
+float64.
+
+``fp16`` reads half the bytes of a flat scan. Each dimension's largest decoding error over the catalogue is kept,
+so for a query ``q`` no item's code score is off its exact score by more than ``slack(q) = sum_j |q_j| (err_j +
+float32 rounding)``. The top ``m`` by code score are rescored exactly; if the k-th exact score beats the m-th code
+score plus the slack, no item outside them can enter the top k, and the answer is exact by construction;
+otherwise ``m`` grows fourfold and the scan repeats (at worst: every item rescored).
+
+Snapshots are saved as ``<root>/<version>/<generation>/`` with a ``manifest.json`` and made current by replacing
+``<root>/current.json`` (``os.replace`` is atomic). A build that fails leaves both the files and the serving
+snapshot as they were.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import faiss
 import numpy as np
 
 from models.atomic import atomic_directory, atomic_file
-from models.scoring import Gaussians, augment_items, augment_query, split_scores
+from models.scoring import Gaussians, Scores, augment_items, augment_query, split_scores
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,8 @@ class Snapshot:
     gaussians: Gaussians  # (N, d) float32 each, for float64 rescoring
     centre: np.ndarray  # (d,) float64: the catalogue mean of mu
     norm_bound: float  # HNSW only: M in the MIPS -> L2 transform
+    max_error: np.ndarray | None = None  # fp16 only, (D,): largest |exact - decoded| per augmented dimension
+    abs_max: np.ndarray | None = None  # fp16 only, (D,): largest |decoded| per dimension (float32 rounding)
 
     @property
     def size(self) -> int:
@@ -55,19 +66,71 @@ class Snapshot:
         """Top ``k`` items for one query ((1, d) arrays) by the exact composite score."""
         if self.size == 0:
             return []
-        q, _ = augment_query(query, lam=lam, centre=self.centre)
+        q, offset = augment_query(query, lam=lam, centre=self.centre)
         head = min(self.size, max(k, rescore_head))
-        if self.kind == "hnsw":
-            faiss.ParameterSpace().set_index_parameter(self.index, "efSearch", max(ef_search, head))
-            q = np.hstack([q, np.zeros((1, 1))])
-        _, I = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head)
-        rows = I[0][I[0] >= 0]
-        items = Gaussians(*(part[rows].astype(np.float64) for part in self.gaussians))
-        repeated = Gaussians(*(np.repeat(part, rows.size, axis=0) for part in query))
-        exact = split_scores(repeated, items, lam=lam, centre=self.centre)
+        if self.kind == "fp16":
+            rows, exact = self.certified(query, q, float(offset[0]), lam=lam, k=k, head=head)
+        else:
+            if self.kind == "hnsw":
+                faiss.ParameterSpace().set_index_parameter(self.index, "efSearch", max(ef_search, head))
+                q = np.hstack([q, np.zeros((1, 1))])
+            _, I = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head)
+            rows = I[0][I[0] >= 0]
+            exact = self._exact(query, rows, lam)
         order = np.argsort(-exact.score, kind="stable")[:k]
         return [Hit(int(self.track_ids[rows[i]]), float(exact.score[i]), float(exact.corr[i]),
                     float(exact.neg_kl[i])) for i in order]
+
+    def _exact(self, query: Gaussians, rows: np.ndarray, lam: float) -> Scores:
+        items = Gaussians(*(part[rows].astype(np.float64) for part in self.gaussians))
+        repeated = Gaussians(*(np.repeat(part, rows.size, axis=0) for part in query))
+        return split_scores(repeated, items, lam=lam, centre=self.centre)
+
+    def certified(self, query: Gaussians, q: np.ndarray, offset: float, *, lam: float, k: int, head: int
+                  ) -> tuple[np.ndarray, Scores]:
+        """Rows and exact scores of fp16 candidates that provably hold the exact top ``k`` (module docstring)."""
+        assert self.max_error is not None and self.abs_max is not None
+        padded = _pad(q, self.index.d)[0]
+        slack = float(np.abs(padded) @ (self.max_error + FLOAT32_SLACK * self.abs_max)) + 1e-9
+        want = head
+        while True:
+            codes, I = self.index.search(np.ascontiguousarray(padded[None, :], dtype=np.float32), want)
+            rows = I[0][I[0] >= 0]
+            exact = self._exact(query, rows, lam)
+            if rows.size >= self.size or rows.size < k:
+                return rows, exact
+            kth = np.partition(exact.score, -k)[-k] - offset
+            if float(codes[0][rows.size - 1]) + slack < kth:
+                return rows, exact
+            want = min(self.size, want * FP16_GROWTH)
+
+
+FP16_GROWTH = 4  # candidates grow by this factor until the certificate holds
+FLOAT32_SLACK = 2.0**-17  # per |decoded value|: float32 rounding of a ~100-term dot product and of the query
+
+
+def _pad(x: np.ndarray, width: int) -> np.ndarray:
+    """Zero columns up to ``width`` (FAISS scans half-precision codes fastest in multiples of 8 dimensions)."""
+    return np.hstack([x, np.zeros((x.shape[0], width - x.shape[1]))]) if width > x.shape[1] else x
+
+
+def _fp16_index(xb: np.ndarray) -> tuple[faiss.Index, np.ndarray, np.ndarray]:
+    """Half-precision codes of ``xb`` (padded to a multiple of 8), each dimension's largest decoding error and
+    largest decoded magnitude."""
+    width = -(-xb.shape[1] // 8) * 8
+    index = faiss.IndexScalarQuantizer(width, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    max_error, abs_max = np.zeros(width), np.zeros(width)
+    for start in range(0, xb.shape[0], FP16_CHUNK):
+        exact = _pad(xb[start : start + FP16_CHUNK], width)
+        chunk = np.ascontiguousarray(exact, dtype=np.float32)
+        decoded = index.sa_decode(index.sa_encode(chunk)).astype(np.float64)
+        max_error = np.maximum(max_error, np.abs(exact - decoded).max(axis=0))
+        abs_max = np.maximum(abs_max, np.abs(decoded).max(axis=0))
+        index.add(chunk)
+    return index, max_error, abs_max
+
+
+FP16_CHUNK = 100_000  # rows encoded at a time while building
 
 
 def _mips_to_l2(x: np.ndarray, bound: float) -> np.ndarray:
@@ -84,8 +147,10 @@ def build_snapshot(*, model_version: str, track_ids: np.ndarray, gaussians: Gaus
     d = gaussians.E.shape[1] if gaussians.E.ndim == 2 and gaussians.E.size else 0
     centre = gaussians.mu.astype(np.float64).mean(axis=0) if track_ids.size else np.zeros(d)
     xb = augment_items(gaussians, centre=centre) if track_ids.size else np.zeros((0, 3 * d + 1))
-    bound = 0.0
-    if kind == "hnsw":
+    bound, max_error, abs_max = 0.0, None, None
+    if kind == "fp16":
+        index, max_error, abs_max = _fp16_index(xb)
+    elif kind == "hnsw":
         bound = float(np.sqrt(np.max(np.sum(xb**2, axis=1)))) if xb.size else 0.0
         xb = _mips_to_l2(xb, bound)
         index: faiss.Index = faiss.IndexHNSWFlat(xb.shape[1], hnsw_m)
@@ -93,10 +158,10 @@ def build_snapshot(*, model_version: str, track_ids: np.ndarray, gaussians: Gaus
         index = faiss.IndexFlatIP(xb.shape[1])
     else:
         raise ValueError(f"unknown index kind {kind!r}")
-    if xb.size:
+    if xb.size and kind != "fp16":
         index.add(np.ascontiguousarray(xb, dtype=np.float32))
     return Snapshot(model_version, generation, kind, index, np.asarray(track_ids, dtype=np.int64), gaussians,
-                    centre, bound)
+                    centre, bound, max_error, abs_max)
 
 
 POINTER_CHECK_S = 0.5  # how often a serving process looks for a newer snapshot another process published
@@ -130,8 +195,10 @@ class IndexStore:
         folder = self.root / snapshot.model_version / snapshot.generation
         with atomic_directory(folder) as tmp:
             faiss.write_index(snapshot.index, str(tmp / "index.faiss"))
+            bounds = {} if snapshot.max_error is None else {"max_error": snapshot.max_error,
+                                                            "abs_max": snapshot.abs_max}
             np.savez(tmp / "items.npz", track_ids=snapshot.track_ids, E=snapshot.gaussians.E,
-                     mu=snapshot.gaussians.mu, logvar=snapshot.gaussians.logvar, centre=snapshot.centre)
+                     mu=snapshot.gaussians.mu, logvar=snapshot.gaussians.logvar, centre=snapshot.centre, **bounds)
             manifest = {"model_version": snapshot.model_version, "generation": snapshot.generation,
                         "kind": snapshot.kind, "size": snapshot.size, "norm_bound": snapshot.norm_bound}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -205,7 +272,8 @@ class IndexStore:
         gaussians = Gaussians(items["E"], items["mu"], items["logvar"])
         return Snapshot(manifest["model_version"], manifest["generation"], manifest["kind"],
                         faiss.read_index(str(folder / "index.faiss")), items["track_ids"], gaussians,
-                        items["centre"], float(manifest["norm_bound"]))
+                        items["centre"], float(manifest["norm_bound"]),
+                        items.get("max_error"), items.get("abs_max"))
 
     def prune(self, *, keep: Snapshot) -> None:
         """Remove older generations of the kept snapshot's version (and unfinished builds)."""

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     decode_processes: int | None = Field(None, gt=0, description=(
         "Worker processes that decode audio; unset: 1 for the service, every core for `moodspace ingest`."))
     max_text_chars: int = Field(20_000, gt=0, description="Longest story text.")
-    index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact inner product, or HNSW for size.")
+    index_kind: Literal["flat", "fp16", "hnsw"] = Field("flat", description=(
+        "Exact inner product; fp16: half-precision codes scanned first, exact by a certificate, half the bytes; "
+        "or HNSW for size."))
     rescore_head: int = Field(256, ge=0, description="Top hits rescored in float64.")
     hnsw_m: int = Field(32, gt=1)
     hnsw_ef_search: int = Field(128, gt=0)

@@ -8,6 +8,8 @@ Per query (one at a time, one thread for the scans), top-10 by score = lam * cor
   numpy      the composite formula evaluated directly over all N items (float64)
   rerank     the literal design "FAISS top-100 by point embedding, then composite rerank in Python"
   hnsw       HNSW on MIPS->L2-transformed augmented vectors (M=32, efSearch=128), top 256 rescored
+  fp16       half-precision codes scanned first, candidates grown until the certificate proves the top 10 exact
+             (app/index.py); its recall is also given at other lams, with the mean number of items rescored
 Recall@10 is measured against numpy's exact ranking, at the model's query lam; the shortcut's recall is also given
 at other lams (it drops as the KL part weighs more). The bandwidth bound is the bytes a flat scan must read
 (N x (3d + 1) x 4) divided by the memory bandwidth measured here (numpy summing a 1 GiB array).
@@ -31,7 +33,7 @@ import numpy as np
 
 from app.index import build_snapshot
 from bench.common import embedder, real_embeddings, synthetic_catalogue
-from models.scoring import Gaussians, centred, composite_scores, split_scores
+from models.scoring import Gaussians, augment_query, centred, composite_scores, split_scores
 
 K, HEAD, RERANK = 10, 256, 100
 OTHER_LAMS = (0.5, 0.9, 0.98)  # the shortcut's recall depends on how much the KL part weighs
@@ -77,25 +79,32 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return len(set(found.tolist()) & set(truth.tolist())) / K
 
 
-def bench_size(items: Gaussians, queries: Gaussians, lam: float, *, n_numpy: int) -> dict:
+def bench_size(items: Gaussians, queries: Gaussians, lam: float, *, n_numpy: int, with_hnsw: bool = True) -> dict:
     n, d = items.E.shape
     ids = np.arange(n)
     build = {}
     start = time.perf_counter()
     exact = build_snapshot(model_version="bench", track_ids=ids, gaussians=items)
     build["exact"] = time.perf_counter() - start
+    if with_hnsw:
+        start = time.perf_counter()
+        hnsw = build_snapshot(model_version="bench", track_ids=ids, gaussians=items, kind="hnsw")
+        build["hnsw"] = time.perf_counter() - start
     start = time.perf_counter()
-    hnsw = build_snapshot(model_version="bench", track_ids=ids, gaussians=items, kind="hnsw")
-    build["hnsw"] = time.perf_counter() - start
+    fp16 = build_snapshot(model_version="bench", track_ids=ids, gaussians=items, kind="fp16")
+    build["fp16"] = time.perf_counter() - start
     rerank = Rerank(items)
     methods = {
         "exact": lambda q: np.array([h.track_id for h in exact.search(q, lam=lam, k=K, rescore_head=HEAD)]),
         "numpy": lambda q: numpy_top(q, items, lam),
         "rerank": lambda q: rerank.top(q, lam),
-        "hnsw": lambda q: np.array([h.track_id for h in hnsw.search(q, lam=lam, k=K, rescore_head=HEAD)]),
+        **({"hnsw": lambda q: np.array([h.track_id for h in hnsw.search(q, lam=lam, k=K, rescore_head=HEAD)])}
+           if with_hnsw else {}),
+        "fp16": lambda q: np.array([h.track_id for h in fp16.search(q, lam=lam, k=K, rescore_head=HEAD)]),
     }
     truth = [numpy_top(_row(queries, i), items, lam) for i in range(queries.E.shape[0])]
-    out = {"n": n, "d": d, "bytes_per_query": n * (3 * d + 1) * 4, "build_s": build}
+    out = {"n": n, "d": d, "bytes_per_query": n * (3 * d + 1) * 4, "fp16_bytes_per_query": n * fp16.index.d * 2,
+           "build_s": build}
     for name, fn in methods.items():
         count = n_numpy if name == "numpy" else queries.E.shape[0]
         times, recalls = [], []
@@ -106,12 +115,26 @@ def bench_size(items: Gaussians, queries: Gaussians, lam: float, *, n_numpy: int
             recalls.append(recall(found, truth[i]))
         out[name] = {"ms_p50": 1000 * float(np.median(times)), "ms_mean": 1000 * float(np.mean(times)),
                      "recall@10": float(np.mean(recalls)), "queries": count}
+    out["fp16_by_lam"] = {str(other): _fp16_check(fp16, items, queries, other, n_numpy) for other in OTHER_LAMS}
     out["rerank_recall_by_lam"] = {
         str(other): float(np.mean([recall(rerank.top(_row(queries, i), other),
                                           numpy_top(_row(queries, i), items, other)) for i in range(n_numpy)]))
         for other in OTHER_LAMS
     }
     return out
+
+
+def _fp16_check(snapshot, items: Gaussians, queries: Gaussians, lam: float, count: int) -> dict:
+    """Recall@10 of the certified fp16 search against numpy at ``lam``, and how many items it rescored."""
+    recalls, rescored = [], []
+    for i in range(count):
+        query = _row(queries, i)
+        q, offset = augment_query(query, lam=lam, centre=snapshot.centre)
+        rows, _ = snapshot.certified(query, q, float(offset[0]), lam=lam, k=K, head=HEAD)
+        found = np.array([h.track_id for h in snapshot.search(query, lam=lam, k=K, rescore_head=HEAD)])
+        recalls.append(recall(found, numpy_top(query, items, lam)))
+        rescored.append(rows.size)
+    return {"recall@10": float(np.mean(recalls)), "rescored_mean": float(np.mean(rescored))}
 
 
 def _row(g: Gaussians, i: int) -> Gaussians:
@@ -126,6 +149,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-hnsw", action="store_true", help="Leave HNSW out (its build takes minutes at 1M).")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
     model = embedder(args.bundle)
@@ -136,7 +160,8 @@ def main() -> None:
     per_second = bandwidth()
     per_size: dict[str, dict] = {}
     for n in sizes:
-        r = bench_size(synthetic_catalogue(base, n), queries, lam, n_numpy=min(args.queries, 20))
+        r = bench_size(synthetic_catalogue(base, n), queries, lam, n_numpy=min(args.queries, 20),
+                       with_hnsw=not args.no_hnsw)
         r["bound_ms"] = 1000 * r["bytes_per_query"] / per_second
         r["exact_vs_bound"] = r["exact"]["ms_p50"] / r["bound_ms"]
         per_size[str(n)] = r
@@ -144,15 +169,20 @@ def main() -> None:
     print(f"memory bandwidth {results['bandwidth_gb_s']:.1f} GB/s; lam {lam:.2f}; one thread; top-{K}")
     print(f"{'N':>9} {'method':<8}{'p50 ms':>9}{'mean ms':>9}{'recall@10':>11}{'x exact':>9}")
     for size, r in per_size.items():
-        for name in ("exact", "numpy", "rerank", "hnsw"):
+        for name in ("exact", "numpy", "rerank", "hnsw", "fp16"):
+            if name not in r:
+                continue
             m = r[name]
             print(f"{size:>9} {name:<8}{m['ms_p50']:>9.3f}{m['ms_mean']:>9.3f}{m['recall@10']:>11.3f}"
                   f"{m['ms_p50'] / r['exact']['ms_p50']:>9.2f}")
         by_lam = ", ".join(f"lam {lam}: {value:.3f}" for lam, value in r["rerank_recall_by_lam"].items())
         print(f"{size:>9} rerank recall@10 by query lam: {by_lam}")
+        fp16 = ", ".join(f"lam {lam}: {v['recall@10']:.3f} ({v['rescored_mean']:.0f} rescored)"
+                         for lam, v in r["fp16_by_lam"].items())
+        print(f"{size:>9} fp16 recall@10 by query lam: {fp16}; {r['fp16_bytes_per_query'] / 2**20:.1f} MiB per scan")
         print(f"{size:>9} bound: {r['bytes_per_query'] / 2**20:.1f} MiB per scan -> {r['bound_ms']:.3f} ms; exact is "
               f"{r['exact_vs_bound']:.2f}x the bound; build flat {r['build_s']['exact']:.2f} s, "
-              f"hnsw {r['build_s']['hnsw']:.1f} s")
+              f"hnsw {r['build_s'].get('hnsw', float('nan')):.1f} s, fp16 {r['build_s']['fp16']:.2f} s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.index import IndexStore, build_snapshot
-from models.scoring import Gaussians, composite_scores
+from models.scoring import Gaussians, augment_query, composite_scores
 
 
 def _gaussians(n: int, d: int = 8, seed: int = 0) -> Gaussians:
@@ -108,3 +108,39 @@ def test_empty_catalogue_gives_empty_results():
                               gaussians=Gaussians(*(np.zeros((0, 4)),) * 3))
     assert snapshot.size == 0
     assert snapshot.search(Gaussians(*(np.zeros((1, 4)),) * 3), lam=0.5, k=3, rescore_head=10) == []
+
+
+@pytest.mark.parametrize("lam", [0.5, 0.9, 0.98])
+def test_fp16_codes_give_the_exact_top_k_by_their_certificate(lam: float):
+    items = _gaussians(4000, seed=5)
+    snapshot = build_snapshot(model_version="v", track_ids=np.arange(4000), gaussians=items, kind="fp16")
+    for seed in range(10):
+        query = Gaussians(*(p[:1] for p in _gaussians(1, seed=200 + seed)))
+        hits = snapshot.search(query, lam=lam, k=10, rescore_head=10)
+        assert [h.track_id for h in hits] == list(_brute(query, items, lam, 10))
+
+
+def test_near_ties_beyond_the_first_candidates_make_the_certificate_look_further():
+    """200 items a hair apart: half-precision codes cannot order them, so the first 10 candidates cannot be
+    certified and the scan grows until the exact order is found."""
+    base = _gaussians(1, seed=7)
+    rng = np.random.default_rng(8)
+    items = Gaussians(*(np.repeat(p, 200, axis=0) + rng.normal(0, 1e-6, (200, p.shape[1])) for p in base))
+    snapshot = build_snapshot(model_version="v", track_ids=np.arange(200), gaussians=items, kind="fp16")
+    query = Gaussians(*(p + 0.05 for p in base))
+    q, offset = augment_query(query, lam=0.5, centre=snapshot.centre)
+    rows, _ = snapshot.certified(query, q, float(offset[0]), lam=0.5, k=10, head=10)
+    assert rows.size > 10
+    assert [h.track_id for h in snapshot.search(query, lam=0.5, k=10, rescore_head=10)] == \
+        list(_brute(query, items, 0.5, 10))
+
+
+def test_a_saved_fp16_snapshot_keeps_its_error_bounds(tmp_path: Path):
+    store = IndexStore(tmp_path)
+    snapshot = build_snapshot(model_version="v1", track_ids=np.arange(300), gaussians=_gaussians(300), kind="fp16")
+    store.publish(snapshot)
+    loaded = IndexStore(tmp_path).load_current("v1")
+    assert loaded is not None and loaded.kind == "fp16"
+    np.testing.assert_array_equal(loaded.max_error, snapshot.max_error)
+    query = Gaussians(*(p[:1] for p in _gaussians(1, seed=4)))
+    assert loaded.search(query, lam=0.9, k=5, rescore_head=5) == snapshot.search(query, lam=0.9, k=5, rescore_head=5)
