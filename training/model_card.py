@@ -139,15 +139,14 @@ def _retrieval(evaluation: dict) -> list[str]:
 
 
 def _reconfigured(metrics: dict) -> list[str]:
-    """A note where the shipped weights were kept and only how they are read changed (``metrics["class_reading"]``):
-    the real-recording figures are the new reading's, the retrieval ones (embeddings only) still hold, the E2M VA
-    distances were measured with the reading before."""
+    """A note where the shipped weights were kept and only how they are read changed (``metrics["class_reading"]``),
+    naming the evaluations measured again with the new reading."""
     note = metrics.get("class_reading")
     if not note:
         return []
-    return ["", f"The weights are those of `{note['from']}`: {note['note']}. The real-recording figures above are "
-            "this reading's; MRR and AR depend on the embeddings alone and still hold; the E2M top-10 VA distances "
-            "were measured with the previous reading (by retrieval over the VA grid).", ""]
+    remeasured = ", ".join(note.get("remeasured", []))
+    return ["", f"The weights are those of `{note['from']}`: {note['note']}. Measured again with this reading: "
+            f"{remeasured or 'none'}; the other figures depend on the weights alone.", ""]
 
 
 def _text(text: dict) -> list[str]:
