@@ -38,6 +38,9 @@ FrontEnd = Annotated[FrontEndName, typer.Option(help="Music front end.")]
 Manifest = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Manifest (.jsonl).")]
 Folder = Annotated[Path, typer.Option(exists=True, file_okay=False, help="A data set's folder.")]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON.")]
+ResultsFolder = Annotated[Path, typer.Option(help="Folder for results.json and results.md.")]
+FrozenFrontEnd = Annotated[FrontEndName, typer.Option(help="Frozen front end.")]
+Seeds = Annotated[int, typer.Option(min=1, help="Seeds per method or variant.")]
 CategoricalManifests = Annotated[list[Path], typer.Option(
     exists=True, dir_okay=False, help="Manifest(s) with categorical labels (4q, mirex_mm); repeatable.")]
 
@@ -192,9 +195,9 @@ def probe(
 @cli.command("categorical-experiment")
 def categorical_experiment(
     data: CategoricalManifests,
-    out: Annotated[Path, typer.Option(help="Folder for results.json and results.md.")],
-    frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end.")] = DEFAULT_FRONTEND,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per method.")] = 3,
+    out: ResultsFolder,
+    frontend: FrozenFrontEnd = DEFAULT_FRONTEND,
+    seeds: Seeds = 3,
     workers: Workers = None,
 ) -> None:
     """Probe, per-set teachers, multitask and multitask + KD on categorical sets (Kang & Herremans, Table II)."""
@@ -210,9 +213,9 @@ def categorical_experiment(
 @cli.command("harmony-experiment")
 def harmony_experiment(
     data: CategoricalManifests,
-    out: Annotated[Path, typer.Option(help="Folder for results.json and results.md.")],
-    frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end.")] = DEFAULT_FRONTEND,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per variant.")] = 3,
+    out: ResultsFolder,
+    frontend: FrozenFrontEnd = DEFAULT_FRONTEND,
+    seeds: Seeds = 3,
     workers: Workers = None,
 ) -> None:
     """Audio, audio + key/mode/tempo, audio + key + chord transformer, harmony alone, on categorical sets."""
@@ -226,9 +229,9 @@ def harmony_experiment(
 def fusion_experiment(
     data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Manifest of a categorical set whose clips "
                                        "reference lyrics (mirex_mm).")],
-    out: Annotated[Path, typer.Option(help="Folder for results.json and results.md.")],
-    frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end.")] = DEFAULT_FRONTEND,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per variant.")] = 3,
+    out: ResultsFolder,
+    frontend: FrozenFrontEnd = DEFAULT_FRONTEND,
+    seeds: Seeds = 3,
     workers: Workers = None,
 ) -> None:
     """Audio, lyrics and title/artist by hierarchical cross-modal attention, and the ablations (Zhao et al.)."""
