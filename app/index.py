@@ -148,12 +148,13 @@ def build_snapshot(*, model_version: str, track_ids: np.ndarray, gaussians: Gaus
     centre = gaussians.mu.astype(np.float64).mean(axis=0) if track_ids.size else np.zeros(d)
     xb = augment_items(gaussians, centre=centre) if track_ids.size else np.zeros((0, 3 * d + 1))
     bound, max_error, abs_max = 0.0, None, None
+    index: faiss.Index
     if kind == "fp16":
         index, max_error, abs_max = _fp16_index(xb)
     elif kind == "hnsw":
         bound = float(np.sqrt(np.max(np.sum(xb**2, axis=1)))) if xb.size else 0.0
         xb = _mips_to_l2(xb, bound)
-        index: faiss.Index = faiss.IndexHNSWFlat(xb.shape[1], hnsw_m)
+        index = faiss.IndexHNSWFlat(xb.shape[1], hnsw_m)
     elif kind == "flat":
         index = faiss.IndexFlatIP(xb.shape[1])
     else:
@@ -195,12 +196,12 @@ class IndexStore:
         folder = self.root / snapshot.model_version / snapshot.generation
         with atomic_directory(folder) as tmp:
             faiss.write_index(snapshot.index, str(tmp / "index.faiss"))
-            bounds = {} if snapshot.max_error is None else {"max_error": snapshot.max_error,
-                                                            "abs_max": snapshot.abs_max}
             np.savez(tmp / "items.npz", track_ids=snapshot.track_ids, E=snapshot.gaussians.E,
-                     mu=snapshot.gaussians.mu, logvar=snapshot.gaussians.logvar, centre=snapshot.centre, **bounds)
+                     mu=snapshot.gaussians.mu, logvar=snapshot.gaussians.logvar, centre=snapshot.centre)
             manifest = {"model_version": snapshot.model_version, "generation": snapshot.generation,
-                        "kind": snapshot.kind, "size": snapshot.size, "norm_bound": snapshot.norm_bound}
+                        "kind": snapshot.kind, "size": snapshot.size, "norm_bound": snapshot.norm_bound,
+                        **{name: getattr(snapshot, name).tolist() for name in ("max_error", "abs_max")
+                           if getattr(snapshot, name) is not None}}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         pointer = {"model_version": snapshot.model_version, "generation": snapshot.generation}
         self._write_pointer(pointer)
@@ -273,7 +274,7 @@ class IndexStore:
         return Snapshot(manifest["model_version"], manifest["generation"], manifest["kind"],
                         faiss.read_index(str(folder / "index.faiss")), items["track_ids"], gaussians,
                         items["centre"], float(manifest["norm_bound"]),
-                        items.get("max_error"), items.get("abs_max"))
+                        *(np.array(manifest[name]) if name in manifest else None for name in ("max_error", "abs_max")))
 
     def prune(self, *, keep: Snapshot) -> None:
         """Remove older generations of the kept snapshot's version (and unfinished builds)."""

@@ -21,7 +21,7 @@ from torch import nn
 from models.config import FrontEndName
 from models.encoders import TEXT_DIM, pad
 from models.frontend import frontend_config
-from models.fusion import FusionConfig, FusionNet, Inputs, context_text
+from models.fusion import FusionConfig, FusionNet, Inputs, Modality, context_text
 from models.manifest import read_manifest
 from models.taxonomy import TAXONOMIES, class_index
 from models.text import sentence_encoder
@@ -105,7 +105,7 @@ def modality_dropout(batch: Inputs, p: float, generator: torch.Generator) -> Inp
 
 
 @torch.no_grad()
-def probabilities(model: FusionNet, songs: list[Song], taxonomy: str, *, without: tuple[str, ...] = (),
+def probabilities(model: FusionNet, songs: list[Song], taxonomy: str, *, without: tuple[Modality, ...] = (),
                   batch_size: int = 64) -> np.ndarray:
     model.eval()
     parts = [torch.softmax(model(inputs(songs[k : k + batch_size]).without(*without), taxonomy), dim=1).numpy()
@@ -113,7 +113,7 @@ def probabilities(model: FusionNet, songs: list[Song], taxonomy: str, *, without
     return np.concatenate(parts)
 
 
-def evaluate(model: FusionNet, songs: list[Song], taxonomy: str, *, without: tuple[str, ...] = ()
+def evaluate(model: FusionNet, songs: list[Song], taxonomy: str, *, without: tuple[Modality, ...] = ()
              ) -> CategoricalMetrics:
     labels = np.array([s.label for s in songs])
     return categorical_metrics(taxonomy, labels, probabilities(model, songs, taxonomy, without=without))

@@ -41,7 +41,7 @@ def regression(data: TextSet, x: np.ndarray) -> tuple[dict[str, dict], tuple]:
 
 def quadrants(data: TextSet, x: np.ndarray) -> dict[str, dict]:
     parts = _by_split(data.rows, x)
-    y = {s: np.array([class_index("quadrant", r.quadrant) for r in rows]) for s, (rows, _) in parts.items()}
+    y = {s: np.array([class_index("quadrant", r.quadrant or "") for r in rows]) for s, (rows, _) in parts.items()}
     model = Logistic.fit(parts["train"][1], y["train"], classes=4)
     return {s: categorical_metrics("quadrant", y[s], model.probabilities(parts[s][1])).to_dict()
             for s in ("val", "test")}

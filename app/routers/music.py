@@ -35,8 +35,8 @@ def music_to_emotion(
     lyrics: Annotated[str, Form(max_length=MAX_LYRICS_CHARS, description=LYRICS + " Adds the lyrics reading.")] = "",
 ) -> MusicToEmotionResponse:
     limits.check_k(settings, k)
-    song = {"title": request_text(title, field="title"), "artist": request_text(artist, field="artist"),
-            "lyrics": request_lyrics(lyrics)}
+    song_title, song_artist = request_text(title, field="title"), request_text(artist, field="artist")
+    song_lyrics = request_lyrics(lyrics)
     data = read_upload(file, limit=settings.max_upload_bytes)
     analysis = analyze_bytes(model, data, name=file.filename or "upload")
     embedder = model.embedder
@@ -51,7 +51,8 @@ def music_to_emotion(
         tempo_bpm=round(tonality.tempo_bpm, 1) if tonality.tempo_bpm > 0 else None,
         key=PITCHES[tonality.key.tonic], mode=tonality.key.mode, key_strength=round(tonality.key.strength, 4), lam=lam,
         model_version=embedder.version,
-        readings=song_readings(model, (analysis.valence, analysis.arousal), **song),
+        readings=song_readings(model, (analysis.valence, analysis.arousal), title=song_title, artist=song_artist,
+                               lyrics=song_lyrics),
     )
 
 
