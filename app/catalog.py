@@ -76,6 +76,49 @@ def list_tracks(session: Session, *, limit: int, offset: int, query: str | None 
     return list(tracks), int(total)
 
 
+@dataclass(frozen=True)
+class TrackFilters:
+    """What a track must be to be returned; None or empty: no condition. Text compares case-insensitively; a
+    track with no tempo, key or year passes no condition on it."""
+
+    tempo_min: float | None = None
+    tempo_max: float | None = None
+    key: str | None = None
+    mode: str | None = None
+    duration_min: float | None = None
+    duration_max: float | None = None
+    genre: str | None = None
+    year_min: int | None = None
+    year_max: int | None = None
+    artists: tuple[str, ...] = ()
+    exclude_artists: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # every one of them
+
+
+def filtered_track_ids(session: Session, filters: TrackFilters) -> np.ndarray:
+    """(M,) ids of the tracks that pass ``filters``."""
+    f, conditions = filters, []
+    for column, low, high in ((Track.tempo_bpm, f.tempo_min, f.tempo_max), (Track.duration_s, f.duration_min,
+                              f.duration_max), (Track.year, f.year_min, f.year_max)):
+        if low is not None:
+            conditions.append(column >= low)
+        if high is not None:
+            conditions.append(column <= high)
+    if f.key is not None:
+        conditions.append(Track.key == f.key)
+    if f.mode is not None:
+        conditions.append(Track.mode == f.mode)
+    if f.genre:
+        conditions.append(func.lower(Track.genre) == f.genre.lower())
+    if f.artists:
+        conditions.append(func.lower(Track.artist).in_([a.lower() for a in f.artists]))
+    if f.exclude_artists:
+        conditions.append(func.lower(Track.artist).not_in([a.lower() for a in f.exclude_artists]))
+    rows = session.execute(select(Track.id, Track.tags).where(*conditions)).all()
+    wanted = {t.lower() for t in f.tags}
+    return np.array([i for i, tags in rows if wanted <= {t.lower() for t in tags or ()}], dtype=np.int64)
+
+
 def tracks_by_ids(session: Session, track_ids: Sequence[int]) -> dict[int, Track]:
     if not track_ids:
         return {}

@@ -27,7 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import faiss
 import numpy as np
@@ -62,19 +62,31 @@ class Snapshot:
     def size(self) -> int:
         return int(self.track_ids.size)
 
-    def search(self, query: Gaussians, *, lam: float, k: int, rescore_head: int, ef_search: int = 128) -> list[Hit]:
-        """Top ``k`` items for one query ((1, d) arrays) by the exact composite score."""
-        if self.size == 0:
+    def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
+        """Index rows of the given track ids (those in this snapshot)."""
+        return np.flatnonzero(np.isin(self.track_ids, track_ids))
+
+    def search(self, query: Gaussians, *, lam: float, k: int, rescore_head: int, ef_search: int = 128,
+               allowed: np.ndarray | None = None) -> list[Hit]:
+        """Top ``k`` items for one query ((1, d) arrays) by the exact composite score; with ``allowed`` (index
+        rows, ``rows_of``), the exact top ``k`` among those rows (FAISS skips the others during the scan)."""
+        size = self.size if allowed is None else int(allowed.size)
+        if size == 0:
             return []
         q, offset = augment_query(query, lam=lam, centre=self.centre)
-        head = min(self.size, max(k, rescore_head))
+        head = min(size, max(k, rescore_head))
+        params = None if allowed is None else _selection(self.kind, allowed)
         if self.kind == "fp16":
-            rows, exact = self.certified(query, q, float(offset[0]), lam=lam, k=k, head=head)
+            rows, exact = self.certified(query, q, float(offset[0]), lam=lam, k=k, head=head, params=params,
+                                         size=size)
         else:
             if self.kind == "hnsw":
-                faiss.ParameterSpace().set_index_parameter(self.index, "efSearch", max(ef_search, head))
+                if params is None:
+                    faiss.ParameterSpace().set_index_parameter(self.index, "efSearch", max(ef_search, head))
+                else:
+                    params.efSearch = max(ef_search, head)
                 q = np.hstack([q, np.zeros((1, 1))])
-            _, I = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head)
+            _, I = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head, params=params)
             rows = I[0][I[0] >= 0]
             exact = self._exact(query, rows, lam)
         order = np.argsort(-exact.score, kind="stable")[:k]
@@ -86,23 +98,36 @@ class Snapshot:
         repeated = Gaussians(*(np.repeat(part, rows.size, axis=0) for part in query))
         return split_scores(repeated, items, lam=lam, centre=self.centre)
 
-    def certified(self, query: Gaussians, q: np.ndarray, offset: float, *, lam: float, k: int, head: int
-                  ) -> tuple[np.ndarray, Scores]:
+    def certified(self, query: Gaussians, q: np.ndarray, offset: float, *, lam: float, k: int, head: int,
+                  params: Any = None, size: int | None = None) -> tuple[np.ndarray, Scores]:
         """Rows and exact scores of fp16 candidates that provably hold the exact top ``k`` (module docstring)."""
         assert self.max_error is not None and self.abs_max is not None
         padded = _pad(q, self.index.d)[0]
         slack = float(np.abs(padded) @ (self.max_error + FLOAT32_SLACK * self.abs_max)) + 1e-9
+        size = self.size if size is None else size
         want = head
         while True:
-            codes, I = self.index.search(np.ascontiguousarray(padded[None, :], dtype=np.float32), want)
+            codes, I = self.index.search(np.ascontiguousarray(padded[None, :], dtype=np.float32), want, params=params)
             rows = I[0][I[0] >= 0]
             exact = self._exact(query, rows, lam)
-            if rows.size >= self.size or rows.size < k:
+            if rows.size >= size or rows.size < k:
                 return rows, exact
             kth = np.partition(exact.score, -k)[-k] - offset
             if float(codes[0][rows.size - 1]) + slack < kth:
                 return rows, exact
-            want = min(self.size, want * FP16_GROWTH)
+            want = min(size, want * FP16_GROWTH)
+
+
+_FAISS: Any = faiss  # its type stubs lack SearchParametersHNSW and the parameters' fields
+
+
+def _selection(kind: str, rows: np.ndarray) -> Any:
+    """Search parameters that make FAISS consider only ``rows``."""
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
+    params = _FAISS.SearchParametersHNSW() if kind == "hnsw" else _FAISS.SearchParameters()
+    params.sel = selector
+    params._selector = selector  # FAISS keeps a raw pointer: the selector must live as long as the parameters
+    return params
 
 
 FP16_GROWTH = 4  # candidates grow by this factor until the certificate holds

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app import catalog
+from app.catalog import TrackFilters
 from app.index import Snapshot
 from app.settings import Settings
 from models.scoring import Gaussians
 
+NO_TRACK_PASSES = "no track in the catalogue passes the filters"
 OVERFETCH = 20  # deleted tracks can linger in the index until the next reindex; excluded ones are skipped
 
 
@@ -34,10 +36,12 @@ class TrackResult:
 
 
 def search_tracks(session: Session, snapshot: Snapshot, query: Gaussians, *, settings: Settings, lam: float, k: int,
-                  exclude: Collection[int] = ()) -> list[TrackResult]:
-    """The top ``k`` catalogue tracks for a (1, d) query embedding, skipping ``exclude`` and deleted tracks."""
+                  exclude: Collection[int] = (), filters: TrackFilters | None = None) -> list[TrackResult]:
+    """The top ``k`` catalogue tracks for a (1, d) query embedding, skipping ``exclude`` and deleted tracks; with
+    ``filters``, the exact top ``k`` among the tracks that pass them."""
+    allowed = None if filters is None else snapshot.rows_of(catalog.filtered_track_ids(session, filters))
     hits = snapshot.search(query, lam=lam, k=k + OVERFETCH + len(exclude), rescore_head=settings.rescore_head,
-                           ef_search=settings.hnsw_ef_search)
+                           ef_search=settings.hnsw_ef_search, allowed=allowed)
     hits = [h for h in hits if h.track_id not in exclude]
     tracks = catalog.tracks_by_ids(session, [h.track_id for h in hits])
     readings = catalog.reading_of(session, list(tracks), snapshot.model_version)

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from app.catalog import TrackFilters
 from app.search import TrackResult
-from app.tables import JobState
+from app.tables import MAX_GENRE_CHARS, MAX_TITLE_CHARS, JobState
 from models.curves import validate_curve
 from models.errors import CurveError
 from models.songtext import SongReadings
@@ -41,6 +42,46 @@ class VAPoint(Strict):
     arousal: VA
 
 
+MAX_FILTER_NAMES = 100  # artists or tags in one filter
+
+
+class TrackFilter(Strict):
+    """Conditions every returned track meets; the top k is exact among the tracks that pass. Ranges are
+    inclusive; text compares case-insensitively; a track without a tempo, key or year passes no condition on it."""
+
+    tempo_min: float | None = Field(None, gt=0, le=400, allow_inf_nan=False, description="Slowest tempo, BPM.")
+    tempo_max: float | None = Field(None, gt=0, le=400, allow_inf_nan=False, description="Fastest tempo, BPM.")
+    key: Pitch | None = Field(None, description="Tonic of the key.")
+    mode: Mode | None = None
+    duration_min: float | None = Field(None, ge=0, allow_inf_nan=False, description="Shortest track, seconds.")
+    duration_max: float | None = Field(None, ge=0, allow_inf_nan=False, description="Longest track, seconds.")
+    genre: str | None = Field(None, min_length=1, max_length=MAX_GENRE_CHARS)
+    year_min: int | None = Field(None, ge=1000, le=2999)
+    year_max: int | None = Field(None, ge=1000, le=2999)
+    artists: list[Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_FILTER_NAMES, description="Only these artists.")
+    exclude_artists: list[Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_FILTER_NAMES, description="Not these artists.")
+    tags: list[Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_FILTER_NAMES, description="Tracks with every one of these tags.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TrackFilter:
+        for name in ("tempo", "duration", "year"):
+            low, high = getattr(self, f"{name}_min"), getattr(self, f"{name}_max")
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{name}_min {low} is above {name}_max {high}: no track can pass")
+        both = {a.lower() for a in self.artists} & {a.lower() for a in self.exclude_artists}
+        if both:
+            raise ValueError(f"artists and exclude_artists both name {sorted(both)}: no track can pass")
+        return self
+
+    def to_filters(self) -> TrackFilters:
+        return TrackFilters(self.tempo_min, self.tempo_max, self.key, self.mode, self.duration_min,
+                            self.duration_max, self.genre, self.year_min, self.year_max, tuple(self.artists),
+                            tuple(self.exclude_artists), tuple(self.tags))
+
+
 class EmotionQuery(Strict):
     """Exactly one of ``curve``, ``point`` or ``emotion``."""
 
@@ -50,6 +91,7 @@ class EmotionQuery(Strict):
     k: int = Field(10, ge=1, description="Number of tracks.")
     lam: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False,
                               description="Weight of correlation vs KL in the score (default: the model's).")
+    filters: TrackFilter | None = Field(None, description="Only tracks that meet these conditions.")
     _curve: np.ndarray | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -95,6 +137,7 @@ class TrackHit(ScoreParts):
 
 class EmotionToMusicResponse(BaseModel):
     results: list[TrackHit]
+    reason: str | None = Field(None, description="Why there are no results, when there are none.")
     query: VAPoint
     lam: float
     model_version: str
@@ -235,6 +278,7 @@ class TextQuery(Strict):
         "va", description="va: sentence valence/arousal through the emotion encoder; metric: text embedded "
                           "straight into the space.")
     lam: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+    filters: TrackFilter | None = Field(None, description="Only tracks that meet these conditions.")
 
 
 class SentenceOut(BaseModel):
@@ -258,5 +302,6 @@ class TextToMusicResponse(BaseModel):
     sentences: list[SentenceOut]
     results: list[TrackHit] | None = None
     segments: list[SegmentOut] | None = None
+    reason: str | None = Field(None, description="Why there are no results, when there are none.")
     lam: float
     model_version: str

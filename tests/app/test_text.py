@@ -68,3 +68,17 @@ def test_bad_text_requests(story_client: TestClient, body: dict, status: int, me
 def test_a_model_without_text_heads_says_so(client: TestClient):
     response = client.post("/v1/text-to-music", json={"text": "A quiet night."})
     assert response.status_code == 503 and "train-text" in response.json()["detail"]
+
+
+def test_stories_keep_to_the_filters_in_both_modes(story_client: TestClient):
+    """Every track here is by "A" (``add``) and has no year: a year condition passes none of them."""
+    whole = story_client.post("/v1/text-to-music", json={"text": STORY, "k": 3, "filters": {"artists": ["a"]}})
+    assert len(whole.json()["results"]) == 3 and whole.json()["reason"] is None
+    arc = story_client.post("/v1/text-to-music", json={"text": STORY, "k": 1, "mode": "arc",
+                                                       "filters": {"artists": ["A"]}}).json()
+    assert arc["reason"] is None and all(len(s["results"]) == 1 for s in arc["segments"])
+    for mode in ("whole", "arc"):
+        for filters in ({"exclude_artists": ["a"]}, {"year_max": 2999}):
+            body = story_client.post("/v1/text-to-music", json={"text": STORY, "k": 2, "mode": mode,
+                                                                "filters": filters}).json()
+            assert body["reason"] == "no track in the catalogue passes the filters", (mode, filters)
