@@ -154,15 +154,31 @@ function setupDrawing() {
     else if (curve.length === 1) body.point = curve[0];
     else if (curve.length > 1) body.curve = curve.map((p, i) => ({t: i * seconds / (curve.length - 1), ...p}));
     else { status("Draw a curve, click a point or pick an emotion first."); return; }
+    const filters = readFilters();
+    if (Object.keys(filters).length) body.filters = filters;
     status("Searching…");
     try {
       const answer = await api("/v1/emotion-to-music", {method: "POST", headers: {"content-type": "application/json"},
                                                          body: JSON.stringify(body)});
       showTracks($("e2m-results"), answer.results);
       redrawE2M(answer.results);
-      status(`${answer.results.length} tracks (lam ${fmt(answer.lam)}).`);
+      status(answer.reason ? `No tracks: ${answer.reason}.` : `${answer.results.length} tracks (lam ${fmt(answer.lam)}).`);
     } catch (error) { status(`Error: ${error.message}`); }
   });
+}
+
+// The filter fields that are filled in, as the API's `filters`.
+function readFilters() {
+  const filters = {};
+  const number = (id, key) => { const v = $(id).value.trim(); if (v !== "") filters[key] = Number(v); };
+  number("f-tempo-min", "tempo_min");
+  number("f-tempo-max", "tempo_max");
+  number("f-duration-max", "duration_max");
+  if ($("f-mode").value) filters.mode = $("f-mode").value;
+  if ($("f-genre").value.trim()) filters.genre = $("f-genre").value.trim();
+  const excluded = $("f-exclude").value.split(",").map((a) => a.trim()).filter(Boolean);
+  if (excluded.length) filters.exclude_artists = excluded;
+  return filters;
 }
 
 // Story -> music ----------------------------------------------------------------------------------------------------

@@ -102,6 +102,18 @@ def test_draw_a_curve_get_tracks_and_play_one(page: Page):
     shot(page, "emotion-to-music")
 
 
+def test_filters_narrow_the_tracks_and_say_when_none_pass(page: Page):
+    page.get_by_label("…or pick a named emotion").select_option("happy")
+    page.get_by_label("Longest track (s)").fill("1")  # every clip here lasts 3 s
+    page.get_by_role("button", name="Find music").click()
+    expect(page.locator("#status")).to_contain_text("No tracks: no track in the catalogue passes the filters")
+    expect(page.locator("#e2m-results li.track")).to_have_count(0)
+    page.get_by_label("Longest track (s)").fill("10")
+    page.get_by_label("Mode", exact=True).select_option("major")
+    page.get_by_role("button", name="Find music").click()
+    expect(page.locator("#status")).to_contain_text("tracks (lam")
+
+
 def test_keyboard_only_curve_and_named_emotion(page: Page):
     page.locator("#e2m-plane").focus()
     for key in ["ArrowRight"] * 6 + ["Enter"] + ["ArrowUp"] * 5 + ["Enter"]:
