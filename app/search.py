@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from app import catalog
@@ -35,11 +36,15 @@ class TrackResult:
         return f"/v1/tracks/{self.track_id}/audio"
 
 
+def allowed_rows(session: Session, snapshot: Snapshot, filters: TrackFilters | None) -> np.ndarray | None:
+    """The index rows of the tracks that pass ``filters`` (None: no filters, every row)."""
+    return None if filters is None else snapshot.rows_of(catalog.filtered_track_ids(session, filters))
+
+
 def search_tracks(session: Session, snapshot: Snapshot, query: Gaussians, *, settings: Settings, lam: float, k: int,
-                  exclude: Collection[int] = (), filters: TrackFilters | None = None) -> list[TrackResult]:
+                  exclude: Collection[int] = (), allowed: np.ndarray | None = None) -> list[TrackResult]:
     """The top ``k`` catalogue tracks for a (1, d) query embedding, skipping ``exclude`` and deleted tracks; with
-    ``filters``, the exact top ``k`` among the tracks that pass them."""
-    allowed = None if filters is None else snapshot.rows_of(catalog.filtered_track_ids(session, filters))
+    ``allowed`` (``allowed_rows``), the exact top ``k`` among those rows."""
     hits = snapshot.search(query, lam=lam, k=k + OVERFETCH + len(exclude), rescore_head=settings.rescore_head,
                            ef_search=settings.hnsw_ef_search, allowed=allowed)
     hits = [h for h in hits if h.track_id not in exclude]

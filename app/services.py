@@ -29,7 +29,7 @@ from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.errors import MoodspaceError
 from models.inference import Embedder
-from models.songtext import SongTextModel
+from models.songtext import SongReadings, SongTextModel
 from models.text import sentence_encoder
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,15 @@ class Model:
     embedder: Embedder
     audio: AudioWorkers
     song_text: SongTextModel | None = None  # lyrics and title/artist readings, where the settings name a model
+
+    def read_song(self, audio: tuple[float, float], *, title: str, artist: str, lyrics: str | None
+                  ) -> SongReadings | None:
+        """The audio, lyrics, title/artist and fused readings of a song whose audio reads ``audio``; None without
+        a song-text model."""
+        if self.song_text is None:
+            return None
+        return self.song_text.read_song(audio, lyrics=lyrics, title=title, artist=artist,
+                                        music_model=self.embedder.version)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from models.text import sentence_encoder
 from training.classify import auc, positive_classes
 from training.datasets.lyrics import TextSet, read_deezer, read_lyrics, read_muse
 from training.features import cache_dir, clip_feature_sets
-from training.learnability import ridge_fit
+from training.learnability import ridge_fit, ridge_predict
 from training.probe import taxonomy_of
 
 RIDGE_ALPHA = 10_000.0  # on 384 standardised dimensions: the best val R^2 of MuSe and Deezer among 10 to 30,000
@@ -76,8 +76,7 @@ def fit_ridge(data: TextSet, x: np.ndarray) -> TextModality:
     train = [i for i, r in enumerate(data.rows) if r.split == "train"]
     y = np.array([data.rows[i].va for i in train])
     weights, mean, std = ridge_fit(x[train], y, alpha=RIDGE_ALPHA)
-    neutral = TextModality(weights, mean, std, np.zeros(2), np.ones(2), np.ones(2), np.zeros(2), np.zeros(2))
-    out = neutral.predict(x[train])
+    out = ridge_predict((weights, mean, std), x[train])
     return TextModality(weights, mean, std, out.mean(axis=0), out.std(axis=0) + 1e-9, np.ones(2), np.zeros(2),
                         np.zeros(2))
 
@@ -95,9 +94,8 @@ class RealSong:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def real_songs(manifests: list[Path], *, bundle: Path, splits: tuple[str, ...] = ("val", "test"),
+def real_songs(manifests: list[Path], *, embedder: Embedder, splits: tuple[str, ...] = ("val", "test"),
                workers: int | None = None) -> list[RealSong]:
-    embedder = Embedder.from_bundle(load_bundle(resolve_bundle(bundle)))
     songs = []
     for manifest in manifests:
         clips = [c for c in read_manifest(manifest) if c.split in splits]
@@ -173,8 +171,9 @@ def train_song_text(*, datasets: Path, manifests: list[Path], bundle: Path, out:
     muse, deezer = read_muse(datasets / "muse_lyrics"), read_deezer(datasets / "deezer_msdd")
     lyrics = fit_ridge(muse, lyrics_vectors([r.text for r in muse.rows]))
     context = fit_ridge(deezer, context_vectors([r.text for r in deezer.rows]))
-    songs = real_songs(manifests, bundle=bundle, workers=workers)
-    embedder_version = Embedder.from_bundle(load_bundle(resolve_bundle(bundle))).version
+    embedder = Embedder.from_bundle(load_bundle(resolve_bundle(bundle)))
+    songs = real_songs(manifests, embedder=embedder, workers=workers)
+    embedder_version = embedder.version
     version = "song-text-" + hashlib.sha256(
         lyrics.weights.tobytes() + context.weights.tobytes() + embedder_version.encode()).hexdigest()[:12]
     model = calibrate(SongTextModel(lyrics, context, version, embedder_version),

@@ -8,7 +8,7 @@ from app import limits
 from app.analysis import encode_emotion_query
 from app.db import SessionDep
 from app.routers.schemas import EmotionQuery, EmotionToMusicResponse, ErrorOut, NamedEmotion, TrackHit, VAPoint
-from app.search import NO_TRACK_PASSES, search_tracks
+from app.search import NO_TRACK_PASSES, allowed_rows, search_tracks
 from app.services import EmbedderDep, IndexDep, SettingsDep
 
 router = APIRouter(prefix="/v1", tags=["emotion"])
@@ -26,10 +26,10 @@ def emotion_to_music(query: EmotionQuery, settings: SettingsDep, embedder: Embed
     gaussians, (valence, arousal) = encode_emotion_query(embedder, curve=query.curve_array(), point=point,
                                                          emotion=query.emotion)
     lam = embedder.config.score_lam if query.lam is None else query.lam
-    filters = query.filters.to_filters() if query.filters else None
-    results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k, filters=filters)
+    allowed = allowed_rows(session, snapshot, query.filters.to_filters() if query.filters else None)
+    results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k, allowed=allowed)
     return EmotionToMusicResponse(results=[TrackHit.of(r, query_va=(valence, arousal)) for r in results],
-                                  reason=NO_TRACK_PASSES if filters and not results else None,
+                                  reason=NO_TRACK_PASSES if query.filters and not results else None,
                                   query=VAPoint(valence=valence, arousal=arousal), lam=lam,
                                   model_version=embedder.version)
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from app import limits
 from app.analysis import rank_emotions
 from app.ingest import analyze_bytes
-from app.routers.schemas import LYRICS, CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse, SongReadingsOut
+from app.routers.schemas import LYRICS, CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse
+from app.routers.tracks import song_readings
 from app.routers.uploads import read_upload
-from app.services import Model, ModelDep, SettingsDep
+from app.services import ModelDep, SettingsDep
 from app.songinfo import request_lyrics, request_text
 from app.tables import MAX_TITLE_CHARS
 from models.harmony import PITCHES
@@ -54,14 +55,3 @@ def music_to_emotion(
         readings=song_readings(model, (analysis.valence, analysis.arousal), title=song_title, artist=song_artist,
                                lyrics=song_lyrics),
     )
-
-
-def song_readings(model: Model, audio: tuple[float, float], *, title: str, artist: str, lyrics: str | None
-                  ) -> SongReadingsOut | None:
-    """The audio, lyrics, title/artist and fused readings (``models.songtext``), or None without that model."""
-    song_text = model.song_text
-    if song_text is None:
-        return None
-    readings = song_text.read_song(audio, lyrics=lyrics, title=title, artist=artist,
-                                   music_model=model.embedder.version)
-    return SongReadingsOut.of(readings, song_text.version)

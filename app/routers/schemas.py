@@ -77,9 +77,11 @@ class TrackFilter(Strict):
         return self
 
     def to_filters(self) -> TrackFilters:
-        return TrackFilters(self.tempo_min, self.tempo_max, self.key, self.mode, self.duration_min,
-                            self.duration_max, self.genre, self.year_min, self.year_max, tuple(self.artists),
-                            tuple(self.exclude_artists), tuple(self.tags))
+        return TrackFilters(
+            tempo_min=self.tempo_min, tempo_max=self.tempo_max, key=self.key, mode=self.mode,
+            duration_min=self.duration_min, duration_max=self.duration_max, genre=self.genre,
+            year_min=self.year_min, year_max=self.year_max, artists=tuple(self.artists),
+            exclude_artists=tuple(self.exclude_artists), tags=tuple(self.tags))
 
 
 class EmotionQuery(Strict):

@@ -11,7 +11,7 @@ from app.db import SessionDep
 from app.errors import NotReadyError
 from app.index import Snapshot
 from app.routers.schemas import ErrorOut, SegmentOut, SentenceOut, TextQuery, TextToMusicResponse, TrackHit
-from app.search import NO_TRACK_PASSES, search_tracks
+from app.search import NO_TRACK_PASSES, allowed_rows, search_tracks
 from app.services import EmbedderDep, IndexDep, SettingsDep
 from app.settings import Settings
 from app.story import arc_segments, whole_query
@@ -37,10 +37,10 @@ def _arc(session: Session, snapshot: Snapshot, embedder: Embedder, query: TextQu
     """A cue list: one segment per stretch of the arc (``va``: (S, 2) per sentence), no track twice."""
     used: set[int] = set()
     segments = []
-    filters = query.filters.to_filters() if query.filters else None
+    allowed = allowed_rows(session, snapshot, query.filters.to_filters() if query.filters else None)
     for part in arc_segments(embedder, sentences, va, bridge=query.bridge):
         results = search_tracks(session, snapshot, part.query, settings=settings, lam=lam, k=query.k, exclude=used,
-                                filters=filters)
+                                allowed=allowed)
         used |= {r.track_id for r in results}
         segments.append(SegmentOut(start=part.start, end=part.end, sentences=sentences[part.start:part.end],
                                    valence=part.valence, arousal=part.arousal,
@@ -62,8 +62,8 @@ def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep
         sentences=[SentenceOut(text=s, valence=v, arousal=a) for s, (v, a) in zip(sentences, va, strict=True)])
     if query.mode == "whole":
         gaussians = whole_query(embedder, query.text, sentences, va, bridge=query.bridge)
-        results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k,
-                                filters=query.filters.to_filters() if query.filters else None)
+        allowed = allowed_rows(session, snapshot, query.filters.to_filters() if query.filters else None)
+        results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k, allowed=allowed)
         mean = va.mean(axis=0)
         response.results = [TrackHit.of(r, query_va=(float(mean[0]), float(mean[1]))) for r in results]
         found = bool(results)

@@ -33,14 +33,22 @@ def track_out(track: Track, reading: TrackEmbedding | None, *, with_curve: bool 
                     curve=curve, readings=readings)
 
 
+def song_readings(model: Model, audio: tuple[float, float], *, title: str, artist: str, lyrics: str | None
+                  ) -> SongReadingsOut | None:
+    """The audio, lyrics, title/artist and fused readings (``models.songtext``), or None without that model."""
+    readings = model.read_song(audio, title=title, artist=artist, lyrics=lyrics)
+    if readings is None or model.song_text is None:
+        return None
+    return SongReadingsOut.of(readings, model.song_text.version)
+
+
 def full_track_out(track: Track, reading: TrackEmbedding | None, model: Model | None) -> TrackOut:
     """One track with its curve, lyrics and the readings of its sound, lyrics and title/artist (read from what
     the catalogue holds now, so a change of lyrics shows at once)."""
     readings = None
-    if model is not None and model.song_text is not None and reading is not None:
-        song = model.song_text.read_song((reading.valence, reading.arousal), lyrics=track.lyrics, title=track.title,
-                                         artist=track.artist, music_model=model.embedder.version)
-        readings = SongReadingsOut.of(song, model.song_text.version)
+    if model is not None and reading is not None:
+        readings = song_readings(model, (reading.valence, reading.arousal), title=track.title, artist=track.artist,
+                                 lyrics=track.lyrics)
     return track_out(track, reading, with_curve=True, readings=readings)
 
 
