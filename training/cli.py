@@ -45,7 +45,8 @@ def corpus_render(
     dataset: Annotated[MidiDataset, typer.Option(help="The MIDI data set.")],
     root: Annotated[Path, typer.Option(exists=True, file_okay=False, help="The data set's folder.")],
     out: Out,
-    renderer: Annotated[Renderer, typer.Option(help="builtin (own synthesizer) or fluidsynth.")] = "builtin",
+    renderer: Annotated[Renderer, typer.Option(help="builtin (own synthesizer), builtin-varied (a random "
+                                                    "production per file) or fluidsynth.")] = "builtin",
     workers: Workers = None,
     overwrite: Overwrite = False,
     limit: Annotated[int | None, typer.Option(help="Render only the first N clips.")] = None,

@@ -372,6 +372,8 @@ def retrain_default(
     seed: Seed = TRAIN.seed,
     out: Annotated[Path | None, typer.Option(help="Install somewhere else than models/default_bundle (to "
                                                  "compare a candidate before it replaces the default).")] = None,
+    augment: Annotated[bool, typer.Option(help="Add the MIDI sets' train pieces again, each with a random "
+                                               "production (renderer builtin-varied).")] = False,
 ) -> None:
     """Retrain the built-in default model from scratch and install it (models/default_bundle)."""
     from models.default import DEFAULT_BUNDLE
@@ -382,5 +384,5 @@ def retrain_default(
     song_text = SONG_TEXT_PATH if out is None else out.with_name(f"{out.name}-song_text.npz")
     bundle = run_retrain_default(shared=shared if shared.is_dir() else None, work=work, card=card,
                                  frontend=frontend, dimensional=dimensional, out=out or DEFAULT_BUNDLE,
-                                 train_config=replace(TRAIN, seed=seed), song_text=song_text)
+                                 train_config=replace(TRAIN, seed=seed), song_text=song_text, augment=augment)
     typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")

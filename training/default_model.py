@@ -54,6 +54,7 @@ class Sources:
     warriner: Path | None
     fourq: Path | None = None
     mirex: Path | None = None
+    varied: tuple[Path, ...] = ()  # train splits of VGMIDI and EMOPIA again, rendered with "builtin-varied"
 
     @property
     def real(self) -> list[Path]:
@@ -66,8 +67,10 @@ def _shared(shared: Path | None, name: str) -> Path | None:
     return path if path is not None and path.is_dir() else None
 
 
-def prepare(*, shared: Path | None, work: Path, synth_size: dict[str, float] = SYNTH) -> Sources:
-    """Generate and render the training corpora into ``work`` (reused when already there)."""
+def prepare(*, shared: Path | None, work: Path, synth_size: dict[str, float] = SYNTH,
+            augment: bool = False) -> Sources:
+    """Generate and render the training corpora into ``work`` (reused when already there); with ``augment``, the
+    MIDI sets' train splits a second time with a random production per piece (``builtin-varied``)."""
     synth = work / "synth" / "manifest.jsonl"
     if not synth.is_file():
         synth_corpus(out=synth.parent, overwrite=True, n=int(synth_size["n"]), seconds=synth_size["seconds"],
@@ -79,11 +82,21 @@ def prepare(*, shared: Path | None, work: Path, synth_size: dict[str, float] = S
             render_dataset(dataset=name, root=root, out=manifest.parent, renderer="builtin", overwrite=True)
         rendered[name] = manifest if root is not None else None
     imported = {name: _imported(shared, work, name) for name in ("4q", "mirex_mm")}
+    varied = tuple(_varied(shared, work, name) for name in ("vgmidi", "emopia") if augment and rendered[name])
     sources = Sources(synth, rendered["vgmidi"], rendered["emopia"], _shared(shared, "emobank"),
-                      _shared(shared, "warriner2013"), imported["4q"], imported["mirex_mm"])
+                      _shared(shared, "warriner2013"), imported["4q"], imported["mirex_mm"], varied)
     if sources.vgmidi is None:
         log.warning("%s not found: training on the built-in corpus alone", shared)
     return sources
+
+
+def _varied(shared: Path | None, work: Path, name: str) -> Path:
+    """The train split of a MIDI set rendered with a production per piece, written once into ``work``."""
+    root, manifest = _shared(shared, name), work / f"{name}-varied" / "manifest.jsonl"
+    if root is not None and not manifest.is_file():
+        render_dataset(dataset=name, root=root, out=manifest.parent, renderer="builtin-varied", overwrite=True,
+                       splits=("train",))
+    return manifest
 
 
 def _imported(shared: Path | None, work: Path, name: AudioDataset) -> Path | None:
@@ -97,11 +110,13 @@ def _imported(shared: Path | None, work: Path, name: AudioDataset) -> Path | Non
 def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE, card: Path | None = None,
                     synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None,
                     frontend: FrontEndName = DEFAULT_FRONTEND, dimensional: bool = False,
-                    song_text: Path | None = SONG_TEXT_PATH) -> Bundle:
+                    song_text: Path | None = SONG_TEXT_PATH, augment: bool = False) -> Bundle:
     """Train, evaluate and install the default bundle; write its model card; refit the lyrics and title/artist
-    readings on the new audio reading (``song_text``, where the shared folder has MuSe and Deezer)."""
-    sources = prepare(shared=shared, work=work, synth_size=synth_size)
-    music = [m for m in (sources.synth, sources.vgmidi, sources.emopia, *sources.real) if m is not None]
+    readings on the new audio reading (``song_text``, where the shared folder has MuSe and Deezer). ``augment``
+    adds the MIDI sets' train pieces with a random production each (``prepare``)."""
+    sources = prepare(shared=shared, work=work, synth_size=synth_size, augment=augment)
+    music = [m for m in (sources.synth, sources.vgmidi, sources.emopia, *sources.real, *sources.varied)
+             if m is not None]
     validation = [m for m in (sources.synth, sources.vgmidi, *sources.real) if m is not None]
     taxonomies = tuple(t for t, present in (("quadrant", sources.fourq or sources.emopia),
                                             ("mirex_cluster", sources.mirex)) if present)
@@ -148,4 +163,5 @@ def evaluate(bundle: Path, sources: Sources) -> dict:
 
 
 def _describe(sources: Sources) -> dict[str, str | None]:
-    return {name: str(path) if path else None for name, path in sources.__dict__.items()}
+    return {name: (", ".join(map(str, path)) if isinstance(path, tuple) else str(path)) if path else None
+            for name, path in sources.__dict__.items()}

@@ -187,3 +187,27 @@ def test_import_writes_a_manifest_with_relative_audio(deam_root: Path, tmp_path:
     assert not Path(clips[0].audio).is_absolute()
     with pytest.raises(DatasetLayoutError, match="unknown audio data set 'mystery'"):
         import_dataset(dataset="mystery", root=deam_root, out=tmp_path / "x.jsonl")
+
+
+def test_render_can_keep_only_some_splits(vgmidi_root: Path, tmp_path: Path):
+    every = read_manifest(render_dataset(dataset="vgmidi", root=vgmidi_root, out=tmp_path / "all", workers=1,
+                                         progress=False))
+    kept = read_manifest(render_dataset(dataset="vgmidi", root=vgmidi_root, out=tmp_path / "train", workers=1,
+                                        progress=False, splits=("train",), renderer="builtin-varied"))
+    assert [c.id for c in kept] == [c.id for c in every if c.split == "train"] and kept
+    assert {c.extra["renderer"] for c in kept} == {"builtin-varied"}
+
+
+def test_the_default_recipe_adds_varied_renders_of_the_midi_train_pieces_only(vgmidi_root: Path, tmp_path: Path):
+    from training.default_model import prepare
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "vgmidi").symlink_to(vgmidi_root)
+    size = {"n": 4, "seconds": 2, "seed": 0}
+    assert prepare(shared=shared, work=tmp_path / "plain", synth_size=size).varied == ()
+    sources = prepare(shared=shared, work=tmp_path / "work", synth_size=size, augment=True)
+    (varied,) = sources.varied
+    plain = read_manifest(sources.vgmidi)
+    assert [c.id for c in read_manifest(varied)] == [c.id for c in plain if c.split == "train"]
+    assert {c.extra["renderer"] for c in read_manifest(varied)} == {"builtin-varied"}

@@ -69,3 +69,21 @@ def test_fluidsynth_absence_asks_for_the_packages(monkeypatch):
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(RendererUnavailableError, match="apt-get install fluidsynth fluid-soundfont-gm"):
         check_renderer("fluidsynth")
+
+
+def test_the_varied_renderer_is_reproducible_per_file_and_differs_across_files(tmp_path: Path):
+    from training.corpus.midi import production, render_builtin_varied
+
+    notes = [(0, 1, 60), (1, 1, 64), (2, 2, 67)]
+    paths = [write_midi(tmp_path / f"piece{i}.mid", notes) for i in range(6)]
+    first, again = render_builtin_varied(paths[0])[0], render_builtin_varied(paths[0])[0]
+    np.testing.assert_array_equal(first, again)
+    renders = [render_builtin_varied(p)[0] for p in paths]
+    plain = RENDERERS["builtin"](paths[0])[0]
+    # Same notes, other productions: the spectra differ (timbre, transposition, tilt), not only the level.
+    spectra = [np.abs(np.fft.rfft(y[: SR * 2])) for y in [plain, *renders]]
+    shapes = [s / np.linalg.norm(s) for s in spectra]
+    assert all(float(shapes[0] @ s) < 0.98 for s in shapes[1:])
+    drawn = [production(seed) for seed in range(40)]
+    assert {p.transpose for p in drawn} >= {-3, 0, 3} and len({p.timbres[0] for p in drawn}) >= 6
+    assert any(p.band is not None for p in drawn) and any(p.band is None for p in drawn)

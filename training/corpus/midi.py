@@ -1,7 +1,13 @@
 """MIDI -> note events (mido), and the two renderers: the built-in synthesizer and FluidSynth.
 
 ``RENDERERS`` maps a renderer name to ``render(path) -> (y, duration)``: float32 mono audio at ``SR`` and the MIDI's
-own length in seconds. Both renderers return ``duration + TAIL`` seconds so that their outputs line up.
+own length in seconds. Every renderer returns ``duration + TAIL`` seconds so that their outputs line up.
+
+``builtin-varied`` is the built-in synthesizer with a different production per file (seeded by the file's name, so
+a render is reproducible): each channel's General MIDI program gets a random built-in timbre, the piece is
+transposed by up to ``MAX_TRANSPOSE`` semitones, and the mix gets a random room, a spectral tilt, sometimes a band
+limit (a telephone or an old recording), noise and a level. Training on it keeps a model from learning one timbre
+(docs/experiments.md, "Renderer augmentation").
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from models.errors import MidiError, RendererUnavailableError
-from training.corpus.synth import SR, Note, master, render_notes, reverb
+from training.corpus.synth import SR, TIMBRES, Note, master, render_notes, reverb
 
 TAIL = 1.0  # seconds of release after the last MIDI event
 DRUM_CHANNEL = 9
@@ -120,12 +127,14 @@ def _note(pitch: int, start_velocity: tuple[float, int], state: _Channel, channe
     return MidiNote(start, max(now, start + 0.01), pitch, velocity, state.program, channel)
 
 
-def _synth_note(note: MidiNote) -> Note | None:
+def _synth_note(note: MidiNote, *, timbres: dict[int, str] | None = None, transpose: int = 0) -> Note | None:
+    """The built-in synthesizer's note for a MIDI note; ``timbres`` replaces the General MIDI family of a channel."""
     level = note.velocity / 127.0
     if note.channel == DRUM_CHANNEL:
         return Note(note.start, 0.2, 0, 0.3 * level, _GM_DRUMS.get(note.pitch, "hat"))
-    instrument = _GM_FAMILIES[note.program // 8]
-    return Note(note.start, note.end - note.start, note.pitch, 0.3 * level**1.5, instrument, 0.2 + 0.6 * level)
+    instrument = (timbres or {}).get(note.channel) or _GM_FAMILIES[note.program // 8]
+    return Note(note.start, note.end - note.start, note.pitch + transpose, 0.3 * level**1.5, instrument,
+                0.2 + 0.6 * level)
 
 
 def render_builtin(path: str | Path) -> tuple[np.ndarray, float]:
@@ -134,6 +143,61 @@ def render_builtin(path: str | Path) -> tuple[np.ndarray, float]:
     synth_notes = [n for n in map(_synth_note, notes) if n is not None]
     y = render_notes(synth_notes, seconds=duration + TAIL)
     return master(reverb(y, wet=0.15), gain=BUILTIN_GAIN), duration
+
+
+MAX_TRANSPOSE = 3  # semitones either way (a key change a listener would not call another mood)
+_MELODIC = tuple(sorted(TIMBRES))
+
+
+@dataclass(frozen=True)
+class Production:
+    """One random production of a piece: timbre per channel, transposition, room, tilt, band limit, noise, level."""
+
+    timbres: dict[int, str]
+    transpose: int
+    wet: float  # reverb mix
+    rt60: float  # seconds
+    tilt: float  # spectral slope change in dB per octave around 1 kHz
+    band: tuple[float, float] | None  # Hz: a band-pass of the whole mix, or None
+    snr_db: float
+    gain: float  # master gain (the limiter's drive)
+
+
+def production(seed: int) -> Production:
+    """The production a seed draws (``builtin-varied``)."""
+    rng = np.random.default_rng(seed)
+    band = (float(rng.uniform(80, 400)), float(rng.uniform(3000, 7000))) if rng.random() < 0.3 else None
+    return Production(timbres={channel: str(rng.choice(_MELODIC)) for channel in range(16)},
+                      transpose=int(rng.integers(-MAX_TRANSPOSE, MAX_TRANSPOSE + 1)),
+                      wet=float(rng.uniform(0.0, 0.4)), rt60=float(rng.uniform(0.4, 2.5)),
+                      tilt=float(rng.uniform(-3.0, 3.0)), band=band, snr_db=float(rng.uniform(25, 60)),
+                      gain=float(10 ** (rng.uniform(-6, 6) / 20)))
+
+
+def produce(y: np.ndarray, p: Production, *, seed: int) -> np.ndarray:
+    """Apply a production's room, tilt, band limit, level and noise to a dry mix."""
+    y = reverb(y, wet=p.wet, rt60=p.rt60, seed=seed)
+    spectrum = np.fft.rfft(y)
+    hz = np.maximum(np.fft.rfftfreq(y.size, 1.0 / SR), 20.0)
+    response = 10 ** (p.tilt * np.log2(hz / 1000.0) / 20)
+    if p.band is not None:
+        low, high = p.band
+        response = response / np.sqrt(1 + (low / hz) ** 4) / np.sqrt(1 + (hz / high) ** 8)
+    y = np.fft.irfft(spectrum * response, n=y.size).astype(np.float32)
+    y = master(y, gain=p.gain * BUILTIN_GAIN)
+    rms = float(np.sqrt(np.mean(y**2))) if y.size else 0.0
+    noise = np.random.default_rng(seed + 1).standard_normal(y.size).astype(np.float32)
+    return (y + noise * rms * 10 ** (-p.snr_db / 20)).astype(np.float32)
+
+
+def render_builtin_varied(path: str | Path) -> tuple[np.ndarray, float]:
+    """The built-in synthesizer with a production drawn from the file's name (module docstring)."""
+    seed = zlib.crc32(Path(path).name.encode())
+    p = production(seed)
+    notes, duration = read_midi(path)
+    synth_notes = [n for n in (_synth_note(m, timbres=p.timbres, transpose=p.transpose) for m in notes)
+                   if n is not None]
+    return produce(render_notes(synth_notes, seconds=duration + TAIL, seed=seed), p, seed=seed), duration
 
 
 def soundfont() -> Path:
@@ -174,9 +238,10 @@ def render_fluidsynth(path: str | Path) -> tuple[np.ndarray, float]:
     return np.pad(y[:size], (0, max(0, size - y.shape[0]))), duration
 
 
-Renderer = Literal["builtin", "fluidsynth"]
+Renderer = Literal["builtin", "builtin-varied", "fluidsynth"]
 RENDERERS: dict[str, Callable[[str | Path], tuple[np.ndarray, float]]] = {
     "builtin": render_builtin,
+    "builtin-varied": render_builtin_varied,
     "fluidsynth": render_fluidsynth,
 }
 

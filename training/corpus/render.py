@@ -26,8 +26,9 @@ def _render_clip(clip: Clip, *, renderer: str, folder: Path) -> Clip:
 
 def render_dataset(*, dataset: str, root: str | Path, out: str | Path, renderer: str = "builtin",
                    workers: int | None = None, overwrite: bool = False, progress: bool = True,
-                   limit: int | None = None) -> Path:
-    """Render every clip of a MIDI data set into ``out`` (atomically). Returns the manifest path.
+                   limit: int | None = None, splits: tuple[str, ...] | None = None) -> Path:
+    """Render every clip of a MIDI data set (of ``splits``, if given) into ``out`` (atomically). Returns the
+    manifest path.
 
     Raises before any work starts for an unknown data set, a missing layout, an existing ``out`` or a renderer
     that cannot run here; a corrupt MIDI file stops the run with its name and leaves nothing behind.
@@ -35,7 +36,7 @@ def render_dataset(*, dataset: str, root: str | Path, out: str | Path, renderer:
     if dataset not in MIDI_READERS:
         raise DatasetLayoutError(f"unknown MIDI data set {dataset!r}; choose one of {sorted(MIDI_READERS)}")
     check_renderer(renderer)
-    clips = MIDI_READERS[dataset](Path(root))[:limit]
+    clips = [c for c in MIDI_READERS[dataset](Path(root)) if splits is None or c.split in splits][:limit]
     with atomic_directory(out, overwrite=overwrite) as folder:
         (folder / "audio").mkdir()
         job = partial(_render_clip, renderer=renderer, folder=folder)
