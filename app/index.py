@@ -190,6 +190,22 @@ def build_snapshot(*, model_version: str, track_ids: np.ndarray, gaussians: Gaus
                     centre, bound, max_error, abs_max)
 
 
+ITEM_ARRAYS = ("track_ids", "E", "mu", "logvar", "centre")
+
+
+def _load_items(folder: Path) -> dict[str, np.ndarray]:
+    if not (folder / "track_ids.npy").is_file() and (folder / "items.npz").is_file():
+        with np.load(folder / "items.npz") as items:
+            return {name: items[name] for name in ITEM_ARRAYS}
+    return {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ITEM_ARRAYS}
+
+
+def _read_index(path: Path, kind: str) -> faiss.Index:
+    """The FAISS index, its codes memory-mapped where FAISS can (flat and fp16 codes; HNSW is read whole)."""
+    flags = faiss.IO_FLAG_MMAP_IFC if kind in ("flat", "fp16") else 0
+    return faiss.read_index(str(path), flags)
+
+
 POINTER_CHECK_S = 0.5  # how often a serving process looks for a newer snapshot another process published
 
 
@@ -207,6 +223,7 @@ class IndexStore:
         self._lock = threading.Lock()
         self._pointer_seen: tuple[int, int] | None = None
         self._checked_at = 0.0
+        self.problem = ""  # why the newest published snapshot is not the one serving, if it is not
 
     @property
     def pointer(self) -> Path:
@@ -221,8 +238,9 @@ class IndexStore:
         folder = self.root / snapshot.model_version / snapshot.generation
         with atomic_directory(folder) as tmp:
             faiss.write_index(snapshot.index, str(tmp / "index.faiss"))
-            np.savez(tmp / "items.npz", track_ids=snapshot.track_ids, E=snapshot.gaussians.E,
-                     mu=snapshot.gaussians.mu, logvar=snapshot.gaussians.logvar, centre=snapshot.centre)
+            arrays = {"track_ids": snapshot.track_ids, **snapshot.gaussians._asdict(), "centre": snapshot.centre}
+            for name, array in arrays.items():
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
             manifest = {"model_version": snapshot.model_version, "generation": snapshot.generation,
                         "kind": snapshot.kind, "size": snapshot.size, "norm_bound": snapshot.norm_bound,
                         **{name: getattr(snapshot, name).tolist() for name in ("max_error", "abs_max")
@@ -266,12 +284,15 @@ class IndexStore:
             if pointer.get("model_version") == model_version:
                 self.swap(self.load(self.root / pointer["model_version"] / pointer["generation"]))
                 log.info("serving index generation %s, published by another process", pointer["generation"])
+            self.problem = ""
         except (OSError, ValueError, KeyError, RuntimeError) as error:  # half-pruned, unreadable: keep serving
-            log.warning("a newer index could not be loaded (%s); the serving one stays", error)
+            self.problem = f"the newest index on disk could not be loaded ({error}); the last good one serves"
+            log.warning("%s", self.problem)
 
     def swap(self, snapshot: Snapshot) -> None:
         with self._lock:
             self._current = snapshot
+            self.problem = ""
 
     def publish(self, snapshot: Snapshot) -> None:
         """Save, then serve. If saving fails, nothing changes."""
@@ -293,12 +314,14 @@ class IndexStore:
 
     @staticmethod
     def load(folder: Path) -> Snapshot:
+        """A saved snapshot, memory-mapped: every process serving the same data folder shares one copy of its
+        vectors and embeddings in the page cache (snapshots written before that, as ``items.npz``, are read)."""
         manifest = json.loads((folder / "manifest.json").read_text())
-        items = np.load(folder / "items.npz")
+        items = _load_items(folder)
         gaussians = Gaussians(items["E"], items["mu"], items["logvar"])
         return Snapshot(manifest["model_version"], manifest["generation"], manifest["kind"],
-                        faiss.read_index(str(folder / "index.faiss")), items["track_ids"], gaussians,
-                        items["centre"], float(manifest["norm_bound"]),
+                        _read_index(folder / "index.faiss", manifest["kind"]), items["track_ids"], gaussians,
+                        np.asarray(items["centre"]), float(manifest["norm_bound"]),
                         *(np.array(manifest[name]) if name in manifest else None for name in ("max_error", "abs_max")))
 
     def prune(self, *, keep: Snapshot) -> None:
