@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -191,7 +193,8 @@ def start_job(session: Session, kind: str) -> tuple[Job, bool]:
     existing = active_job(session, kind)
     if existing is not None:
         return existing, False
-    job = Job(id=str(uuid.uuid4()), kind=kind, state=JobState.queued.value, progress=0.0, message="queued", result={})
+    job = Job(id=str(uuid.uuid4()), kind=kind, state=JobState.queued.value, progress=0.0, message="queued", result={},
+              owner=this_process())
     session.add(job)
     try:
         session.commit()
@@ -211,13 +214,38 @@ def update_job(session: Session, job_id: str, **values: object) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(**values))
 
 
-def fail_interrupted_jobs(session: Session) -> int:
-    """Jobs left queued or running by a process that died: mark them failed so they can be run again."""
-    result = session.execute(update(Job).where(Job.state.in_(ACTIVE_JOB_STATES)).values(
-        state=JobState.failed.value, message="interrupted: the service stopped while the job ran",
-        finished_at=utcnow()))
-    return int(getattr(result, "rowcount", 0) or 0)
+def this_process() -> str:
+    """The owner tag of jobs this process runs: host name and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
+
+def fail_interrupted_jobs(session: Session) -> int:
+    """Jobs left queued or running by a process that died: mark them failed so they can be run again. A job whose
+    owner still runs (another server process, a command-line reindex) or runs on another host is left alone; a
+    job without an owner (written before owners were kept) counts as interrupted."""
+    active = session.scalars(select(Job).where(Job.state.in_(ACTIVE_JOB_STATES))).all()
+    dead = [job.id for job in active if not _owner_alive(job.owner)]
+    if dead:
+        session.execute(update(Job).where(Job.id.in_(dead)).values(
+            state=JobState.failed.value, message="interrupted: the service stopped while the job ran",
+            finished_at=utcnow()))
+    return len(dead)
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Whether a job's owner may still run it (called while this process starts: its own pid is a reused one)."""
+    host, _, pid = (owner or "").rpartition(":")
+    if not host or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    if host != socket.gethostname():
+        return True  # cannot be checked from here
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def reading_of(session: Session, track_ids: Sequence[int], model_version: str) -> dict[int, TrackEmbedding]:

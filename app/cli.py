@@ -3,11 +3,11 @@ settings; this module never imports ``training/``, so the service starts without
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Literal
 
 import typer
@@ -152,25 +152,21 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port.")] = 8000,
     log_level: Annotated[LogLevel, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[int | None, typer.Option(min=1, help="Server processes (MOODSPACE_WORKERS).")] = None,
 ) -> None:
-    """Start the HTTP service (OpenAPI at /docs)."""
+    """Start the HTTP service (OpenAPI at /docs). With several workers, uvicorn runs one process each on the same
+    port; they share the index snapshot on disk (memory-mapped) and each swaps to a new generation within a
+    second of its publication."""
     import uvicorn
 
-    from app.decoding import STOPPING
-    from app.main import create_app
-
-    class Server(uvicorn.Server):
-        """uvicorn's server that also tells the decoding workers the service is stopping (requests whose decoding
-        process the stop signal killed then answer 503 instead of starting new processes)."""
-
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            STOPPING.set()
-            super().handle_exit(sig, frame)
-
+    if workers is not None:
+        os.environ["MOODSPACE_WORKERS"] = str(workers)  # the worker processes read their settings again
     settings = Settings()
     typer.echo(f"data folder: {settings.data_dir}")
-    typer.echo(f"moodspace serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level=log_level)).run()
+    typer.echo(f"moodspace serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs), "
+               f"{settings.workers} worker{'s' if settings.workers > 1 else ''}")
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level=log_level,
+                workers=settings.workers)
 
 
 @cli.command("ingest")

@@ -14,11 +14,16 @@ import io
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing import forkserver
 from multiprocessing.pool import TERMINATE, AsyncResult, Pool
+from types import FrameType
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -215,7 +220,25 @@ STOP_TIMEOUT_S = 2.0
 KILL_PASSES = 5
 
 
-STOPPING = threading.Event()  # set by the server when it is told to stop (app.cli.serve)
+STOPPING = threading.Event()  # set when the serving process is told to stop (mark_stopping_on_signals)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def mark_stopping_on_signals() -> None:
+    """Set ``STOPPING`` on SIGINT or SIGTERM, then run the handler already there (the server's own, which drains
+    requests): uploads whose decoding process the signal killed answer 503 instead of starting new processes.
+    Called by the app's lifespan, in every server process; only the main thread can install handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in STOP_SIGNALS:
+        previous = signal.getsignal(sig)
+        if callable(previous) and not isinstance(previous, partial):
+            signal.signal(sig, partial(_stopping, previous))
+
+
+def _stopping(previous: Callable[[int, FrameType | None], Any], sig: int, frame: FrameType | None) -> None:
+    STOPPING.set()
+    previous(sig, frame)
 
 
 def _forkserver_alive() -> bool:

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.decoding import mark_stopping_on_signals
 from app.errors import PayloadTooLargeError
 from app.routers import admin, emotion, errors, health, music, text, tracks
 from app.routers.errors import error_response
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mark_stopping_on_signals()
         app.state.services = services or Services.start(settings)
         try:
             yield

@@ -9,9 +9,13 @@ none, the job thread and the metrics. The index store swaps snapshots itself; no
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -71,18 +75,20 @@ class Services:
         ``text``, the sentence encoder too (command-line jobs that never read text leave it out). ``batch``: a
         command-line job, whose decoding pool uses every core unless the settings say otherwise."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if settings.migrate_on_start:
-            upgrade(settings.db_url)
-        engine = make_engine(settings.db_url)
-        sessions = sessionmaker(engine, expire_on_commit=False)
-        with sessions() as session:
-            if catalog.fail_interrupted_jobs(session):
-                log.warning("marked jobs interrupted by a previous stop as failed")
-            session.commit()
-        model, problem = load_model(settings, embedder=embedder, text=text, batch=batch)
+        with startup_lock(settings.data_dir):
+            if settings.migrate_on_start:
+                upgrade(settings.db_url)
+            engine = make_engine(settings.db_url)
+            sessions = sessionmaker(engine, expire_on_commit=False)
+            with sessions() as session:
+                if catalog.fail_interrupted_jobs(session):
+                    log.warning("marked jobs interrupted by a previous stop as failed")
+                session.commit()
+        model, problem = load_model(settings, embedder=embedder, text=text, batch=batch)  # in parallel
         services = cls(settings, engine, sessions, IndexStore(settings.index_dir), model, problem)
         if model is not None:
-            services.load_index()
+            with startup_lock(settings.data_dir):  # the first process builds a missing index, the rest load it
+                services.load_index()
         return services
 
     def load_index(self) -> Snapshot:
@@ -130,6 +136,21 @@ class Services:
         if self.model is not None:
             self.model.audio.close()
         self.engine.dispose()
+
+
+@contextmanager
+def startup_lock(data_dir: Path) -> Iterator[None]:
+    """One process at a time migrates the database and builds a missing index: the server processes of one
+    ``moodspace serve --workers N`` start together on the same data folder."""
+    with open(data_dir / STARTUP_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+STARTUP_LOCK = ".startup.lock"
 
 
 def load_model(settings: Settings, *, embedder: Embedder | None = None, text: bool = True,

@@ -29,8 +29,11 @@ class Settings(BaseSettings):
     max_curve_seconds: float = Field(3_600.0, gt=0, description="Longest query curve.")
     max_k: int = Field(200, gt=0, description="Most results per query.")
     decode_timeout_s: float = Field(60.0, gt=0, description="Longest time one upload may take to decode.")
+    workers: int = Field(1, gt=0, description="Server processes of `moodspace serve` (they share the index on "
+                         "disk and each swaps to a new generation within a second).")
     decode_processes: int | None = Field(None, gt=0, description=(
-        "Worker processes that decode audio; unset: 1 for the service, every core for `moodspace ingest`."))
+        "Processes that decode audio, per server process; unset: the cores shared among the server processes "
+        "(at least 1), every core for `moodspace ingest`."))
     max_text_chars: int = Field(20_000, gt=0, description="Longest story text.")
     index_kind: Literal["flat", "fp16", "hnsw"] = Field("flat", description=(
         "Exact inner product; fp16: half-precision codes scanned first, exact by a certificate, half the bytes; "
@@ -58,11 +61,12 @@ class Settings(BaseSettings):
         return self.data_dir / "indexes"
 
     def decode_pool_size(self, *, batch: bool) -> int:
-        """Decoding processes: ``decode_processes`` if set, else one for the service and every core for a batch
-        job (a command-line ingest or reindex)."""
+        """Decoding processes: ``decode_processes`` if set, else for the service the cores divided among its
+        ``workers`` (at least one each), and every core for a batch job (a command-line ingest or reindex)."""
         if self.decode_processes is not None:
             return self.decode_processes
-        return (os.cpu_count() or 1) if batch else 1
+        cores = os.cpu_count() or 1
+        return cores if batch else max(1, cores // self.workers)
 
     @property
     def max_upload_bytes(self) -> int:

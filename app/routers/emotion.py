@@ -31,7 +31,7 @@ def emotion_to_music(query: EmotionQuery, settings: SettingsDep, embedder: Embed
     return EmotionToMusicResponse(results=[TrackHit.of(r, query_va=(valence, arousal)) for r in results],
                                   reason=NO_TRACK_PASSES if query.filters and not results else None,
                                   query=VAPoint(valence=valence, arousal=arousal), lam=lam,
-                                  model_version=embedder.version)
+                                  model_version=embedder.version, index_generation=snapshot.generation)
 
 
 @router.get("/emotions", response_model=list[NamedEmotion], summary="The named emotions a query may use")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -21,8 +23,11 @@ def readyz(services: ServicesDep) -> dict[str, object] | Response:
     if not services.ready:
         return error_response(503, "not_ready", services.problem or "the index is not loaded yet")
     snapshot = services.require_index()
-    return {"ready": True, "model_version": snapshot.model_version, "index_size": snapshot.size,
-            "index_kind": snapshot.kind, "generation": snapshot.generation}
+    answer: dict[str, object] = {"ready": True, "model_version": snapshot.model_version, "index_size": snapshot.size,
+                                 "index_kind": snapshot.kind, "generation": snapshot.generation, "pid": os.getpid()}
+    if services.store.problem:
+        answer["problem"] = services.store.problem
+    return answer
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

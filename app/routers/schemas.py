@@ -143,6 +143,8 @@ class EmotionToMusicResponse(BaseModel):
     query: VAPoint
     lam: float
     model_version: str
+    index_generation: str = Field(description="The index snapshot that answered: every result of one answer comes "
+                                  "from it (a reindex publishes a new one; each server process swaps within a second).")
 
 
 class EmotionHit(ScoreParts):
@@ -307,3 +309,5 @@ class TextToMusicResponse(BaseModel):
     reason: str | None = Field(None, description="Why there are no results, when there are none.")
     lam: float
     model_version: str
+    index_generation: str = Field(description="The index snapshot that answered: every result of one answer comes "
+                                  "from it (a reindex publishes a new one; each server process swaps within a second).")

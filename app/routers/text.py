@@ -59,6 +59,7 @@ def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep
     lam = embedder.config.score_lam if query.lam is None else query.lam
     response = TextToMusicResponse(
         mode=query.mode, bridge=query.bridge, lam=lam, model_version=embedder.version,
+        index_generation=snapshot.generation,
         sentences=[SentenceOut(text=s, valence=v, arousal=a) for s, (v, a) in zip(sentences, va, strict=True)])
     if query.mode == "whole":
         gaussians = whole_query(embedder, query.text, sentences, va, bridge=query.bridge)

@@ -78,7 +78,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 def make_settings(tmp_path: Path, bundle_dir: Path, database_url: str | None = None, **overrides: object) -> Settings:
     values = {"data_dir": tmp_path / "data", "database_url": database_url, "bundle": str(bundle_dir),
-              "admin_token": TOKEN, **overrides}
+              "admin_token": TOKEN, "decode_processes": 1, **overrides}
     return Settings(**values)  # type: ignore[arg-type]
 
 

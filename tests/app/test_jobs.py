@@ -111,3 +111,32 @@ def test_an_index_folder_that_is_not_writable_fails_the_job_and_the_old_index_se
     assert job["state"] == "failed" and str(folder) in job["message"]
     assert services.store.current is before
     assert len(client.post("/v1/emotion-to-music", json={"emotion": "calm"}).json()["results"]) == 1
+
+
+def test_a_process_starting_beside_a_running_job_leaves_it_alone(tmp_path, bundle_dir, wavs):
+    """Several server processes, or a command-line reindex beside the service: only a job whose owner is gone
+    is failed when a process starts."""
+    import socket
+    import subprocess
+
+    settings = make_settings(tmp_path, bundle_dir)
+    alive = subprocess.Popen(["sleep", "60"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    owners = {"alive": f"{socket.gethostname()}:{alive.pid}", "dead": f"{socket.gethostname()}:{dead.pid}",
+              "elsewhere": "another-host:1"}
+    try:
+        with TestClient(create_app(settings)) as first:
+            services: Services = first.app.state.services
+            ids = {}
+            with services.sessions() as session:
+                for name, owner in owners.items():
+                    job, _ = catalog.start_job(session, f"reindex-{name}")
+                    job.owner = owner
+                    ids[name] = job.id
+                session.commit()
+        with TestClient(create_app(settings)) as second:
+            states = {name: second.get(f"/v1/admin/jobs/{i}", headers=AUTH).json()["state"] for name, i in ids.items()}
+        assert states == {"alive": "queued", "dead": "failed", "elsewhere": "queued"}
+    finally:
+        alive.kill()
