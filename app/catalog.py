@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy import String, cast, delete, func, or_, select, update
@@ -119,12 +120,6 @@ def filtered_track_ids(session: Session, filters: TrackFilters) -> np.ndarray:
     rows = session.execute(select(Track.id, Track.tags).where(*conditions)).all()
     wanted = {t.lower() for t in f.tags}
     return np.array([i for i, tags in rows if wanted <= {t.lower() for t in tags or ()}], dtype=np.int64)
-
-
-def tracks_by_ids(session: Session, track_ids: Sequence[int]) -> dict[int, Track]:
-    if not track_ids:
-        return {}
-    return {t.id: t for t in session.scalars(select(Track).where(Track.id.in_([int(i) for i in track_ids])))}
 
 
 def delete_track(session: Session, track_id: int) -> Track | None:
@@ -246,6 +241,27 @@ def _owner_alive(owner: str | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class Listing(NamedTuple):
+    """What a search result shows of a track: its names and the model's VA reading."""
+
+    title: str
+    artist: str
+    valence: float
+    arousal: float
+
+
+def listings(session: Session, track_ids: Sequence[int], model_version: str) -> dict[int, Listing]:
+    """Titles, artists and VA readings of tracks under one model version, in one query of five columns (tracks
+    without an embedding of that version are left out)."""
+    if not track_ids:
+        return {}
+    rows = session.execute(
+        select(Track.id, Track.title, Track.artist, TrackEmbedding.valence, TrackEmbedding.arousal)
+        .join(TrackEmbedding, TrackEmbedding.track_id == Track.id)
+        .where(TrackEmbedding.model_version == model_version, Track.id.in_([int(i) for i in track_ids])))
+    return {row.id: Listing(row.title, row.artist, row.valence, row.arousal) for row in rows}
 
 
 def reading_of(session: Session, track_ids: Sequence[int], model_version: str) -> dict[int, TrackEmbedding]:

@@ -25,6 +25,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -80,15 +81,39 @@ class Snapshot:
             rows, exact = self.certified(query, q, float(offset[0]), lam=lam, k=k, head=head, params=params,
                                          size=size)
         else:
-            if self.kind == "hnsw":
-                if params is None:
-                    faiss.ParameterSpace().set_index_parameter(self.index, "efSearch", max(ef_search, head))
-                else:
-                    params.efSearch = max(ef_search, head)
-                q = np.hstack([q, np.zeros((1, 1))])
-            _, I = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head, params=params)
-            rows = I[0][I[0] >= 0]
+            rows = self._scan(q, head, ef_search=ef_search, params=params)[0]
             exact = self._exact(query, rows, lam)
+        return self._hits(rows, exact, k)
+
+    def search_many(self, queries: Gaussians, *, lams: Sequence[float], ks: Sequence[int], rescore_head: int,
+                    ef_search: int = 128) -> list[list[Hit]]:
+        """``search`` of several unfiltered queries ((n, d) arrays, a lam and a k each) in one FAISS call: the
+        catalogue is read once for all of them. Each query's answer is the one ``search`` gives it alone."""
+        n = queries.E.shape[0]
+        one = [Gaussians(*(part[i : i + 1] for part in queries)) for i in range(n)]
+        if self.kind == "fp16" or n == 1 or self.size == 0:
+            return [self.search(q, lam=lam, k=k, rescore_head=rescore_head, ef_search=ef_search)
+                    for q, lam, k in zip(one, lams, ks, strict=True)]
+        q = np.vstack([augment_query(query, lam=lam, centre=self.centre)[0] for query, lam in zip(one, lams,
+                                                                                                  strict=True)])
+        heads = [min(self.size, max(k, rescore_head)) for k in ks]
+        scanned = self._scan(q, max(heads), ef_search=ef_search)
+        return [self._hits(rows[:head], self._exact(query, rows[:head], lam), k)
+                for rows, head, query, lam, k in zip(scanned, heads, one, lams, ks, strict=True)]
+
+    def _scan(self, q: np.ndarray, head: int, *, ef_search: int, params: Any = None) -> list[np.ndarray]:
+        """Index rows of the ``head`` best items by the flat or HNSW index for each row of ``q`` (augmented
+        queries), best first."""
+        if self.kind == "hnsw":
+            if params is None:
+                faiss.ParameterSpace().set_index_parameter(self.index, "efSearch", max(ef_search, head))
+            else:
+                params.efSearch = max(ef_search, head)
+            q = np.hstack([q, np.zeros((q.shape[0], 1))])
+        _, I = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head, params=params)
+        return [found[found >= 0] for found in I]
+
+    def _hits(self, rows: np.ndarray, exact: Scores, k: int) -> list[Hit]:
         order = np.argsort(-exact.score, kind="stable")[:k]
         return [Hit(int(self.track_ids[rows[i]]), float(exact.score[i]), float(exact.corr[i]),
                     float(exact.neg_kl[i])) for i in order]

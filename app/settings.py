@@ -65,8 +65,13 @@ class Settings(BaseSettings):
         ``workers`` (at least one each), and every core for a batch job (a command-line ingest or reindex)."""
         if self.decode_processes is not None:
             return self.decode_processes
-        cores = os.cpu_count() or 1
-        return cores if batch else max(1, cores // self.workers)
+        return (os.cpu_count() or 1) if batch else self.cores_per_worker
+
+    @property
+    def cores_per_worker(self) -> int:
+        """The machine's cores divided among the server processes (at least one): each one's decoding pool and
+        its torch and FAISS threads."""
+        return max(1, (os.cpu_count() or 1) // self.workers)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,9 +49,37 @@ class SentenceEncoder:
         self.model = AutoModel.from_pretrained(path).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
+        self._cache: OrderedDict[str, np.ndarray] | None = None  # text -> vector, most recent last
+        self._cache_size = 0
+        self._cache_lock = threading.Lock()
+
+    def keep_recent(self, size: int) -> None:
+        """Remember the vectors of the last ``size`` distinct texts (the service: a story sent again, or a
+        sentence many stories share, is not encoded again); training leaves it off."""
+        with self._cache_lock:
+            self._cache, self._cache_size = OrderedDict(), size
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        """(N, 384) unit vectors; with ``keep_recent``, the texts seen lately are not encoded again."""
+        if self._cache is None:
+            return self._encode(texts, batch_size=batch_size)
+        with self._cache_lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+            for text in known:
+                self._cache.move_to_end(text)
+        new = list(dict.fromkeys(t for t in texts if t not in known))
+        if new:
+            vectors = self._encode(new, batch_size=batch_size)
+            known.update(zip(new, vectors, strict=True))
+            with self._cache_lock:
+                for text, vector in zip(new, vectors, strict=True):
+                    self._cache[text] = vector
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return np.stack([known[t] for t in texts]) if texts else np.zeros((0, MINILM_DIM), dtype=np.float32)
 
     @torch.no_grad()
-    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+    def _encode(self, texts: list[str], *, batch_size: int) -> np.ndarray:
         out = []
         for start in range(0, len(texts), batch_size):
             batch = self.tokenizer(texts[start : start + batch_size], padding=True, truncation=True,

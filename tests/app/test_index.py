@@ -162,3 +162,23 @@ def test_a_saved_fp16_snapshot_keeps_its_error_bounds(tmp_path: Path):
     np.testing.assert_array_equal(loaded.max_error, snapshot.max_error)
     query = Gaussians(*(p[:1] for p in _gaussians(1, seed=4)))
     assert loaded.search(query, lam=0.9, k=5, rescore_head=5) == snapshot.search(query, lam=0.9, k=5, rescore_head=5)
+
+
+@pytest.mark.parametrize("kind", ["flat", "fp16", "hnsw"])
+def test_a_batch_of_queries_gets_the_answers_each_gets_alone(kind: str):
+    """One FAISS call for 30 queries (different lams and k, 30 > FAISS's BLAS threshold of 20) ranks each
+    query's tracks as its own search does, with the same float64 scores."""
+    items = _gaussians(4000, seed=5)
+    snapshot = build_snapshot(model_version="v", track_ids=np.arange(4000) + 7, gaussians=items, kind=kind)
+    queries = _gaussians(30, seed=6)
+    lams = [(0.5, 0.9, 0.98, 0.2)[i % 4] for i in range(30)]
+    ks = [(10, 3, 25)[i % 3] for i in range(30)]
+    together = snapshot.search_many(queries, lams=lams, ks=ks, rescore_head=64, ef_search=200)
+    for i, hits in enumerate(together):
+        alone = snapshot.search(Gaussians(*(p[i : i + 1] for p in queries)), lam=lams[i], k=ks[i], rescore_head=64,
+                                ef_search=200)
+        assert [h.track_id for h in hits] == [h.track_id for h in alone]
+        assert [h.score for h in hits] == pytest.approx([h.score for h in alone], rel=1e-12, abs=1e-12)
+        if kind == "flat":
+            assert [h.track_id - 7 for h in hits] == list(_brute(Gaussians(*(p[i : i + 1] for p in queries)),
+                                                                items, lams[i], ks[i]))

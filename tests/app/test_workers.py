@@ -2,6 +2,7 @@
 swaps to a new generation within a second of its publication; a newer snapshot that cannot be read leaves the
 last good one serving and /readyz says why."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -20,6 +22,7 @@ from app.main import create_app
 from app.settings import Settings
 from models.scoring import Gaussians
 from moodspace import cli
+from tests.app.conftest import AUTH, TOKEN
 from tests.app.test_cli import _free_port
 from training.corpus.generate import synth_corpus
 
@@ -123,3 +126,80 @@ def test_a_newer_snapshot_that_cannot_be_read_leaves_the_last_good_one_serving(t
         assert "could not be loaded" in ready.json()["problem"]
         answer = client.post("/v1/emotion-to-music", json={"emotion": "calm", "k": 5}).json()
         assert answer["index_generation"] == good and len(answer["results"]) == 1
+
+
+LOAD_CLIENTS = 32
+LOAD_QUERIES = [{"point": {"valence": v, "arousal": a}, "k": 10} for v, a in ((0.6, 0.4), (-0.5, 0.3), (0.2, -0.6))]
+
+
+async def _load(url: str, stop: threading.Event, answers: list[tuple[int, str, tuple]], failures: list[str]) -> None:
+    """32 clients, each sending its next query when the previous answer arrives, until ``stop``."""
+    limits = httpx.Limits(max_connections=LOAD_CLIENTS, max_keepalive_connections=LOAD_CLIENTS)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        async def one(c: int) -> None:
+            i = c
+            while not stop.is_set():
+                query = i % len(LOAD_QUERIES)
+                try:
+                    response = await client.post("/v1/emotion-to-music", json=LOAD_QUERIES[query])
+                except httpx.HTTPError as error:
+                    failures.append(repr(error))
+                else:
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code} {response.text[:200]}")
+                    else:
+                        body = response.json()
+                        ranking = tuple((r["track_id"], round(r["score"], 9)) for r in body["results"])
+                        answers.append((query, body["index_generation"], ranking))
+                i += 1
+        await asyncio.gather(*(one(c) for c in range(LOAD_CLIENTS)))
+
+
+@pytest.mark.slow
+def test_32_clients_during_two_reindexes_get_no_failure_and_each_answer_from_one_generation(tmp_path: Path,
+                                                                                           bundle_dir: Path):
+    """The issue's load test: two workers, 32 clients for a bounded time while two reindexes and an ingest (which
+    changes the rankings) publish new generations. No request fails, and all answers that name one generation
+    rank the same tracks the same way: no answer mixes two snapshots."""
+    env = {"MOODSPACE_DATA_DIR": str(tmp_path / "data"), "MOODSPACE_BUNDLE": str(bundle_dir),
+           "MOODSPACE_DECODE_PROCESSES": "1", "MOODSPACE_ADMIN_TOKEN": TOKEN}
+    first = synth_corpus(n=12, seconds=2, seed=5, out=tmp_path / "one", workers=1, progress=False)
+    second = synth_corpus(n=12, seconds=2, seed=6, out=tmp_path / "two", workers=1, progress=False)
+    assert runner.invoke(cli.cli, ["ingest", str(first)], env=env).exit_code == 0
+    process, url = _serve(env, workers=2)
+    stop, answers, failures = threading.Event(), [], []
+    driver = threading.Thread(target=lambda: asyncio.run(_load(url, stop, answers, failures)))
+    try:
+        driver.start()
+        with httpx.Client(base_url=url, headers=AUTH, timeout=120) as admin:
+            _reindex(admin)
+            added = runner.invoke(cli.cli, ["ingest", str(second)], env=env)
+            assert added.exit_code == 0, added.output
+            _reindex(admin)
+        time.sleep(2 * SWAP_BOUND_S)
+    finally:
+        stop.set()
+        driver.join(120)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+    assert not failures, failures[:3]
+    rankings: dict[tuple[int, str], set[tuple]] = {}
+    for query, generation, ranking in answers:
+        rankings.setdefault((query, generation), set()).add(ranking)
+    generations = {generation for _, generation in rankings}
+    assert len(answers) > 200 and len(generations) >= 3, (len(answers), generations)  # reindex, ingest, reindex
+    assert all(len(seen) == 1 for seen in rankings.values()), {k: len(v) for k, v in rankings.items()}
+    assert len({r for (q, _), (r,) in rankings.items() if q == 0}) >= 2, "the ingest should change the ranking"
+
+
+def _reindex(admin: httpx.Client) -> None:
+    job = admin.post("/v1/admin/reindex")
+    assert job.status_code == 202, job.text
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = admin.get(f"/v1/admin/jobs/{job.json()['job_id']}").json()["state"]
+        if state in ("succeeded", "failed"):
+            assert state == "succeeded"
+            return
+        time.sleep(0.05)
+    raise AssertionError("the reindex did not finish")

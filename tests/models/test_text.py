@@ -103,3 +103,21 @@ def test_request_threads_that_all_need_the_encoder_first_get_one_load():
             "assert len(out) == 4 and len(set(out)) == 1, out\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_remembered_texts_are_not_encoded_again_and_read_the_same(monkeypatch):
+    encoder = SentenceEncoder()
+    texts = ["The storm broke at noon.", "She laughed all the way home.", "The storm broke at noon."]
+    plain = encoder.encode(texts)
+    encoder.keep_recent(2)
+    encoded: list[list[str]] = []
+    inner = encoder._encode
+    monkeypatch.setattr(encoder, "_encode", lambda batch, **kw: encoded.append(batch) or inner(batch, **kw))
+    first = encoder.encode(texts)
+    again = encoder.encode(["She laughed all the way home.", "The storm broke at noon."])
+    assert encoded == [["The storm broke at noon.", "She laughed all the way home."]]  # each text once, then none
+    np.testing.assert_allclose(first, plain, atol=1e-6)
+    np.testing.assert_allclose(again, plain[[1, 0]], atol=1e-6)
+    encoder.encode(["A third sentence pushes the least recent out."])
+    encoder.encode(["The storm broke at noon.", "She laughed all the way home."])
+    assert encoded[-1] == ["She laughed all the way home."]  # only the last 2 distinct texts are kept
