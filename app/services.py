@@ -197,26 +197,28 @@ def load_song_text(settings: Settings, embedder: Embedder) -> SongTextModel | No
     return song_text
 
 
-def get_services(request: Request) -> Services:
+# The dependencies that only read attributes run on the event loop (a plain def would cost a thread hop each);
+# get_index may load a new snapshot from disk, so it runs in the thread pool like the handlers.
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_model(services: ServicesDep) -> Model:
+async def get_model(services: ServicesDep) -> Model:
     return services.require_model()
 
 
-def get_embedder(services: ServicesDep) -> Embedder:
+async def get_embedder(services: ServicesDep) -> Embedder:
     return services.require_model().embedder
 
 
-def get_audio(services: ServicesDep) -> AudioWorkers:
+async def get_audio(services: ServicesDep) -> AudioWorkers:
     return services.require_model().audio
 
 
@@ -224,7 +226,7 @@ def get_index(services: ServicesDep) -> Snapshot:
     return services.require_index()
 
 
-def get_batches(services: ServicesDep) -> QueryBatches | None:
+async def get_batches(services: ServicesDep) -> QueryBatches | None:
     return services.batches
 
 

@@ -78,10 +78,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def serve(env: dict[str, str], *, workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "moodspace.cli", "serve", "--port", str(port), "--log-level",
-                                "warning"], env={**os.environ, **env})
+                                "warning", "--workers", str(workers)], env={**os.environ, **env})
     url = f"http://127.0.0.1:{port}"
     for _ in range(1200):
         try:
@@ -94,9 +94,26 @@ def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the service did not become ready")
 
 
-def catalogue_server(*, bundle: str, n: int, base: Gaussians, folder: Path, version: str
+def catalogue_server(*, bundle: str, n: int, base: Gaussians, folder: Path, version: str, workers: int = 1
                      ) -> tuple[subprocess.Popen, str]:
-    """`moodspace serve` over a fresh SQLite catalogue of ``n`` synthetic items."""
+    """`moodspace serve` over a SQLite catalogue of ``n`` synthetic items (made once per folder)."""
     url = f"sqlite:///{folder}/bench.db"
-    populate(url, version, synthetic_catalogue(base, n))
-    return serve({"MOODSPACE_DATA_DIR": str(folder), "MOODSPACE_DATABASE_URL": url, "MOODSPACE_BUNDLE": bundle})
+    if not (folder / "bench.db").exists():
+        populate(url, version, synthetic_catalogue(base, n))
+    return serve({"MOODSPACE_DATA_DIR": str(folder), "MOODSPACE_DATABASE_URL": url, "MOODSPACE_BUNDLE": bundle},
+                 workers=workers)
+
+
+def worker_memory(server: subprocess.Popen) -> list[dict[str, float]]:
+    """Resident and proportional set size (MiB) of each server process under ``server`` (its uvicorn workers
+    with several, else itself; their decoding pools apart); PSS splits pages shared through memory mapping among
+    the processes that map them."""
+    children = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+    helpers = (b"forkserver", b"resource_tracker")  # the decoding pool's starter and multiprocessing's tracker
+    workers = [pid for pid in children if not any(h in Path(f"/proc/{pid}/cmdline").read_bytes() for h in helpers)]
+    out = []
+    for pid in workers or [server.pid]:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+        out.append({"pid": pid, "rss_mib": int(fields["Rss"].split()[0]) / 1024,
+                    "pss_mib": int(fields["Pss"].split()[0]) / 1024})
+    return out

@@ -1,10 +1,13 @@
 """HTTP load: requests per second, p50 and p99 for emotion-to-music and text-to-music queries with 1, 8 and 32
-concurrent clients on loopback, against `moodspace serve` over a catalogue of N synthetic entries.
+concurrent clients on loopback, against `moodspace serve` (1 and 2 server processes by default) over a catalogue
+of N synthetic entries; each server's start-up time (process start to /readyz 200) and memory per worker.
 
-    python bench/http.py [--bundle default|PATH] [--n 100000] [--seconds 20] [--quick] [--json OUT]
+    python bench/http.py [--bundle default|PATH] [--n 100000] [--seconds 20] [--workers 1,2] [--quick] [--json OUT]
 
 The driver is httpx's async client (one connection per client, keep-alive), in a separate process from the
-server; each client sends its next request when the previous answer arrives.
+server; each client sends its next request when the previous answer arrives. ``text`` sends four stories in
+turn (the service's sentence cache then answers most of the encoding); ``text-new`` a story never sent before
+each time (every sentence encoded).
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
+from typing import Any
 
 import httpx
 import numpy as np
 
-from bench.common import catalogue_server, embedder, real_embeddings
+from bench.common import catalogue_server, embedder, real_embeddings, worker_memory
 
 STORIES = [
     "The morning was bright and the children ran laughing to the sea. By noon a storm rolled in.",
@@ -43,6 +48,14 @@ def e2m_request(i: int) -> tuple[str, dict]:
 
 def text_request(i: int) -> tuple[str, dict]:
     return "/v1/text-to-music", {"text": STORIES[i % len(STORIES)], "k": 5, "mode": "whole"}
+
+
+def new_text_request(i: int) -> tuple[str, dict]:
+    """A story no request sent before: the stories' sentences in another order, with the request's number."""
+    sentences = [s for story in STORIES for s in story.split(". ")]
+    order = np.random.default_rng(i).permutation(len(sentences))[:3]
+    return "/v1/text-to-music", {"text": f"Day {i}. " + ". ".join(sentences[j] for j in order), "k": 5,
+                                 "mode": "whole"}
 
 
 async def client_loop(client: httpx.AsyncClient, make, start_index: int, deadline: float,
@@ -79,29 +92,42 @@ def main() -> None:
     parser.add_argument("--bundle", default="default")
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", default="1,2", help="server processes to compare, comma-separated")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     model = embedder(args.bundle)
     n, seconds = (10_000, 4.0) if args.quick else (args.n, args.seconds)
     base = real_embeddings(model, corpus=None, n=20 if args.quick else 100)
-    kinds = {"e2m": e2m_request} | ({"text": text_request} if model.has_text else {})
-    results: dict[str, list[dict]] = {}
+    kinds = {"e2m": e2m_request} | ({"text": text_request, "text-new": new_text_request} if model.has_text else {})
+    runs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        process, url = catalogue_server(bundle=args.bundle, n=n, base=base, folder=Path(tmp), version=model.version)
-        try:
-            for kind, make in kinds.items():
-                results[kind] = [asyncio.run(load(url, make, clients=c, seconds=seconds)) for c in (1, 8, 32)]
-        finally:
-            process.terminate()
-            process.wait(30)
-    print(f"catalogue {n} entries; {seconds:.0f} s per cell; server: one `moodspace serve` process")
-    print(f"{'query':<6}{'clients':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}")
-    for kind, rows in results.items():
-        for r in rows:
-            print(f"{kind:<6}{r['clients']:>8}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['failures']:>8}")
+        for workers in (int(w) for w in args.workers.split(",")):
+            started = time.perf_counter()
+            process, url = catalogue_server(bundle=args.bundle, n=n, base=base, folder=Path(tmp),
+                                            version=model.version, workers=workers)
+            run: dict[str, Any] = {"workers": workers, "startup_s": time.perf_counter() - started, "results": {}}
+            try:
+                for kind, make in kinds.items():
+                    run["results"][kind] = [asyncio.run(load(url, make, clients=c, seconds=seconds))
+                                            for c in (1, 8, 32)]
+                run["memory"] = worker_memory(process)
+            finally:
+                process.terminate()
+                process.wait(60)
+            runs.append(run)
+    print(f"catalogue {n} entries; {seconds:.0f} s per cell; {os.cpu_count()} cores; client on the same machine")
+    for run in runs:
+        memory = ", ".join(f"{m['rss_mib']:.0f} MiB RSS / {m['pss_mib']:.0f} MiB PSS" for m in run["memory"])
+        print(f"\n{run['workers']} server process(es): ready in {run['startup_s']:.1f} s (the first run also "
+              f"builds the index); per worker: {memory}")
+        print(f"{'query':<9}{'clients':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}")
+        for kind, rows in run["results"].items():
+            for r in rows:
+                print(f"{kind:<9}{r['clients']:>8}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+                      f"{r['failures']:>8}")
     if args.json:
-        args.json.write_text(json.dumps({"n": n, "seconds": seconds, "results": results}, indent=2))
+        args.json.write_text(json.dumps({"n": n, "seconds": seconds, "runs": runs}, indent=2))
 
 
 if __name__ == "__main__":

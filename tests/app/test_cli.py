@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -105,7 +106,8 @@ def test_ingest_with_a_text_model_never_loads_the_sentence_encoder(tmp_path: Pat
     from app import services
 
     loads: list[str] = []
-    monkeypatch.setattr(services, "sentence_encoder", lambda: loads.append("loaded"))
+    monkeypatch.setattr(services, "sentence_encoder",
+                        lambda: loads.append("loaded") or SimpleNamespace(keep_recent=lambda size: None))
     monkeypatch.setenv("MOODSPACE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MOODSPACE_BUNDLE", str(story_bundle_dir))
     manifest = synth_corpus(n=2, seconds=2, seed=5, out=tmp_path / "corpus", workers=1, progress=False)
