@@ -149,7 +149,7 @@ async def _load(url: str, stop: threading.Event, answers: list[tuple[int, str, t
                         failures.append(f"{response.status_code} {response.text[:200]}")
                     else:
                         body = response.json()
-                        ranking = tuple((r["track_id"], round(r["score"], 9)) for r in body["results"])
+                        ranking = tuple(r["track_id"] for r in body["results"])
                         answers.append((query, body["index_generation"], ranking))
                 i += 1
         await asyncio.gather(*(one(c) for c in range(LOAD_CLIENTS)))
@@ -160,7 +160,8 @@ def test_32_clients_during_two_reindexes_get_no_failure_and_each_answer_from_one
                                                                                            bundle_dir: Path):
     """The issue's load test: two workers, 32 clients for a bounded time while two reindexes and an ingest (which
     changes the rankings) publish new generations. No request fails, and all answers that name one generation
-    rank the same tracks the same way: no answer mixes two snapshots."""
+    rank the same tracks in the same order: no answer mixes two snapshots. (Scores are left out: a query
+    embedded in a batch with others differs from one embedded alone in the last bits of float32.)"""
     env = {"MOODSPACE_DATA_DIR": str(tmp_path / "data"), "MOODSPACE_BUNDLE": str(bundle_dir),
            "MOODSPACE_DECODE_PROCESSES": "1", "MOODSPACE_ADMIN_TOKEN": TOKEN}
     first = synth_corpus(n=12, seconds=2, seed=5, out=tmp_path / "one", workers=1, progress=False)
