@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,18 +83,16 @@ def term_by_name(embedder: Embedder, name: str) -> int:
 
 
 def encode_emotion_query(embedder: Embedder, *, curve: np.ndarray | None = None,
-                         point: tuple[float, float] | None = None, emotion: str | None = None,
-                         embed_point: Callable[[tuple[float, float]], Gaussians] | None = None
+                         point: tuple[float, float] | None = None, emotion: str | None = None
                          ) -> tuple[Gaussians, tuple[float, float]]:
     """The query embedding for exactly one of a curve (T, 3), a VA point or a named emotion, and its mean VA.
-    Curves and points arrive validated (the request schema checks them). ``embed_point`` embeds a point instead
-    of the embedder alone (the service's batcher of concurrent requests)."""
+    Curves and points arrive validated (the request schema checks them)."""
     if curve is not None:
         v, a = curve_mean(curve)
         return embedder.embed_curve(curve), (float(v), float(a))
     if point is not None:
         va = (float(point[0]), float(point[1]))
-        return (embed_point(va) if embed_point else embedder.embed_points(np.array([va]))), va
+        return embedder.embed_points(np.array([va])), va
     assert emotion is not None, "the request schema requires one of curve, point, emotion"
     i = term_by_name(embedder, emotion)
     return Gaussians(*(part[i : i + 1] for part in embedder.terms_embedded)), tuple(embedder.term_va[i])

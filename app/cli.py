@@ -165,7 +165,7 @@ def serve(
     typer.echo(f"data folder: {settings.data_dir}")
     typer.echo(f"moodspace serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs), "
                f"{settings.workers} worker{'s' if settings.workers > 1 else ''}")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level=log_level,
+    uvicorn.run("app.main:serving_app", factory=True, host=host, port=port, log_level=log_level,
                 workers=settings.workers)
 
 

@@ -158,3 +158,15 @@ def _web_page(app: FastAPI) -> None:
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
         return FileResponse(WEB / "favicon.svg", media_type="image/svg+xml")
+
+
+def serving_app() -> FastAPI:
+    """The app of a `moodspace serve` process (uvicorn's factory, in every worker): its settings from the
+    environment, and ``Settings.threads`` torch and FAISS threads (left alone for tests and command-line jobs)."""
+    import faiss
+    import torch
+
+    settings = Settings()
+    torch.set_num_threads(settings.threads)
+    faiss.omp_set_num_threads(settings.threads)
+    return create_app(settings)

@@ -9,11 +9,9 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app import catalog
-from app.batching import MicroBatcher
 from app.catalog import TrackFilters
 from app.index import Hit, Snapshot
 from app.settings import Settings
-from models.inference import Embedder
 from models.scoring import Gaussians
 
 NO_TRACK_PASSES = "no track in the catalogue passes the filters"
@@ -38,69 +36,50 @@ class TrackResult:
         return f"/v1/tracks/{self.track_id}/audio"
 
 
-@dataclass(frozen=True)
-class SearchJob:
-    """One unfiltered index search of a request."""
-
-    snapshot: Snapshot
-    query: Gaussians  # (1, d) arrays
-    lam: float
-    k: int
-
-
-class QueryBatches:
-    """The model and index work of concurrent requests, batched (``app.batching``): VA points through the
-    emotion encoder, unfiltered searches through one FAISS call per snapshot."""
-
-    def __init__(self, embedder: Embedder, settings: Settings) -> None:
-        self.embedder, self.settings = embedder, settings
-        self.points: MicroBatcher[tuple[float, float], Gaussians] = MicroBatcher(self._embed_points,
-                                                                                 name="batch-points")
-        self.searches: MicroBatcher[SearchJob, list[Hit]] = MicroBatcher(self._search, name="batch-search")
-
-    def _embed_points(self, points: list[tuple[float, float]]) -> list[Gaussians]:
-        embedded = self.embedder.embed_points(np.array(points, dtype=np.float64))
-        return [Gaussians(*(part[i : i + 1] for part in embedded)) for i in range(len(points))]
-
-    def _search(self, jobs: list[SearchJob]) -> list[list[Hit]]:
-        answers: dict[int, list[Hit]] = {}
-        by_snapshot: dict[int, list[int]] = {}
-        for i, job in enumerate(jobs):
-            by_snapshot.setdefault(id(job.snapshot), []).append(i)
-        for members in by_snapshot.values():
-            snapshot = jobs[members[0]].snapshot
-            queries = Gaussians(*(np.vstack(parts) for parts in zip(*(jobs[i].query for i in members), strict=True)))
-            found = snapshot.search_many(queries, lams=[jobs[i].lam for i in members],
-                                         ks=[jobs[i].k for i in members], rescore_head=self.settings.rescore_head,
-                                         ef_search=self.settings.hnsw_ef_search)
-            answers.update(zip(members, found, strict=True))
-        return [answers[i] for i in range(len(jobs))]
-
-    def close(self) -> None:
-        self.points.close()
-        self.searches.close()
-
-
 def allowed_rows(session: Session, snapshot: Snapshot, filters: TrackFilters | None) -> np.ndarray | None:
     """The index rows of the tracks that pass ``filters`` (None: no filters, every row)."""
     return None if filters is None else snapshot.rows_of(catalog.filtered_track_ids(session, filters))
 
 
 def search_tracks(session: Session, snapshot: Snapshot, query: Gaussians, *, settings: Settings, lam: float, k: int,
-                  exclude: Collection[int] = (), allowed: np.ndarray | None = None,
-                  batches: QueryBatches | None = None) -> list[TrackResult]:
+                  exclude: Collection[int] = (), allowed: np.ndarray | None = None) -> list[TrackResult]:
     """The top ``k`` catalogue tracks for a (1, d) query embedding, skipping ``exclude`` and deleted tracks; with
-    ``allowed`` (``allowed_rows``), the exact top ``k`` among those rows. With ``batches``, an unfiltered search
-    joins the concurrent requests' searches in one index call."""
-    wanted = k + OVERFETCH + len(exclude)
-    if batches is not None and allowed is None:
-        hits = batches.searches(SearchJob(snapshot, query, lam, wanted))
-    else:
-        hits = snapshot.search(query, lam=lam, k=wanted, rescore_head=settings.rescore_head,
-                               ef_search=settings.hnsw_ef_search, allowed=allowed)
+    ``allowed`` (``allowed_rows``), the exact top ``k`` among those rows."""
+    hits = snapshot.search(query, lam=lam, k=k + OVERFETCH + len(exclude), rescore_head=settings.rescore_head,
+                           ef_search=settings.hnsw_ef_search, allowed=allowed)
     hits = [h for h in hits if h.track_id not in exclude]
     shown = catalog.listings(session, [h.track_id for h in hits], snapshot.model_version)
+    return _results(hits, shown)[:k]
+
+
+def search_cue_list(session: Session, snapshot: Snapshot, queries: list[Gaussians], *, settings: Settings,
+                    lam: float, k: int, allowed: np.ndarray | None = None) -> list[list[TrackResult]]:
+    """The top ``k`` tracks of each cue's (1, d) query, no track in two cues (earlier cues choose first): the
+    answers of ``search_tracks`` called cue after cue with the tracks used so far excluded. Unfiltered, every cue is
+    searched in one index call: cue ``i`` can lose at most ``k * i`` of its tracks to the cues before it, so that
+    many more candidates are fetched for it."""
+    if allowed is not None or len(queries) < 2:
+        answers: list[list[TrackResult]] = []
+        for query in queries:
+            used = {r.track_id for cue in answers for r in cue}
+            answers.append(search_tracks(session, snapshot, query, settings=settings, lam=lam, k=k, exclude=used,
+                                         allowed=allowed))
+        return answers
+    stacked = Gaussians(*(np.vstack(parts) for parts in zip(*queries, strict=True)))
+    found = snapshot.search_many(stacked, lams=[lam] * len(queries),
+                                 ks=[k * (i + 1) + OVERFETCH for i in range(len(queries))],
+                                 rescore_head=settings.rescore_head, ef_search=settings.hnsw_ef_search)
+    shown = catalog.listings(session, sorted({h.track_id for hits in found for h in hits}), snapshot.model_version)
+    answers, used = [], set()
+    for hits in found:
+        cue = _results([h for h in hits if h.track_id not in used], shown)[:k]
+        used |= {r.track_id for r in cue}
+        answers.append(cue)
+    return answers
+
+
+def _results(hits: list[Hit], shown: dict[int, catalog.Listing]) -> list[TrackResult]:
     return [TrackResult(track_id=h.track_id, title=shown[h.track_id].title, artist=shown[h.track_id].artist,
                         score=h.score, corr=h.corr, neg_kl=h.neg_kl, valence=shown[h.track_id].valence,
                         arousal=shown[h.track_id].arousal)
-            for h in hits if h.track_id in shown][:k]
+            for h in hits if h.track_id in shown]

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-import faiss
-import torch
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +28,6 @@ from app.decoding import AudioWorkers
 from app.errors import NotReadyError
 from app.index import IndexStore, Snapshot, build_snapshot
 from app.metrics import Metrics
-from app.search import QueryBatches
 from app.settings import Settings
 from models.bundle import load_bundle
 from models.default import resolve_bundle
@@ -68,7 +65,6 @@ class Services:
     store: IndexStore
     model: Model | None
     problem: str = ""  # why there is no model, if there is none
-    batches: QueryBatches | None = None  # concurrent requests' encoder and index work, batched (with a model)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="job"))
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -89,8 +85,7 @@ class Services:
                     log.warning("marked jobs interrupted by a previous stop as failed")
                 session.commit()
         model, problem = load_model(settings, embedder=embedder, text=text, batch=batch)  # in parallel
-        batches = None if model is None or batch else QueryBatches(model.embedder, settings)
-        services = cls(settings, engine, sessions, IndexStore(settings.index_dir), model, problem, batches)
+        services = cls(settings, engine, sessions, IndexStore(settings.index_dir), model, problem)
         if model is not None:
             with startup_lock(settings.data_dir):  # the first process builds a missing index, the rest load it
                 services.load_index()
@@ -138,8 +133,6 @@ class Services:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
-        if self.batches is not None:
-            self.batches.close()
         if self.model is not None:
             self.model.audio.close()
         self.engine.dispose()
@@ -164,9 +157,6 @@ TEXT_CACHE = 4096  # sentences whose encoder vectors the service remembers (1.5 
 def load_model(settings: Settings, *, embedder: Embedder | None = None, text: bool = True,
                batch: bool = False) -> tuple[Model | None, str]:
     """The model and its decoding workers, or None and the reason (the service then answers 503, not crash)."""
-    if not batch:  # several server processes on one machine: threads of their own each, not every core each
-        torch.set_num_threads(settings.cores_per_worker)
-        faiss.omp_set_num_threads(settings.cores_per_worker)
     if embedder is None:
         try:
             embedder = Embedder.from_bundle(load_bundle(resolve_bundle(settings.bundle)))
@@ -226,13 +216,8 @@ def get_index(services: ServicesDep) -> Snapshot:
     return services.require_index()
 
 
-async def get_batches(services: ServicesDep) -> QueryBatches | None:
-    return services.batches
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelDep = Annotated[Model, Depends(get_model)]
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
 AudioDep = Annotated[AudioWorkers, Depends(get_audio)]
 IndexDep = Annotated[Snapshot, Depends(get_index)]
-BatchesDep = Annotated[QueryBatches | None, Depends(get_batches)]

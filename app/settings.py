@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     decode_timeout_s: float = Field(60.0, gt=0, description="Longest time one upload may take to decode.")
     workers: int = Field(1, gt=0, description="Server processes of `moodspace serve` (they share the index on "
                          "disk and each swaps to a new generation within a second).")
+    threads: int = Field(1, gt=0, description=(
+        "torch and FAISS threads per server process. One: a request's encoder call and index scan are small, and "
+        "two OpenMP thread teams (torch's, FAISS's) spinning on the same cores made a query 7x slower "
+        "(docs/experiments.md); parallelism comes from server and decoding processes."))
     decode_processes: int | None = Field(None, gt=0, description=(
         "Processes that decode audio, per server process; unset: the cores shared among the server processes "
         "(at least 1), every core for `moodspace ingest`."))
@@ -69,8 +73,7 @@ class Settings(BaseSettings):
 
     @property
     def cores_per_worker(self) -> int:
-        """The machine's cores divided among the server processes (at least one): each one's decoding pool and
-        its torch and FAISS threads."""
+        """The machine's cores divided among the server processes (at least one): each one's decoding pool."""
         return max(1, (os.cpu_count() or 1) // self.workers)
 
     @property

@@ -11,8 +11,8 @@ from app.db import SessionDep
 from app.errors import NotReadyError
 from app.index import Snapshot
 from app.routers.schemas import ErrorOut, SegmentOut, SentenceOut, TextQuery, TextToMusicResponse, TrackHit
-from app.search import NO_TRACK_PASSES, QueryBatches, allowed_rows, search_tracks
-from app.services import BatchesDep, EmbedderDep, IndexDep, SettingsDep
+from app.search import NO_TRACK_PASSES, allowed_rows, search_cue_list, search_tracks
+from app.services import EmbedderDep, IndexDep, SettingsDep
 from app.settings import Settings
 from app.story import arc_segments, whole_query
 from models.errors import QueryError
@@ -33,25 +33,22 @@ def _sentences(query: TextQuery, settings: Settings) -> list[str]:
 
 
 def _arc(session: Session, snapshot: Snapshot, embedder: Embedder, query: TextQuery, sentences: list[str],
-         va: np.ndarray, *, settings: Settings, lam: float, batches: QueryBatches | None) -> list[SegmentOut]:
+         va: np.ndarray, *, settings: Settings, lam: float) -> list[SegmentOut]:
     """A cue list: one segment per stretch of the arc (``va``: (S, 2) per sentence), no track twice."""
-    used: set[int] = set()
-    segments = []
     allowed = allowed_rows(session, snapshot, query.filters.to_filters() if query.filters else None)
-    for part in arc_segments(embedder, sentences, va, bridge=query.bridge):
-        results = search_tracks(session, snapshot, part.query, settings=settings, lam=lam, k=query.k, exclude=used,
-                                allowed=allowed, batches=batches)
-        used |= {r.track_id for r in results}
-        segments.append(SegmentOut(start=part.start, end=part.end, sentences=sentences[part.start:part.end],
-                                   valence=part.valence, arousal=part.arousal,
-                                   results=[TrackHit.of(r, query_va=(part.valence, part.arousal)) for r in results]))
-    return segments
+    parts = arc_segments(embedder, sentences, va, bridge=query.bridge)
+    found = search_cue_list(session, snapshot, [part.query for part in parts], settings=settings, lam=lam, k=query.k,
+                            allowed=allowed)
+    return [SegmentOut(start=part.start, end=part.end, sentences=sentences[part.start:part.end],
+                       valence=part.valence, arousal=part.arousal,
+                       results=[TrackHit.of(r, query_va=(part.valence, part.arousal)) for r in results])
+            for part, results in zip(parts, found, strict=True)]
 
 
 @router.post("/text-to-music", response_model=TextToMusicResponse, responses=ERRORS,  # type: ignore[arg-type]
              summary="Music for a story, as a whole or following its emotional arc")
 def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
-                  session: SessionDep, batches: BatchesDep) -> TextToMusicResponse:
+                  session: SessionDep) -> TextToMusicResponse:
     sentences = _sentences(query, settings)
     if not embedder.has_text:
         raise NotReadyError("the model has no text heads; train them with `moodspace train-text`")
@@ -64,14 +61,12 @@ def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep
     if query.mode == "whole":
         gaussians = whole_query(embedder, query.text, sentences, va, bridge=query.bridge)
         allowed = allowed_rows(session, snapshot, query.filters.to_filters() if query.filters else None)
-        results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k, allowed=allowed,
-                                batches=batches)
+        results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k, allowed=allowed)
         mean = va.mean(axis=0)
         response.results = [TrackHit.of(r, query_va=(float(mean[0]), float(mean[1]))) for r in results]
         found = bool(results)
     else:
-        response.segments = _arc(session, snapshot, embedder, query, sentences, va, settings=settings, lam=lam,
-                                 batches=batches)
+        response.segments = _arc(session, snapshot, embedder, query, sentences, va, settings=settings, lam=lam)
         found = any(s.results for s in response.segments)
     if query.filters and not found:
         response.reason = NO_TRACK_PASSES
