@@ -1,7 +1,3 @@
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from moodspace import cli
+from tests.app.servers import start_server
 from training.corpus.generate import synth_corpus
 
 runner = CliRunner()
@@ -76,24 +73,10 @@ def test_ingest_reports_bad_files_and_keeps_going(tmp_path: Path, env):
     assert "skipped" in result.output and "broken.wav" in result.output and "added 2" in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_answers_over_real_http(env):
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moodspace.cli", "serve", "--port", str(port),
-                                "--log-level", "warning"], env={**os.environ, **env})
+    process, url = start_server(env, timeout_s=30)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        response = httpx.post(f"http://127.0.0.1:{port}/v1/emotion-to-music", json={"emotion": "calm"})
+        response = httpx.post(f"{url}/v1/emotion-to-music", json={"emotion": "calm"})
         assert response.status_code == 200 and response.json()["results"] == []
     finally:
         process.terminate()

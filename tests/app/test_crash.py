@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,15 +18,10 @@ from models.bundle import save_bundle
 from models.config import EncoderConfig, ModelConfig
 from models.encoders import CrossModalModel
 from tests.app.conftest import AUTH, TOKEN
+from tests.app.servers import start_server
 from training.corpus.generate import synth_corpus
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -37,18 +31,7 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 class Server:
     def __init__(self, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen([sys.executable, "-m", "moodspace.cli", "serve", "--port", str(self.port),
-                                         "--log-level", "warning"], env={**os.environ, **env})
-        for _ in range(600):
-            try:
-                if httpx.get(f"{self.url}/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not become ready")
+        self.process, self.url = start_server(env, timeout_s=60)
 
     def stop(self) -> None:
         self.process.terminate()

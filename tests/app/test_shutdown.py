@@ -5,7 +5,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,23 +14,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.app.test_cli import _free_port
+from tests.app.servers import start_server
 
 
 def _start(tmp_path: Path, bundle_dir: Path) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    env = {**os.environ, "MOODSPACE_DATA_DIR": str(tmp_path / "data"), "MOODSPACE_BUNDLE": str(bundle_dir)}
-    process = subprocess.Popen([sys.executable, "-m", "moodspace.cli", "serve", "--port", str(port),
-                                "--log-level", "warning"], env=env, start_new_session=True)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process, port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the service did not become ready")
+    env = {"MOODSPACE_DATA_DIR": str(tmp_path / "data"), "MOODSPACE_BUNDLE": str(bundle_dir)}
+    process, url = start_server(env, new_session=True, timeout_s=30)
+    return process, int(url.rsplit(":", 1)[1])
 
 
 def _group_gone(pgid: int) -> bool:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from app.settings import Settings
 from models.scoring import Gaussians
 from moodspace import cli
 from tests.app.conftest import AUTH, TOKEN
-from tests.app.test_cli import _free_port
+from tests.app.servers import start_server
 from training.corpus.generate import synth_corpus
 
 runner = CliRunner()
@@ -31,21 +30,7 @@ SWAP_BOUND_S = 1.0  # the issue's bound: no worker serves an old generation long
 
 
 def _serve(env: dict[str, str], workers: int) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moodspace.cli", "serve", "--port", str(port), "--workers",
-                                str(workers), "--log-level", "warning"], env={**os.environ, **env},
-                               start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise AssertionError("the service did not become ready")
+    return start_server(env, workers=workers, new_session=True)
 
 
 def _poll(url: str, stop: threading.Event, seen: list[tuple[float, float, int, str, int]]) -> None:
