@@ -5,7 +5,8 @@
 Runs with one torch thread (per-core figures). "front end <name>" times each front end (log-mel, musicnn-msd, its
 tags variant, and the distilled student when its weights are installed) on the same clip; "tempo, key, mode" the
 harmony analysis the decoding workers add; "musicnn-msd, glibc defaults" is musicnn-msd's baseline, timed first,
-before the front end tells glibc to keep freed memory (models.musicnn.keep_freed_memory, process-wide); "embed" is
+before the front end tells glibc to keep freed memory (models.musicnn.keep_freed_memory, process-wide);
+"musicnn-msd, every filter" computes every filter the original way (before models.musicnn_living); "embed" is
 the music encoder on a whole clip; "analyse" is what /v1/music-to-emotion does after decoding: features, whole-clip
 embedding, VA reading, windowed VA curve, ranked emotions; "song text" the lyrics and title/artist readings
 (``models.songtext``) of made-up lyrics of about 250 words. The clip defaults to a generated 30 s clip.
@@ -83,6 +84,8 @@ def main() -> None:
     y = load_audio(data, sr=16_000)
     baseline = MusicnnFrontEnd(frontend_config("musicnn-msd"), keep_memory=False)
     results = {"musicnn-msd, glibc defaults": _timed(partial(baseline, y), max(3, repeats // 3))}
+    every_filter = MusicnnFrontEnd(frontend_config("musicnn-msd"), dense=True)
+    results["musicnn-msd, every filter"] = _timed(partial(every_filter, y), max(3, repeats // 3))
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(args.bundle)))
     sr = embedder.config.frontend.sr
     y = load_audio(data, sr=sr)
@@ -116,6 +119,8 @@ def main() -> None:
         print(f"{name:<28}{secs * 1000:>10.1f}{seconds / secs:>12.0f}")
     ratio = results["musicnn-msd, glibc defaults"] / results["front end musicnn-msd"]
     print(f"musicnn-msd with freed memory kept: {ratio:.2f}x faster than with glibc defaults")
+    ratio = results["musicnn-msd, every filter"] / results["front end musicnn-msd"]
+    print(f"musicnn-msd on its living filters: {ratio:.2f}x faster than with every filter")
     if args.json:
         args.json.write_text(json.dumps({"clip_seconds": seconds, "bundle": embedder.version,
                                          "seconds": results, "rtf_per_core": {k: seconds / v for k, v in

@@ -9,6 +9,10 @@ frequency; a dense mid-end of three 7-frame convolutions with residual connectio
 a 200-unit dense layer (the "penultimate" features) and 50 tag logits. TensorFlow's layer defaults are kept:
 batch-norm epsilon 1e-3, "same" padding that puts the extra frame after.
 
+Most of the published front-end filters are dead (weight decay took them to about 1e-30): ``prune`` finds the
+living ones and the forward pass computes only those (``models.musicnn_living``), to float32 rounding the outputs
+of the full network (``frontend_dense``, ``midend_dense``) at a tenth of the work.
+
 ``MusicnnFrontEnd`` makes it a front end: one feature vector per 3 s window (187 frames of 16 ms).
 """
 
@@ -19,6 +23,7 @@ import ctypes.util
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import librosa
 import numpy as np
@@ -28,9 +33,18 @@ from torch import Tensor, nn
 
 from models.config import FrontEndConfig
 from models.errors import MoodspaceError
+from models.musicnn_living import (
+    N_MELS,
+    BatchNorm,
+    FrequencyPooledConv,
+    TimeConv,
+    fixed_features,
+    largest_input,
+    pad_time,
+)
 from models.tfcheckpoint import read_checkpoint
 
-N_MELS, WINDOW_FRAMES, BN_EPS = 96, 187, 1e-3
+WINDOW_FRAMES, BN_EPS = 187, 1e-3
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt options (malloc.h)
 TEMPORAL = (128, 64, 32)  # kernel lengths (frames) of the temporal convolutions
 MSD_TAGS = ("rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
@@ -58,10 +72,6 @@ def log_mel(y: np.ndarray, sr: int = 16_000) -> np.ndarray:
     return np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
 
 
-def _pad_time(x: Tensor, before: int, after: int) -> Tensor:
-    return F.pad(x, (0, 0, before, after))  # x: (B, C, T, F)
-
-
 def _same(kernel: int) -> tuple[int, int]:
     return (kernel - 1) // 2, kernel // 2
 
@@ -81,28 +91,60 @@ class MusicnnMSD(nn.Module):
         self.dense = nn.Linear(1506, 200)
         self.dense_bn = nn.BatchNorm1d(200, eps=BN_EPS)
         self.tags = nn.Linear(200, 50)
+        self.pooled: list[FrequencyPooledConv] = []  # prune() builds these once the weights are loaded
+        self.mid_time: list[TimeConv] = []
 
     def frontend(self, x: Tensor) -> Tensor:
-        """(B, T, 96) -> (B, T, 561)."""
+        """(B, T, 96) -> (B, T, 561): the five convolutions, each pooled over frequency, on their living filters."""
+        assert self.pooled, "prune() the loaded model first"
         x = self.input_bn(x.unsqueeze(1))  # (B, 1, T, 96)
-        padded = _pad_time(x, 3, 3)
-        maps = [conv(padded) for conv in self.timbral]
-        maps += [conv(_pad_time(x, *_same(kernel))) for conv, kernel in zip(self.temporal, TEMPORAL, strict=True)]
-        pooled = [bn(F.relu(m)).amax(dim=3) for bn, m in zip(self.front_bn, maps, strict=True)]  # (B, C, T)
-        return torch.cat(pooled, dim=1).transpose(1, 2)
+        return torch.cat([branch(x) for branch in self.pooled], dim=1).transpose(1, 2)
 
     def midend(self, front: Tensor) -> Tensor:
         """(B, T, 561) -> (B, T, 753): the front end and three residual convolutions, densely concatenated."""
+        layers, x = [front], front.transpose(1, 2)  # (B, 561, T)
+        for i, (conv, bn) in enumerate(zip(self.mid_time, self.mid_bn, strict=True)):
+            out = bn(F.relu(conv(x)).unsqueeze(3)).squeeze(3)  # (B, 64, T)
+            x = out if i == 0 else out + x
+            layers.append(x.transpose(1, 2))
+        return torch.cat(layers, dim=2)
+
+    def frontend_dense(self, x: Tensor) -> Tensor:
+        """``frontend`` as the original computes it: every filter, pooled after ReLU and batch norm."""
+        x = self.input_bn(x.unsqueeze(1))
+        padded = pad_time(x, 3, 3)
+        maps = [conv(padded) for conv in self.timbral]
+        maps += [conv(pad_time(x, *_same(kernel))) for conv, kernel in zip(self.temporal, TEMPORAL, strict=True)]
+        pooled = [bn(F.relu(m)).amax(dim=3) for bn, m in zip(self.front_bn, maps, strict=True)]  # (B, C, T)
+        return torch.cat(pooled, dim=1).transpose(1, 2)
+
+    def midend_dense(self, front: Tensor) -> Tensor:
+        """``midend`` as the original computes it: 2-D convolutions over every feature."""
         layers = [front]
         x = front
         for i, (conv, bn) in enumerate(zip(self.mid, self.mid_bn, strict=True)):
-            out = bn(F.relu(conv(_pad_time(x.unsqueeze(1), 3, 3)))).squeeze(3).transpose(1, 2)  # (B, T, 64)
+            out = bn(F.relu(conv(pad_time(x.unsqueeze(1), 3, 3)))).squeeze(3).transpose(1, 2)  # (B, T, 64)
             x = out if i == 0 else out + x
             layers.append(x)
         return torch.cat(layers, dim=2)
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        mid = self.midend(self.frontend(x))
+    @torch.no_grad()
+    def prune(self) -> None:
+        """Build the living-filter computation from the loaded weights (``models.musicnn_living``); eval mode."""
+        assert not self.training, "batch norm must use its running statistics"
+        largest = largest_input(self.input_bn)
+        pads = [(3, 3), (3, 3), *(_same(kernel) for kernel in TEMPORAL)]
+        convs = cast(list[nn.Conv2d], [*self.timbral, *self.temporal])
+        norms = cast(list[BatchNorm], list(self.front_bn))
+        self.pooled = [FrequencyPooledConv.build(conv, bn, pad=pad, largest=largest)
+                       for conv, bn, pad in zip(convs, norms, pads, strict=True)]
+        mid = cast(list[nn.Conv2d], list(self.mid))
+        self.mid_time = [TimeConv.build(mid[0], constant=fixed_features(self.pooled)),
+                         *(TimeConv.build(conv) for conv in mid[1:])]
+
+    def forward(self, x: Tensor, *, dense: bool = False) -> dict[str, Tensor]:
+        """``dense``: every filter, computed the original way (to compare with; same outputs, ten times the work)."""
+        mid = self.midend_dense(self.frontend_dense(x)) if dense else self.midend(self.frontend(x))
         max_pool, mean_pool = mid.amax(dim=1), mid.mean(dim=1)
         pooled = torch.stack([max_pool, mean_pool], dim=2).flatten(1)  # TF order: (max, mean) per feature
         penultimate = self.dense_bn(F.relu(self.dense(self.pool_bn(pooled))))
@@ -142,7 +184,9 @@ def pretrained() -> MusicnnMSD:
     """The MSD musicnn with its published weights, in eval mode (loaded once per process)."""
     model = MusicnnMSD()
     model.load_tensorflow(read_checkpoint(checkpoint_dir()))
-    return model.eval()
+    model.eval()
+    model.prune()
+    return model
 
 
 def windows(spectrogram: np.ndarray, *, hop: int = WINDOW_FRAMES) -> np.ndarray:
@@ -182,11 +226,12 @@ class MusicnnFrontEnd:
 
     BATCH = 16
 
-    def __init__(self, config: FrontEndConfig, *, keep_memory: bool = True) -> None:
+    def __init__(self, config: FrontEndConfig, *, keep_memory: bool = True, dense: bool = False) -> None:
         self.config = config
         self.outputs = OUTPUTS[config.name]
         self.n_features = config.n_features
         self.model = pretrained()
+        self.dense = dense  # on only to measure the difference (bench/audio.py)
         if keep_memory:  # off only to measure the difference (bench/audio.py)
             keep_freed_memory()
 
@@ -195,7 +240,7 @@ class MusicnnFrontEnd:
         batches = windows(log_mel(y, self.config.sr), hop=self.config.hops_per_frame)
         parts = []
         for start in range(0, len(batches), self.BATCH):
-            out = self.model(torch.from_numpy(batches[start : start + self.BATCH]))
+            out = self.model(torch.from_numpy(batches[start : start + self.BATCH]), dense=self.dense)
             out["tags"] = torch.sigmoid(out["logits"])
             parts.append(torch.cat([out[name] for name in self.outputs], dim=1))
         return torch.cat(parts).numpy().astype(np.float32)

@@ -1,17 +1,19 @@
 """The PyTorch musicnn against outputs of the original TensorFlow model (tests/fixtures, made once with
 scripts/musicnn_reference.py), and the TensorFlow checkpoint reader."""
 
+import copy
 import resource
 import sys
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pytest
 import torch
 
 from models.errors import MoodspaceError
 from models.frontend import frontend_config, make_frontend
-from models.musicnn import checkpoint_dir, pretrained, windows
+from models.musicnn import MusicnnMSD, checkpoint_dir, log_mel, pretrained, windows
 from models.tfcheckpoint import CheckpointError, read_checkpoint
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -76,3 +78,40 @@ def test_front_end_reuses_freed_memory_instead_of_faulting_in_fresh_pages():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     front_end(y)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 20_000
+
+
+def _log_mel_extremes(n_windows: int, seed: int) -> torch.Tensor:
+    """(W, 187, 96) log-mel windows drawn over the whole range any clip can reach, silence and full scale too."""
+    top = float(np.log10(1e4 * 256.0**2 * librosa.filters.mel(sr=16_000, n_fft=512, n_mels=96).sum(axis=1).max() + 1))
+    x = np.random.default_rng(seed).uniform(0, top, size=(n_windows, 187, 96)).astype(np.float32)
+    x[0] = 0.0
+    x[1, :, :48] = top
+    return torch.from_numpy(x)
+
+
+def _dense(model: MusicnnMSD, x: torch.Tensor) -> torch.Tensor:
+    return model.midend_dense(model.frontend_dense(x))
+
+
+@torch.no_grad()
+def test_living_filters_give_what_every_filter_gives():
+    """The pruned forward pass against the original computation, over the whole input range and a real clip."""
+    model = pretrained()
+    t = np.arange(16_000 * 9) / 16_000
+    y = (0.3 * np.sin(2 * np.pi * 220 * t * (1 + t / 9)) * (np.sin(2 * np.pi * 2 * t) > 0)
+         + 0.05 * np.random.default_rng(0).standard_normal(t.size)).astype(np.float32)  # a gliding tone, beats, noise
+    for x in (_log_mel_extremes(4, seed=0), torch.from_numpy(windows(log_mel(y)))):
+        np.testing.assert_allclose(model.frontend(x), model.frontend_dense(x), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(model.midend(model.frontend(x)), _dense(model, x), rtol=1e-4, atol=1e-3)
+    assert sum(len(branch.alive) for branch in model.pooled) < 0.2 * 561  # it is worth doing
+
+
+@torch.no_grad()
+def test_a_filter_that_comes_alive_is_computed():
+    model = copy.deepcopy(pretrained())
+    dead = next(i for i in range(204) if i not in set(model.pooled[0].alive.tolist()))
+    model.timbral[0].weight[dead] = torch.randn_like(model.timbral[0].weight[dead]) * 0.1
+    model.prune()
+    assert dead in model.pooled[0].alive.tolist()
+    x = _log_mel_extremes(3, seed=1)
+    np.testing.assert_allclose(model.midend(model.frontend(x)), _dense(model, x), rtol=1e-4, atol=1e-3)
