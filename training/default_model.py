@@ -34,6 +34,7 @@ from training.real_audio import eval_real_audio, probe_baseline
 from training.run import eval_bundle, train_bundle
 from training.run_text import eval_text, train_text
 from training.song_text import train_song_text
+from training.teachers import teacher_logits
 from training.text import TextTrainConfig
 from training.train import TrainConfig
 
@@ -43,6 +44,7 @@ SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
 # seeds, too little to replace the shipped model (docs/experiments.md, "Key features in the default").
 DEFAULT_FRONTEND: FrontEndName = "musicnn-msd-tags"
 CLASS_READING = "quadrant"  # the head whose class placements give the VA reading where it is trained
+DISTIL = False  # teachers per categorical data set and their soft targets (docs/experiments.md, "Distillation")
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,12 @@ def _imported(shared: Path | None, work: Path, name: AudioDataset) -> Path | Non
 def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE, card: Path | None = None,
                     synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None,
                     frontend: FrontEndName = DEFAULT_FRONTEND, dimensional: bool = False,
-                    song_text: Path | None = SONG_TEXT_PATH, augment: bool = False) -> Bundle:
+                    song_text: Path | None = SONG_TEXT_PATH, augment: bool = False,
+                    distil: bool = DISTIL) -> Bundle:
     """Train, evaluate and install the default bundle; write its model card; refit the lyrics and title/artist
     readings on the new audio reading (``song_text``, where the shared folder has MuSe and Deezer). ``augment``
-    adds the MIDI sets' train pieces with a random production each (``prepare``)."""
+    adds the MIDI sets' train pieces with a random production each (``prepare``); ``distil`` trains a teacher
+    per categorical data set first and teaches the categorical heads with its soft targets too."""
     sources = prepare(shared=shared, work=work, synth_size=synth_size, augment=augment)
     music = [m for m in (sources.synth, sources.vgmidi, sources.emopia, *sources.real, *sources.varied)
              if m is not None]
@@ -122,8 +126,10 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
                                             ("mirex_cluster", sources.mirex)) if present)
     config = replace(ModelConfig().with_frontend(frontend_config(frontend)), taxonomies=taxonomies,
                      dimensional=dimensional, class_reading=CLASS_READING if CLASS_READING in taxonomies else None)
+    categorical = [m for m in (*sources.real, sources.emopia) if m is not None]
+    teachers = teacher_logits(categorical, frontend=config.frontend) if distil and categorical else None
     bundle = train_bundle(data=music, val=validation, out=work / "bundle-music", config=config,
-                          train_config=train_config or TrainConfig(), name="moodspace-default")
+                          train_config=train_config or TrainConfig(), name="moodspace-default", teachers=teachers)
     if sources.emobank is not None:
         bundle = train_text(bundle=work / "bundle-music", out=work / "bundle-text", emobank_root=sources.emobank,
                             music=[m for m in (sources.synth, sources.vgmidi) if m is not None],

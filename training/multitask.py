@@ -23,6 +23,9 @@ from models.taxonomy import TAXONOMIES, class_index
 from training.classify import CategoricalMetrics, categorical_metrics
 from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
 
+KD_WEIGHT = 0.5  # share of the soft-target loss where a teacher exists
+KD_TEMPERATURE = 2.0
+
 
 @dataclass(frozen=True)
 class MultitaskConfig(OptimConfig):
@@ -32,8 +35,8 @@ class MultitaskConfig(OptimConfig):
     weight_decay: float = 1e-3
     trunk: EncoderConfig = field(default_factory=lambda: EncoderConfig(kind="bigru", hidden=64, layers=(128,),
                                                                        dropout=0.3))
-    kd_weight: float = 0.5  # share of the soft-target loss where a teacher exists
-    temperature: float = 2.0
+    kd_weight: float = KD_WEIGHT
+    temperature: float = KD_TEMPERATURE
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,17 @@ def evaluate(model: MultitaskNet, data: LabelledSet, split: str) -> CategoricalM
                                _softmax(logits(model, data.features[split], data.taxonomy)))
 
 
-def _loss(student: Tensor, target: Tensor, soft: Tensor | None, config: MultitaskConfig) -> Tensor:
+def distillation_loss(student: Tensor, target: Tensor, soft: Tensor | None, *, kd_weight: float,
+                      temperature: float) -> Tensor:
+    """Cross-entropy with the labels, mixed with Hinton et al.'s soft-target loss where teacher logits ``soft``
+    exist: KL between temperature-softened teacher and student distributions, times the temperature squared."""
     hard = nn.functional.cross_entropy(student, target)
     if soft is None:
         return hard
-    t = config.temperature
+    t = temperature
     distill = nn.functional.kl_div(nn.functional.log_softmax(student / t, dim=1),
                                    nn.functional.softmax(soft / t, dim=1), reduction="batchmean") * t * t
-    return (1 - config.kd_weight) * hard + config.kd_weight * distill
+    return (1 - kd_weight) * hard + kd_weight * distill
 
 
 def _batches(sets: list[LabelledSet], size: int, rng: np.random.Generator) -> list[tuple[int, np.ndarray]]:
@@ -125,7 +131,8 @@ def train_multitask(sets: list[LabelledSet], config: MultitaskConfig, *,
             data = sets[s]
             student = model(*pad([data.features["train"][i] for i in batch]), data.taxonomy)
             soft = torch.from_numpy(teachers[data.name][batch]) if teachers and data.name in teachers else None
-            loss = _loss(student, torch.from_numpy(data.labels["train"][batch]), soft, config)
+            loss = distillation_loss(student, torch.from_numpy(data.labels["train"][batch]), soft,
+                                     kd_weight=config.kd_weight, temperature=config.temperature)
             optimizer.zero_grad()
             loss.backward()  # only this set's head (and the trunk) receive gradients: the selective update
             optimizer.step()

@@ -22,7 +22,7 @@ from training.experiment import Splits, run_experiment, sweep, write_results
 from training.features import Item, Skipped, load_items, load_training_items
 from training.plots import plot_history, plot_va
 from training.splits import Split, of_split, test_clips, train_val
-from training.train import TrainConfig, train_model
+from training.train import Teachers, TrainConfig, train_model
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +74,21 @@ def train_val_items(data: list[Path], val: list[Path], config: ModelConfig, *, w
 
 
 def train_bundle(*, data: list[Path], val: list[Path], out: Path, config: ModelConfig, train_config: TrainConfig,
-                 workers: int | None = None, name: str = "moodspace") -> Bundle:
-    """Train on the ``data`` manifests, validate as ``train_val_items`` says; write a bundle to ``out``."""
+                 workers: int | None = None, name: str = "moodspace", teachers: Teachers | None = None) -> Bundle:
+    """Train on the ``data`` manifests, validate as ``train_val_items`` says; write a bundle to ``out``;
+    ``teachers``: soft targets for the categorical heads (``training.teachers``)."""
     found = train_val_items(data, val, config, workers=workers)
     train_items, val_items = found.train, found.val
     check_feature_size(config, train_items)
     start = time.perf_counter()
-    result = train_model(config, train_items, val_items, train_config)
+    result = train_model(config, train_items, val_items, train_config, teachers=teachers)
     metrics = {
         "train_seconds": round(time.perf_counter() - start, 1), "best_epoch": result.best_epoch,
         "n_train": len(train_items), "n_val": len(val_items),
         "val": {**result.best_val.to_dict(), "lam": result.query_lam} if result.best_val else {},
         "train_config": asdict(train_config), "data": [str(d) for d in data], "val_data": [str(v) for v in val],
         "history": result.history, "skipped": [s.__dict__ for s in found.skipped],
+        "distilled": len({i.id for i in train_items} & set(teachers or {})),
     }
     bundle = save_bundle(result.model, out, name=name, metrics=metrics)
     plot_history(result.history, out / "training.png")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -16,6 +16,7 @@ from models.losses import composite_loss, fit_linear_cca
 from training.evaluate import RetrievalMetrics, best_lam, categorical_evaluation, evaluate_model
 from training.features import Item
 from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
+from training.multitask import KD_TEMPERATURE, KD_WEIGHT, distillation_loss
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class TrainConfig(OptimConfig):
     # emotion -> music also lands near the asked VA (a distance of 0.2 costs as much as 0.1 of MRR).
     va_agreement_weight: float = 0.5
     dimensional_weight: float = 1.0  # weight of the dimensional head's Gaussian NLL (models with one)
+    kd_weight: float = KD_WEIGHT  # share of the teachers' soft targets in the categorical loss, where given
+    kd_temperature: float = KD_TEMPERATURE
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -80,15 +83,25 @@ def feature_stats(items: Sequence[Item]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(frames.mean(axis=0)), torch.from_numpy(frames.std(axis=0))
 
 
-def categorical_loss(model: CrossModalModel, h: torch.Tensor, batch: list[Item]) -> torch.Tensor:
-    """Sum over taxonomies of the cross-entropy of that head on the batch items labelled in it: a head learns
-    only from items its labels inform (selective update); the shared trunk from all of them."""
+# Clip id -> logits of its data set's teacher (``training.teachers``): soft targets for the categorical heads.
+Teachers = Mapping[str, np.ndarray]
+
+
+def categorical_loss(model: CrossModalModel, h: torch.Tensor, batch: list[Item], *, teachers: Teachers | None = None,
+                     config: TrainConfig | None = None) -> torch.Tensor:
+    """Sum over taxonomies of that head's loss on the batch items labelled in it: a head learns only from items
+    its labels inform (selective update); the shared trunk from all of them. Where ``teachers`` has every such
+    item, the loss mixes the labels with the teachers' soft targets (knowledge distillation)."""
+    config = config or TrainConfig()
     total = h.new_zeros(())
     for taxonomy, head in model.music.categorical.items():
         rows = [i for i, item in enumerate(batch) if taxonomy in item.labels]
         if rows:
             target = torch.tensor([batch[i].labels[taxonomy] for i in rows])
-            total = total + nn.functional.cross_entropy(head(h[rows]), target)
+            taught = teachers is not None and all(batch[i].id in teachers for i in rows)
+            soft = torch.from_numpy(np.stack([teachers[batch[i].id] for i in rows])) if taught else None  # type: ignore[index]
+            total = total + distillation_loss(head(h[rows]), target, soft, kd_weight=config.kd_weight,
+                                              temperature=config.kd_temperature)
     return total
 
 
@@ -102,7 +115,8 @@ def dimensional_loss(model: CrossModalModel, h: torch.Tensor, va: list[np.ndarra
 
 
 def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Optimizer, *,
-          config: ModelConfig, train_config: TrainConfig, rng: np.random.Generator) -> dict[str, float]:
+          config: ModelConfig, train_config: TrainConfig, rng: np.random.Generator,
+          teachers: Teachers | None) -> dict[str, float]:
     windows = [crop(item, train_config.crop_frames, rng) for item in batch]
     h = model.music.represent(*pad([w[0] for w in windows]))
     music = model.music.embed(h, align=False)
@@ -110,7 +124,7 @@ def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Opti
     loss, parts = composite_loss(music, emotion, lam=config.lam, alpha=config.alpha, reg=config.cca_reg,
                                  negatives=distinct_emotions([w[1] for w in windows]))
     if config.taxonomies:
-        ce = categorical_loss(model, h, batch)
+        ce = categorical_loss(model, h, batch, teachers=teachers, config=train_config)
         loss = loss + train_config.categorical_weight * ce
         parts |= {"ce": ce.item()}
     if model.music.dimensional is not None:
@@ -134,8 +148,9 @@ def _check_batch_size(config: ModelConfig, train_config: TrainConfig, n_train: i
 
 
 def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Sequence[Item],
-                train_config: TrainConfig, *, progress: bool = True) -> TrainResult:
-    """Seeded training; keeps the weights of the epoch with the best mean validation MRR."""
+                train_config: TrainConfig, *, progress: bool = True, teachers: Teachers | None = None) -> TrainResult:
+    """Seeded training; keeps the weights of the epoch with the best mean validation MRR; ``teachers``: soft
+    targets for the categorical heads (``categorical_loss``)."""
     min_size = _check_batch_size(config, train_config, len(train_items))
     seed_everything(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
@@ -145,7 +160,8 @@ def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Seq
     lams = QUERY_LAMS if train_config.tune_query_lam and 0 < config.lam < 1 else (config.lam,)
 
     def train_epoch() -> dict[str, float]:
-        return mean_parts([_step(model, b, optimizer, config=config, train_config=train_config, rng=rng)
+        return mean_parts([_step(model, b, optimizer, config=config, train_config=train_config, rng=rng,
+                                 teachers=teachers)
                            for b in batches(train_items, size=train_config.batch_size, rng=rng, min_size=min_size)])
 
     def validate() -> Validation[tuple[float, RetrievalMetrics]]:
