@@ -46,7 +46,9 @@ def corpus_render(
     root: Annotated[Path, typer.Option(exists=True, file_okay=False, help="The data set's folder.")],
     out: Out,
     renderer: Annotated[Renderer, typer.Option(help="builtin (own synthesizer), builtin-varied (a random "
-                                                    "production per file) or fluidsynth.")] = "builtin",
+                                                    "production per file), fluidsynth (FluidR3) or "
+                                                    "fluidsynth-varied (another soundfont, random programs, "
+                                                    "a random production per file).")] = "builtin",
     workers: Workers = None,
     overwrite: Overwrite = False,
     limit: Annotated[int | None, typer.Option(help="Render only the first N clips.")] = None,

@@ -373,7 +373,8 @@ def retrain_default(
     out: Annotated[Path | None, typer.Option(help="Install somewhere else than models/default_bundle (to "
                                                  "compare a candidate before it replaces the default).")] = None,
     augment: Annotated[bool, typer.Option(help="Add the MIDI sets' train pieces again, each with a random "
-                                               "production (renderer builtin-varied).")] = False,
+                                               "production (renderers builtin-varied and fluidsynth-varied)."
+                                          )] = False,
     distil: Annotated[bool, typer.Option(help="Train a teacher per categorical data set (4Q, MIREX, EMOPIA) and "
                                               "teach the categorical heads its soft targets too.")] = DISTIL,
 ) -> None:

@@ -27,6 +27,7 @@ from models.default import DEFAULT_BUNDLE
 from models.frontend import frontend_config
 from models.songtext import SONG_TEXT_PATH
 from training.corpus.generate import synth_corpus
+from training.corpus.midi import Renderer
 from training.corpus.render import import_dataset, render_dataset
 from training.datasets import AudioDataset
 from training.model_card import write_model_card
@@ -56,7 +57,8 @@ class Sources:
     warriner: Path | None
     fourq: Path | None = None
     mirex: Path | None = None
-    varied: tuple[Path, ...] = ()  # train splits of VGMIDI and EMOPIA again, rendered with "builtin-varied"
+    varied: tuple[Path, ...] = ()  # train splits of VGMIDI and EMOPIA again, by the varied renderers
+    vgmidi_fluidsynth: Path | None = None  # VGMIDI's test split rendered by FluidSynth: a renderer never trained on
 
     @property
     def real(self) -> list[Path]:
@@ -72,7 +74,8 @@ def _shared(shared: Path | None, name: str) -> Path | None:
 def prepare(*, shared: Path | None, work: Path, synth_size: dict[str, float] = SYNTH,
             augment: bool = False) -> Sources:
     """Generate and render the training corpora into ``work`` (reused when already there); with ``augment``, the
-    MIDI sets' train splits a second time with a random production per piece (``builtin-varied``)."""
+    MIDI sets' train splits again through each varied renderer (``_varied_renderers``): a random production per
+    piece."""
     synth = work / "synth" / "manifest.jsonl"
     if not synth.is_file():
         synth_corpus(out=synth.parent, overwrite=True, n=int(synth_size["n"]), seconds=synth_size["seconds"],
@@ -84,20 +87,41 @@ def prepare(*, shared: Path | None, work: Path, synth_size: dict[str, float] = S
             render_dataset(dataset=name, root=root, out=manifest.parent, renderer="builtin", overwrite=True)
         rendered[name] = manifest if root is not None else None
     imported = {name: _imported(shared, work, name) for name in ("4q", "mirex_mm")}
-    varied = tuple(_varied(shared, work, name) for name in ("vgmidi", "emopia") if augment and rendered[name])
+    varied = tuple(_varied(shared, work, name, renderer) for renderer in _varied_renderers(augment)
+                   for name in ("vgmidi", "emopia") if rendered[name])
     sources = Sources(synth, rendered["vgmidi"], rendered["emopia"], _shared(shared, "emobank"),
-                      _shared(shared, "warriner2013"), imported["4q"], imported["mirex_mm"], varied)
+                      _shared(shared, "warriner2013"), imported["4q"], imported["mirex_mm"], varied,
+                      _other_renderer(shared, work))
     if sources.vgmidi is None:
         log.warning("%s not found: training on the built-in corpus alone", shared)
     return sources
 
 
-def _varied(shared: Path | None, work: Path, name: str) -> Path:
+def _varied_renderers(augment: bool) -> tuple[Renderer, ...]:
+    """The varied renderers ``--augment`` adds: the built-in one, and FluidSynth's where it is installed."""
+    if not augment:
+        return ()
+    return ("builtin-varied", *(("fluidsynth-varied",) if shutil.which("fluidsynth") else ()))
+
+
+def _varied(shared: Path | None, work: Path, name: str, renderer: Renderer) -> Path:
     """The train split of a MIDI set rendered with a production per piece, written once into ``work``."""
-    root, manifest = _shared(shared, name), work / f"{name}-varied" / "manifest.jsonl"
+    suffix = "varied" if renderer == "builtin-varied" else renderer
+    root, manifest = _shared(shared, name), work / f"{name}-{suffix}" / "manifest.jsonl"
     if root is not None and not manifest.is_file():
-        render_dataset(dataset=name, root=root, out=manifest.parent, renderer="builtin-varied", overwrite=True,
+        render_dataset(dataset=name, root=root, out=manifest.parent, renderer=renderer, overwrite=True,
                        splits=("train",))
+    return manifest
+
+
+def _other_renderer(shared: Path | None, work: Path) -> Path | None:
+    """VGMIDI's test pieces rendered by FluidSynth, written once into ``work`` (None without FluidSynth)."""
+    root, manifest = _shared(shared, "vgmidi"), work / "vgmidi-fluidsynth-test" / "manifest.jsonl"
+    if root is None or shutil.which("fluidsynth") is None:
+        return None
+    if not manifest.is_file():
+        render_dataset(dataset="vgmidi", root=root, out=manifest.parent, renderer="fluidsynth", overwrite=True,
+                       splits=("test",))
     return manifest
 
 
@@ -151,7 +175,8 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
 
 
 def evaluate(bundle: Path, sources: Sources) -> dict:
-    """Held-apart metrics: retrieval on the test splits; text retrieval and text -> VA on EmoBank dev."""
+    """Held-apart metrics: real recordings; retrieval on the test splits (VGMIDI's also as FluidSynth renders);
+    EMOPIA val quadrants; text retrieval and text -> VA on EmoBank dev."""
     results: dict = {}
     if sources.real:  # real recordings first
         results["real_audio"] = [eval_real_audio(bundle=bundle, data=m, split=s).to_dict()
@@ -161,6 +186,11 @@ def evaluate(bundle: Path, sources: Sources) -> dict:
     results["synth_test"] = eval_bundle(bundle=bundle, data=sources.synth, split="test").to_dict()
     if sources.vgmidi is not None:
         results["vgmidi_test"] = eval_bundle(bundle=bundle, data=sources.vgmidi, split="test").to_dict()
+    if sources.vgmidi_fluidsynth is not None:
+        results["vgmidi_test_fluidsynth"] = eval_bundle(bundle=bundle, data=sources.vgmidi_fluidsynth,
+                                                        split="test").to_dict()
+    if sources.emopia is not None:  # its val songs are never trained on nor used for a choice
+        results["emopia_val"] = eval_real_audio(bundle=bundle, data=sources.emopia, split="val").to_dict()
     if sources.emobank is not None and sources.emopia is not None and sources.vgmidi is not None:
         results["text"] = eval_text(bundle=bundle, emobank_root=sources.emobank,
                                     music_train=[sources.synth, sources.vgmidi],

@@ -132,10 +132,23 @@ def _retrieval(evaluation: dict) -> list[str]:
         "| test set | N | M2E MRR | M2E AR | E2M MRR | E2M AR | E2M top-10 VA distance (VA-NN) | lam |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for key, name in (("synth_test", "built-in corpus, test split"), ("vgmidi_test", "VGMIDI, test series")):
+    for key, name in (("synth_test", "built-in corpus, test split"), ("vgmidi_test", "VGMIDI, test series"),
+                      ("vgmidi_test_fluidsynth", "VGMIDI, test series, rendered by FluidSynth (never trained on)")):
         if key in evaluation:
             lines.append(_row(name, evaluation[key]))
-    return lines
+    return [*lines, *_emopia(evaluation.get("emopia_val"))]
+
+
+def _emopia(row: dict | None) -> list[str]:
+    """EMOPIA's val songs (pop piano, rendered): quadrants from the VA reading and from the quadrant head."""
+    if row is None:
+        return []
+    head = row.get("head") or {}
+    cells = [row.get("valence_auc"), row.get("arousal_auc"), row.get("reading_accuracy"), head.get("accuracy"),
+             head.get("macro_f1")]
+    return ["", "EMOPIA val (pop piano rendered by the built-in synthesizer; songs never trained on):", "",
+            "| N | valence AUC | arousal AUC | quadrant acc. (reading) | head acc. | head macro-F1 |",
+            "|---|---|---|---|---|---|", f"| {row['n']} | " + " | ".join(_cell(c) for c in cells) + " |"]
 
 
 def _reconfigured(metrics: dict) -> list[str]:

@@ -87,3 +87,36 @@ def test_the_varied_renderer_is_reproducible_per_file_and_differs_across_files(t
     drawn = [production(seed) for seed in range(40)]
     assert {p.transpose for p in drawn} >= {-3, 0, 3} and len({p.timbres[0] for p in drawn}) >= 6
     assert any(p.band is not None for p in drawn) and any(p.band is None for p in drawn)
+
+
+def test_reorchestration_changes_programs_and_key_but_not_the_drums(tmp_path: Path):
+    import mido
+
+    from training.corpus.fluidsynth import reorchestrate
+
+    source = write_midi(tmp_path / "p.mid", [(0, 1, 60), (1, 1, 64)])
+    song = mido.MidiFile(source)
+    song.tracks[0].insert(0, mido.Message("note_on", channel=9, note=36, velocity=90, time=0))
+    song.tracks[0].insert(1, mido.Message("note_off", channel=9, note=36, velocity=0, time=10))
+    song.save(source)
+    out = reorchestrate(source, tmp_path / "o.mid", programs={c: 40 + c for c in range(16)}, transpose=2)
+    notes, _ = read_midi(out)
+    melodic = [n for n in notes if n.channel != 9]
+    assert [n.pitch for n in melodic] == [62, 66] and {n.program for n in melodic} == {40 + melodic[0].channel}
+    assert [n.pitch for n in notes if n.channel == 9] == [36]
+
+
+def test_the_fluidsynth_varied_renderer_is_reproducible_per_file_and_differs_across_files(tmp_path: Path):
+    notes = [(0, 1, 60), (1, 1, 64), (2, 2, 67)]
+    paths = [write_midi(tmp_path / f"piece{i}.mid", notes) for i in range(4)]
+    render = RENDERERS["fluidsynth-varied"]
+    np.testing.assert_array_equal(render(paths[0])[0], render(paths[0])[0])
+    spectra = [np.abs(np.fft.rfft(render(p)[0][: SR * 2])) for p in paths]
+    shapes = [s / np.linalg.norm(s) for s in spectra]
+    assert all(float(shapes[0] @ s) < 0.98 for s in shapes[1:])
+
+
+def test_the_fluidsynth_varied_renderer_names_its_missing_soundfont(monkeypatch):
+    monkeypatch.setattr("training.corpus.fluidsynth.VARIED_SOUNDFONTS", {"/nowhere/x.sf2": "some-soundfont"})
+    with pytest.raises(RendererUnavailableError, match="apt-get install some-soundfont"):
+        check_renderer("fluidsynth-varied")

@@ -1,4 +1,4 @@
-"""MIDI -> note events (mido), and the two renderers: the built-in synthesizer and FluidSynth.
+"""MIDI -> note events (mido), and the renderers: the built-in synthesizer and FluidSynth, each plain or varied.
 
 ``RENDERERS`` maps a renderer name to ``render(path) -> (y, duration)``: float32 mono audio at ``SR`` and the MIDI's
 own length in seconds. Every renderer returns ``duration + TAIL`` seconds so that their outputs line up.
@@ -6,15 +6,14 @@ own length in seconds. Every renderer returns ``duration + TAIL`` seconds so tha
 ``builtin-varied`` is the built-in synthesizer with a different production per file (seeded by the file's name, so
 a render is reproducible): each channel's General MIDI program gets a random built-in timbre, the piece is
 transposed by up to ``MAX_TRANSPOSE`` semitones, and the mix gets a random room, a spectral tilt, sometimes a band
-limit (a telephone or an old recording), noise and a level. Training on it keeps a model from learning one timbre
+limit (a telephone or an old recording), noise and a level. ``fluidsynth-varied`` draws the same production but
+plays the piece with FluidSynth on another soundfont than the ``fluidsynth`` renderer's, each channel on a random
+General MIDI program (``training.corpus.fluidsynth``). Training on them keeps a model from learning one timbre
 (docs/experiments.md, "Renderer augmentation").
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import tempfile
 import zlib
 from collections.abc import Callable
@@ -24,15 +23,20 @@ from typing import Literal
 
 import mido
 import numpy as np
-import soundfile as sf
 
 from models.errors import MidiError, RendererUnavailableError
+from training.corpus.fluidsynth import (
+    DRUM_CHANNEL,
+    MELODIC_PROGRAMS,
+    fluidsynth_binary,
+    reorchestrate,
+    run_fluidsynth,
+    soundfont,
+    varied_soundfonts,
+)
 from training.corpus.synth import SR, TIMBRES, Note, master, render_notes, reverb
 
 TAIL = 1.0  # seconds of release after the last MIDI event
-DRUM_CHANNEL = 9
-SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
-FLUIDSYNTH_GAIN = 1.0
 BUILTIN_GAIN = 1.0
 
 # General MIDI program ranges -> built-in timbres (GM 1 families of eight programs).
@@ -200,49 +204,39 @@ def render_builtin_varied(path: str | Path) -> tuple[np.ndarray, float]:
     return produce(render_notes(synth_notes, seconds=duration + TAIL, seed=seed), p, seed=seed), duration
 
 
-def soundfont() -> Path:
-    """The General MIDI soundfont: ``MOODSPACE_SOUNDFONT`` or Debian's fluid-soundfont-gm."""
-    candidates = [os.environ.get("MOODSPACE_SOUNDFONT", ""), *SOUNDFONTS]
-    for candidate in filter(None, candidates):
-        if Path(candidate).is_file():
-            return Path(candidate)
-    raise RendererUnavailableError(
-        "no General MIDI soundfont found: install Debian's fluid-soundfont-gm "
-        "(apt-get install fluidsynth fluid-soundfont-gm), set MOODSPACE_SOUNDFONT, or use --renderer builtin"
-    )
-
-
-def fluidsynth_binary() -> str:
-    binary = shutil.which("fluidsynth")
-    if binary is None:
-        raise RendererUnavailableError(
-            "FluidSynth is not installed: apt-get install fluidsynth fluid-soundfont-gm, or use --renderer builtin"
-        )
-    return binary
+def _fit(y: np.ndarray, duration: float) -> np.ndarray:
+    """Cut or pad a render to ``duration + TAIL`` seconds."""
+    size = int((duration + TAIL) * SR)
+    return np.pad(y[:size], (0, max(0, size - y.shape[0]))).astype(np.float32)
 
 
 def render_fluidsynth(path: str | Path) -> tuple[np.ndarray, float]:
     """Render with FluidSynth and a General MIDI soundfont; mono at SR, cut or padded to duration + TAIL."""
     _, duration = read_midi(path)
+    return _fit(run_fluidsynth(Path(path), soundfont()), duration), duration
+
+
+def render_fluidsynth_varied(path: str | Path) -> tuple[np.ndarray, float]:
+    """FluidSynth with a production drawn from the file's name: one of ``VARIED_SOUNDFONTS`` (never the
+    ``fluidsynth`` renderer's FluidR3), a random General MIDI program per channel and a transposition, then
+    ``builtin-varied``'s room, tilt, band limit, noise and level."""
+    seed = zlib.crc32(Path(path).name.encode())
+    p, rng = production(seed), np.random.default_rng(seed + 2)
+    _, duration = read_midi(path)
+    fonts = varied_soundfonts()
+    programs = {channel: int(rng.integers(MELODIC_PROGRAMS)) for channel in range(16)}
     with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "out.wav"
-        command = [fluidsynth_binary(), "-ni", "-q", "-g", str(FLUIDSYNTH_GAIN), "-r", str(SR), "-T", "wav",
-                   "-F", str(wav), str(soundfont()), str(path)]
-        result = subprocess.run(command, capture_output=True, timeout=600, check=False)
-        if result.returncode != 0 or not wav.is_file():
-            raise MidiError(f"{path}: FluidSynth failed ({result.stderr.decode(errors='replace').strip()[:200]})")
-        y, sr = sf.read(wav, dtype="float32", always_2d=True)
-    assert sr == SR, sr
-    y = y.mean(axis=1)
-    size = int((duration + TAIL) * SR)
-    return np.pad(y[:size], (0, max(0, size - y.shape[0]))), duration
+        midi = reorchestrate(Path(path), Path(tmp) / "varied.mid", programs=programs, transpose=p.transpose)
+        y = run_fluidsynth(midi, fonts[int(rng.integers(len(fonts)))])
+    return produce(_fit(y, duration), p, seed=seed), duration
 
 
-Renderer = Literal["builtin", "builtin-varied", "fluidsynth"]
+Renderer = Literal["builtin", "builtin-varied", "fluidsynth", "fluidsynth-varied"]
 RENDERERS: dict[str, Callable[[str | Path], tuple[np.ndarray, float]]] = {
     "builtin": render_builtin,
     "builtin-varied": render_builtin_varied,
     "fluidsynth": render_fluidsynth,
+    "fluidsynth-varied": render_fluidsynth_varied,
 }
 
 
@@ -250,6 +244,9 @@ def check_renderer(name: str) -> None:
     """Fail before any work starts if a renderer cannot run here."""
     if name not in RENDERERS:
         raise RendererUnavailableError(f"unknown renderer {name!r}; choose one of {sorted(RENDERERS)}")
-    if name == "fluidsynth":
+    if name.startswith("fluidsynth"):
         fluidsynth_binary()
-        soundfont()
+        if name == "fluidsynth":
+            soundfont()
+        else:
+            varied_soundfonts()
