@@ -210,6 +210,29 @@ def categorical_experiment(
     typer.echo(markdown(summary, seeds=seeds))
 
 
+@cli.command("recipe-experiment")
+def recipe_experiment(
+    out: ResultsFolder,
+    variant: Annotated[list[str], typer.Option(help="plain, distil, augment or augment-distil; repeat the flag "
+                                                    "for several.")] = ["plain", "distil"],  # noqa: B006
+    seeds: Seeds = 3,
+    shared: Annotated[Path, typer.Option(help="The shared data sets folder.")] = Path("../shared/datasets"),
+    work: Annotated[Path, typer.Option(help="Where corpora are rendered (as retrain-default).")] =
+    Path("data/default-training"),
+) -> None:
+    """The default's music model trained several ways over seeds, judged on real recordings (val and test)."""
+    from typing import get_args
+
+    from training.recipe_experiment import Variant, markdown
+    from training.recipe_experiment import recipe_experiment as run_recipe
+
+    known = get_args(Variant)
+    if set(variant) - set(known):
+        raise typer.BadParameter(f"{variant!r}: choose from {', '.join(known)}", param_hint="--variant")
+    summary = run_recipe(shared=shared, work=work, out=out, variants=variant, seeds=seeds)  # type: ignore[arg-type]
+    typer.echo(markdown(summary, seeds=seeds))
+
+
 @cli.command("harmony-experiment")
 def harmony_experiment(
     data: CategoricalManifests,

@@ -37,7 +37,7 @@ from training.run_text import eval_text, train_text
 from training.song_text import train_song_text
 from training.teachers import teacher_logits
 from training.text import TextTrainConfig
-from training.train import TrainConfig
+from training.train import Teachers, TrainConfig
 
 log = logging.getLogger(__name__)
 SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
@@ -133,6 +133,38 @@ def _imported(shared: Path | None, work: Path, name: AudioDataset) -> Path | Non
     return manifest if root is not None else None
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """What the default's music model trains on, validates on, and how it is configured."""
+
+    music: list[Path]  # train splits of these
+    validation: list[Path]  # val splits of these
+    categorical: list[Path]  # the sets a teacher is trained for (``distil``)
+    config: ModelConfig
+
+
+def recipe(sources: Sources, *, frontend: FrontEndName = DEFAULT_FRONTEND, dimensional: bool = False) -> Recipe:
+    music = [m for m in (sources.synth, sources.vgmidi, sources.emopia, *sources.real, *sources.varied)
+             if m is not None]
+    validation = [m for m in (sources.synth, sources.vgmidi, *sources.real) if m is not None]
+    taxonomies = tuple(t for t, present in (("quadrant", sources.fourq or sources.emopia),
+                                            ("mirex_cluster", sources.mirex)) if present)
+    config = replace(ModelConfig().with_frontend(frontend_config(frontend)), taxonomies=taxonomies,
+                     dimensional=dimensional, class_reading=CLASS_READING if CLASS_READING in taxonomies else None)
+    categorical = [m for m in (*sources.real, sources.emopia) if m is not None]
+    return Recipe(music, validation, categorical, config)
+
+
+def teachers_of(chosen: Recipe) -> Teachers | None:
+    """Soft targets of a teacher per categorical set (``training.teachers``), or None without such sets."""
+    return teacher_logits(chosen.categorical, frontend=chosen.config.frontend) if chosen.categorical else None
+
+
+def train_music(chosen: Recipe, *, out: Path, train_config: TrainConfig, teachers: Teachers | None) -> Bundle:
+    return train_bundle(data=chosen.music, val=chosen.validation, out=out, config=chosen.config,
+                        train_config=train_config, name="moodspace-default", teachers=teachers)
+
+
 def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE, card: Path | None = None,
                     synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None,
                     frontend: FrontEndName = DEFAULT_FRONTEND, dimensional: bool = False,
@@ -143,17 +175,9 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
     adds the MIDI sets' train pieces with a random production each (``prepare``); ``distil`` trains a teacher
     per categorical data set first and teaches the categorical heads with its soft targets too."""
     sources = prepare(shared=shared, work=work, synth_size=synth_size, augment=augment)
-    music = [m for m in (sources.synth, sources.vgmidi, sources.emopia, *sources.real, *sources.varied)
-             if m is not None]
-    validation = [m for m in (sources.synth, sources.vgmidi, *sources.real) if m is not None]
-    taxonomies = tuple(t for t, present in (("quadrant", sources.fourq or sources.emopia),
-                                            ("mirex_cluster", sources.mirex)) if present)
-    config = replace(ModelConfig().with_frontend(frontend_config(frontend)), taxonomies=taxonomies,
-                     dimensional=dimensional, class_reading=CLASS_READING if CLASS_READING in taxonomies else None)
-    categorical = [m for m in (*sources.real, sources.emopia) if m is not None]
-    teachers = teacher_logits(categorical, frontend=config.frontend) if distil and categorical else None
-    bundle = train_bundle(data=music, val=validation, out=work / "bundle-music", config=config,
-                          train_config=train_config or TrainConfig(), name="moodspace-default", teachers=teachers)
+    chosen = recipe(sources, frontend=frontend, dimensional=dimensional)
+    bundle = train_music(chosen, out=work / "bundle-music", train_config=train_config or TrainConfig(),
+                         teachers=teachers_of(chosen) if distil else None)
     if sources.emobank is not None:
         bundle = train_text(bundle=work / "bundle-music", out=work / "bundle-text", emobank_root=sources.emobank,
                             music=[m for m in (sources.synth, sources.vgmidi) if m is not None],

@@ -42,6 +42,7 @@ print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('app',
     (["serve", "--log-level", "loud"], "'loud' is not one of"),
     (["experiment", "--train", "{manifest}", "--test", "{manifest}", "--out", "o", "--sweep-lam", "a,b"],
      "give numbers separated by commas"),
+    (["recipe-experiment", "--out", "o", "--variant", "bigger"], "choose from plain, distil, augment, augment-distil"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch, capsys, argv: list[str], message: str):
     manifest = tmp_path / "m.jsonl"

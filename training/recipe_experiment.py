@@ -1,0 +1,84 @@
+"""``moodspace recipe-experiment``: the default's music model trained several ways over several seeds, judged on
+the real recordings' artist-held-apart splits and EMOPIA val, as the model card reads them.
+
+Variants: ``plain`` (the recipe as it is), ``distil`` (soft targets of a teacher per categorical set,
+``training.teachers``), ``augment`` (the MIDI train pieces again through the varied renderers) and
+``augment-distil``. One seed's variants share their data and differ only in what the variant names; val figures
+decide, test figures are reported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from training.default_model import Sources, prepare, recipe, teachers_of, train_music
+from training.real_audio import eval_real_audio
+from training.train import Teachers, TrainConfig
+
+Variant = Literal["plain", "distil", "augment", "augment-distil"]
+SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1")
+
+
+def _scores(bundle: Path, manifest: Path, split: str) -> dict[str, float]:
+    metrics = eval_real_audio(bundle=bundle, data=manifest, split=split)
+    head = metrics.head
+    values = {"valence_auc": metrics.valence_auc, "arousal_auc": metrics.arousal_auc,
+              "reading_accuracy": metrics.reading_accuracy, "head_accuracy": head.accuracy if head else None,
+              "head_macro_f1": head.macro_f1 if head else None}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def judge(bundle: Path, sources: Sources) -> dict[str, dict[str, float]]:
+    """'set split' -> score -> value on the real sets' val and test splits and EMOPIA val."""
+    out = {f"{m.stem} {split}": _scores(bundle, m, split) for m in sources.real for split in ("val", "test")}
+    if sources.emopia is not None:
+        out["emopia val"] = _scores(bundle, sources.emopia, "val")
+    return out
+
+
+def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dict[bool, Teachers | None],
+                seed: int, out: Path) -> dict[str, dict[str, float]]:
+    augment = variant.startswith("augment")
+    chosen = recipe(sources[augment])
+    bundle = out / f"{variant}-seed{seed}"
+    train_music(chosen, out=bundle, train_config=TrainConfig(seed=seed),
+                teachers=teachers[augment] if variant.endswith("distil") else None)
+    return judge(bundle, sources[augment])
+
+
+def summarize(runs: dict[str, list[dict[str, dict[str, float]]]]) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """variant -> 'set split' -> score -> [mean, sd] over seeds."""
+    return {variant: {where: {score: [float(np.mean(v)), float(np.std(v))] for score in seeds[0][where]
+                              for v in [[s[where][score] for s in seeds]]} for where in seeds[0]}
+            for variant, seeds in runs.items()}
+
+
+def markdown(summary: dict, *, seeds: int) -> str:
+    lines = [f"Mean (sd) over {seeds} seeds.", "",
+             "| variant | set, split | valence AUC | arousal AUC | quadrant acc. (reading) | head acc. "
+             "| head macro-F1 |",
+             "|---|---|---|---|---|---|---|"]
+    for variant, places in summary.items():
+        for where, scores in places.items():
+            cells = [f"{scores[s][0]:.3f} ({scores[s][1]:.3f})" if s in scores else "" for s in SCORES]
+            lines.append(f"| {variant} | {where} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def recipe_experiment(*, shared: Path, work: Path, out: Path, variants: list[Variant], seeds: int) -> dict:
+    augments = sorted({v.startswith("augment") for v in variants})
+    sources = {a: prepare(shared=shared, work=work, augment=a) for a in augments}
+    distils = {v.startswith("augment") for v in variants if v.endswith("distil")}
+    teachers = {a: teachers_of(recipe(sources[a])) if a in distils else None for a in augments}
+    runs: dict[str, list[dict[str, dict[str, float]]]] = {
+        v: [run_variant(v, sources=sources, teachers=teachers, seed=seed, out=out) for seed in range(seeds)]
+        for v in variants}
+    summary = summarize(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
+    (out / "results.md").write_text(markdown(summary, seeds=seeds))
+    return summary
