@@ -17,9 +17,9 @@ import soundfile as sf
 from tests.app.servers import start_server
 
 
-def _start(tmp_path: Path, bundle_dir: Path) -> tuple[subprocess.Popen, int]:
+def _start(tmp_path: Path, bundle_dir: Path, workers: int = 1) -> tuple[subprocess.Popen, int]:
     env = {"MOODSPACE_DATA_DIR": str(tmp_path / "data"), "MOODSPACE_BUNDLE": str(bundle_dir)}
-    process, url = start_server(env, new_session=True, timeout_s=30)
+    process, url = start_server(env, new_session=True, timeout_s=60, workers=workers)
     return process, int(url.rsplit(":", 1)[1])
 
 
@@ -50,9 +50,11 @@ def _uploads(port: int, n: int) -> tuple[list[threading.Thread], list[object]]:
     return threads, outcomes
 
 
-@pytest.mark.parametrize("to_group", [True, False], ids=["SIGTERM to the group", "SIGINT to the process"])
-def test_the_service_stops_within_10_s_and_leaves_nothing_behind(tmp_path, bundle_dir, to_group: bool):
-    process, port = _start(tmp_path, bundle_dir)
+@pytest.mark.parametrize(("to_group", "workers"), [(True, 1), (False, 1), (True, 2)],
+                         ids=["SIGTERM to the group", "SIGINT to the process", "SIGTERM to the group of 2 workers"])
+def test_the_service_stops_within_10_s_and_leaves_nothing_behind(tmp_path, bundle_dir, to_group: bool,
+                                                                  workers: int):
+    process, port = _start(tmp_path, bundle_dir, workers)
     pgid = os.getpgid(process.pid)
     threads, outcomes = _uploads(port, 8)
     time.sleep(0.3)  # requests in flight
