@@ -54,9 +54,10 @@ def seed_everything(seed: int) -> None:
 
 
 def fit(module: nn.Module, *, epochs: int, patience: int, train_epoch: Callable[[], dict[str, float]],
-        validate: Callable[[], Validation[V]], desc: str, progress: bool = True) -> FitResult[V]:
+        validate: Callable[[], Validation[V]], desc: str, progress: bool = True, min_epochs: int = 1) -> FitResult[V]:
     """Run up to ``epochs`` epochs of ``train_epoch`` (which returns the epoch's mean loss parts); keep the state of
-    ``module`` after the epoch with the best ``validate().score`` and load it back at the end."""
+    ``module`` after the epoch with the best ``validate().score`` from epoch ``min_epochs`` on (or the last, if
+    fewer run; patience counts from there too) and load it back at the end."""
     result: FitResult[V] = FitResult()
     best_state, best_score, stale = copy.deepcopy(module.state_dict()), -np.inf, 0
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not progress)
@@ -67,6 +68,8 @@ def fit(module: nn.Module, *, epochs: int, patience: int, train_epoch: Callable[
         result.history.append({"epoch": epoch, **parts, **validation.record})
         bar.set_postfix({**({"loss": f"{parts['loss']:.3f}"} if "loss" in parts else {}),
                          "val": f"{validation.score:.3f}"})
+        if epoch < min(min_epochs, epochs):
+            continue
         if validation.score > best_score:
             best_state, best_score, stale = copy.deepcopy(module.state_dict()), validation.score, 0
             result.best_epoch, result.best = epoch, validation

@@ -30,6 +30,9 @@ class TrainConfig(OptimConfig):
     dimensional_weight: float = 1.0  # weight of the dimensional head's Gaussian NLL (models with one)
     kd_weight: float = KD_WEIGHT  # share of the teachers' soft targets in the categorical loss, where given
     kd_temperature: float = KD_TEMPERATURE
+    # No epoch before this one is kept: the categorical heads' F1 peaks within a few epochs (soon with soft
+    # targets), the shared space's retrieval MRR keeps rising for about twenty (docs/experiments.md, "Distillation").
+    min_epochs: int = 20
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -172,7 +175,7 @@ def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Seq
         return Validation(float(np.mean([val.mean_mrr, *f1.values()])), record, (lam, val))
 
     fitted = fit(model, epochs=train_config.epochs, patience=train_config.patience, train_epoch=train_epoch,
-                 validate=validate, desc="train", progress=progress)
+                 validate=validate, desc="train", progress=progress, min_epochs=train_config.min_epochs)
     assert fitted.best is not None and fitted.best.detail is not None, "no epoch ran"
     best_query_lam, best_val = fitted.best.detail
     if len(lams) > 1:

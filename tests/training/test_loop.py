@@ -5,7 +5,7 @@ from torch import nn
 from training.loop import Validation, fit
 
 
-def _counting_run(scores: list[float], *, patience: int) -> tuple[nn.Linear, list[float], object]:
+def _counting_run(scores: list[float], *, patience: int, min_epochs: int = 1) -> tuple[nn.Linear, list[float], object]:
     """A module whose weight is set to the epoch number; validation returns ``scores[epoch - 1]``."""
     module = nn.Linear(1, 1, bias=False)
     epoch = {"n": 0}
@@ -23,7 +23,7 @@ def _counting_run(scores: list[float], *, patience: int) -> tuple[nn.Linear, lis
         return Validation(score, {"val": score}, epoch["n"])
 
     result = fit(module, epochs=len(scores), patience=patience, train_epoch=train_epoch, validate=validate,
-                 desc="test", progress=False)
+                 desc="test", progress=False, min_epochs=min_epochs)
     return module, seen, result
 
 
@@ -44,3 +44,11 @@ def test_ties_do_not_replace_the_best_epoch():
 def test_a_nan_score_never_becomes_best():
     module, _, result = _counting_run([0.2, float(np.nan), 0.1], patience=5)
     assert result.best_epoch == 1 and module.weight.item() == 1.0
+
+
+def test_no_epoch_before_min_epochs_is_kept_and_patience_counts_from_there():
+    module, seen, result = _counting_run([0.9, 0.8, 0.3, 0.5, 0.4, 0.2, 0.1, 0.6], patience=2, min_epochs=3)
+    assert result.best_epoch == 4 and module.weight.item() == 4.0  # 0.9 and 0.8 came too early
+    assert len(seen) == 6  # epochs 5 and 6 did not beat 0.5: stop
+    _, _, short = _counting_run([0.9, 0.1], patience=2, min_epochs=5)
+    assert short.best_epoch == 2  # fewer epochs than min_epochs: the last one
