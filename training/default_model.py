@@ -45,7 +45,7 @@ SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
 # seeds, too little to replace the shipped model (docs/experiments.md, "Key features in the default").
 DEFAULT_FRONTEND: FrontEndName = "musicnn-msd-tags"
 CLASS_READING = "quadrant"  # the head whose class placements give the VA reading where it is trained
-DISTIL = False  # teachers per categorical data set and their soft targets (docs/experiments.md, "Distillation")
+DISTIL = True  # a teacher per categorical set, its soft targets for the heads (docs/experiments.md, "Distillation")
 
 
 @dataclass(frozen=True)

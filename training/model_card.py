@@ -43,9 +43,9 @@ FRONTEND_LIMITS = {
     "musicnn": """- The front end (musicnn, frozen) was trained on real recordings; the emotion mapping on top of it
   learned from synthesized audio, piano renderings of MIDI and, where ../shared had them, about 900 real recordings
   labelled only by category (4Q quadrants, MIREX clusters), so real music's valence/arousal is learned at class
-  centres, not from ratings. Lyrics are not heard beyond what musicnn's tags carry. It reads 3 s windows: a curve
-  has one point per 3 s, and a 30 s clip costs about 0.6 s of one core (above the 150 ms target: a distilled
-  student front end is the next step).""",
+  centres, not from ratings. Lyrics are not heard beyond what musicnn's tags carry (the service's separate lyrics
+  and title/artist readings do). It reads 3 s windows: a curve has one point per 3 s; music -> emotion of a 30 s
+  clip costs about 130 ms of one core (musicnn computed on its living filters, docs/experiments.md).""",
 }
 LIMITS = """- Valence is harder than arousal, for the model as for people: expect larger valence errors.
 - Text: EmoBank's ratings cluster near neutral; the VA bridge maps them onto the music scale by standardising.
@@ -73,6 +73,14 @@ def _row(name: str, metrics: dict) -> str:
             f"{e2m['ar']:.1f} | {distance} | {metrics['lam']:.2f} |")
 
 
+def _distilled(n_clips: int) -> list[str]:
+    if not n_clips:
+        return []
+    return ["", f"Its categorical heads learned from the labels and from the soft targets of a teacher per categorical "
+            f"data set (knowledge distillation after Kang & Herremans; {n_clips} train clips taught; "
+            "docs/model.md)."]
+
+
 def _what_it_is(bundle: Bundle) -> list[str]:
     config = bundle.config
     weights = (bundle.path / "weights.pt").stat().st_size / 2**20 if bundle.path else 0.0
@@ -85,7 +93,8 @@ def _what_it_is(bundle: Bundle) -> list[str]:
         f"trained with lam = {config.lam} (CCA) and alpha = {config.alpha} (KL ranking margin); queries rank with "
         f"lam = {config.score_lam} by default (chosen on validation). "
         + ("Text heads: a valence/arousal bridge and a metric-learning bridge on frozen all-MiniLM-L6-v2."
-           if config.text else "No text heads (EmoBank was not available when it was trained)."), "",
+           if config.text else "No text heads (EmoBank was not available when it was trained)."),
+        *_distilled(bundle.metrics.get("distilled", 0)), "",
         "## Training data", "", _data_table(config.frontend.name, bundle.metrics.get("sources", {})), "",
         DATA_NOTE, "",
     ]
@@ -180,6 +189,9 @@ COMMANDS = ["", "Commands that produce these figures (after `make model`):", "",
             "moodspace probe --data data/default-training/4q.jsonl --data data/default-training/mirex_mm.jsonl",
             "moodspace eval --bundle default --data data/default-training/synth/manifest.jsonl --split test",
             "moodspace eval --bundle default --data data/default-training/vgmidi/manifest.jsonl --split test",
+            "moodspace eval --bundle default --data data/default-training/vgmidi-fluidsynth-test/manifest.jsonl "
+            "--split test",
+            "moodspace eval-real --bundle default --data data/default-training/emopia/manifest.jsonl --split val",
             "moodspace eval-text --bundle default --emobank ../shared/datasets/emobank \\",
             "  --music-test data/default-training/emopia/manifest.jsonl:val \\",
             "  --music-test data/default-training/vgmidi/manifest.jsonl:test \\",
