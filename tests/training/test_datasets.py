@@ -207,7 +207,12 @@ def test_the_default_recipe_adds_varied_renders_of_the_midi_train_pieces_only(vg
     size = {"n": 4, "seconds": 2, "seed": 0}
     assert prepare(shared=shared, work=tmp_path / "plain", synth_size=size).varied == ()
     sources = prepare(shared=shared, work=tmp_path / "work", synth_size=size, augment=True)
-    (varied,) = sources.varied
     plain = read_manifest(sources.vgmidi)
-    assert [c.id for c in read_manifest(varied)] == [c.id for c in plain if c.split == "train"]
-    assert {c.extra["renderer"] for c in read_manifest(varied)} == {"builtin-varied"}
+    renderers = set()
+    for varied in sources.varied:  # the built-in synthesizer's, and FluidSynth's (scripts/system-deps installs it)
+        assert [c.id for c in read_manifest(varied)] == [c.id for c in plain if c.split == "train"]
+        renderers |= {c.extra["renderer"] for c in read_manifest(varied)}
+    assert renderers == {"builtin-varied", "fluidsynth-varied"}
+    held_out = read_manifest(sources.vgmidi_fluidsynth)  # the test pieces, on the renderer never trained on
+    assert [c.id for c in held_out] == [c.id for c in plain if c.split == "test"]
+    assert {c.extra["renderer"] for c in held_out} == {"fluidsynth"}

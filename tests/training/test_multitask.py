@@ -3,10 +3,19 @@ import torch
 
 from models.config import EncoderConfig
 from models.encoders import pad
-from training.multitask import LabelledSet, MultitaskConfig, MultitaskNet, _loss, evaluate, logits, train_multitask
+from training.multitask import (
+    LabelledSet,
+    MultitaskConfig,
+    MultitaskNet,
+    distillation_loss,
+    evaluate,
+    logits,
+    train_multitask,
+)
 
 TINY = MultitaskConfig(epochs=40, patience=40, batch_size=8, trunk=EncoderConfig(kind="mlp", hidden=8, layers=(16,)))
 
+KD = {"kd_weight": TINY.kd_weight, "temperature": TINY.temperature}
 
 def _set(name: str, taxonomy: str, classes: int, seed: int) -> LabelledSet:
     """Frames whose mean encodes the class: class c sits at +3 on feature c."""
@@ -33,8 +42,8 @@ def test_a_batch_updates_only_the_head_its_labels_inform():
     model = MultitaskNet(6, ["mirex_cluster", "quadrant"], TINY.trunk)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    loss = _loss(model(*pad(data.features["train"][:8]), "quadrant"), torch.from_numpy(data.labels["train"][:8]),
-                 None, TINY)
+    loss = distillation_loss(model(*pad(data.features["train"][:8]), "quadrant"),
+                             torch.from_numpy(data.labels["train"][:8]), None, **KD)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -46,6 +55,6 @@ def test_a_batch_updates_only_the_head_its_labels_inform():
 def test_distillation_with_the_teachers_own_logits_keeps_the_loss_at_its_hard_part_plus_entropy():
     student = torch.tensor([[2.0, 0.0, -1.0, 0.5]])
     target = torch.tensor([0])
-    hard = _loss(student, target, None, TINY)
-    same = _loss(student, target, student.clone(), TINY)  # KL(student || itself) = 0
+    hard = distillation_loss(student, target, None, **KD)
+    same = distillation_loss(student, target, student.clone(), **KD)  # KL(student || itself) = 0
     assert torch.isclose(same, (1 - TINY.kd_weight) * hard)
