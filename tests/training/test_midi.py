@@ -120,3 +120,26 @@ def test_the_fluidsynth_varied_renderer_names_its_missing_soundfont(monkeypatch)
     monkeypatch.setattr("training.corpus.fluidsynth.VARIED_SOUNDFONTS", {"/nowhere/x.sf2": "some-soundfont"})
     with pytest.raises(RendererUnavailableError, match="apt-get install some-soundfont"):
         check_renderer("fluidsynth-varied")
+
+
+def test_a_note_never_ended_still_lets_fluidsynth_finish_on_a_sustained_program(tmp_path: Path):
+    """A score's note-on without its note-off fades on a piano but holds forever on an organ: FluidSynth, which
+    renders until the last voice is silent, wrote gigabytes for two VGMIDI pieces before the song's end released
+    every note."""
+    import subprocess
+
+    import mido
+
+    from training.corpus.fluidsynth import VARIED_SOUNDFONTS, fluidsynth_binary, reorchestrate
+
+    song = mido.MidiFile(ticks_per_beat=480)
+    song.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=100, time=0),
+                                       mido.Message("note_on", note=64, velocity=100, time=480),
+                                       mido.Message("note_off", note=64, velocity=0, time=480)]))
+    song.save(tmp_path / "hanging.mid")
+    organ = reorchestrate(tmp_path / "hanging.mid", tmp_path / "organ.mid", programs=dict.fromkeys(range(16), 19),
+                          transpose=0)
+    wav = tmp_path / "out.wav"
+    subprocess.run([fluidsynth_binary(), "-ni", "-q", "-r", str(SR), "-T", "wav", "-F", str(wav),
+                    next(iter(VARIED_SOUNDFONTS)), str(organ)], timeout=10, check=True, capture_output=True)
+    assert wav.stat().st_size < 4 * SR * 30  # seconds of audio, not hours

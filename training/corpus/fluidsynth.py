@@ -87,5 +87,22 @@ def reorchestrate(midi: Path, out: Path, *, programs: dict[int, int], transpose:
     first = [mido.Message("program_change", channel=c, program=p, time=0) for c, p in programs.items()
              if c != DRUM_CHANNEL]
     song.tracks[0][0:0] = first
+    _silence_at_the_end(song)
     song.save(out)
     return out
+
+
+def _silence_at_the_end(song: mido.MidiFile) -> None:
+    """Release every note where the song ends, and stop every voice a little later: a note a piano score never
+    ends (a note-on without its note-off) fades out on a piano but holds forever on an organ or a pad, and
+    FluidSynth renders until the last voice is silent."""
+    end = max(sum(message.time for message in track) for track in song.tracks)  # ticks
+    track = song.tracks[0]
+    while track and track[-1].type == "end_of_track":
+        track.pop()
+    released = [mido.Message("control_change", channel=c, control=control, value=0, time=0)
+                for c in range(16) for control in (64, 123)]  # pedal up, all notes off
+    released[0].time = max(0, end - sum(message.time for message in track))
+    silenced = [mido.Message("control_change", channel=c, control=120, value=0, time=0) for c in range(16)]
+    silenced[0].time = 8 * song.ticks_per_beat  # all sound off, after the releases (past the render's tail)
+    track.extend([*released, *silenced, mido.MetaMessage("end_of_track", time=0)])
