@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from multiprocessing import forkserver
+from multiprocessing import context, forkserver
 from multiprocessing.pool import TERMINATE, AsyncResult, Pool
 from types import FrameType
 from typing import Any
@@ -35,7 +35,26 @@ from models.frontend import load_audio, make_frontend
 from models.harmony import Tonality, tonality
 
 log = logging.getLogger(__name__)
-_CONTEXT = multiprocessing.get_context("forkserver")
+STOPPING = threading.Event()  # set when the serving process is told to stop (mark_stopping_on_signals)
+
+
+class _DecodingProcess(context.ForkServerProcess):
+    """A decoding process that is not started once the service is stopping. A stop signal to the process group
+    kills the forkserver and the pool's idle workers; a pool replacing them would start a new forkserver
+    (``ensure_running``) and workers that never get the signal and outlive the service."""
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        if STOPPING.is_set():
+            raise OSError("no decoding process starts: the service is stopping")
+        return context.ForkServerProcess._Popen(process_obj)
+
+
+class _DecodingContext(context.ForkServerContext):
+    Process = _DecodingProcess
+
+
+_CONTEXT = _DecodingContext()
 _CONTEXT.set_forkserver_preload(["models.frontend", "models.harmony", "app.decoding"])
 
 
@@ -218,9 +237,9 @@ class AudioWorkers:
 
 STOP_TIMEOUT_S = 2.0
 KILL_PASSES = 5
+REPLACING_S = 8.0  # longest wait for a replacement the pool is starting (a new forkserver imports the front end)
 
 
-STOPPING = threading.Event()  # set when the serving process is told to stop (mark_stopping_on_signals)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -276,9 +295,7 @@ def stop_pool(pool: Pool, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
     workers = list(getattr(pool, "_pool", ()))
     lost = len(workers) < getattr(pool, "_processes", len(workers))  # dead ones the pool could not replace
     if lost or not all(_exists(process.pid) for process in workers):
-        handler = getattr(pool, "_worker_handler", None)
-        if handler is not None:
-            handler._state = TERMINATE  # replace no more workers
+        _stop_replacing(pool)
         _kill_workers(pool)
         finalizer = getattr(pool, "_terminate", None)
         if finalizer is not None:
@@ -290,6 +307,20 @@ def stop_pool(pool: Pool, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
     if stopper.is_alive():
         killed = _kill_workers(pool)
         log.warning("the decoding pool did not stop within %.0f s; killed its %d worker(s)", timeout_s, killed)
+
+
+def _stop_replacing(pool: Pool) -> None:
+    """Stop the pool's replacing of dead workers and wait (at most ``REPLACING_S``) for a replacement it is
+    starting, so that the kill that follows sees it."""
+    handler = getattr(pool, "_worker_handler", None)
+    if handler is None:
+        return
+    handler._state = TERMINATE  # replace no more workers
+    notifier = getattr(pool, "_change_notifier", None)
+    if notifier is not None:
+        notifier.put(None)  # wake the handler from its wait for a worker to exit
+    if handler is not threading.current_thread():
+        handler.join(REPLACING_S)
 
 
 def _kill_workers(pool: Pool) -> int:

@@ -50,13 +50,16 @@ def _uploads(port: int, n: int) -> tuple[list[threading.Thread], list[object]]:
     return threads, outcomes
 
 
-@pytest.mark.parametrize(("to_group", "workers"), [(True, 1), (False, 1), (True, 2)],
-                         ids=["SIGTERM to the group", "SIGINT to the process", "SIGTERM to the group of 2 workers"])
+@pytest.mark.parametrize(("to_group", "workers", "uploads"), [(True, 1, 8), (False, 1, 8), (True, 2, 8), (True, 2, 0)],
+                         ids=["SIGTERM to the group", "SIGINT to the process", "SIGTERM to the group of 2 workers",
+                              "SIGTERM to the group of 2 idle workers"])
 def test_the_service_stops_within_10_s_and_leaves_nothing_behind(tmp_path, bundle_dir, to_group: bool,
-                                                                  workers: int):
+                                                                  workers: int, uploads: int):
+    """With idle workers, the signal kills every decoding process while each pool waits for tasks: a pool that
+    replaced them would start a new forkserver whose processes outlive the service."""
     process, port = _start(tmp_path, bundle_dir, workers)
     pgid = os.getpgid(process.pid)
-    threads, outcomes = _uploads(port, 8)
+    threads, outcomes = _uploads(port, uploads)
     time.sleep(0.3)  # requests in flight
     start = time.monotonic()
     if to_group:
@@ -74,7 +77,7 @@ def test_the_service_stops_within_10_s_and_leaves_nothing_behind(tmp_path, bundl
     assert elapsed < 10
     # every request in flight got an answer: its result, or 503 "the service is stopping" when the stop signal
     # killed its decoding process; one that had not reached the server yet may be refused
-    assert len(outcomes) == 8 and all(o in (200, 503) or isinstance(o, str) for o in outcomes), outcomes
+    assert len(outcomes) == uploads and all(o in (200, 503) or isinstance(o, str) for o in outcomes), outcomes
     for _ in range(50):
         if _group_gone(pgid):
             break
