@@ -44,7 +44,7 @@ class _DecodingProcess(context.ForkServerProcess):
     (``ensure_running``) and workers that never get the signal and outlive the service."""
 
     @staticmethod
-    def _Popen(process_obj: Any) -> Any:
+    def _Popen(process_obj: Any) -> Any:  # noqa: N802 (the name multiprocessing calls)
         if STOPPING.is_set():
             raise OSError("no decoding process starts: the service is stopping")
         return context.ForkServerProcess._Popen(process_obj)
