@@ -42,7 +42,8 @@ test-slow: $(STAMP)
 # Re-pin every dependency after a change to pyproject.toml.
 constraints: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > constraints.txt.new
-	(sed -n '1,2p' constraints.txt; cat constraints.txt.new) > constraints.txt && rm constraints.txt.new
+	(sed -n '1,2p' constraints.txt; cat constraints.txt.new) > constraints.txt.tmp  # the header stays
+	mv constraints.txt.tmp constraints.txt && rm constraints.txt.new
 
 # Retrain the built-in default model (models/default_bundle) and its model card.
 model: $(STAMP)

@@ -162,6 +162,9 @@ def serve(
     if workers is not None:
         os.environ["MOODSPACE_WORKERS"] = str(workers)  # the worker processes read their settings again
     settings = Settings()
+    if settings.index_kind == "milvus" and settings.milvus_is_embedded and settings.workers > 1:
+        raise MoodspaceError(f"milvus-lite ({settings.milvus_target}) serves one process at a time: use one worker, "
+                             "or a Milvus server for several (MOODSPACE_MILVUS_URI=http://host:19530)")
     typer.echo(f"data folder: {settings.data_dir}")
     typer.echo(f"moodspace serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs), "
                f"{settings.workers} worker{'s' if settings.workers > 1 else ''}")

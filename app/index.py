@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import faiss
 import numpy as np
@@ -44,6 +44,57 @@ class Hit(NamedTuple):
     score: float
     corr: float
     neg_kl: float
+
+
+class SearchIndex(Protocol):
+    """What the service searches: a FAISS ``Snapshot`` here, or a Milvus collection (``app.milvus``)."""
+
+    @property
+    def model_version(self) -> str: ...
+    @property
+    def generation(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    def rows_of(self, track_ids: np.ndarray) -> np.ndarray: ...
+    def holds(self, track_id: int) -> bool: ...
+    def search(self, query: Gaussians, *, lam: float, k: int, rescore_head: int, ef_search: int = 128,
+               allowed: np.ndarray | None = None) -> list[Hit]: ...
+    def search_many(self, queries: Gaussians, *, lams: Sequence[float], ks: Sequence[int], rescore_head: int,
+                    ef_search: int = 128) -> list[list[Hit]]: ...
+
+
+S = TypeVar("S", bound=SearchIndex)
+
+
+class SnapshotStore(Protocol[S]):
+    """Where generations of the index live and which one serves: files (``IndexStore``) or Milvus
+    (``app.milvus.MilvusStore``)."""
+
+    problem: str  # why the newest published generation is not the one serving, if it is not
+
+    @property
+    def current(self) -> S | None: ...
+    def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians) -> S: ...
+    def publish(self, snapshot: S) -> None: ...
+    def load_current(self, model_version: str) -> S | None: ...
+    def refresh(self, model_version: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def exact_scores(query: Gaussians, items: Gaussians, *, lam: float, centre: np.ndarray) -> Scores:
+    """Float64 score parts of one (1, d) query against ``items`` (the head an index found)."""
+    items = Gaussians(*(np.asarray(part, dtype=np.float64) for part in items))
+    repeated = Gaussians(*(np.repeat(part, items.E.shape[0], axis=0) for part in query))
+    return split_scores(repeated, items, lam=lam, centre=centre)
+
+
+def ranked_hits(track_ids: np.ndarray, exact: Scores, k: int) -> list[Hit]:
+    """The ``k`` best of the rescored head, best first."""
+    order = np.argsort(-exact.score, kind="stable")[:k]
+    return [Hit(int(track_ids[i]), float(exact.score[i]), float(exact.corr[i]), float(exact.neg_kl[i]))
+            for i in order]
 
 
 @dataclass(frozen=True)
@@ -66,6 +117,9 @@ class Snapshot:
     def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
         """Index rows of the given track ids (those in this snapshot)."""
         return np.flatnonzero(np.isin(self.track_ids, track_ids))
+
+    def holds(self, track_id: int) -> bool:
+        return bool((self.track_ids == track_id).any())
 
     def search(self, query: Gaussians, *, lam: float, k: int, rescore_head: int, ef_search: int = 128,
                allowed: np.ndarray | None = None) -> list[Hit]:
@@ -114,14 +168,10 @@ class Snapshot:
         return [found[found >= 0] for found in I]
 
     def _hits(self, rows: np.ndarray, exact: Scores, k: int) -> list[Hit]:
-        order = np.argsort(-exact.score, kind="stable")[:k]
-        return [Hit(int(self.track_ids[rows[i]]), float(exact.score[i]), float(exact.corr[i]),
-                    float(exact.neg_kl[i])) for i in order]
+        return ranked_hits(self.track_ids[rows], exact, k)
 
     def _exact(self, query: Gaussians, rows: np.ndarray, lam: float) -> Scores:
-        items = Gaussians(*(part[rows].astype(np.float64) for part in self.gaussians))
-        repeated = Gaussians(*(np.repeat(part, rows.size, axis=0) for part in query))
-        return split_scores(repeated, items, lam=lam, centre=self.centre)
+        return exact_scores(query, Gaussians(*(part[rows] for part in self.gaussians)), lam=lam, centre=self.centre)
 
     def certified(self, query: Gaussians, q: np.ndarray, offset: float, *, lam: float, k: int, head: int,
                   params: Any = None, size: int | None = None) -> tuple[np.ndarray, Scores]:
@@ -242,8 +292,8 @@ class IndexStore:
     (``moodspace ingest`` or ``reindex``) published a new generation, loads it and swaps to it. A snapshot that
     fails to load leaves the serving one in place (and is tried again at the next change)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, *, kind: str = "flat", hnsw_m: int = 32) -> None:
+        self.root, self.kind, self.hnsw_m = root, kind, hnsw_m
         self._current: Snapshot | None = None
         self._lock = threading.Lock()
         self._pointer_seen: tuple[int, int] | None = None
@@ -257,6 +307,14 @@ class IndexStore:
     @property
     def current(self) -> Snapshot | None:
         return self._current
+
+    def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians) -> Snapshot:
+        """A snapshot of this store's kind (``build_snapshot``); nothing is written until ``publish``."""
+        return build_snapshot(model_version=model_version, track_ids=track_ids, gaussians=gaussians, kind=self.kind,
+                              hnsw_m=self.hnsw_m)
+
+    def close(self) -> None:
+        """Nothing to release: snapshots are files."""
 
     def save(self, snapshot: Snapshot) -> Path:
         """Write a snapshot's files completely, then make it the current one on disk."""

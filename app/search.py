@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app import catalog
 from app.catalog import TrackFilters
-from app.index import Hit, Snapshot
+from app.index import Hit, SearchIndex
 from app.settings import Settings
 from models.scoring import Gaussians
 
@@ -36,12 +36,12 @@ class TrackResult:
         return f"/v1/tracks/{self.track_id}/audio"
 
 
-def allowed_rows(session: Session, snapshot: Snapshot, filters: TrackFilters | None) -> np.ndarray | None:
+def allowed_rows(session: Session, snapshot: SearchIndex, filters: TrackFilters | None) -> np.ndarray | None:
     """The index rows of the tracks that pass ``filters`` (None: no filters, every row)."""
     return None if filters is None else snapshot.rows_of(catalog.filtered_track_ids(session, filters))
 
 
-def search_tracks(session: Session, snapshot: Snapshot, query: Gaussians, *, settings: Settings, lam: float, k: int,
+def search_tracks(session: Session, snapshot: SearchIndex, query: Gaussians, *, settings: Settings, lam: float, k: int,
                   exclude: Collection[int] = (), allowed: np.ndarray | None = None) -> list[TrackResult]:
     """The top ``k`` catalogue tracks for a (1, d) query embedding, skipping ``exclude`` and deleted tracks; with
     ``allowed`` (``allowed_rows``), the exact top ``k`` among those rows."""
@@ -52,7 +52,7 @@ def search_tracks(session: Session, snapshot: Snapshot, query: Gaussians, *, set
     return _results(hits, shown)[:k]
 
 
-def search_cue_list(session: Session, snapshot: Snapshot, queries: list[Gaussians], *, settings: Settings,
+def search_cue_list(session: Session, snapshot: SearchIndex, queries: list[Gaussians], *, settings: Settings,
                     lam: float, k: int, allowed: np.ndarray | None = None) -> list[list[TrackResult]]:
     """The top ``k`` tracks of each cue's (1, d) query, no track in two cues (earlier cues choose first): the
     answers of ``search_tracks`` called cue after cue with the tracks used so far excluded. Unfiltered, every cue is

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
@@ -26,7 +26,7 @@ from app import catalog
 from app.db import make_engine, upgrade
 from app.decoding import AudioWorkers
 from app.errors import NotReadyError
-from app.index import IndexStore, Snapshot, build_snapshot
+from app.index import IndexStore, SearchIndex, SnapshotStore
 from app.metrics import Metrics
 from app.settings import Settings
 from models.bundle import load_bundle
@@ -62,7 +62,7 @@ class Services:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    store: IndexStore
+    store: SnapshotStore[Any]
     model: Model | None
     problem: str = ""  # why there is no model, if there is none
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="job"))
@@ -85,13 +85,13 @@ class Services:
                     log.warning("marked jobs interrupted by a previous stop as failed")
                 session.commit()
         model, problem = load_model(settings, embedder=embedder, text=text, batch=batch)  # in parallel
-        services = cls(settings, engine, sessions, IndexStore(settings.index_dir), model, problem)
+        services = cls(settings, engine, sessions, make_store(settings), model, problem)
         if model is not None:
             with startup_lock(settings.data_dir):  # the first process builds a missing index, the rest load it
                 services.load_index()
         return services
 
-    def load_index(self) -> Snapshot:
+    def load_index(self) -> SearchIndex:
         """The saved snapshot for the model version, or a fresh build from the database."""
         embedder = self.require_model().embedder
         snapshot = self.store.load_current(embedder.version)
@@ -102,19 +102,18 @@ class Services:
         self.metrics.model_info.info({"version": embedder.version})
         return snapshot
 
-    def build_index(self) -> Snapshot:
+    def build_index(self) -> SearchIndex:
         version = self.require_model().embedder.version
         with self.sessions() as session:
             rows = catalog.embeddings_for_version(session, version)
-        return build_snapshot(model_version=version, track_ids=rows.track_ids, gaussians=rows.gaussians,
-                              kind=self.settings.index_kind, hnsw_m=self.settings.hnsw_m)
+        return self.store.build(model_version=version, track_ids=rows.track_ids, gaussians=rows.gaussians)
 
     def require_model(self) -> Model:
         if self.model is None:
             raise NotReadyError(f"no model loaded: {self.problem}")
         return self.model
 
-    def require_index(self) -> Snapshot:
+    def require_index(self) -> SearchIndex:
         if self.model is not None:
             self.store.refresh(self.model.embedder.version)
         snapshot = self.store.current
@@ -135,6 +134,7 @@ class Services:
         self.executor.shutdown(wait=True, cancel_futures=True)
         if self.model is not None:
             self.model.audio.close()
+        self.store.close()
         self.engine.dispose()
 
 
@@ -151,6 +151,17 @@ def startup_lock(data_dir: Path) -> Iterator[None]:
 
 
 STARTUP_LOCK = ".startup.lock"
+
+
+def make_store(settings: Settings) -> SnapshotStore[Any]:
+    """The index store the settings choose: snapshot files under ``index_dir``, or Milvus."""
+    if settings.index_kind != "milvus":
+        return IndexStore(settings.index_dir, kind=settings.index_kind, hnsw_m=settings.hnsw_m)
+    from app.milvus import MilvusStore  # pymilvus is imported only by this backend
+
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    return MilvusStore(settings.milvus_target, alias=settings.milvus_alias, token=token,
+                       timeout_s=settings.milvus_timeout_s, replicas=settings.milvus_replicas)
 TEXT_CACHE = 4096  # sentences whose encoder vectors the service remembers (1.5 KiB each)
 
 
@@ -212,7 +223,7 @@ async def get_audio(services: ServicesDep) -> AudioWorkers:
     return services.require_model().audio
 
 
-def get_index(services: ServicesDep) -> Snapshot:
+def get_index(services: ServicesDep) -> SearchIndex:
     return services.require_index()
 
 
@@ -220,4 +231,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelDep = Annotated[Model, Depends(get_model)]
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
 AudioDep = Annotated[AudioWorkers, Depends(get_audio)]
-IndexDep = Annotated[Snapshot, Depends(get_index)]
+IndexDep = Annotated[SearchIndex, Depends(get_index)]

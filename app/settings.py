@@ -39,9 +39,17 @@ class Settings(BaseSettings):
         "Processes that decode audio, per server process; unset: the cores shared among the server processes "
         "(at least 1), every core for `moodspace ingest`."))
     max_text_chars: int = Field(20_000, gt=0, description="Longest story text.")
-    index_kind: Literal["flat", "fp16", "hnsw"] = Field("flat", description=(
+    index_kind: Literal["flat", "fp16", "hnsw", "milvus"] = Field("flat", description=(
         "Exact inner product; fp16: half-precision codes scanned first, exact by a certificate, half the bytes; "
-        "or HNSW for size."))
+        "HNSW for size; milvus: a Milvus collection (milvus_uri), for catalogues past one machine."))
+    milvus_uri: str | None = Field(None, description=(
+        "Milvus to use with index_kind milvus: http://host:19530 (standalone or cluster, shared by every server "
+        "process), or a file path for milvus-lite (embedded, one process at a time); unset: data_dir/milvus.db."))
+    milvus_token: SecretStr | None = Field(None, description="Milvus credentials (user:password or an API key).")
+    milvus_timeout_s: float = Field(10.0, gt=0, description="Longest wait for one Milvus call.")
+    milvus_replicas: int = Field(1, gt=0, description="In-memory replicas of the collection on a Milvus cluster.")
+    milvus_alias: str = Field("moodspace", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", description=(
+        "The Milvus alias that names the serving collection; each generation is a collection <alias>_<generation>."))
     rescore_head: int = Field(256, ge=0, description="Top hits rescored in float64.")
     hnsw_m: int = Field(32, gt=1)
     hnsw_ef_search: int = Field(128, gt=0)
@@ -55,6 +63,16 @@ class Settings(BaseSettings):
     @cached_property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'moodspace.db'}"
+
+    @property
+    def milvus_target(self) -> str:
+        """The Milvus URI: the one set, or milvus-lite's file in data_dir."""
+        return self.milvus_uri or str(self.data_dir / "milvus.db")
+
+    @property
+    def milvus_is_embedded(self) -> bool:
+        """milvus-lite (a file): only one process can open it."""
+        return not self.milvus_target.startswith(("http://", "https://", "tcp://", "unix:"))
 
     @property
     def audio_dir(self) -> Path:

@@ -92,12 +92,29 @@ def test_compose_migrates_then_serves_on_the_published_port(compose: dict):
 
 
 def test_compose_volumes_keep_data(compose: dict):
-    assert set(compose["volumes"]) == {"pgdata", "appdata"}
+    assert set(compose["volumes"]) == {"pgdata", "appdata", "milvusdata"}
     assert "appdata:/data" in compose["services"]["api"]["volumes"]
     assert compose["services"]["api"]["environment"]["MOODSPACE_DATA_DIR"] == "/data"
     assert any(v.startswith("pgdata:") for v in compose["services"]["db"]["volumes"])
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {"data", ".venv", ".git"} <= set(ignored)
+
+
+def test_the_milvus_profile_serves_the_same_catalogue_with_its_index_in_milvus(compose: dict):
+    api, milvus, plain = (compose["services"][name] for name in ("api-milvus", "milvus", "api"))
+    assert api["profiles"] == milvus["profiles"] == ["milvus"] and "profiles" not in plain
+    fields = {f"MOODSPACE_{name.upper()}" for name in Settings.model_fields}
+    assert set(api["environment"]) <= fields, set(api["environment"]) - fields
+    settings = Settings(**{name.removeprefix("MOODSPACE_").lower(): value
+                           for name, value in api["environment"].items() if value and "${" not in str(value)})
+    assert settings.index_kind == "milvus" and not settings.milvus_is_embedded  # several workers may share it
+    assert settings.milvus_target == "http://milvus:19530" and milvus["command"][-1] == "standalone"
+    assert api["environment"]["MOODSPACE_DATABASE_URL"] == plain["environment"]["MOODSPACE_DATABASE_URL"]
+    assert api["depends_on"]["milvus"]["condition"] == "service_healthy"
+    assert "9091/healthz" in " ".join(milvus["healthcheck"]["test"])
+    script = shlex.split(api["command"][-1])
+    assert script[:3] == ["alembic", "upgrade", "head"] and "--workers" in script
+    assert api["ports"][0].split(":")[-1] == script[script.index("--port") + 1]
 
 
 def test_dockerfile_installs_the_pretrained_front_end_like_the_makefile():

@@ -72,7 +72,7 @@ def add_track(
     session.commit()
     reading = catalog.embedding_for(session, added.track.id, model.embedder.version)
     snapshot = services.store.current
-    indexed = snapshot is not None and bool((snapshot.track_ids == added.track.id).any())
+    indexed = snapshot is not None and snapshot.holds(added.track.id)
     return AddedTrack(track=full_track_out(added.track, reading, model), created=added.created,
                       indexed=indexed)
 

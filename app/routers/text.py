@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from app import limits
 from app.db import SessionDep
 from app.errors import NotReadyError
-from app.index import Snapshot
+from app.index import SearchIndex
 from app.routers.schemas import ErrorOut, SegmentOut, SentenceOut, TextQuery, TextToMusicResponse, TrackHit
 from app.search import NO_TRACK_PASSES, allowed_rows, search_cue_list, search_tracks
 from app.services import EmbedderDep, IndexDep, SettingsDep
@@ -32,7 +32,7 @@ def _sentences(query: TextQuery, settings: Settings) -> list[str]:
     return sentences
 
 
-def _arc(session: Session, snapshot: Snapshot, embedder: Embedder, query: TextQuery, sentences: list[str],
+def _arc(session: Session, snapshot: SearchIndex, embedder: Embedder, query: TextQuery, sentences: list[str],
          va: np.ndarray, *, settings: Settings, lam: float) -> list[SegmentOut]:
     """A cue list: one segment per stretch of the arc (``va``: (S, 2) per sentence), no track twice."""
     allowed = allowed_rows(session, snapshot, query.filters.to_filters() if query.filters else None)

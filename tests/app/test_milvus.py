@@ -1,0 +1,121 @@
+"""The Milvus backend (milvus-lite, embedded): the same answers as the FAISS exact index on the same vectors, a
+reindex that switches an alias atomically, a serving process that follows the alias, and a Milvus that cannot
+answer is a 503 naming it."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.index import build_snapshot
+from app.main import create_app
+from app.milvus import MilvusDownError, MilvusStore
+from models.scoring import Gaussians
+from tests.app.conftest import add, make_settings, reindex
+
+
+def _gaussians(n: int, d: int = 8, seed: int = 0) -> Gaussians:
+    rng = np.random.default_rng(seed)
+    return Gaussians(rng.normal(size=(n, d)), rng.normal(size=(n, d)), rng.uniform(-3, 2, size=(n, d)))
+
+
+def _query(seed: int, d: int = 8) -> Gaussians:
+    return Gaussians(*(p[:1] for p in _gaussians(1, d, seed=seed)))
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    milvus = MilvusStore(str(tmp_path / "milvus.db"), alias="parity")
+    yield milvus
+    milvus.close()
+
+
+def test_milvus_ranks_as_the_faiss_exact_index_on_the_same_vectors(store: MilvusStore):
+    items, ids = _gaussians(2000), np.arange(2000) * 3 + 7  # track ids are not rows
+    faiss_flat = build_snapshot(model_version="v", track_ids=ids, gaussians=items)
+    milvus = store.build(model_version="v", track_ids=ids, gaussians=items)
+    assert milvus.size == 2000
+    allowed_ids = ids[::5]
+    for lam in (0.5, 0.9, 0.98):
+        for seed in range(4):
+            query = _query(100 + seed)
+            expected = faiss_flat.search(query, lam=lam, k=10, rescore_head=64)
+            got = milvus.search(query, lam=lam, k=10, rescore_head=64)
+            assert [h.track_id for h in got] == [h.track_id for h in expected]
+            np.testing.assert_allclose([h.score for h in got], [h.score for h in expected], rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose([h.neg_kl for h in got], [h.neg_kl for h in expected], rtol=1e-9)
+            only = milvus.search(query, lam=lam, k=10, rescore_head=64, allowed=milvus.rows_of(allowed_ids))
+            faiss_only = faiss_flat.search(query, lam=lam, k=10, rescore_head=64,
+                                           allowed=faiss_flat.rows_of(allowed_ids))
+            assert [h.track_id for h in only] == [h.track_id for h in faiss_only]
+            assert set(h.track_id for h in only) <= set(allowed_ids.tolist())
+    queries = Gaussians(*(np.vstack(parts) for parts in zip(*(_query(s) for s in range(3)), strict=True)))
+    many = milvus.search_many(queries, lams=[0.5, 0.9, 0.98], ks=[5, 10, 20], rescore_head=64)
+    alone = [faiss_flat.search(_query(s), lam=lam, k=k, rescore_head=64)
+             for s, lam, k in zip(range(3), [0.5, 0.9, 0.98], [5, 10, 20], strict=True)]
+    assert [[h.track_id for h in hits] for hits in many] == [[h.track_id for h in hits] for hits in alone]
+    assert milvus.holds(7) and not milvus.holds(8)
+
+
+def test_a_reindex_switches_the_alias_and_the_old_collection_serves_until_then(store: MilvusStore, tmp_path: Path):
+    first = store.build(model_version="v", track_ids=np.arange(50), gaussians=_gaussians(50, seed=1))
+    store.publish(first)
+    follower = MilvusStore(str(tmp_path / "milvus.db"), alias="parity")  # another reader of the same Milvus
+    assert follower.load_current("v").generation == first.generation
+    assert follower.load_current("other version") is None
+    second = store.build(model_version="v", track_ids=np.arange(80), gaussians=_gaussians(80, seed=2))
+    assert store.current is first and store.client.describe_alias("parity")["collection_name"] == first.collection
+    assert len(first.search(_query(3), lam=0.5, k=100, rescore_head=64)) == 50  # still answers while 2 is built
+    store.publish(second)
+    assert store.client.describe_alias("parity")["collection_name"] == second.collection
+    assert first.collection not in store.client.list_collections()  # replaced: dropped
+    follower._checked_at = 0.0
+    follower.refresh("v")
+    assert follower.current is not None and follower.current.generation == second.generation
+    assert len(follower.current.search(_query(3), lam=0.5, k=100, rescore_head=64)) == 80
+    follower.close()
+
+
+def test_an_unpublished_build_is_dropped_by_the_next_publish(store: MilvusStore):
+    abandoned = store.build(model_version="v", track_ids=np.arange(5), gaussians=_gaussians(5))
+    kept = store.build(model_version="v", track_ids=np.arange(6), gaussians=_gaussians(6))
+    store.publish(kept)
+    assert store.client.list_collections() == [kept.collection]
+    assert abandoned.collection not in store.client.list_collections()
+
+
+def test_a_milvus_that_cannot_answer_is_a_503_naming_it_and_readyz_says_why(tmp_path: Path, bundle_dir: Path,
+                                                                            wavs: list[bytes]):
+    settings = make_settings(tmp_path, bundle_dir, index_kind="milvus")
+    with TestClient(create_app(settings)) as client:
+        add(client, wavs[0], "one")
+        assert reindex(client)["state"] == "succeeded"
+        ready = client.get("/readyz").json()
+        assert ready["index_kind"] == "milvus" and ready["index_size"] == 1
+        query = {"point": {"valence": 0.3, "arousal": 0.2}, "k": 5}
+        found = client.post("/v1/emotion-to-music", json=query)
+        assert found.status_code == 200 and [r["title"] for r in found.json()["results"]] == ["one"]
+        services = client.app.state.services  # type: ignore[attr-defined]
+        services.store.client.close()  # Milvus goes away under the running service
+        services.store._checked_at = 0.0
+        down = client.post("/v1/emotion-to-music", json=query)
+        assert down.status_code == 503 and "Milvus" in down.json()["detail"]
+        assert "Milvus" in client.get("/readyz").json().get("problem", "")
+
+
+def test_milvus_lite_refuses_a_second_process_with_a_message_that_says_what_to_do(tmp_path: Path):
+    import subprocess
+    import sys
+
+    store = MilvusStore(str(tmp_path / "held.db"))
+    try:
+        other = subprocess.run([sys.executable, "-c", "import sys\nfrom app.milvus import MilvusStore\n"
+                                f"MilvusStore({str(tmp_path / 'held.db')!r})"], capture_output=True, text=True,
+                               timeout=120)
+        assert other.returncode != 0
+        assert "milvus-lite serves one process at a time" in other.stderr
+    finally:
+        store.close()
+    with pytest.raises(MilvusDownError, match="cannot connect to Milvus at http://127.0.0.1:9"):
+        MilvusStore("http://127.0.0.1:9", timeout_s=2)
