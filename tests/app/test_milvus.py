@@ -119,3 +119,24 @@ def test_milvus_lite_refuses_a_second_process_with_a_message_that_says_what_to_d
         store.close()
     with pytest.raises(MilvusDownError, match="cannot connect to Milvus at http://127.0.0.1:9"):
         MilvusStore("http://127.0.0.1:9", timeout_s=2)
+
+
+def test_a_command_line_ingest_publishes_a_collection_the_service_then_serves(tmp_path: Path, bundle_dir: Path):
+    from typer.testing import CliRunner
+
+    from moodspace import cli
+    from training.corpus.generate import synth_corpus
+
+    manifest = synth_corpus(n=3, seconds=2, seed=3, out=tmp_path / "clips", workers=1, progress=False)
+    env = {"MOODSPACE_DATA_DIR": str(tmp_path / "data"), "MOODSPACE_BUNDLE": str(bundle_dir),
+           "MOODSPACE_INDEX_KIND": "milvus", "MOODSPACE_DECODE_PROCESSES": "1"}
+    ingested = CliRunner().invoke(cli.cli, ["ingest", str(manifest)], env=env)
+    assert ingested.exit_code == 0, ingested.output
+    published = MilvusStore(str(tmp_path / "data" / "milvus.db"))
+    collections = published.client.list_collections()
+    published.close()
+    assert len(collections) == 1
+    with TestClient(create_app(make_settings(tmp_path, bundle_dir, index_kind="milvus"))) as client:
+        ready = client.get("/readyz").json()
+        assert ready["index_kind"] == "milvus" and ready["index_size"] == 3
+        assert collections == [f"moodspace_{ready['generation'].replace('-', '_')}"]  # served, not rebuilt
