@@ -55,12 +55,14 @@ FEATURE_SIZES: dict[str, Callable[[FrontEndConfig], int]] = {
 @dataclass(frozen=True)
 class EncoderConfig:
     """One encoder: ``kind`` is "mlp" (mean frame) or "bigru"; ``hidden`` is the GRU size per direction (bigru)
-    and ``layers`` the fully connected stack (softplus + dropout) before the three heads."""
+    and ``layers`` the fully connected stack (softplus + dropout) before the three heads. ``stats_pool`` adds the
+    frames' mean and standard deviation to the summary (statistics pooling: what the linear probe reads)."""
 
     kind: EncoderKind = "bigru"
     hidden: int = 128
     layers: tuple[int, ...] = (256,)
     dropout: float = 0.2
+    stats_pool: bool = False
 
 
 @dataclass(frozen=True)

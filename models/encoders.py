@@ -120,25 +120,33 @@ class SequenceTrunk(nn.Module):
 
     def __init__(self, in_dim: int, config: EncoderConfig) -> None:
         super().__init__()
-        self.kind = config.kind
+        self.kind, self.stats_pool = config.kind, config.stats_pool
+        summary = 2 * in_dim if config.stats_pool else 0
         if config.kind == "bigru":
             self.gru: nn.GRU | None = nn.GRU(in_dim, config.hidden, batch_first=True, bidirectional=True)
-            in_dim = 2 * config.hidden
+            summary += 2 * config.hidden
         elif config.kind == "mlp":
             self.gru = None
+            summary = summary or in_dim
         else:
             raise ValueError(f"unknown encoder kind {config.kind!r}; choose mlp or bigru")
-        self.fc, self.out_dim = fc_stack(in_dim, config.layers, config.dropout)
+        self.fc, self.out_dim = fc_stack(summary, config.layers, config.dropout)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
-        if self.gru is None:
-            mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype)
-            pooled = (x * mask[..., None]).sum(dim=1) / lengths[:, None].to(x.dtype)  # (B, C)
-        else:
+        parts = []
+        if self.gru is None or self.stats_pool:
+            mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype)[..., None]
+            count = lengths[:, None].to(x.dtype)
+            mean = (x * mask).sum(dim=1) / count  # (B, C)
+            parts.append(mean)
+            if self.stats_pool:
+                var = (((x - mean[:, None, :]) * mask) ** 2).sum(dim=1) / count
+                parts.append(torch.sqrt(var + 1e-6))
+        if self.gru is not None:
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             _, h_n = self.gru(packed)  # (2, B, H): forward's last state, backward's state after frame 0
-            pooled = torch.cat([h_n[0], h_n[1]], dim=1)
-        return self.fc(pooled)
+            parts = [h_n[0], h_n[1], *parts]
+        return self.fc(torch.cat(parts, dim=1))
 
 
 class DimensionalHead(nn.Module):

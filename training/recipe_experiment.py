@@ -2,14 +2,16 @@
 the real recordings' artist-held-apart splits and EMOPIA val, as the model card reads them.
 
 Variants: ``plain`` (the recipe as it is), ``distil`` (soft targets of a teacher per categorical set,
-``training.teachers``), ``augment`` (the MIDI train pieces again through the varied renderers) and
-``augment-distil``. One seed's variants share their data and differ only in what the variant names; val figures
-decide, test figures are reported.
+``training.teachers``), ``augment`` (the MIDI train pieces again through the varied renderers),
+``augment-distil``, and ``distil-stats`` (distil, with the frames' mean and spread beside the GRU's summary:
+``EncoderConfig.stats_pool``). One seed's variants share their data and differ only in what the variant names;
+val figures decide, test figures are reported.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +21,7 @@ from training.default_model import Sources, prepare, recipe, teachers_of, train_
 from training.real_audio import eval_real_audio
 from training.train import Teachers, TrainConfig
 
-Variant = Literal["plain", "distil", "augment", "augment-distil"]
+Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats"]
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1")
 
 
@@ -44,9 +46,11 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
                 seed: int, out: Path) -> dict[str, dict[str, float]]:
     augment = variant.startswith("augment")
     chosen = recipe(sources[augment])
+    if variant.endswith("-stats"):
+        chosen = replace(chosen, config=replace(chosen.config, music=replace(chosen.config.music, stats_pool=True)))
     bundle = out / f"{variant}-seed{seed}"
     train_music(chosen, out=bundle, train_config=TrainConfig(seed=seed),
-                teachers=teachers[augment] if variant.endswith("distil") else None)
+                teachers=teachers[augment] if "distil" in variant else None)
     return judge(bundle, sources[augment])
 
 
@@ -72,7 +76,7 @@ def markdown(summary: dict, *, seeds: int) -> str:
 def recipe_experiment(*, shared: Path, work: Path, out: Path, variants: list[Variant], seeds: int) -> dict:
     augments = sorted({v.startswith("augment") for v in variants})
     sources = {a: prepare(shared=shared, work=work, augment=a) for a in augments}
-    distils = {v.startswith("augment") for v in variants if v.endswith("distil")}
+    distils = {v.startswith("augment") for v in variants if "distil" in v}
     teachers = {a: teachers_of(recipe(sources[a])) if a in distils else None for a in augments}
     runs: dict[str, list[dict[str, dict[str, float]]]] = {
         v: [run_variant(v, sources=sources, teachers=teachers, seed=seed, out=out) for seed in range(seeds)]

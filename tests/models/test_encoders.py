@@ -5,15 +5,15 @@ from models.config import EncoderConfig, ModelConfig
 from models.encoders import CrossModalModel
 
 
-def _config(kind: str) -> ModelConfig:
-    return ModelConfig(music=EncoderConfig(kind=kind, hidden=8, layers=(16,)),
+def _config(kind: str, stats_pool: bool = False) -> ModelConfig:
+    return ModelConfig(music=EncoderConfig(kind=kind, hidden=8, layers=(16,), stats_pool=stats_pool),
                        emotion=EncoderConfig(kind="bigru", hidden=8, layers=(16,)), n_features=12, d=6)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "bigru"])
-def test_shapes_and_that_padding_changes_nothing(kind: str):
+@pytest.mark.parametrize(("kind", "stats_pool"), [("mlp", False), ("bigru", False), ("mlp", True), ("bigru", True)])
+def test_shapes_and_that_padding_changes_nothing(kind: str, stats_pool: bool):
     torch.manual_seed(0)
-    model = CrossModalModel(_config(kind)).eval()
+    model = CrossModalModel(_config(kind, stats_pool)).eval()
     x = torch.randn(1, 5, 12)
     padded = torch.cat([x, torch.randn(1, 3, 12)], dim=1)
     alone = model.music(x, torch.tensor([5]))
@@ -41,3 +41,17 @@ def test_alignment_applies_to_the_point_embedding_only():
 def test_unknown_encoder_kind_is_refused():
     with pytest.raises(ValueError, match="unknown encoder kind 'lstm'"):
         CrossModalModel(ModelConfig(music=EncoderConfig(kind="lstm")))
+
+
+def test_statistics_pooling_summarises_the_frames_mean_and_spread():
+    from models.encoders import SequenceTrunk
+
+    trunk = SequenceTrunk(3, EncoderConfig(kind="bigru", hidden=2, layers=(4,), stats_pool=True)).eval()
+    seen: list[torch.Tensor] = []
+    trunk.fc.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    x = torch.tensor([[[1.0, 0.0, 5.0], [3.0, 0.0, 5.0], [9.0, 9.0, 9.0]]])  # the third frame is padding
+    trunk(x, torch.tensor([2]))
+    summary = seen[0][0]
+    assert summary.shape == (2 * 2 + 2 * 3,)
+    torch.testing.assert_close(summary[4:7], torch.tensor([2.0, 0.0, 5.0]))  # mean of the 2 real frames
+    torch.testing.assert_close(summary[7:], torch.tensor([1.0, 0.0, 0.0]), atol=2e-3, rtol=0)  # their spread
