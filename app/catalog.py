@@ -122,6 +122,35 @@ def filtered_track_ids(session: Session, filters: TrackFilters) -> np.ndarray:
     return np.array([i for i, tags in rows if wanted <= {t.lower() for t in tags or ()}], dtype=np.int64)
 
 
+class FilterFields(NamedTuple):
+    """What the filters read of one track, as an index that evaluates them itself (Milvus) stores it."""
+
+    tempo_bpm: float | None
+    duration_s: float
+    key: str | None
+    mode: str | None
+    genre: str
+    year: int | None
+    artist: str
+    tags: list[str]
+
+
+def filter_fields(session: Session, track_ids: np.ndarray, *, chunk: int = 5000) -> list[FilterFields]:
+    """The filter fields of each of ``track_ids``, in their order (read in chunks)."""
+    found: dict[int, FilterFields] = {}
+    ids = [int(i) for i in track_ids]
+    for start in range(0, len(ids), chunk):
+        statement = select(Track.id, Track.tempo_bpm, Track.duration_s, Track.key, Track.mode, Track.genre,
+                           Track.year, Track.artist, Track.tags).where(Track.id.in_(ids[start : start + chunk]))
+        for track_id, tempo, duration, key, mode, genre, year, artist, tags in session.execute(statement):
+            found[track_id] = FilterFields(tempo, duration, key, mode, genre or "", year, artist or "",
+                                           list(tags or []))
+    return [found.get(i, MISSING_TRACK) for i in ids]
+
+
+MISSING_TRACK = FilterFields(None, 0.0, None, None, "", None, "", [])  # deleted since: results skip it anyway
+
+
 def delete_track(session: Session, track_id: int) -> Track | None:
     track = session.get(Track, track_id)
     if track is not None:

@@ -25,16 +25,19 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import faiss
 import numpy as np
 
 from models.atomic import atomic_directory, atomic_file
 from models.scoring import Gaussians, Scores, augment_items, augment_query, split_scores
+
+if TYPE_CHECKING:
+    from app.catalog import FilterFields, TrackFilters
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +60,13 @@ class SearchIndex(Protocol):
     def kind(self) -> str: ...
     @property
     def size(self) -> int: ...
-    def rows_of(self, track_ids: np.ndarray) -> np.ndarray: ...
+    def select(self, filters: TrackFilters, passing: Callable[[], np.ndarray]) -> Any:
+        """What ``search(allowed=...)`` takes to keep the tracks that pass ``filters``; ``passing`` gives their
+        ids from the database (FAISS: index rows; Milvus: its own filter expression where it stores the fields)."""
+        ...
     def holds(self, track_id: int) -> bool: ...
     def search(self, query: Gaussians, *, lam: float, k: int, rescore_head: int, ef_search: int = 128,
-               allowed: np.ndarray | None = None) -> list[Hit]: ...
+               allowed: Any = None) -> list[Hit]: ...
     def search_many(self, queries: Gaussians, *, lams: Sequence[float], ks: Sequence[int], rescore_head: int,
                     ef_search: int = 128) -> list[list[Hit]]: ...
 
@@ -74,9 +80,12 @@ class SnapshotStore(Protocol[S]):
 
     problem: str  # why the newest published generation is not the one serving, if it is not
 
+    wants_fields: bool  # whether ``build`` stores each track's filter fields (and evaluates filters itself)
+
     @property
     def current(self) -> S | None: ...
-    def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians) -> S: ...
+    def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians,
+              fields: Sequence[FilterFields] | None = None) -> S: ...
     def publish(self, snapshot: S) -> None: ...
     def load_current(self, model_version: str) -> S | None: ...
     def refresh(self, model_version: str) -> None: ...
@@ -117,6 +126,10 @@ class Snapshot:
     def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
         """Index rows of the given track ids (those in this snapshot)."""
         return np.flatnonzero(np.isin(self.track_ids, track_ids))
+
+    def select(self, filters: TrackFilters, passing: Callable[[], np.ndarray]) -> np.ndarray:
+        del filters  # the database evaluated them
+        return self.rows_of(passing())
 
     def holds(self, track_id: int) -> bool:
         return bool((self.track_ids == track_id).any())
@@ -308,7 +321,10 @@ class IndexStore:
     def current(self) -> Snapshot | None:
         return self._current
 
-    def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians) -> Snapshot:
+    wants_fields = False  # filters are evaluated by the database
+
+    def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians,
+              fields: Sequence[FilterFields] | None = None) -> Snapshot:
         """A snapshot of this store's kind (``build_snapshot``); nothing is written until ``publish``."""
         return build_snapshot(model_version=model_version, track_ids=track_ids, gaussians=gaussians, kind=self.kind,
                               hnsw_m=self.hnsw_m)

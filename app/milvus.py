@@ -24,13 +24,14 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from app.catalog import MISSING_TRACK, FilterFields, TrackFilters
 from app.errors import NotReadyError
 from app.index import POINTER_CHECK_S, Hit, exact_scores, ranked_hits
 from models.scoring import Gaussians, augment_items, augment_query
@@ -57,27 +58,33 @@ class MilvusSnapshot:
     centre: np.ndarray  # (d,) float64
     client: Any  # MilvusClient
     timeout_s: float = 10.0  # longest wait for one search
+    filterable: bool = False  # the collection stores each track's filter fields
     kind: str = "milvus"
 
     def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
         """The rows of a Milvus collection are named by track id: a filter keeps the given ids."""
         return np.unique(np.asarray(track_ids, dtype=np.int64))
 
+    def select(self, filters: TrackFilters, passing: Callable[[], np.ndarray]) -> str | np.ndarray:
+        """Milvus's own filter expression over the stored fields (evaluated during the scan, no id list); the
+        database's ids where the collection has no fields."""
+        return filter_expression(filters) if self.filterable else self.rows_of(passing())
+
     def holds(self, track_id: int) -> bool:
         return bool(_call(self.client.get, self.collection, ids=[int(track_id)], output_fields=["track_id"]))
 
     def search(self, query: Gaussians, *, lam: float, k: int, rescore_head: int, ef_search: int = 128,
-               allowed: np.ndarray | None = None) -> list[Hit]:
+               allowed: str | np.ndarray | None = None) -> list[Hit]:
         """Top ``k`` tracks for one query by the exact composite score (the head rescored in float64); with
-        ``allowed`` (``rows_of``), among those tracks only (Milvus filters during the scan)."""
+        ``allowed`` (``select``: an expression, or track ids), among those tracks only (Milvus filters during the
+        scan)."""
         del ef_search  # FLAT scans every row
-        size = self.size if allowed is None else int(allowed.size)
-        if size == 0:
+        if isinstance(allowed, np.ndarray) and allowed.size == 0:
             return []
         return self.search_many(query, lams=[lam], ks=[k], rescore_head=rescore_head, allowed=allowed)[0]
 
     def search_many(self, queries: Gaussians, *, lams: Sequence[float], ks: Sequence[int], rescore_head: int,
-                    ef_search: int = 128, allowed: np.ndarray | None = None) -> list[list[Hit]]:
+                    ef_search: int = 128, allowed: str | np.ndarray | None = None) -> list[list[Hit]]:
         """Several queries ((n, d) arrays, a lam and a k each) in one Milvus call."""
         del ef_search
         if self.size == 0:
@@ -89,7 +96,7 @@ class MilvusSnapshot:
         head = min(self.size, MAX_TOP_K, max(max(ks), rescore_head))
         found = _call(self.client.search, self.collection, data=q.astype(np.float32).tolist(), anns_field="vector",
                       limit=head, search_params={"metric_type": "IP"}, output_fields=["gaussian"],
-                      filter="" if allowed is None else f"track_id in {allowed.tolist()}",
+                      filter=_where(allowed),
                       consistency_level="Eventually", timeout=self.timeout_s)  # a published collection never changes
         return [self._hits(hits, query, lam, k) for hits, query, lam, k in zip(found, one, lams, ks, strict=True)]
 
@@ -103,12 +110,62 @@ class MilvusSnapshot:
         return ranked_hits(ids, exact_scores(query, items, lam=lam, centre=self.centre), k)
 
 
+def _where(allowed: str | np.ndarray | None) -> str:
+    if allowed is None:
+        return ""
+    return allowed if isinstance(allowed, str) else f"track_id in {allowed.tolist()}"
+
+
+def _text(value: str | Sequence[str]) -> str:
+    """A string or list literal of a Milvus expression (JSON's quoting and escapes are Milvus's)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def filter_expression(filters: TrackFilters) -> str:
+    """``filters`` as a Milvus boolean expression over the stored fields, with the database's meaning: ranges are
+    inclusive, text compares case-insensitively (stored lower-cased), a track without a tempo, key, mode or year
+    (stored as -1 or "") passes no condition on it, and tags must all be there. Always true without conditions."""
+    f, terms = filters, []
+    for name, low, high in (("tempo_bpm", f.tempo_min, f.tempo_max), ("duration_s", f.duration_min,
+                            f.duration_max), ("year", f.year_min, f.year_max)):
+        if low is not None or high is not None:
+            terms.append(f"{name} >= 0")
+        if low is not None:
+            terms.append(f"{name} >= {low!r}")
+        if high is not None:
+            terms.append(f"{name} <= {high!r}")
+    for name, value in (("key", f.key), ("mode", f.mode)):
+        if value is not None:
+            terms.append(f"{name} == {_text(value)}")
+    if f.genre:
+        terms.append(f"genre == {_text(f.genre.lower())}")
+    if f.artists:
+        terms.append(f"artist in {_text([a.lower() for a in f.artists])}")
+    if f.exclude_artists:
+        terms.append(f"artist not in {_text([a.lower() for a in f.exclude_artists])}")
+    if f.tags:
+        terms.append(f"array_contains_all(tags, {_text(sorted({t.lower() for t in f.tags}))})")
+    return " and ".join(terms) or "track_id >= 0"
+
+
 def _call(method: Any, *args: Any, **kwargs: Any) -> Any:
     """A Milvus call whose failure (down, slow, refused) is a 503 naming Milvus, not a 500."""
     try:
         return method(*args, **kwargs)
     except MilvusException as error:
         raise MilvusDownError(f"the Milvus index cannot answer: {error}") from error
+
+
+MAX_TAGS, MAX_TAG_CHARS = 64, 128  # a track's tags past these are not stored (no filter can ask for them)
+
+
+def _stored(fields: FilterFields) -> dict[str, Any]:
+    """A track's filter fields as stored: text lower-cased (key and mode as they are), missing numbers -1."""
+    return {"tempo_bpm": -1.0 if fields.tempo_bpm is None else float(fields.tempo_bpm),
+            "duration_s": float(fields.duration_s or 0.0), "year": -1 if fields.year is None else int(fields.year),
+            "key": fields.key or "", "mode": fields.mode or "", "genre": fields.genre.lower()[:512],
+            "artist": fields.artist.lower()[:1024],
+            "tags": [t.lower()[:MAX_TAG_CHARS] for t in fields.tags][:MAX_TAGS]}
 
 
 class MilvusStore:
@@ -130,18 +187,22 @@ class MilvusStore:
     def current(self) -> MilvusSnapshot | None:
         return self._current
 
-    def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians) -> MilvusSnapshot:
-        """A new, loaded collection of the given embeddings; the alias still names the serving one."""
+    wants_fields = True  # filters become Milvus expressions over the stored fields
+
+    def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians,
+              fields: Sequence[FilterFields] | None = None) -> MilvusSnapshot:
+        """A new, loaded collection of the given embeddings (and filter fields, one per track: then filters are
+        Milvus expressions); the alias still names the serving one."""
         generation = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         name = f"{self.alias}_{generation.replace('-', '_')}"
         parts = [np.asarray(part, dtype=np.float64) for part in gaussians]
         d = parts[0].shape[1] if parts[0].ndim == 2 and parts[0].size else 0
         centre = parts[1].mean(axis=0) if track_ids.size else np.zeros(d)
         meta = {"model_version": model_version, "generation": generation, "size": int(track_ids.size),
-                "centre": centre.tolist()}
+                "centre": centre.tolist(), "filterable": fields is not None}
         self._create(name, d, meta)
         try:
-            self._insert(name, np.asarray(track_ids, dtype=np.int64), Gaussians(*parts), centre)
+            self._insert(name, np.asarray(track_ids, dtype=np.int64), Gaussians(*parts), centre, fields)
             _call(self.client.flush, name)
             self._load(name)
             counted = _count(self.client, name)
@@ -151,7 +212,7 @@ class MilvusStore:
             self._drop(name)
             raise
         return MilvusSnapshot(model_version, generation, name, int(track_ids.size), centre, self.client,
-                              self.timeout_s)
+                              self.timeout_s, fields is not None)
 
     def _create(self, name: str, d: int, meta: dict[str, Any]) -> None:
         d = max(d, 1)  # an empty catalogue's collection: Milvus needs a dimension; nothing is searched in it
@@ -159,20 +220,29 @@ class MilvusStore:
         schema.add_field("track_id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=3 * d + 1)
         schema.add_field("gaussian", DataType.FLOAT_VECTOR, dim=3 * d)
+        for name_, type_ in (("tempo_bpm", DataType.DOUBLE), ("duration_s", DataType.DOUBLE),
+                             ("year", DataType.INT64)):
+            schema.add_field(name_, type_)
+        for name_, length in (("key", 8), ("mode", 8), ("genre", 512), ("artist", 1024)):
+            schema.add_field(name_, DataType.VARCHAR, max_length=length)
+        schema.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_TAGS,
+                         max_length=MAX_TAG_CHARS)
         indexes = self.client.prepare_index_params()
         indexes.add_index("vector", index_type="FLAT", metric_type="IP")
         indexes.add_index("gaussian", index_type="FLAT", metric_type="L2")  # Milvus loads only indexed vectors
         _call(self.client.create_collection, name, schema=schema, index_params=indexes, consistency_level="Strong",
               properties={META: json.dumps(meta)})
 
-    def _insert(self, name: str, track_ids: np.ndarray, gaussians: Gaussians, centre: np.ndarray) -> None:
+    def _insert(self, name: str, track_ids: np.ndarray, gaussians: Gaussians, centre: np.ndarray,
+                fields: Sequence[FilterFields] | None) -> None:
         for start in range(0, track_ids.size, INSERT_BATCH):
             chunk = slice(start, start + INSERT_BATCH)
             part = Gaussians(*(p[chunk] for p in gaussians))
             vectors = augment_items(part, centre=centre).astype(np.float32)
             stacked = np.hstack(list(part)).astype(np.float32)
-            rows = [{"track_id": int(i), "vector": v, "gaussian": g}
-                    for i, v, g in zip(track_ids[chunk], vectors, stacked, strict=True)]
+            shown = fields[chunk] if fields is not None else [MISSING_TRACK] * len(vectors)
+            rows = [{"track_id": int(i), "vector": v, "gaussian": g, **_stored(f)}
+                    for i, v, g, f in zip(track_ids[chunk], vectors, stacked, shown, strict=True)]
             _call(self.client.insert, name, rows)
 
     def _load(self, name: str) -> None:
@@ -222,7 +292,8 @@ class MilvusStore:
         meta = json.loads(properties[META])
         self._load(name)
         return MilvusSnapshot(meta["model_version"], meta["generation"], name, int(meta["size"]),
-                              np.asarray(meta["centre"], dtype=np.float64), self.client, self.timeout_s)
+                              np.asarray(meta["centre"], dtype=np.float64), self.client, self.timeout_s,
+                              bool(meta.get("filterable", False)))
 
     def load_current(self, model_version: str) -> MilvusSnapshot | None:
         """Serve the collection the alias names, if it belongs to ``model_version``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -36,13 +37,15 @@ class TrackResult:
         return f"/v1/tracks/{self.track_id}/audio"
 
 
-def allowed_rows(session: Session, snapshot: SearchIndex, filters: TrackFilters | None) -> np.ndarray | None:
-    """The index rows of the tracks that pass ``filters`` (None: no filters, every row)."""
-    return None if filters is None else snapshot.rows_of(catalog.filtered_track_ids(session, filters))
+def allowed_rows(session: Session, snapshot: SearchIndex, filters: TrackFilters | None) -> Any:
+    """What the index needs to keep the tracks that pass ``filters`` (None: no filters, every track)."""
+    if filters is None:
+        return None
+    return snapshot.select(filters, lambda: catalog.filtered_track_ids(session, filters))
 
 
 def search_tracks(session: Session, snapshot: SearchIndex, query: Gaussians, *, settings: Settings, lam: float, k: int,
-                  exclude: Collection[int] = (), allowed: np.ndarray | None = None) -> list[TrackResult]:
+                  exclude: Collection[int] = (), allowed: Any = None) -> list[TrackResult]:
     """The top ``k`` catalogue tracks for a (1, d) query embedding, skipping ``exclude`` and deleted tracks; with
     ``allowed`` (``allowed_rows``), the exact top ``k`` among those rows."""
     hits = snapshot.search(query, lam=lam, k=k + OVERFETCH + len(exclude), rescore_head=settings.rescore_head,
@@ -53,7 +56,7 @@ def search_tracks(session: Session, snapshot: SearchIndex, query: Gaussians, *, 
 
 
 def search_cue_list(session: Session, snapshot: SearchIndex, queries: list[Gaussians], *, settings: Settings,
-                    lam: float, k: int, allowed: np.ndarray | None = None) -> list[list[TrackResult]]:
+                    lam: float, k: int, allowed: Any = None) -> list[list[TrackResult]]:
     """The top ``k`` tracks of each cue's (1, d) query, no track in two cues (earlier cues choose first): the
     answers of ``search_tracks`` called cue after cue with the tracks used so far excluded. Unfiltered, every cue is
     searched in one index call: cue ``i`` can lose at most ``k * i`` of its tracks to the cues before it, so that

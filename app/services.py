@@ -106,7 +106,9 @@ class Services:
         version = self.require_model().embedder.version
         with self.sessions() as session:
             rows = catalog.embeddings_for_version(session, version)
-        return self.store.build(model_version=version, track_ids=rows.track_ids, gaussians=rows.gaussians)
+            fields = catalog.filter_fields(session, rows.track_ids) if self.store.wants_fields else None
+        return self.store.build(model_version=version, track_ids=rows.track_ids, gaussians=rows.gaussians,
+                                fields=fields)
 
     def require_model(self) -> Model:
         if self.model is None:

@@ -140,3 +140,46 @@ def test_a_command_line_ingest_publishes_a_collection_the_service_then_serves(tm
         ready = client.get("/readyz").json()
         assert ready["index_kind"] == "milvus" and ready["index_size"] == 3
         assert collections == [f"moodspace_{ready['generation'].replace('-', '_')}"]  # served, not rebuilt
+
+
+FILTER_CASES = [
+    {"genre": "JAZZ"}, {"year_min": 1995, "year_max": 2010}, {"exclude_artists": ['BAND "0"']},
+    {"artists": ["Bänd 1", 'band "0"'], "genre": "rock"}, {"mode": "major"}, {"tags": ["Calm"]},
+    {"tags": ["calm", "piano"], "year_max": 2020}, {"tempo_min": 1, "tempo_max": 400}, {"duration_max": 2.5},
+]
+
+
+def test_filters_are_milvus_expressions_with_the_databases_meaning(tmp_path: Path, bundle_dir: Path,
+                                                                   wavs: list[bytes]):
+    from app import catalog
+    from app.ingest import ingest_audio
+    from app.search import allowed_rows
+    from app.songinfo import SongInfo
+
+    settings = make_settings(tmp_path, bundle_dir, index_kind="milvus")
+    genres, tags = ("jazz", "Rock", "jazz", "folk", "rock", "jazz"), (["calm"], ["Calm", "Piano"], [], ["loud"],
+                                                                     ["piano"], ["calm", "piano"])
+    with TestClient(create_app(settings)) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        with services.sessions() as session:
+            for k, wav in enumerate(wavs):
+                info = SongInfo(title=f"Track {k}", artist=["Band \"0\"", "Bänd 1", "band 2"][k % 3],
+                                genre=genres[k], year=None if k == 5 else 1990 + 5 * k)
+                ingest_audio(session, services.model, data_dir=settings.data_dir, data=wav, info=info,
+                             tags=tuple(tags[k]))
+            session.commit()
+        assert reindex(client)["state"] == "succeeded"
+        snapshot = services.require_index()
+        for filters in FILTER_CASES:
+            body = {"point": {"valence": 0.3, "arousal": 0.2}, "k": 10, "filters": filters}
+            found = client.post("/v1/emotion-to-music", json=body)
+            assert found.status_code == 200, found.text
+            with services.sessions() as session:
+                parsed = catalog.TrackFilters(**{k: tuple(v) if isinstance(v, list) else v
+                                                 for k, v in filters.items()})
+                passing = set(catalog.filtered_track_ids(session, parsed).tolist())
+                expression = allowed_rows(session, snapshot, parsed)
+            assert isinstance(expression, str)  # Milvus evaluated the filter, not a list of ids
+            everything = client.post("/v1/emotion-to-music", json={**body, "filters": None}).json()["results"]
+            expected = [r["track_id"] for r in everything if r["track_id"] in passing]
+            assert [r["track_id"] for r in found.json()["results"]] == expected, (filters, expression)
