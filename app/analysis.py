@@ -10,7 +10,7 @@ from app.decoding import Decoded, fingerprint
 from models.curves import curve_mean
 from models.errors import QueryError
 from models.harmony import Tonality, tonality
-from models.inference import Embedder
+from models.inference import Embedder, TrackSpans
 from models.scoring import Gaussians, composite_scores
 from models.taxonomy import TAXONOMIES
 
@@ -31,6 +31,7 @@ class TrackAnalysis:
     duration_s: float
     tonality: Tonality  # tempo, key and mode (models.harmony)
     fingerprint: str  # of the decoded signal (app.decoding.fingerprint)
+    spans: TrackSpans  # the span search's units (models.inference.SpanGrid)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,13 @@ def analyze_decoded(embedder: Embedder, decoded: Decoded) -> TrackAnalysis:
         curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)]
                for t, (cv, ca) in zip(track.times, track.curve, strict=True)],
         duration_s=decoded.seconds, tonality=decoded.tonality, fingerprint=decoded.fingerprint,
+        spans=_within(embedder.embed_spans(features), decoded.seconds),
     )
+
+
+def _within(spans: TrackSpans, seconds: float) -> TrackSpans:
+    """Spans whose last frame runs past the audio's end (frames are padded) end where the audio does."""
+    return TrackSpans(spans.starts, np.minimum(spans.ends, seconds), spans.gaussians)
 
 
 def rank_emotions(embedder: Embedder, music: Gaussians, *, lam: float, k: int) -> list[EmotionHit]:
@@ -96,3 +103,14 @@ def encode_emotion_query(embedder: Embedder, *, curve: np.ndarray | None = None,
     assert emotion is not None, "the request schema requires one of curve, point, emotion"
     i = term_by_name(embedder, emotion)
     return Gaussians(*(part[i : i + 1] for part in embedder.terms_embedded)), tuple(embedder.term_va[i])
+
+
+def encode_span_query(embedder: Embedder, query: Gaussians, *, curve: np.ndarray | None = None,
+                      seconds: float | None = None) -> tuple[Gaussians, float]:
+    """The pieces of a span query (``app.spans``) and the stretch they cover: a curve cut on the span grid over its
+    length, else the steady ``query`` held for ``seconds`` (default: one span)."""
+    grid = embedder.span_grid
+    if curve is not None:
+        return embedder.span_curve_query(curve), max(float(curve[-1, 0] - curve[0, 0]), grid.width_s)
+    seconds = grid.width_s if seconds is None else seconds
+    return embedder.span_steady_query(query, seconds), seconds

@@ -7,7 +7,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from sqlalchemy import String, cast, delete, func, or_, select, update
@@ -18,6 +18,9 @@ from app.tables import ACTIVE_JOB_STATES, Job, JobState, Track, TrackEmbedding, 
 from models.harmony import PITCHES, Tonality
 from models.scoring import Gaussians
 
+if TYPE_CHECKING:
+    from models.inference import TrackSpans
+
 
 @dataclass(frozen=True)
 class VersionEmbeddings:
@@ -25,6 +28,16 @@ class VersionEmbeddings:
 
     track_ids: np.ndarray  # (N,) int64
     gaussians: Gaussians  # each (N, d) float32
+
+
+@dataclass(frozen=True)
+class VersionSpans:
+    """All spans of one model version: tracks in id order, each track's spans in time order."""
+
+    track_ids: np.ndarray  # (S,) int64: the track of each span
+    starts: np.ndarray  # (S,) seconds
+    ends: np.ndarray  # (S,)
+    gaussians: Gaussians  # each (S, d) float32
 
 
 def _blob(x: np.ndarray) -> bytes:
@@ -166,13 +179,19 @@ def count_tracks(session: Session) -> int:
 # Embeddings -----------------------------------------------------------------------------------------------------
 
 def add_embedding(session: Session, *, track_id: int, model_version: str, gaussians: Gaussians,
-                  va: tuple[float, float, float, float], curve: list[list[float]]) -> TrackEmbedding:
-    """Store one track's embedding ((d,) arrays) and VA reading for a model version (replacing an older one)."""
+                  va: tuple[float, float, float, float], curve: list[list[float]],
+                  spans: TrackSpans | None = None) -> TrackEmbedding:
+    """Store one track's embedding ((d,) arrays), VA reading and spans for a model version (replacing an older
+    one)."""
     session.execute(delete(TrackEmbedding).where(TrackEmbedding.track_id == track_id,
                                                  TrackEmbedding.model_version == model_version))
     row = TrackEmbedding(track_id=track_id, model_version=model_version, E=_blob(gaussians.E),
                          mu=_blob(gaussians.mu), logvar=_blob(gaussians.logvar), valence=va[0], arousal=va[1],
                          valence_std=va[2], arousal_std=va[3], va_curve=curve)
+    if spans is not None:
+        row.span_times = [[round(float(a), 3), round(float(b), 3)] for a, b in zip(spans.starts, spans.ends,
+                                                                                    strict=True)]
+        row.span_E, row.span_mu, row.span_logvar = (_blob(part) for part in spans.gaussians)
     session.add(row)
     return row
 
@@ -198,8 +217,34 @@ def embeddings_for_version(session: Session, model_version: str, *, chunk: int =
     return VersionEmbeddings(np.array(ids, dtype=np.int64), Gaussians(*(np.stack(p) for p in parts)))
 
 
-def tracks_without_embedding(session: Session, model_version: str) -> list[Track]:
-    embedded = select(TrackEmbedding.track_id).where(TrackEmbedding.model_version == model_version)
+def spans_for_version(session: Session, model_version: str, *, chunk: int = 2000) -> VersionSpans:
+    """Every span of ``model_version``'s embeddings that have spans, as arrays, read in chunks."""
+    owners: list[np.ndarray] = []
+    times: list[np.ndarray] = []
+    parts: list[list[np.ndarray]] = [[], [], []]
+    statement = (select(TrackEmbedding.track_id, TrackEmbedding.span_times, TrackEmbedding.span_E,
+                        TrackEmbedding.span_mu, TrackEmbedding.span_logvar)
+                 .where(TrackEmbedding.model_version == model_version, TrackEmbedding.span_E.is_not(None))
+                 .order_by(TrackEmbedding.track_id))
+    for rows in session.execute(statement.execution_options(yield_per=chunk)).partitions():
+        for track_id, span_times, *blobs in rows:
+            count = len(span_times or ())
+            owners.append(np.full(count, track_id, dtype=np.int64))
+            times.append(np.asarray(span_times, dtype=np.float64).reshape(count, 2))
+            for part, blob in zip(parts, blobs, strict=True):
+                part.append(_array(blob or b"").reshape(count, -1))
+    if not owners:
+        empty = np.zeros(0)
+        return VersionSpans(empty.astype(np.int64), empty, empty, Gaussians(*(np.zeros((0, 0), np.float32),) * 3))
+    stacked = np.vstack(times)
+    return VersionSpans(np.concatenate(owners), stacked[:, 0], stacked[:, 1],
+                        Gaussians(*(np.vstack(p) for p in parts)))
+
+
+def tracks_to_embed(session: Session, model_version: str) -> list[Track]:
+    """Tracks without an embedding for ``model_version``, or with one stored before spans existed."""
+    embedded = select(TrackEmbedding.track_id).where(TrackEmbedding.model_version == model_version,
+                                                     TrackEmbedding.span_E.is_not(None))
     return list(session.scalars(select(Track).where(Track.id.not_in(embedded)).order_by(Track.id)))
 
 

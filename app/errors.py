@@ -25,6 +25,10 @@ class NotReadyError(MoodspaceError):
     """The model or the index is not loaded yet."""
 
 
+class SpansUnavailableError(MoodspaceError):
+    """Span search was asked of an index without spans (the Milvus backend, or a snapshot built before spans)."""
+
+
 class SongInfoError(MoodspaceError):
     """A track's title, artist, album, genre, year or lyrics cannot be used as given."""
 

@@ -26,18 +26,19 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import faiss
 import numpy as np
 
+from app.spans import SpanIndex, build_spans, load_spans, save_spans
 from models.atomic import atomic_directory, atomic_file
 from models.scoring import Gaussians, Scores, augment_items, augment_query, split_scores
 
 if TYPE_CHECKING:
-    from app.catalog import FilterFields, TrackFilters
+    from app.catalog import FilterFields, TrackFilters, VersionSpans
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ class SearchIndex(Protocol):
     def kind(self) -> str: ...
     @property
     def size(self) -> int: ...
+    @property
+    def spans(self) -> SpanIndex | None:
+        """The span index (``app.spans``), where this snapshot has one."""
+        ...
     def select(self, filters: TrackFilters, passing: Callable[[], np.ndarray]) -> Any:
         """What ``search(allowed=...)`` takes to keep the tracks that pass ``filters``; ``passing`` gives their
         ids from the database (FAISS: index rows; Milvus: its own filter expression where it stores the fields)."""
@@ -85,7 +90,7 @@ class SnapshotStore(Protocol[S]):
     @property
     def current(self) -> S | None: ...
     def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians,
-              fields: Sequence[FilterFields] | None = None) -> S: ...
+              fields: Sequence[FilterFields] | None = None, spans: VersionSpans | None = None) -> S: ...
     def publish(self, snapshot: S) -> None: ...
     def load_current(self, model_version: str) -> S | None: ...
     def refresh(self, model_version: str) -> None: ...
@@ -118,6 +123,7 @@ class Snapshot:
     norm_bound: float  # HNSW only: M in the MIPS -> L2 transform
     max_error: np.ndarray | None = None  # fp16 only, (D,): largest |exact - decoded| per augmented dimension
     abs_max: np.ndarray | None = None  # fp16 only, (D,): largest |decoded| per dimension (float32 rounding)
+    spans: SpanIndex | None = None  # the tracks' spans (app.spans); None in snapshots saved before spans
 
     @property
     def size(self) -> int:
@@ -324,10 +330,14 @@ class IndexStore:
     wants_fields = False  # filters are evaluated by the database
 
     def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians,
-              fields: Sequence[FilterFields] | None = None) -> Snapshot:
-        """A snapshot of this store's kind (``build_snapshot``); nothing is written until ``publish``."""
-        return build_snapshot(model_version=model_version, track_ids=track_ids, gaussians=gaussians, kind=self.kind,
-                              hnsw_m=self.hnsw_m)
+              fields: Sequence[FilterFields] | None = None, spans: VersionSpans | None = None) -> Snapshot:
+        """A snapshot of this store's kind (``build_snapshot``), with its span index where ``spans`` are given;
+        nothing is written until ``publish``."""
+        snapshot = build_snapshot(model_version=model_version, track_ids=track_ids, gaussians=gaussians,
+                                  kind=self.kind, hnsw_m=self.hnsw_m)
+        if spans is None:
+            return snapshot
+        return replace(snapshot, spans=build_spans(spans.track_ids, spans.starts, spans.ends, spans.gaussians))
 
     def close(self) -> None:
         """Nothing to release: snapshots are files."""
@@ -345,6 +355,8 @@ class IndexStore:
                         **{name: getattr(snapshot, name).tolist() for name in ("max_error", "abs_max")
                            if getattr(snapshot, name) is not None}}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            if snapshot.spans is not None:
+                save_spans(snapshot.spans, tmp / "spans")
         pointer = {"model_version": snapshot.model_version, "generation": snapshot.generation}
         self._write_pointer(pointer)
         return folder
@@ -421,7 +433,8 @@ class IndexStore:
         return Snapshot(manifest["model_version"], manifest["generation"], manifest["kind"],
                         _read_index(folder / "index.faiss", manifest["kind"]), items["track_ids"], gaussians,
                         np.asarray(items["centre"]), float(manifest["norm_bound"]),
-                        *(np.array(manifest[name]) if name in manifest else None for name in ("max_error", "abs_max")))
+                        **{name: np.array(manifest[name]) for name in ("max_error", "abs_max") if name in manifest},
+                        spans=load_spans(folder / "spans"))
 
     def prune(self, *, keep: Snapshot) -> None:
         """Remove older generations of the kept snapshot's version (and unfinished builds)."""

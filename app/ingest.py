@@ -70,7 +70,8 @@ def embed_track(session: Session, embedder: Embedder, track: Track, analysis: Tr
     catalog.add_embedding(
         session, track_id=track.id, model_version=embedder.version,
         gaussians=Gaussians(*(part[0] for part in analysis.gaussians)),
-        va=(analysis.valence, analysis.arousal, analysis.valence_std, analysis.arousal_std), curve=analysis.curve)
+        va=(analysis.valence, analysis.arousal, analysis.valence_std, analysis.arousal_std), curve=analysis.curve,
+        spans=analysis.spans)
 
 
 def already_embedded(session: Session, data: bytes, *, model_version: str) -> bool:

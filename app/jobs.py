@@ -37,10 +37,11 @@ def _progress(services: Services, job_id: str) -> Callable[[float, str], None]:
 
 
 def embed_missing(services: Services, report: Callable[[float, str], None]) -> int:
-    """Embed every track without an embedding for the current model version, from its stored audio."""
+    """Embed every track without an embedding (or its spans) for the current model version, from its stored
+    audio."""
     model = services.require_model()
     with services.sessions() as session:
-        missing = catalog.tracks_without_embedding(session, model.embedder.version)
+        missing = catalog.tracks_to_embed(session, model.embedder.version)
         for done, track in enumerate(missing, start=1):
             data = (services.settings.data_dir / track.audio_path).read_bytes()
             embed_track(session, model.embedder, track, analyze_bytes(model, data, name=track.title))

@@ -22,6 +22,13 @@ def check_curve(settings: Settings, times: list[float]) -> None:
                                    "(MOODSPACE_MAX_CURVE_SECONDS)")
 
 
+def check_span(settings: Settings, seconds: float) -> None:
+    """A span's asked length (the curve limit: a span is a stretch of curve)."""
+    if seconds > settings.max_curve_seconds:
+        raise PayloadTooLargeError(f"a span of {seconds:.0f} s is longer than {settings.max_curve_seconds:.0f} s "
+                                   "(MOODSPACE_MAX_CURVE_SECONDS)")
+
+
 def check_text(settings: Settings, text: str) -> None:
     if len(text) > settings.max_text_chars:
         raise PayloadTooLargeError(f"the text has {len(text)} characters; the limit is "

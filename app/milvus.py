@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from app.catalog import MISSING_TRACK, FilterFields, TrackFilters
+from app.catalog import MISSING_TRACK, FilterFields, TrackFilters, VersionSpans
 from app.errors import NotReadyError
 from app.index import POINTER_CHECK_S, Hit, exact_scores, ranked_hits
 from models.scoring import Gaussians, augment_items, augment_query
@@ -60,6 +60,7 @@ class MilvusSnapshot:
     timeout_s: float = 10.0  # longest wait for one search
     filterable: bool = False  # the collection stores each track's filter fields
     kind: str = "milvus"
+    spans: None = None  # span search runs on the FAISS backend only
 
     def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
         """The rows of a Milvus collection are named by track id: a filter keeps the given ids."""
@@ -190,9 +191,11 @@ class MilvusStore:
     wants_fields = True  # filters become Milvus expressions over the stored fields
 
     def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians,
-              fields: Sequence[FilterFields] | None = None) -> MilvusSnapshot:
+              fields: Sequence[FilterFields] | None = None, spans: VersionSpans | None = None) -> MilvusSnapshot:
         """A new, loaded collection of the given embeddings (and filter fields, one per track: then filters are
-        Milvus expressions); the alias still names the serving one."""
+        Milvus expressions); the alias still names the serving one. ``spans`` are not kept (span search is the
+        FAISS backend's)."""
+        del spans
         generation = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         name = f"{self.alias}_{generation.replace('-', '_')}"
         parts = [np.asarray(part, dtype=np.float64) for part in gaussians]

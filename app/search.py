@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from app import catalog
 from app.catalog import TrackFilters
+from app.errors import SpansUnavailableError
 from app.index import Hit, SearchIndex
 from app.settings import Settings
+from app.spans import SpanIndex
 from models.scoring import Gaussians
 
 NO_TRACK_PASSES = "no track in the catalogue passes the filters"
@@ -31,10 +33,14 @@ class TrackResult:
     neg_kl: float
     valence: float
     arousal: float
+    start_s: float | None = None  # span search: the best-matching stretch of the track
+    end_s: float | None = None
 
     @property
     def audio_url(self) -> str:
-        return f"/v1/tracks/{self.track_id}/audio"
+        """The track's audio; for a span, with a media fragment (``#t=start,end``) that players start from."""
+        fragment = "" if self.start_s is None else f"#t={self.start_s:g},{self.end_s:g}"
+        return f"/v1/tracks/{self.track_id}/audio{fragment}"
 
 
 def allowed_rows(session: Session, snapshot: SearchIndex, filters: TrackFilters | None) -> Any:
@@ -42,6 +48,52 @@ def allowed_rows(session: Session, snapshot: SearchIndex, filters: TrackFilters 
     if filters is None:
         return None
     return snapshot.select(filters, lambda: catalog.filtered_track_ids(session, filters))
+
+
+def span_index(snapshot: SearchIndex) -> SpanIndex:
+    """The serving snapshot's span index, or a 409 naming why there is none."""
+    if snapshot.spans is not None:
+        return snapshot.spans
+    if snapshot.kind == "milvus":
+        raise SpansUnavailableError("span search runs on the FAISS index; this service serves from Milvus "
+                                    "(MOODSPACE_INDEX_KIND)")
+    raise SpansUnavailableError("the serving index was built before span search existed; reindex "
+                                "(POST /v1/admin/reindex or `moodspace reindex`) to add spans")
+
+
+def allowed_spans(session: Session, spans: SpanIndex, filters: TrackFilters | None) -> np.ndarray | None:
+    """The span rows of the tracks that pass ``filters`` (None: no filters, every span)."""
+    return None if filters is None else spans.rows_of(catalog.filtered_track_ids(session, filters))
+
+
+def no_span_reason(spans: SpanIndex, pieces: Gaussians, *, seconds: float, allowed: np.ndarray | None) -> str:
+    """Why a span search found nothing: the filters, or no track as long as the span."""
+    if allowed is not None and allowed.size == 0:
+        return NO_TRACK_PASSES
+    return (f"no track has a stretch as long as the {seconds:g} s asked for ({pieces.E.shape[0]} spans); the "
+            f"longest{' that passes the filters' if allowed is not None else ''} is {spans.longest_s(allowed):g} s")
+
+
+def search_spans(session: Session, snapshot: SearchIndex, pieces: Gaussians, *, lam: float, k: int,
+                 exclude: Collection[int] = (), allowed: np.ndarray | None = None) -> list[TrackResult]:
+    """The top ``k`` tracks by their best-matching run of spans for ``pieces`` (``app.spans``), each with where
+    that run lies; skipping ``exclude`` and deleted tracks; with ``allowed`` (``allowed_spans``), among those."""
+    hits = span_index(snapshot).search(pieces, lam=lam, k=k + OVERFETCH, allowed=allowed, exclude=exclude)
+    shown = catalog.listings(session, [h.track_id for h in hits], snapshot.model_version)
+    return [TrackResult(track_id=h.track_id, title=shown[h.track_id].title, artist=shown[h.track_id].artist,
+                        score=h.score, corr=h.corr, neg_kl=h.neg_kl, valence=shown[h.track_id].valence,
+                        arousal=shown[h.track_id].arousal, start_s=h.start_s, end_s=h.end_s)
+            for h in hits if h.track_id in shown][:k]
+
+
+def search_span_cue_list(session: Session, snapshot: SearchIndex, cues: list[Gaussians], *, lam: float, k: int,
+                         allowed: np.ndarray | None = None) -> list[list[TrackResult]]:
+    """The top ``k`` spans of each cue's pieces, no track (so no span) in two cues: earlier cues choose first."""
+    answers: list[list[TrackResult]] = []
+    for pieces in cues:
+        used = {r.track_id for cue in answers for r in cue}
+        answers.append(search_spans(session, snapshot, pieces, lam=lam, k=k, exclude=used, allowed=allowed))
+    return answers
 
 
 def search_tracks(session: Session, snapshot: SearchIndex, query: Gaussians, *, settings: Settings, lam: float, k: int,

@@ -107,8 +107,9 @@ class Services:
         with self.sessions() as session:
             rows = catalog.embeddings_for_version(session, version)
             fields = catalog.filter_fields(session, rows.track_ids) if self.store.wants_fields else None
+            spans = catalog.spans_for_version(session, version)
         return self.store.build(model_version=version, track_ids=rows.track_ids, gaussians=rows.gaussians,
-                                fields=fields)
+                                fields=fields, spans=spans)
 
     def require_model(self) -> Model:
         if self.model is None:

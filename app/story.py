@@ -43,3 +43,21 @@ def arc_segments(embedder: Embedder, sentences: list[str], va: np.ndarray, *, br
         mean = smooth(part).mean(axis=0)
         out.append(Segment(start, end, float(mean[0]), float(mean[1]), query))
     return out
+
+
+def sentence_curve(va: np.ndarray, seconds_per_sentence: float) -> np.ndarray:
+    """A (S, 2) sentence VA sequence as a curve over ``S * seconds_per_sentence`` seconds, each sentence's VA at
+    the middle of its time and held to both ends."""
+    middles = (np.arange(va.shape[0]) + 0.5) * seconds_per_sentence
+    times = np.r_[0.0, middles, va.shape[0] * seconds_per_sentence]
+    return np.column_stack([times, np.vstack([va[:1], va, va[-1:]])])
+
+
+def span_query(embedder: Embedder, text: str, va: np.ndarray, *, bridge: str,
+               seconds_per_sentence: float) -> tuple[Gaussians, float]:
+    """The pieces of a span query (``app.spans``) for a text of ``len(va)`` sentences, and the seconds it takes:
+    its sentence-VA curve cut on the span grid (``va``), or its metric embedding held that long (``metric``)."""
+    seconds = va.shape[0] * seconds_per_sentence
+    if bridge == "metric":
+        return embedder.span_steady_query(embedder.embed_text([text]), seconds), seconds
+    return embedder.span_curve_query(sentence_curve(va, seconds_per_sentence)), seconds

@@ -83,6 +83,12 @@ class TrackEmbedding(Base):
     valence_std: Mapped[float] = mapped_column(Float)
     arousal_std: Mapped[float] = mapped_column(Float)
     va_curve: Mapped[list[list[float]]] = mapped_column(JSON)  # [[t, valence, arousal], ...]
+    # The track's spans (models.inference.SpanGrid): [[start_s, end_s], ...] and float32 (S, d) embeddings;
+    # None for embeddings stored before spans existed (span search skips those tracks until they are re-embedded).
+    span_times: Mapped[list[list[float]] | None] = mapped_column(JSON, nullable=True)
+    span_E: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # noqa: N815 (E, as in the paper)
+    span_mu: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    span_logvar: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     track: Mapped[Track] = relationship(back_populates="embeddings")
 

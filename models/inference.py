@@ -30,6 +30,8 @@ from models.vocabulary import EmotionTerm, vocabulary
 GRID_STEPS = 21  # VA grid points per axis for the reading
 POINT_FRAMES = 8  # a VA point is encoded as a constant sequence of this many frames
 WINDOW_SECONDS = 7.68  # window of the VA curve read from audio (9 log-mel frames; 3 musicnn frames)
+SPAN_SECONDS = 10.0  # a catalogue span (the unit of span search) is about this long ...
+SPAN_HOP_SECONDS = 5.0  # ... and one starts about this often (both rounded to whole frames)
 
 
 def va_grid(steps: int = GRID_STEPS) -> np.ndarray:
@@ -69,6 +71,47 @@ class TrackReading:
     mean: np.ndarray  # (2,)
     std: np.ndarray  # (2,)
     classes: dict[str, np.ndarray]  # taxonomy -> (C,)
+
+
+@dataclass(frozen=True)
+class SpanGrid:
+    """Where a track's spans lie: ``width`` frames each, one every ``hop`` frames from the start. A query for a
+    stretch of ``seconds`` is cut on the same grid into ``pieces(seconds)`` pieces, piece ``j`` matched against
+    the span ``j`` hops after the first: a run of spans follows the query's shape, not only its mean."""
+
+    width: int
+    hop: int
+    frame_seconds: float
+
+    @classmethod
+    def of(cls, frame_seconds: float) -> SpanGrid:
+        return cls(max(1, round(SPAN_SECONDS / frame_seconds)), max(1, round(SPAN_HOP_SECONDS / frame_seconds)),
+                   frame_seconds)
+
+    @property
+    def width_s(self) -> float:
+        return self.width * self.frame_seconds
+
+    @property
+    def hop_s(self) -> float:
+        return self.hop * self.frame_seconds
+
+    def pieces(self, seconds: float) -> int:
+        """Spans in a run that covers ``seconds`` (one at least: a shorter stretch is matched to one span)."""
+        return max(1, int(np.floor((seconds - self.width_s) / self.hop_s + 1e-9)) + 1)
+
+    def starts(self, n_frames: int) -> np.ndarray:
+        """First frame of each span of a track of ``n_frames`` (one span of every frame if it is shorter)."""
+        return np.arange(0, max(n_frames - self.width, 0) + 1, self.hop)
+
+
+@dataclass(frozen=True)
+class TrackSpans:
+    """A track's spans: start and end in seconds and one music embedding each, in time order."""
+
+    starts: np.ndarray  # (S,) seconds
+    ends: np.ndarray  # (S,)
+    gaussians: Gaussians  # (S, d) each
 
 
 class Embedder:
@@ -136,6 +179,31 @@ class Embedder:
         """A (S, 2) sentence VA sequence as a (S, 3) curve, one sentence every ``seconds_per_sentence``."""
         step = (self.config.text or TextConfig()).seconds_per_sentence
         return np.hstack([np.arange(va.shape[0])[:, None] * step, va])
+
+    @property
+    def span_grid(self) -> SpanGrid:
+        return SpanGrid.of(self.config.frontend.frame_seconds)
+
+    def embed_spans(self, features: np.ndarray) -> TrackSpans:
+        """The music embedding of each span of a (T, F) feature sequence (``SpanGrid``)."""
+        grid, n = self.span_grid, features.shape[0]
+        first = grid.starts(n)
+        last = np.minimum(first + grid.width, n)
+        gaussians = self.embed_features([features[a:b] for a, b in zip(first, last, strict=True)])
+        return TrackSpans(first * grid.frame_seconds, last * grid.frame_seconds, gaussians)
+
+    def span_curve_query(self, curve: np.ndarray) -> Gaussians:
+        """One emotion embedding per piece of a validated (T, 3) curve cut on the span grid over its whole length:
+        (pieces, d) each."""
+        grid, start = self.span_grid, float(curve[0, 0])
+        offsets = (np.arange(grid.width) + 0.5) * grid.frame_seconds
+        pieces = grid.pieces(float(curve[-1, 0]) - start)
+        times = [np.clip(start + j * grid.hop_s + offsets, start, curve[-1, 0]) for j in range(pieces)]
+        return self.embed_va([resample_curve(curve, t) for t in times])
+
+    def span_steady_query(self, query: Gaussians, seconds: float) -> Gaussians:
+        """A steady (1, d) query (a point, a named emotion, a text) held for ``seconds``: one copy per piece."""
+        return Gaussians(*(np.repeat(part, self.span_grid.pieces(seconds), axis=0) for part in query))
 
     def window_frames(self, features: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         """One window per frame, centred on it and about WINDOW_SECONDS wide, cut at the clip's ends; and the

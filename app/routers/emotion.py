@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 
 from app import limits
-from app.analysis import encode_emotion_query
+from app.analysis import encode_emotion_query, encode_span_query
 from app.db import SessionDep
+from app.index import SearchIndex
 from app.routers.schemas import EmotionQuery, EmotionToMusicResponse, ErrorOut, NamedEmotion, TrackHit, VAPoint
-from app.search import NO_TRACK_PASSES, allowed_rows, search_tracks
+from app.search import (
+    NO_TRACK_PASSES,
+    TrackResult,
+    allowed_rows,
+    allowed_spans,
+    no_span_reason,
+    search_spans,
+    search_tracks,
+    span_index,
+)
 from app.services import EmbedderDep, IndexDep, SettingsDep
+from app.settings import Settings
+from models.inference import Embedder
+from models.scoring import Gaussians
 
 router = APIRouter(prefix="/v1", tags=["emotion"])
-ERRORS = {code: {"model": ErrorOut} for code in (413, 422, 503)}
+ERRORS = {code: {"model": ErrorOut} for code in (409, 413, 422, 503)}
+
+
+def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: EmotionQuery, gaussians: Gaussians,
+           *, settings: Settings, lam: float) -> tuple[list[TrackResult], str | None]:
+    """The best-matching span of each of the top tracks, and why there is none when there is none."""
+    if query.span_seconds is not None:
+        limits.check_span(settings, query.span_seconds)
+    spans = span_index(snapshot)
+    pieces, seconds = encode_span_query(embedder, gaussians, curve=query.curve_array(), seconds=query.span_seconds)
+    allowed = allowed_spans(session, spans, query.filters.to_filters() if query.filters else None)
+    results = search_spans(session, snapshot, pieces, lam=lam, k=query.k, allowed=allowed)
+    return results, None if results else no_span_reason(spans, pieces, seconds=seconds, allowed=allowed)
 
 
 @router.post("/emotion-to-music", response_model=EmotionToMusicResponse, responses=ERRORS,  # type: ignore[arg-type]
@@ -26,11 +52,15 @@ def emotion_to_music(query: EmotionQuery, settings: SettingsDep, embedder: Embed
     gaussians, (valence, arousal) = encode_emotion_query(embedder, curve=query.curve_array(), point=point,
                                                          emotion=query.emotion)
     lam = embedder.config.score_lam if query.lam is None else query.lam
-    allowed = allowed_rows(session, snapshot, query.filters.to_filters() if query.filters else None)
-    results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k, allowed=allowed)
+    filters = query.filters.to_filters() if query.filters else None
+    if query.span:
+        results, reason = _spans(session, snapshot, embedder, query, gaussians, settings=settings, lam=lam)
+    else:
+        allowed = allowed_rows(session, snapshot, filters)
+        results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k, allowed=allowed)
+        reason = NO_TRACK_PASSES if filters and not results else None
     return EmotionToMusicResponse(results=[TrackHit.of(r, query_va=(valence, arousal)) for r in results],
-                                  reason=NO_TRACK_PASSES if query.filters and not results else None,
-                                  query=VAPoint(valence=valence, arousal=arousal), lam=lam,
+                                  reason=reason, query=VAPoint(valence=valence, arousal=arousal), lam=lam,
                                   model_version=embedder.version, index_generation=snapshot.generation)
 
 

@@ -16,6 +16,7 @@ from app.errors import (
     NotReadyError,
     PayloadTooLargeError,
     SongInfoError,
+    SpansUnavailableError,
 )
 from models.errors import (
     AudioError,
@@ -40,6 +41,7 @@ STATUS: dict[type[MoodspaceError], tuple[int, str]] = {
     AuthError: (401, "unauthorized"),
     AdminDisabledError: (403, "admin_disabled"),
     NotReadyError: (503, "not_ready"),
+    SpansUnavailableError: (409, "no_spans"),
 }
 
 

@@ -94,6 +94,12 @@ class EmotionQuery(Strict):
     lam: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False,
                               description="Weight of correlation vs KL in the score (default: the model's).")
     filters: TrackFilter | None = Field(None, description="Only tracks that meet these conditions.")
+    span: bool = Field(False, description="Return each track's best-matching stretch (start and end in seconds, "
+                                          "its score parts; the audio URL plays from its start), not whole tracks.")
+    span_seconds: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="How long the stretch is, for a point or a named emotion (implies span; default one span, "
+                    "about 10 s). A curve's stretch is as long as the curve.")
     _curve: np.ndarray | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -101,6 +107,10 @@ class EmotionQuery(Strict):
         given = [name for name in ("curve", "point", "emotion") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of curve, point, emotion (got {given or 'none'})")
+        if self.span_seconds is not None:
+            if self.curve is not None:
+                raise ValueError("span_seconds: a curve's span is as long as the curve; leave span_seconds out")
+            self.span = True
         if self.curve is not None:
             try:  # the one validation of a query curve: [t, valence, arousal] rows, times non-decreasing
                 self._curve = validate_curve([[p.t, p.valence, p.arousal] for p in self.curve], name="curve")
@@ -128,13 +138,16 @@ class TrackHit(ScoreParts):
     audio_url: str
     va_distance: float = Field(description="Distance on the valence/arousal plane between the query's VA and the "
                                            "track's reading (0 is exactly where asked; the plane's diagonal is 2.83).")
+    start_s: float | None = Field(None, description="Span search: where the best-matching stretch starts (s).")
+    end_s: float | None = Field(None, description="Span search: where it ends (s); score parts are its own.")
 
     @classmethod
     def of(cls, result: TrackResult, *, query_va: tuple[float, float]) -> TrackHit:
         distance = float(np.hypot(result.valence - query_va[0], result.arousal - query_va[1]))
         return cls(track_id=result.track_id, title=result.title, artist=result.artist, score=result.score,
                    corr=result.corr, neg_kl=result.neg_kl, valence=result.valence, arousal=result.arousal,
-                   audio_url=result.audio_url, va_distance=round(distance, 4))
+                   audio_url=result.audio_url, va_distance=round(distance, 4), start_s=result.start_s,
+                   end_s=result.end_s)
 
 
 class EmotionToMusicResponse(BaseModel):
@@ -283,6 +296,11 @@ class TextQuery(Strict):
                           "straight into the space.")
     lam: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
     filters: TrackFilter | None = Field(None, description="Only tracks that meet these conditions.")
+    span: bool = Field(False, description="Return each track's best-matching stretch, as long as the text (or "
+                                          "the cue) takes at seconds_per_sentence, not whole tracks.")
+    seconds_per_sentence: float | None = Field(
+        None, gt=0, le=60, allow_inf_nan=False,
+        description="Span search: the time one sentence takes (default: the model's, 4 s).")
 
 
 class SentenceOut(BaseModel):

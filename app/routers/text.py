@@ -11,16 +11,27 @@ from app.db import SessionDep
 from app.errors import NotReadyError
 from app.index import SearchIndex
 from app.routers.schemas import ErrorOut, SegmentOut, SentenceOut, TextQuery, TextToMusicResponse, TrackHit
-from app.search import NO_TRACK_PASSES, allowed_rows, search_cue_list, search_tracks
+from app.search import (
+    NO_TRACK_PASSES,
+    allowed_rows,
+    allowed_spans,
+    no_span_reason,
+    search_cue_list,
+    search_span_cue_list,
+    search_spans,
+    search_tracks,
+    span_index,
+)
 from app.services import EmbedderDep, IndexDep, SettingsDep
 from app.settings import Settings
-from app.story import arc_segments, whole_query
+from app.story import arc_segments, span_query, whole_query
+from models.config import TextConfig
 from models.errors import QueryError
 from models.inference import Embedder
 from models.text import split_sentences
 
 router = APIRouter(prefix="/v1", tags=["text"])
-ERRORS = {code: {"model": ErrorOut} for code in (413, 422, 503)}
+ERRORS = {code: {"model": ErrorOut} for code in (409, 413, 422, 503)}
 
 
 def _sentences(query: TextQuery, settings: Settings) -> list[str]:
@@ -45,6 +56,36 @@ def _arc(session: Session, snapshot: SearchIndex, embedder: Embedder, query: Tex
             for part, results in zip(parts, found, strict=True)]
 
 
+def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: TextQuery, sentences: list[str],
+           va: np.ndarray, *, settings: Settings, lam: float, response: TextToMusicResponse) -> None:
+    """Span search for the whole text, or per cue of the arc: each track's best stretch as long as the text (or
+    the cue) takes at ``seconds_per_sentence``; no track twice in a cue list."""
+    step = query.seconds_per_sentence or (embedder.config.text or TextConfig()).seconds_per_sentence
+    limits.check_span(settings, len(sentences) * step)
+    spans = span_index(snapshot)
+    allowed = allowed_spans(session, spans, query.filters.to_filters() if query.filters else None)
+    if query.mode == "whole":
+        pieces, seconds = span_query(embedder, query.text, va, bridge=query.bridge, seconds_per_sentence=step)
+        results = search_spans(session, snapshot, pieces, lam=lam, k=query.k, allowed=allowed)
+        mean = va.mean(axis=0)
+        response.results = [TrackHit.of(r, query_va=(float(mean[0]), float(mean[1]))) for r in results]
+        if not results:
+            response.reason = no_span_reason(spans, pieces, seconds=seconds, allowed=allowed)
+        return
+    parts = arc_segments(embedder, sentences, va, bridge=query.bridge)
+    cues = [span_query(embedder, " ".join(sentences[p.start:p.end]), va[p.start:p.end], bridge=query.bridge,
+                       seconds_per_sentence=step) for p in parts]
+    found = search_span_cue_list(session, snapshot, [pieces for pieces, _ in cues], lam=lam, k=query.k,
+                                 allowed=allowed)
+    response.segments = [SegmentOut(start=part.start, end=part.end, sentences=sentences[part.start:part.end],
+                                    valence=part.valence, arousal=part.arousal,
+                                    results=[TrackHit.of(r, query_va=(part.valence, part.arousal)) for r in results])
+                         for part, results in zip(parts, found, strict=True)]
+    if not any(results for results in found):
+        pieces, seconds = min(cues, key=lambda cue: cue[1])
+        response.reason = no_span_reason(spans, pieces, seconds=seconds, allowed=allowed)
+
+
 @router.post("/text-to-music", response_model=TextToMusicResponse, responses=ERRORS,  # type: ignore[arg-type]
              summary="Music for a story, as a whole or following its emotional arc")
 def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
@@ -58,6 +99,9 @@ def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep
         mode=query.mode, bridge=query.bridge, lam=lam, model_version=embedder.version,
         index_generation=snapshot.generation,
         sentences=[SentenceOut(text=s, valence=v, arousal=a) for s, (v, a) in zip(sentences, va, strict=True)])
+    if query.span:
+        _spans(session, snapshot, embedder, query, sentences, va, settings=settings, lam=lam, response=response)
+        return response
     if query.mode == "whole":
         gaussians = whole_query(embedder, query.text, sentences, va, bridge=query.bridge)
         allowed = allowed_rows(session, snapshot, query.filters.to_filters() if query.filters else None)
