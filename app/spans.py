@@ -1,10 +1,8 @@
 """Span search: the best-matching stretch of each track, exact.
 
 Every track is cut into spans on the model's span grid (``models.inference.SpanGrid``: about 10 s each, one every
-5 s), each with its own music embedding. A query for a stretch of ``n`` grid steps is ``n`` pieces (a curve cut on
-the same grid; a steady point, emotion or text repeated), and a run of ``n`` consecutive spans of one track scores
-the mean over ``j`` of piece ``j`` against span ``j`` of the run: a rising query finds a rising stretch. A track's
-answer is its best run; tracks rank by it.
+5 s), each with its own music embedding; a query of ``n`` pieces scores a run of ``n`` consecutive spans as
+``models.spans`` says, and a track's answer is its best run; tracks rank by it.
 
 Exact without scoring every span: each piece scans the span index (FAISS ``IndexFlatIP`` over augmented vectors,
 one call for all pieces) for its ``h`` best spans; every run of the tracks those spans belong to is scored exactly
@@ -25,7 +23,8 @@ from typing import Any
 import faiss
 import numpy as np
 
-from models.scoring import Gaussians, augment_items, augment_query, composite_scores
+from models.scoring import Gaussians, augment_items, augment_query
+from models.spans import SpanHit, SpanTable
 
 FIRST_HEAD = 256  # spans each piece reads first, and at least ...
 HEAD_PER_TRACK = 8  # ... this many per track asked for
@@ -35,46 +34,16 @@ SPAN_ARRAYS = ("track_ids", "starts", "ends", "E", "mu", "logvar", "centre", "ab
 
 
 @dataclass(frozen=True)
-class SpanHit:
-    """One track's best run of spans for a query: where it lies and its mean score parts."""
-
-    track_id: int
-    start_s: float
-    end_s: float
-    score: float
-    corr: float
-    neg_kl: float
-
-
-@dataclass(frozen=True)
-class SpanIndex:
-    """The spans of one snapshot's tracks (grouped by track, in time order within one) and their exact index."""
+class SpanIndex(SpanTable):
+    """The spans of one snapshot's tracks (``SpanTable``: float32 embeddings) and their exact index."""
 
     index: faiss.Index  # IndexFlatIP over augment_items of the spans
-    track_ids: np.ndarray  # (S,) int64, non-decreasing
-    starts: np.ndarray  # (S,) seconds
-    ends: np.ndarray  # (S,)
-    gaussians: Gaussians  # (S, d) float32 each
     centre: np.ndarray  # (d,) float64
     abs_max: np.ndarray  # (D,) largest |stored value| per augmented dimension (the float32 slack)
 
     @property
     def size(self) -> int:
         return int(self.track_ids.size)
-
-    def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
-        """Rows of every span of the given tracks."""
-        return np.flatnonzero(np.isin(self.track_ids, track_ids))
-
-    def longest_s(self, allowed: np.ndarray | None = None) -> float:
-        """The longest run of spans of one track, in seconds (among ``allowed`` rows)."""
-        rows = np.arange(self.size) if allowed is None else allowed
-        if rows.size == 0:
-            return 0.0
-        owners = self.track_ids[rows]
-        first = np.r_[0, np.flatnonzero(np.diff(owners)) + 1]
-        last = np.r_[first[1:], rows.size] - 1
-        return float(np.max(self.ends[rows[last]] - self.starts[rows[first]]))
 
     def search(self, pieces: Gaussians, *, lam: float, k: int, allowed: np.ndarray | None = None,
                exclude: Collection[int] = ()) -> list[SpanHit]:
@@ -91,37 +60,13 @@ class SpanIndex:
         while True:
             found, rows = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head, params=params)
             candidates = np.setdiff1d(np.unique(self.track_ids[rows[rows >= 0]]), np.fromiter(exclude, np.int64))
-            best = self._best_runs(pieces, candidates, lam=lam)
+            best = self.best_runs(pieces, candidates, lam=lam)
             if head >= size:
                 return best[:k]
             bound = float(np.mean(found[:, head - 1] + offsets + slack))
             if len(best) >= k and best[k - 1].score >= bound:
                 return best[:k]
             head = min(size, head * HEAD_GROWTH)
-
-    def _best_runs(self, pieces: Gaussians, tracks: np.ndarray, *, lam: float) -> list[SpanHit]:
-        """Each track's best run, scored exactly, best first (ties: lower track id first)."""
-        n = pieces.E.shape[0]
-        first = np.searchsorted(self.track_ids, tracks, side="left")
-        last = np.searchsorted(self.track_ids, tracks, side="right")
-        keep = last - first >= n
-        tracks, first, last = tracks[keep], first[keep], last[keep]
-        if tracks.size == 0:
-            return []
-        rows = np.concatenate([np.arange(a, b) for a, b in zip(first, last, strict=True)])
-        items = Gaussians(*(np.asarray(part[rows], dtype=np.float64) for part in self.gaussians))
-        scores = composite_scores(Gaussians(*(np.asarray(p, dtype=np.float64) for p in pieces)), items, lam=lam)
-        width = rows.size - n + 1  # run c covers columns c .. c + n - 1 (valid where one track holds them all)
-        run = [sum(part[j, j : j + width] for j in range(n)) / n for part in scores]
-        block_start = np.r_[0, np.cumsum(last - first)[:-1]]
-        hits = []
-        for track, start, count in zip(tracks, block_start, last - first, strict=True):
-            c = start + int(np.argmax(run[0][start : start + count - n + 1]))
-            row_first, row_last = rows[c], rows[c + n - 1]
-            hits.append(SpanHit(int(track), float(self.starts[row_first]), float(self.ends[row_last]),
-                                float(run[0][c]), float(run[1][c]), float(run[2][c])))
-        hits.sort(key=lambda h: (-h.score, h.track_id))
-        return hits
 
 
 _FAISS: Any = faiss  # its type stubs lack SearchParameters' fields
@@ -145,8 +90,8 @@ def build_spans(track_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, gau
     if xb.size:
         index.add(np.ascontiguousarray(xb, dtype=np.float32))
     abs_max = np.abs(xb).max(axis=0) if xb.size else np.zeros(xb.shape[1])
-    return SpanIndex(index, np.asarray(track_ids, dtype=np.int64), np.asarray(starts, dtype=np.float64),
-                     np.asarray(ends, dtype=np.float64), gaussians, centre, abs_max)
+    return SpanIndex(np.asarray(track_ids, dtype=np.int64), np.asarray(starts, dtype=np.float64),
+                     np.asarray(ends, dtype=np.float64), gaussians, index, centre, abs_max)
 
 
 def save_spans(spans: SpanIndex, folder: Path) -> None:
@@ -165,6 +110,7 @@ def load_spans(folder: Path) -> SpanIndex | None:
     if not (folder / "manifest.json").is_file():
         return None
     items = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in SPAN_ARRAYS}
-    return SpanIndex(faiss.read_index(str(folder / "index.faiss"), faiss.IO_FLAG_MMAP_IFC), items["track_ids"],
-                     items["starts"], items["ends"], Gaussians(items["E"], items["mu"], items["logvar"]),
-                     np.asarray(items["centre"]), np.asarray(items["abs_max"]))
+    return SpanIndex(items["track_ids"], items["starts"], items["ends"],
+                     Gaussians(items["E"], items["mu"], items["logvar"]),
+                     faiss.read_index(str(folder / "index.faiss"), faiss.IO_FLAG_MMAP_IFC), np.asarray(items["centre"]),
+                     np.asarray(items["abs_max"]))

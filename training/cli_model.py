@@ -233,6 +233,31 @@ def recipe_experiment(
     typer.echo(markdown(summary, seeds=seeds))
 
 
+@cli.command("span-experiment")
+def span_experiment(
+    data: Manifest,
+    bundle: Annotated[Path, typer.Option(help="Model bundle folder, or \"default\" for the built-in model.")] =
+    Path("default"),
+    split: Annotated[Split, typer.Option(help="Which split to read (dynamic labels).")] = "test",
+    seconds: Annotated[list[float], typer.Option(help="Query lengths in seconds; repeat the flag.")] =
+    [10.0, 20.0, 30.0],  # noqa: B006
+    per_piece: Annotated[int, typer.Option(min=1, help="Cuts per piece and length.")] = 5,
+    seed: Seed = 0,
+    json_out: JsonOut = None,
+    workers: Workers = None,
+) -> None:
+    """Span search on held-apart dynamic labels: for curves cut from inside pieces, how often the top span covers
+    the cut, and the true piece's MRR by best span against whole-track retrieval."""
+    from training.span_experiment import markdown, to_json
+    from training.span_experiment import span_experiment as run_spans
+
+    results = run_spans(bundle=bundle, data=data, split=split, seconds=seconds, per_piece=per_piece, seed=seed,
+                        workers=workers)
+    typer.echo(markdown(f"{data} ({split})", results))
+    if json_out:
+        json_out.write_text(json.dumps(to_json(results), indent=2))
+
+
 @cli.command("harmony-experiment")
 def harmony_experiment(
     data: CategoricalManifests,

@@ -1,0 +1,46 @@
+"""moodspace span-experiment on a tiny corpus: cuts of the pieces' own curves, span search against whole-track
+retrieval; the cut and cover rules it rests on."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from models.bundle import save_bundle
+from models.encoders import CrossModalModel
+from moodspace import cli
+from tests.training.conftest import TINY_MODEL
+from training.span_experiment import covers, cut
+
+
+def test_a_cut_is_the_stretch_of_the_curve_timed_from_zero():
+    curve = np.array([[0.0, -1.0, 0.0], [10.0, 1.0, 0.5]])
+    stretch = cut(curve, 2.0, 4.0, step=1.0)
+    assert stretch[:, 0].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    np.testing.assert_allclose(stretch[:, 1], [-0.6, -0.4, -0.2, 0.0, 0.2])
+    np.testing.assert_allclose(stretch[:, 2], [0.1, 0.15, 0.2, 0.25, 0.3])
+
+
+def test_a_run_covers_a_cut_when_it_holds_half_of_it():
+    assert covers(0.0, 10.0, 5.0, 10.0) and not covers(0.0, 10.0, 5.1, 10.0)
+    assert covers(12.0, 30.0, 10.0, 20.0) and not covers(30.0, 40.0, 10.0, 20.0)
+
+
+def test_span_experiment_reports_each_length_against_whole_track_retrieval(tiny_corpus: Path, tmp_path: Path):
+    torch.manual_seed(0)
+    bundle = save_bundle(CrossModalModel(TINY_MODEL).eval(), tmp_path / "tiny").path  # type: ignore[attr-defined]
+    result = CliRunner().invoke(cli.cli, ["span-experiment", "--data", str(tiny_corpus),
+                                          "--bundle", str(bundle), "--seconds", "2", "--seconds", "3.5",
+                                          "--per-piece", "2", "--json", str(tmp_path / "spans.json"),
+                                          "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "MRR whole-track" in result.output
+    rows = json.loads((tmp_path / "spans.json").read_text())
+    assert [r["seconds"] for r in rows] == [2.0, 3.5] and all(r["queries"] == 6 * 2 for r in rows)
+    for row in rows:
+        assert row["random_mrr"] == pytest.approx(np.mean(1 / np.arange(1, 7)))
+        assert row["located_top1"] <= row["located_within"]  # a top span that covers the cut is the piece's best
+        assert all(0 <= row[name] <= 1 for name in ("located_within", "chance_within", "span_mrr", "track_mrr"))

@@ -1,0 +1,152 @@
+"""``moodspace span-experiment``: does span search find the moment a curve describes?
+
+On a split with dynamic labels (VGMIDI's test series, the built-in test split), each query is a stretch of a
+piece's own annotated curve, cut at a random place. The catalogue is every piece of the split, cut into spans as
+the service cuts them (``models.inference.SpanGrid``) and every run scored (``models.spans``: the answers the
+service's span index gives, by its certificate). Reported per query length:
+
+- ``located_top1``: the top span of the whole catalogue is in the true piece and covers at least half the cut;
+- ``located_within``: the true piece's best run covers at least half the cut (localisation alone), beside
+  ``chance_within``, the same for a run drawn uniformly from the piece;
+- ``span_mrr``: MRR of the true piece ranked by its best run, beside ``track_mrr``, the true piece ranked by
+  whole-track retrieval of the same cut (the service without spans), and ``random_mrr``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from models.bundle import load_bundle
+from models.default import resolve_bundle
+from models.inference import Embedder
+from models.manifest import read_manifest
+from models.scoring import Gaussians, composite_scores
+from models.spans import SpanTable
+from training.features import Item, load_items
+
+COVER = 0.5  # a found run "overlaps" the cut when it covers at least this fraction of it
+
+
+@dataclass(frozen=True)
+class SpanScores:
+    seconds: float
+    queries: int
+    located_top1: float
+    located_within: float
+    chance_within: float
+    span_mrr: float
+    track_mrr: float
+    random_mrr: float
+
+
+@dataclass(frozen=True)
+class Cut:
+    piece: int
+    start_s: float
+    curve: np.ndarray  # (T, 3): times from the cut's start
+
+
+def piece_curve(item: Item, frame_seconds: float) -> np.ndarray:
+    """An item's label curve at its frame centres, timed from its first frame's start (as its spans are)."""
+    return np.column_stack([(np.arange(item.va.shape[0]) + 0.5) * frame_seconds, item.va])
+
+
+def cut(curve: np.ndarray, start_s: float, seconds: float, *, step: float) -> np.ndarray:
+    """The stretch ``[start_s, start_s + seconds]`` of ``curve``, read every ``step`` s, timed from 0."""
+    times = np.linspace(start_s, start_s + seconds, max(2, round(seconds / step) + 1))
+    va = np.column_stack([np.interp(times, curve[:, 0], curve[:, i]) for i in (1, 2)])
+    return np.column_stack([times - start_s, va])
+
+
+def draw_cuts(curves: list[np.ndarray], durations: np.ndarray, seconds: float, *, per_piece: int,
+              rng: np.random.Generator, step: float) -> list[Cut]:
+    """``per_piece`` cuts of every piece at least ``seconds`` long, at uniform random starts."""
+    cuts = []
+    for piece, (curve, duration) in enumerate(zip(curves, durations, strict=True)):
+        if duration < seconds:
+            continue
+        for start in rng.uniform(0.0, duration - seconds, size=per_piece):
+            cuts.append(Cut(piece, float(start), cut(curve, float(start), seconds, step=step)))
+    return cuts
+
+
+def covers(start: float, end: float, cut_start: float, seconds: float) -> bool:
+    return min(end, cut_start + seconds) - max(start, cut_start) >= COVER * seconds
+
+
+def chance_cover(index: SpanTable, piece: int, runs: int, cut_start: float, seconds: float) -> float:
+    """The fraction of the piece's runs of ``runs`` spans that cover the cut."""
+    rows = index.rows_of(np.array([piece]))
+    count = rows.size - runs + 1
+    if count <= 0:
+        return 0.0
+    hits = [covers(index.starts[rows[i]], index.ends[rows[i + runs - 1]], cut_start, seconds) for i in range(count)]
+    return float(np.mean(hits))
+
+
+def score_length(embedder: Embedder, index: SpanTable, tracks: Gaussians, curves: list[np.ndarray],
+                 durations: np.ndarray, seconds: float, *, per_piece: int, seed: int) -> SpanScores:
+    """The scores of one query length (module docstring)."""
+    rng = np.random.default_rng(seed)
+    lam = embedder.config.score_lam
+    cuts = draw_cuts(curves, durations, seconds, per_piece=per_piece, rng=rng,
+                     step=embedder.config.frontend.frame_seconds / 2)
+    n_pieces = len(curves)
+    random_mrr = float(np.mean([1.0 / r for r in range(1, n_pieces + 1)]))
+    if not cuts:  # no piece this long
+        nan = float("nan")
+        return SpanScores(seconds, 0, nan, nan, nan, nan, nan, random_mrr)
+    top1, within, chance, span_rr, track_rr = [], [], [], [], []
+    for query in tqdm(cuts, desc=f"span queries {seconds:g} s", unit="query"):
+        pieces = embedder.span_curve_query(query.curve)
+        ranked = index.best_runs(pieces, np.arange(n_pieces), lam=lam)
+        order = [h.track_id for h in ranked]
+        best = ranked[0]
+        top1.append(best.track_id == query.piece and covers(best.start_s, best.end_s, query.start_s, seconds))
+        span_rr.append(1.0 / (order.index(query.piece) + 1) if query.piece in order else 0.0)
+        own = index.best_runs(pieces, np.array([query.piece]), lam=lam)
+        within.append(bool(own) and covers(own[0].start_s, own[0].end_s, query.start_s, seconds))
+        chance.append(chance_cover(index, query.piece, pieces.E.shape[0], query.start_s, seconds))
+        whole = composite_scores(embedder.embed_curve(query.curve), tracks, lam=lam).score[0]
+        track_rr.append(1.0 / (1 + int(np.sum(whole > whole[query.piece]))))
+    return SpanScores(seconds, len(cuts), float(np.mean(top1)), float(np.mean(within)), float(np.mean(chance)),
+                      float(np.mean(span_rr)), float(np.mean(track_rr)), random_mrr)
+
+
+def span_experiment(*, bundle: Path, data: Path, split: str, seconds: list[float], per_piece: int = 5,
+                    seed: int = 0, workers: int | None = None) -> list[SpanScores]:
+    """Span search against whole-track retrieval on ``data``'s ``split`` (module docstring)."""
+    embedder = Embedder.from_bundle(load_bundle(resolve_bundle(bundle)))
+    clips = [c for c in read_manifest(data) if c.split == split and c.label_type == "dynamic"]
+    items = load_items(data, clips, embedder.config.frontend, workers=workers)
+    frame_seconds = embedder.config.frontend.frame_seconds
+    spans = [embedder.embed_spans(item.features) for item in items]
+    owners = np.concatenate([np.full(s.starts.size, i) for i, s in enumerate(spans)])
+    index = SpanTable(owners, np.concatenate([s.starts for s in spans]), np.concatenate([s.ends for s in spans]),
+                      Gaussians(*(np.vstack(parts) for parts in zip(*(s.gaussians for s in spans), strict=True))))
+    tracks = embedder.embed_features([item.features for item in items])
+    curves = [piece_curve(item, frame_seconds) for item in items]
+    durations = np.array([item.va.shape[0] * frame_seconds for item in items])
+    return [score_length(embedder, index, tracks, curves, durations, s, per_piece=per_piece, seed=seed + i)
+            for i, s in enumerate(seconds)]
+
+
+def markdown(name: str, results: list[SpanScores]) -> str:
+    lines = [f"{name}", "", "| query length | queries | top-1 covers the cut | true piece's best run covers it "
+             "(chance) | MRR by best run | MRR whole-track | MRR random |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        if not r.queries:
+            lines.append(f"| {r.seconds:g} s | 0 | no piece is this long | | | | |")
+            continue
+        lines.append(f"| {r.seconds:g} s | {r.queries} | {r.located_top1:.3f} | {r.located_within:.3f} "
+                     f"({r.chance_within:.3f}) | {r.span_mrr:.3f} | {r.track_mrr:.3f} | {r.random_mrr:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(results: list[SpanScores]) -> list[dict]:
+    """The results as JSON values (a length no piece reaches has nulls)."""
+    return [{k: None if isinstance(v, float) and np.isnan(v) else v for k, v in asdict(r).items()} for r in results]
