@@ -4,12 +4,13 @@ Every track is cut into spans on the model's span grid (``models.inference.SpanG
 5 s), each with its own music embedding; a query of ``n`` pieces scores a run of ``n`` consecutive spans as
 ``models.spans`` says, and a track's answer is its best run; tracks rank by it.
 
-Exact without scoring every span: each piece scans the span index (FAISS ``IndexFlatIP`` over augmented vectors,
-one call for all pieces) for its ``h`` best spans; every run of the tracks those spans belong to is scored exactly
-in float64. A track with no span in any piece's head has every span of piece ``j`` at or below that head's last
-score, so none of its runs beats the mean of those last scores (plus float32 slack). When the ``k``-th best run
-found beats that bound, no other track can enter the top ``k``; otherwise ``h`` grows fourfold (at worst every span
-is read).
+Exact with one pass over the spans: the augmented span vectors (``augment_items``, float32) times the ``n``
+augmented piece queries give every span's score for every piece (one matrix product, memory-bound like a flat
+FAISS scan); shifting and averaging them gives every run's score, and a maximum per track each track's best run,
+all in float32. The ``m`` best tracks by that are rescored exactly in float64 (``SpanTable.best_runs``). A float32
+score is off the exact one by at most ``slack`` (``sum_i |q_i| * FLOAT32_SLACK * max |x_i|``), so a track outside
+the ``m`` cannot beat the ``(m+1)``-th float32 run score plus twice the slack; when the exact ``k``-th does, the
+answer is the exact top ``k``; otherwise ``m`` grows fourfold.
 """
 
 from __future__ import annotations
@@ -18,28 +19,25 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import faiss
 import numpy as np
 
 from models.scoring import Gaussians, augment_items, augment_query
 from models.spans import SpanHit, SpanTable
 
-FIRST_HEAD = 256  # spans each piece reads first, and at least ...
-HEAD_PER_TRACK = 8  # ... this many per track asked for
-HEAD_GROWTH = 4
-FLOAT32_SLACK = 2.0**-17  # per |stored value|: float32 rounding of the stored vectors and of the scan's sums
-SPAN_ARRAYS = ("track_ids", "starts", "ends", "E", "mu", "logvar", "centre", "abs_max")
+FIRST_TRACKS = 4  # tracks rescored exactly first, per track asked for (and excluded)
+TRACK_GROWTH = 4
+FLOAT32_SLACK = 2.0**-17  # per |stored value|: float32 rounding of the stored vectors and of the product's sums
+SPAN_ARRAYS = ("track_ids", "starts", "ends", "E", "mu", "logvar", "vectors", "centre", "abs_max")
 
 
 @dataclass(frozen=True)
 class SpanIndex(SpanTable):
-    """The spans of one snapshot's tracks (``SpanTable``: float32 embeddings) and their exact index."""
+    """The spans of one snapshot's tracks (``SpanTable``: float32 embeddings) and their augmented vectors."""
 
-    index: faiss.Index  # IndexFlatIP over augment_items of the spans
+    vectors: np.ndarray  # (S, 3d + 1) float32: augment_items of the spans
     centre: np.ndarray  # (d,) float64
-    abs_max: np.ndarray  # (D,) largest |stored value| per augmented dimension (the float32 slack)
+    abs_max: np.ndarray  # (3d + 1,) largest |stored value| per dimension (the float32 slack)
 
     @property
     def size(self) -> int:
@@ -48,36 +46,51 @@ class SpanIndex(SpanTable):
     def search(self, pieces: Gaussians, *, lam: float, k: int, allowed: np.ndarray | None = None,
                exclude: Collection[int] = ()) -> list[SpanHit]:
         """The exact top ``k`` tracks by their best run for ``pieces`` ((n, d) arrays: the run is ``n`` spans
-        long), skipping ``exclude``; with ``allowed`` (``rows_of``), among those tracks only. Tracks with fewer
-        than ``n`` spans have no run."""
-        size = self.size if allowed is None else int(allowed.size)
-        if size == 0 or k <= 0:
+        long), skipping ``exclude``; with ``allowed`` (``rows_of``: every span of the tracks that pass), among
+        those tracks only. Tracks with fewer than ``n`` spans have no run."""
+        rows = np.arange(self.size) if allowed is None else np.asarray(allowed)
+        if rows.size == 0 or k <= 0:
             return []
-        q, offsets = augment_query(pieces, lam=lam, centre=self.centre)
-        slack = np.abs(q) @ (FLOAT32_SLACK * self.abs_max) + 1e-9
-        params = None if allowed is None else _selection(allowed)
-        head = min(size, max(FIRST_HEAD, HEAD_PER_TRACK * (k + len(exclude))))
+        tracks, approx = self._approximate_best(pieces, rows, lam=lam, exclude=exclude)
+        order = np.argsort(-approx, kind="stable")
+        order = order[np.isfinite(approx[order])]
+        slack = self._run_slack(pieces, lam=lam)
+        m = FIRST_TRACKS * (k + len(exclude))
         while True:
-            found, rows = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head, params=params)
-            candidates = np.setdiff1d(np.unique(self.track_ids[rows[rows >= 0]]), np.fromiter(exclude, np.int64))
-            best = self.best_runs(pieces, candidates, lam=lam)
-            if head >= size:
+            best = self.best_runs(pieces, np.sort(tracks[order[:m]]), lam=lam)
+            if m >= order.size:
                 return best[:k]
-            bound = float(np.mean(found[:, head - 1] + offsets + slack))
-            if len(best) >= k and best[k - 1].score >= bound:
+            if len(best) >= k and best[k - 1].score >= float(approx[order[m]]) + 2 * slack:
                 return best[:k]
-            head = min(size, head * HEAD_GROWTH)
+            m *= TRACK_GROWTH
 
+    def _approximate_best(self, pieces: Gaussians, rows: np.ndarray, *, lam: float,
+                          exclude: Collection[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The tracks of ``rows`` and each one's best float32 run score (-inf: no run, or excluded)."""
+        n = pieces.E.shape[0]
+        q, offsets = augment_query(pieces, lam=lam, centre=self.centre)
+        vectors = self.vectors if rows.size == self.size else self.vectors[rows]
+        scores = np.asarray(vectors @ q.astype(np.float32).T, dtype=np.float32) + offsets.astype(np.float32)
+        owners = self.track_ids[rows]
+        width = rows.size - n + 1
+        run = np.full(rows.size, -np.inf, dtype=np.float32)
+        if width > 0:
+            total = scores[: width, 0].copy()
+            for j in range(1, n):
+                total += scores[j : j + width, j]
+            same = owners[:width] == owners[n - 1 : n - 1 + width]
+            run[:width] = np.where(same, total / n, -np.inf)
+        first = np.r_[0, np.flatnonzero(np.diff(owners)) + 1]
+        tracks = owners[first]
+        best = np.maximum.reduceat(run, first)
+        if exclude:
+            best[np.isin(tracks, np.fromiter(exclude, np.int64))] = -np.inf
+        return tracks, best.astype(np.float64)
 
-_FAISS: Any = faiss  # its type stubs lack SearchParameters' fields
-
-
-def _selection(rows: np.ndarray) -> Any:
-    selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
-    params = _FAISS.SearchParameters()
-    params.sel = selector
-    params._selector = selector  # FAISS keeps a raw pointer: the selector must live as long as the parameters
-    return params
+    def _run_slack(self, pieces: Gaussians, *, lam: float) -> float:
+        """The largest error of a float32 run score (the mean of its pieces' slacks is below the largest)."""
+        q, _ = augment_query(pieces, lam=lam, centre=self.centre)
+        return float(np.max(np.abs(q) @ (FLOAT32_SLACK * self.abs_max))) + 1e-9
 
 
 def build_spans(track_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, gaussians: Gaussians) -> SpanIndex:
@@ -86,31 +99,28 @@ def build_spans(track_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, gau
     d = gaussians.E.shape[1] if gaussians.E.ndim == 2 and gaussians.E.size else 0
     centre = gaussians.mu.astype(np.float64).mean(axis=0) if track_ids.size else np.zeros(d)
     xb = augment_items(gaussians, centre=centre) if track_ids.size else np.zeros((0, 3 * d + 1))
-    index = faiss.IndexFlatIP(xb.shape[1])
-    if xb.size:
-        index.add(np.ascontiguousarray(xb, dtype=np.float32))
     abs_max = np.abs(xb).max(axis=0) if xb.size else np.zeros(xb.shape[1])
     return SpanIndex(np.asarray(track_ids, dtype=np.int64), np.asarray(starts, dtype=np.float64),
-                     np.asarray(ends, dtype=np.float64), gaussians, index, centre, abs_max)
+                     np.asarray(ends, dtype=np.float64), gaussians, xb.astype(np.float32), centre, abs_max)
 
 
 def save_spans(spans: SpanIndex, folder: Path) -> None:
     """Write a span index into ``folder`` (a snapshot's ``spans/``, inside its atomic write)."""
     folder.mkdir()
-    faiss.write_index(spans.index, str(folder / "index.faiss"))
     arrays = {"track_ids": spans.track_ids, "starts": spans.starts, "ends": spans.ends,
-              **spans.gaussians._asdict(), "centre": spans.centre, "abs_max": spans.abs_max}
+              **spans.gaussians._asdict(), "vectors": spans.vectors, "centre": spans.centre,
+              "abs_max": spans.abs_max}
     for name, array in arrays.items():
         np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
     (folder / "manifest.json").write_text(json.dumps({"size": spans.size}))
 
 
 def load_spans(folder: Path) -> SpanIndex | None:
-    """The span index a snapshot saved, memory-mapped; None for a snapshot saved without one."""
+    """The span index a snapshot saved, memory-mapped (processes serving one data folder share its pages); None
+    for a snapshot saved without one."""
     if not (folder / "manifest.json").is_file():
         return None
     items = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in SPAN_ARRAYS}
     return SpanIndex(items["track_ids"], items["starts"], items["ends"],
-                     Gaussians(items["E"], items["mu"], items["logvar"]),
-                     faiss.read_index(str(folder / "index.faiss"), faiss.IO_FLAG_MMAP_IFC), np.asarray(items["centre"]),
-                     np.asarray(items["abs_max"]))
+                     Gaussians(items["E"], items["mu"], items["logvar"]), items["vectors"],
+                     np.asarray(items["centre"]), np.asarray(items["abs_max"]))

@@ -3,6 +3,7 @@ span grid and span embeddings of the model; spans saved and loaded with a snapsh
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,10 +54,9 @@ def _pieces(seed: int, n: int) -> Gaussians:
 
 @pytest.mark.parametrize("lam", [0.5, 0.9, 0.98])
 @pytest.mark.parametrize("n", [1, 3])
-@pytest.mark.parametrize("first_head", [1, 256])
-def test_span_search_is_the_exact_best_run_of_every_track(monkeypatch, lam: float, n: int, first_head: int):
-    monkeypatch.setattr(spans_module, "FIRST_HEAD", first_head)  # 1: the certificate must make the head grow
-    monkeypatch.setattr(spans_module, "HEAD_PER_TRACK", 1)
+@pytest.mark.parametrize("first_tracks", [1, 4])
+def test_span_search_is_the_exact_best_run_of_every_track(monkeypatch, lam: float, n: int, first_tracks: int):
+    monkeypatch.setattr(spans_module, "FIRST_TRACKS", first_tracks)
     owners, starts, ends, gaussians = _catalogue(seed=n)
     index = build_spans(owners, starts, ends, gaussians)
     pieces = _pieces(seed=7, n=n)
@@ -69,8 +69,7 @@ def test_span_search_is_the_exact_best_run_of_every_track(monkeypatch, lam: floa
 
 
 def test_filters_and_exclusions_keep_the_answer_exact_among_the_tracks_left(monkeypatch):
-    monkeypatch.setattr(spans_module, "FIRST_HEAD", 1)
-    monkeypatch.setattr(spans_module, "HEAD_PER_TRACK", 1)
+    monkeypatch.setattr(spans_module, "FIRST_TRACKS", 1)
     owners, starts, ends, gaussians = _catalogue(seed=3)
     index = build_spans(owners, starts, ends, gaussians)
     pieces = _pieces(seed=8, n=2)
@@ -81,6 +80,27 @@ def test_filters_and_exclusions_keep_the_answer_exact_among_the_tracks_left(monk
     expected = _brute_force(owners, starts, ends, index.gaussians, pieces, 0.9, allowed=allowed, exclude=exclude)
     assert [h.track_id for h in found] == [e[0] for e in expected[:4]]
     assert set(h.track_id for h in found) <= set(passing.tolist()) - exclude
+
+
+@pytest.mark.parametrize("lam", [0.5, 0.98])
+def test_coarse_first_scores_make_the_search_rescore_more_tracks_until_the_answer_is_certain(monkeypatch,
+                                                                                             lam: float):
+    """The first pass read through half-precision vectors (its slack widened to match): its order is wrong near the
+    top, and only the certificate's growth keeps the answer exact."""
+    monkeypatch.setattr(spans_module, "FIRST_TRACKS", 1)
+    monkeypatch.setattr(spans_module, "FLOAT32_SLACK", 2.0**-9)  # half precision: 2^-11 per stored value
+    owners, starts, ends, gaussians = _catalogue(seed=6, tracks=20)
+    rng = np.random.default_rng(0)  # four near copies of each track: close calls at the top
+    copies = [Gaussians(*(part + rng.normal(scale=2e-4, size=part.shape) for part in gaussians)) for _ in range(4)]
+    owners = np.concatenate([owners + 1000 * c for c in range(4)])
+    starts, ends = np.tile(starts, 4), np.tile(ends, 4)
+    index = build_spans(owners, starts, ends, Gaussians(*(np.vstack(p) for p in zip(*copies, strict=True))))
+    coarse = replace(index, vectors=index.vectors.astype(np.float16).astype(np.float32))
+    for seed in range(20):
+        pieces = _pieces(seed=seed, n=2)
+        found = coarse.search(pieces, lam=lam, k=5)
+        expected = _brute_force(owners, starts, ends, index.gaussians, pieces, lam)[:5]
+        assert [h.track_id for h in found] == [e[0] for e in expected]
 
 
 def test_a_run_longer_than_every_track_finds_nothing_and_the_longest_is_named():
