@@ -66,12 +66,13 @@ def allowed_spans(session: Session, spans: SpanIndex, filters: TrackFilters | No
     return None if filters is None else spans.rows_of(catalog.filtered_track_ids(session, filters))
 
 
-def no_span_reason(spans: SpanIndex, pieces: Gaussians, *, seconds: float, allowed: np.ndarray | None) -> str:
+def no_span_reason(spans: SpanIndex, *, seconds: float, allowed: np.ndarray | None) -> str:
     """Why a span search found nothing: the filters, or no track as long as the span."""
     if allowed is not None and allowed.size == 0:
         return NO_TRACK_PASSES
-    return (f"no track has a stretch as long as the {seconds:g} s asked for ({pieces.E.shape[0]} spans); the "
-            f"longest{' that passes the filters' if allowed is not None else ''} is {spans.longest_s(allowed):g} s")
+    passing = " that passes the filters" if allowed is not None else ""
+    return (f"no track has a stretch as long as the {seconds:g} s asked for; the longest{passing} is "
+            f"{spans.longest_s(allowed):.1f} s")
 
 
 def search_spans(session: Session, snapshot: SearchIndex, pieces: Gaussians, *, lam: float, k: int,

@@ -5,10 +5,10 @@
 
 Per catalogue of N tracks with S spans each (36: a 3-minute track at the default grid of 10 s spans every 5 s), in
 one run: the service's track index (``build_snapshot``, exact flat) and its span index (``app.spans``: one pass
-over the span vectors, exact by its certificate), both built from embeddings drawn around the default model's real track and span
-embeddings. Reported: build seconds, index and embedding bytes, one query at a time (p50, p99) for whole tracks
-(a point), spans for a point (one span, about 10 s), spans for a 20 s curve (three pieces) and spans under a 10%
-filter, each span time also as a ratio to the track-only time. One FAISS thread, as one service worker.
+over the span vectors, exact by its certificate), both built from embeddings drawn around the default model's real
+track and span embeddings. Reported: build seconds, index and embedding bytes, one query at a time (p50, p99) for
+whole tracks (a point), spans for a point (one span, about 10 s), spans for a 20 s curve (three pieces) and spans
+under a 10% filter, each span time also as a ratio to the track-only time. One FAISS thread, as one service worker.
 """
 
 from __future__ import annotations

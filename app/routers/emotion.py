@@ -38,7 +38,7 @@ def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: E
     pieces, seconds = encode_span_query(embedder, gaussians, curve=query.curve_array(), seconds=query.span_seconds)
     allowed = allowed_spans(session, spans, query.filters.to_filters() if query.filters else None)
     results = search_spans(session, snapshot, pieces, lam=lam, k=query.k, allowed=allowed)
-    return results, None if results else no_span_reason(spans, pieces, seconds=seconds, allowed=allowed)
+    return results, None if results else no_span_reason(spans, seconds=seconds, allowed=allowed)
 
 
 @router.post("/emotion-to-music", response_model=EmotionToMusicResponse, responses=ERRORS,  # type: ignore[arg-type]

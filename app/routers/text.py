@@ -70,7 +70,7 @@ def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: T
         mean = va.mean(axis=0)
         response.results = [TrackHit.of(r, query_va=(float(mean[0]), float(mean[1]))) for r in results]
         if not results:
-            response.reason = no_span_reason(spans, pieces, seconds=seconds, allowed=allowed)
+            response.reason = no_span_reason(spans, seconds=seconds, allowed=allowed)
         return
     parts = arc_segments(embedder, sentences, va, bridge=query.bridge)
     cues = [span_query(embedder, " ".join(sentences[p.start:p.end]), va[p.start:p.end], bridge=query.bridge,
@@ -82,8 +82,8 @@ def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: T
                                     results=[TrackHit.of(r, query_va=(part.valence, part.arousal)) for r in results])
                          for part, results in zip(parts, found, strict=True)]
     if not any(results for results in found):
-        pieces, seconds = min(cues, key=lambda cue: cue[1])
-        response.reason = no_span_reason(spans, pieces, seconds=seconds, allowed=allowed)
+        seconds = min(cue_seconds for _, cue_seconds in cues)
+        response.reason = no_span_reason(spans, seconds=seconds, allowed=allowed)
 
 
 @router.post("/text-to-music", response_model=TextToMusicResponse, responses=ERRORS,  # type: ignore[arg-type]

@@ -56,16 +56,28 @@ function trackItem(track) {
   const audio = document.createElement("audio");
   audio.controls = true;
   audio.preload = "none";
-  audio.src = track.audio_url;
+  audio.src = track.audio_url;  // a span's URL ends in #t=start,end: the player starts there
   audio.setAttribute("aria-label", `Play ${track.title}`);
-  item.append(head, parts, audio);
+  item.append(head, parts);
+  if (track.start_s !== null && track.start_s !== undefined) {
+    const moment = document.createElement("p");
+    moment.className = "moment";
+    moment.textContent = `best moment ${clock(track.start_s)}–${clock(track.end_s)}`;
+    item.append(moment);
+  }
+  item.append(audio);
   return item;
 }
 
-function showTracks(list, tracks) {
+function clock(seconds) {
+  const whole = Math.round(seconds);
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+}
+
+function showTracks(list, tracks, reason = null) {
   list.replaceChildren(...tracks.map(trackItem));
   if (!tracks.length) list.replaceChildren(Object.assign(document.createElement("li"),
-    {textContent: "No tracks in the catalogue yet."}));
+    {textContent: reason ? `No tracks: ${reason}.` : "No tracks in the catalogue yet."}));
 }
 
 // Emotion -> music: draw a curve ----------------------------------------------------------------------------------
@@ -156,11 +168,15 @@ function setupDrawing() {
     else { status("Draw a curve, click a point or pick an emotion first."); return; }
     const filters = readFilters();
     if (Object.keys(filters).length) body.filters = filters;
+    if ($("e2m-span").checked) {
+      body.span = true;
+      if (!body.curve) body.span_seconds = seconds;
+    }
     status("Searching…");
     try {
       const answer = await api("/v1/emotion-to-music", {method: "POST", headers: {"content-type": "application/json"},
                                                          body: JSON.stringify(body)});
-      showTracks($("e2m-results"), answer.results);
+      showTracks($("e2m-results"), answer.results, answer.reason);
       redrawE2M(answer.results);
       status(answer.reason ? `No tracks: ${answer.reason}.` : `${answer.results.length} tracks (lam ${fmt(answer.lam)}).`);
     } catch (error) { status(`Error: ${error.message}`); }
@@ -174,10 +190,15 @@ function readFilters() {
   number("f-tempo-min", "tempo_min");
   number("f-tempo-max", "tempo_max");
   number("f-duration-max", "duration_max");
+  number("f-year-min", "year_min");
+  number("f-year-max", "year_max");
   if ($("f-mode").value) filters.mode = $("f-mode").value;
+  if ($("f-key").value) filters.key = $("f-key").value;
   if ($("f-genre").value.trim()) filters.genre = $("f-genre").value.trim();
-  const excluded = $("f-exclude").value.split(",").map((a) => a.trim()).filter(Boolean);
-  if (excluded.length) filters.exclude_artists = excluded;
+  const list = (id) => $(id).value.split(",").map((a) => a.trim()).filter(Boolean);
+  if (list("f-tags").length) filters.tags = list("f-tags");
+  if (list("f-artists").length) filters.artists = list("f-artists");
+  if (list("f-exclude").length) filters.exclude_artists = list("f-exclude");
   return filters;
 }
 
@@ -203,7 +224,7 @@ function showStory(answer) {
     quote.textContent = segment.sentences.join(" ");
     const list = document.createElement("ol");
     list.className = "results";
-    showTracks(list, segment.results);
+    showTracks(list, segment.results, answer.reason);
     section.append(heading, quote, list);
     return section;
   }));
@@ -217,13 +238,18 @@ function setupStory() {
     const body = {text, k: Number($("t2m-k").value) || 3,
                   mode: document.querySelector('input[name="t2m-mode"]:checked').value,
                   bridge: document.querySelector('input[name="t2m-bridge"]:checked').value};
+    if ($("t2m-span").checked) {
+      body.span = true;
+      body.seconds_per_sentence = Number($("t2m-seconds").value) || 4;
+    }
     status("Reading the story…");
     try {
       const answer = await api("/v1/text-to-music", {method: "POST", headers: {"content-type": "application/json"},
                                                       body: JSON.stringify(body)});
       showStory(answer);
       status(`${answer.sentences.length} sentences` +
-             (answer.segments ? `, ${answer.segments.length} cues.` : "."));
+             (answer.segments ? `, ${answer.segments.length} cues` : "") +
+             (answer.reason ? `. No tracks: ${answer.reason}.` : "."));
     } catch (error) { status(`Error: ${error.message}`); }
   });
 }

@@ -263,3 +263,41 @@ def test_the_reading_ring_is_not_drawn_past_the_plane(page: Page, tmp_path: Path
                 ringPastEdge: ring.right > frame.right};
     }""")
     assert inside == {"outside": False, "inside": True, "ringPastEdge": True}
+
+
+def test_the_best_moment_of_each_track_is_shown_and_played_from_its_start(page: Page):
+    page.get_by_label("…or pick a named emotion").select_option("calm")
+    page.get_by_label("Curve length in seconds").fill("5")
+    page.locator("#e2m-span").check()
+    page.get_by_role("button", name="Find music").click()
+    tracks = page.locator("#e2m-results li.track")
+    expect(tracks).to_have_count(6)
+    expect(tracks.first.locator(".moment")).to_have_text("best moment 0:00–0:03")  # 3 s clips: one span each
+    assert "#t=0," in (tracks.first.locator("audio").get_attribute("src") or "")
+    page.get_by_label("Curve length in seconds").fill("60")
+    page.get_by_role("button", name="Find music").click()
+    expect(page.locator("#status")).to_contain_text("No tracks: no track has a stretch as long as the 60 s")
+    shot(page, "best-moment")
+
+
+@pytest.mark.parametrize(("label", "value"), [("Released from (year)", "2999"),
+                                              ("With all these tags (comma-separated)", "no-such-tag"),
+                                              ("Only by (artists, comma-separated)", "Nobody Here")])
+def test_year_tag_and_artist_controls_filter(page: Page, label: str, value: str):
+    page.get_by_label("…or pick a named emotion").select_option("happy")
+    page.get_by_label(label).fill(value)
+    page.get_by_role("button", name="Find music").click()
+    expect(page.locator("#status")).to_contain_text("No tracks: no track in the catalogue passes the filters")
+    page.get_by_label(label).fill("")
+    page.get_by_label("Key").select_option("C")
+    page.get_by_role("button", name="Find music").click()
+    expect(page.locator("#status")).not_to_contain_text("Error")
+
+
+def test_a_story_s_cues_get_best_moments(page: Page):
+    page.get_by_role("tab", name="Story → music").click()
+    page.get_by_label("Story text").fill(STORY)
+    page.get_by_label("find the best moment in each track, at").check()
+    page.get_by_label("seconds per sentence").fill("1")
+    page.get_by_role("button", name="Find music for the story").click()
+    expect(page.locator("#t2m-results .cue").first.locator(".moment").first).to_contain_text("best moment 0:00")
