@@ -15,6 +15,7 @@ answer is the exact top ``k``; otherwise ``m`` grows fourfold.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -43,6 +44,11 @@ class SpanIndex(SpanTable):
     def size(self) -> int:
         return int(self.track_ids.size)
 
+    @functools.cached_property
+    def track_starts(self) -> np.ndarray:
+        """The first row of each track."""
+        return _starts(self.track_ids)
+
     def search(self, pieces: Gaussians, *, lam: float, k: int, allowed: np.ndarray | None = None,
                exclude: Collection[int] = ()) -> list[SpanHit]:
         """The exact top ``k`` tracks by their best run for ``pieces`` ((n, d) arrays: the run is ``n`` spans
@@ -69,18 +75,20 @@ class SpanIndex(SpanTable):
         """The tracks of ``rows`` and each one's best float32 run score (-inf: no run, or excluded)."""
         n = pieces.E.shape[0]
         q, offsets = augment_query(pieces, lam=lam, centre=self.centre)
-        vectors = self.vectors if rows.size == self.size else self.vectors[rows]
-        scores = np.asarray(vectors @ q.astype(np.float32).T, dtype=np.float32) + offsets.astype(np.float32)
-        owners = self.track_ids[rows]
+        whole = rows.size == self.size
+        vectors = self.vectors if whole else self.vectors[rows]
+        scores = (vectors @ q.astype(np.float32).T).T  # (n, S): one read of the span vectors
+        scores += offsets.astype(np.float32)[:, None]
+        owners = self.track_ids if whole else self.track_ids[rows]
         width = rows.size - n + 1
         run = np.full(rows.size, -np.inf, dtype=np.float32)
         if width > 0:
-            total = scores[: width, 0].copy()
+            total = scores[0, :width].copy()
             for j in range(1, n):
-                total += scores[j : j + width, j]
+                total += scores[j, j : j + width]
             same = owners[:width] == owners[n - 1 : n - 1 + width]
             run[:width] = np.where(same, total / n, -np.inf)
-        first = np.r_[0, np.flatnonzero(np.diff(owners)) + 1]
+        first = self.track_starts if whole else _starts(owners)
         tracks = owners[first]
         best = np.maximum.reduceat(run, first)
         if exclude:
@@ -91,6 +99,10 @@ class SpanIndex(SpanTable):
         """The largest error of a float32 run score (the mean of its pieces' slacks is below the largest)."""
         q, _ = augment_query(pieces, lam=lam, centre=self.centre)
         return float(np.max(np.abs(q) @ (FLOAT32_SLACK * self.abs_max))) + 1e-9
+
+
+def _starts(owners: np.ndarray) -> np.ndarray:
+    return np.r_[0, np.flatnonzero(np.diff(owners)) + 1]
 
 
 def build_spans(track_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, gaussians: Gaussians) -> SpanIndex:
