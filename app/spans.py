@@ -110,10 +110,17 @@ def build_spans(track_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, gau
     gaussians = Gaussians(*(np.asarray(part, dtype=np.float32) for part in gaussians))
     d = gaussians.E.shape[1] if gaussians.E.ndim == 2 and gaussians.E.size else 0
     centre = gaussians.mu.astype(np.float64).mean(axis=0) if track_ids.size else np.zeros(d)
-    xb = augment_items(gaussians, centre=centre) if track_ids.size else np.zeros((0, 3 * d + 1))
-    abs_max = np.abs(xb).max(axis=0) if xb.size else np.zeros(xb.shape[1])
+    vectors = np.zeros((track_ids.size, 3 * d + 1), dtype=np.float32)
+    abs_max = np.zeros(3 * d + 1)
+    for start in range(0, track_ids.size, BUILD_CHUNK):  # float64 a chunk at a time: millions of spans fit
+        part = augment_items(Gaussians(*(p[start : start + BUILD_CHUNK] for p in gaussians)), centre=centre)
+        vectors[start : start + BUILD_CHUNK] = part
+        abs_max = np.maximum(abs_max, np.abs(part).max(axis=0))
     return SpanIndex(np.asarray(track_ids, dtype=np.int64), np.asarray(starts, dtype=np.float64),
-                     np.asarray(ends, dtype=np.float64), gaussians, xb.astype(np.float32), centre, abs_max)
+                     np.asarray(ends, dtype=np.float64), gaussians, vectors, centre, abs_max)
+
+
+BUILD_CHUNK = 100_000  # spans augmented at a time while building
 
 
 def save_spans(spans: SpanIndex, folder: Path) -> None:
