@@ -15,12 +15,16 @@ BRIDGES = ("va", "metric")
 
 
 @dataclass(frozen=True)
-class Segment:
+class Cue:
     start: int  # first sentence (0-based)
     end: int  # one past the last sentence
     valence: float
     arousal: float
-    query: Gaussians
+
+
+@dataclass(frozen=True)
+class Segment(Cue):
+    query: Gaussians  # the cue's query for whole-track search
 
 
 def whole_query(embedder: Embedder, text: str, sentences: list[str], va: np.ndarray, *, bridge: str) -> Gaussians:
@@ -31,17 +35,24 @@ def whole_query(embedder: Embedder, text: str, sentences: list[str], va: np.ndar
     return embedder.embed_curve(embedder.story_curve(va))
 
 
+def arc_cues(va: np.ndarray) -> list[Cue]:
+    """The story's stretches between emotional change points, each with its mean (smoothed) VA."""
+    out = []
+    for start, end in segment(va):
+        mean = smooth(va[start:end]).mean(axis=0)
+        out.append(Cue(start, end, float(mean[0]), float(mean[1])))
+    return out
+
+
 def arc_segments(embedder: Embedder, sentences: list[str], va: np.ndarray, *, bridge: str) -> list[Segment]:
     """Segments at the story's emotional change points, each with its mean VA and its query."""
     out = []
-    for start, end in segment(va):
-        part = va[start:end]
+    for cue in arc_cues(va):
         if bridge == "metric":
-            query = embedder.embed_text([" ".join(sentences[start:end])])
+            query = embedder.embed_text([" ".join(sentences[cue.start:cue.end])])
         else:
-            query = embedder.embed_curve(embedder.story_curve(part))
-        mean = smooth(part).mean(axis=0)
-        out.append(Segment(start, end, float(mean[0]), float(mean[1]), query))
+            query = embedder.embed_curve(embedder.story_curve(va[cue.start:cue.end]))
+        out.append(Segment(cue.start, cue.end, cue.valence, cue.arousal, query))
     return out
 
 

@@ -24,7 +24,7 @@ from app.search import (
 )
 from app.services import EmbedderDep, IndexDep, SettingsDep
 from app.settings import Settings
-from app.story import arc_segments, span_query, whole_query
+from app.story import arc_cues, arc_segments, span_query, whole_query
 from models.config import TextConfig
 from models.errors import QueryError
 from models.inference import Embedder
@@ -72,7 +72,7 @@ def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: T
         if not results:
             response.reason = no_span_reason(spans, seconds=seconds, allowed=allowed)
         return
-    parts = arc_segments(embedder, sentences, va, bridge=query.bridge)
+    parts = arc_cues(va)
     cues = [span_query(embedder, " ".join(sentences[p.start:p.end]), va[p.start:p.end], bridge=query.bridge,
                        seconds_per_sentence=step) for p in parts]
     found = search_span_cue_list(session, snapshot, [pieces for pieces, _ in cues], lam=lam, k=query.k,
