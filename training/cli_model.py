@@ -252,11 +252,11 @@ def span_experiment(
     from training.span_experiment import markdown, to_json
     from training.span_experiment import span_experiment as run_spans
 
-    results = run_spans(bundle=bundle, data=data, split=split, seconds=seconds, per_piece=per_piece, seed=seed,
-                        workers=workers)
-    typer.echo(markdown(f"{data} ({split})", results))
+    results, whole = run_spans(bundle=bundle, data=data, split=split, seconds=seconds, per_piece=per_piece,
+                               seed=seed, workers=workers)
+    typer.echo(markdown(f"{data} ({split})", results, whole))
     if json_out:
-        json_out.write_text(json.dumps(to_json(results), indent=2))
+        json_out.write_text(json.dumps(to_json(results, whole), indent=2))
 
 
 @cli.command("harmony-experiment")

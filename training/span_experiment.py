@@ -12,6 +12,10 @@ service's span index gives, by its certificate). Reported per query length:
   whole-track retrieval of the same cut (the service without spans), and ``random_mrr``;
 - ``labels_top1``: ``located_top1`` for a perfect reader of each span, the runs ranked by the distance between the
   cut's VA and the spans' annotated VA: what the labels allow, the ceiling of the measure.
+
+And once per split, each piece's whole curve as the query (``WholeCurve``): MRR by the best aligned run against
+whole-track retrieval, both over every piece and over the pieces at least as long as the query (a run needs
+that length, so the aligned figure must beat whole-track retrieval among those to count).
 """
 
 from __future__ import annotations
@@ -91,6 +95,31 @@ def chance_cover(index: SpanTable, piece: int, runs: int, cut_start: float, seco
     return float(np.mean(hits))
 
 
+@dataclass(frozen=True)
+class WholeCurve:
+    queries: int
+    aligned_mrr: float  # pieces ranked by their best run for the whole curve (shorter pieces have none)
+    track_mrr: float  # whole-track retrieval over every piece
+    track_mrr_as_long: float  # whole-track retrieval over the pieces at least as long as the query
+    random_mrr_as_long: float
+
+
+def whole_curves(embedder: Embedder, index: SpanTable, tracks: Gaussians, curves: list[np.ndarray]) -> WholeCurve:
+    """Each piece's whole curve as the query (module docstring)."""
+    lam, n = embedder.config.score_lam, len(curves)
+    aligned, whole, as_long, random = [], [], [], []
+    for piece, curve in enumerate(curves):
+        scores = composite_scores(embedder.embed_curve(curve), tracks, lam=lam).score[0]
+        order = [h.track_id for h in index.best_runs(embedder.span_curve_query(curve), np.arange(n), lam=lam)]
+        aligned.append(1.0 / (order.index(piece) + 1) if piece in order else 0.0)
+        long_enough = np.isin(np.arange(n), order)
+        whole.append(1.0 / (1 + int(np.sum(scores > scores[piece]))))
+        as_long.append(1.0 / (1 + int(np.sum((scores > scores[piece]) & long_enough))))
+        random.append(float(np.mean(1.0 / np.arange(1, long_enough.sum() + 1))) if long_enough.any() else 0.0)
+    return WholeCurve(n, float(np.mean(aligned)), float(np.mean(whole)), float(np.mean(as_long)),
+                      float(np.mean(random)))
+
+
 def piece_va(curve: np.ndarray, grid: SpanGrid, pieces: int) -> np.ndarray:
     """(pieces, 2): the mean VA of a cut over each piece's stretch of the span grid."""
     return np.array([curve[(curve[:, 0] >= j * grid.hop_s) & (curve[:, 0] <= j * grid.hop_s + grid.width_s), 1:]
@@ -146,7 +175,7 @@ def score_length(embedder: Embedder, index: SpanTable, tracks: Gaussians, curves
 
 
 def span_experiment(*, bundle: Path, data: Path, split: str, seconds: list[float], per_piece: int = 5,
-                    seed: int = 0, workers: int | None = None) -> list[SpanScores]:
+                    seed: int = 0, workers: int | None = None) -> tuple[list[SpanScores], WholeCurve]:
     """Span search against whole-track retrieval on ``data``'s ``split`` (module docstring)."""
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(bundle)))
     clips = [c for c in read_manifest(data) if c.split == split and c.label_type == "dynamic"]
@@ -159,11 +188,12 @@ def span_experiment(*, bundle: Path, data: Path, split: str, seconds: list[float
     tracks = embedder.embed_features([item.features for item in items])
     curves = [piece_curve(item, frame_seconds) for item in items]
     durations = np.array([item.va.shape[0] * frame_seconds for item in items])
-    return [score_length(embedder, index, tracks, curves, durations, s, per_piece=per_piece, seed=seed + i)
-            for i, s in enumerate(seconds)]
+    lengths = [score_length(embedder, index, tracks, curves, durations, s, per_piece=per_piece, seed=seed + i)
+               for i, s in enumerate(seconds)]
+    return lengths, whole_curves(embedder, index, tracks, curves)
 
 
-def markdown(name: str, results: list[SpanScores]) -> str:
+def markdown(name: str, results: list[SpanScores], whole: WholeCurve) -> str:
     lines = [f"{name}", "", "| query length | queries | top-1 covers the cut (labels' ceiling) | true piece's best run "
              "covers it (chance) | MRR by best run | MRR whole-track | MRR random |", "|---|---|---|---|---|---|---|"]
     for r in results:
@@ -173,9 +203,13 @@ def markdown(name: str, results: list[SpanScores]) -> str:
         lines.append(f"| {r.seconds:g} s | {r.queries} | {r.located_top1:.3f} ({r.labels_top1:.3f}) | "
                      f"{r.located_within:.3f} "
                      f"({r.chance_within:.3f}) | {r.span_mrr:.3f} | {r.track_mrr:.3f} | {r.random_mrr:.3f} |")
+    lines += ["", f"Each piece's whole curve as the query ({whole.queries} pieces): MRR by the best aligned run "
+              f"{whole.aligned_mrr:.3f}; whole-track {whole.track_mrr:.3f}; whole-track among the pieces at least as "
+              f"long {whole.track_mrr_as_long:.3f} (random among them {whole.random_mrr_as_long:.3f})."]
     return "\n".join(lines) + "\n"
 
 
-def to_json(results: list[SpanScores]) -> list[dict]:
+def to_json(results: list[SpanScores], whole: WholeCurve) -> dict:
     """The results as JSON values (a length no piece reaches has nulls)."""
-    return [{k: None if isinstance(v, float) and np.isnan(v) else v for k, v in asdict(r).items()} for r in results]
+    return {"lengths": [{k: None if isinstance(v, float) and np.isnan(v) else v for k, v in asdict(r).items()}
+                        for r in results], "whole_curve": asdict(whole)}

@@ -38,7 +38,10 @@ def test_span_experiment_reports_each_length_against_whole_track_retrieval(tiny_
                                           "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "MRR whole-track" in result.output
-    rows = json.loads((tmp_path / "spans.json").read_text())
+    written = json.loads((tmp_path / "spans.json").read_text())
+    rows, whole = written["lengths"], written["whole_curve"]
+    assert whole["queries"] == 6 and 0 < whole["aligned_mrr"] <= 1
+    assert whole["track_mrr"] <= whole["track_mrr_as_long"]  # fewer pieces to rank against: never a worse rank
     assert [r["seconds"] for r in rows] == [2.0, 3.5] and all(r["queries"] == 6 * 2 for r in rows)
     for row in rows:
         assert row["random_mrr"] == pytest.approx(np.mean(1 / np.arange(1, 7)))
