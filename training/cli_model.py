@@ -14,7 +14,7 @@ import typer
 from models.config import EncoderKind, FrontEndName, ModelConfig
 from models.frontend import frontend_config
 from models.songtext import SONG_TEXT_PATH
-from training.default_model import DEFAULT_FRONTEND, DISTIL
+from training.default_model import CROP_FRAMES, DEFAULT_FRONTEND, DISTIL
 from training.splits import Split
 from training.text import TextTrainConfig
 from training.train import TrainConfig
@@ -426,6 +426,7 @@ def retrain_default(
                                           )] = False,
     distil: Annotated[bool, typer.Option(help="Train a teacher per categorical data set (4Q, MIREX, EMOPIA) and "
                                               "teach the categorical heads its soft targets too.")] = DISTIL,
+    crop_frames: CropFrames = CROP_FRAMES,
 ) -> None:
     """Retrain the built-in default model from scratch and install it (models/default_bundle)."""
     from models.default import DEFAULT_BUNDLE
@@ -436,6 +437,7 @@ def retrain_default(
     song_text = SONG_TEXT_PATH if out is None else out.with_name(f"{out.name}-song_text.npz")
     bundle = run_retrain_default(shared=shared if shared.is_dir() else None, work=work, card=card,
                                  frontend=frontend, dimensional=dimensional, out=out or DEFAULT_BUNDLE,
-                                 train_config=replace(TRAIN, seed=seed), song_text=song_text, augment=augment,
+                                 train_config=replace(TRAIN, seed=seed, crop_frames=crop_frames), song_text=song_text,
+                                 augment=augment,
                                  distil=distil)
     typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")

@@ -46,6 +46,7 @@ SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
 DEFAULT_FRONTEND: FrontEndName = "musicnn-msd-tags"
 CLASS_READING = "quadrant"  # the head whose class placements give the VA reading where it is trained
 DISTIL = True  # a teacher per categorical set, its soft targets for the heads (docs/experiments.md, "Distillation")
+CROP_FRAMES = 9  # the default's random training crops: 3 to 9 frames, 9-27 s (docs/experiments.md, "Shorter crops")
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ the real recordings' artist-held-apart splits and EMOPIA val, as the model card 
 Variants: ``plain`` (the recipe as it is), ``distil`` (soft targets of a teacher per categorical set,
 ``training.teachers``), ``augment`` (the MIDI train pieces again through the varied renderers),
 ``augment-distil``, ``distil-stats`` (distil, with the frames' mean and spread beside the GRU's summary:
-``EncoderConfig.stats_pool``) and ``distil-short`` (distil on shorter random crops, ``SHORT_CROP_FRAMES``: spans of
-about 10 s are then lengths the encoders trained on). One seed's variants share their data and differ only in what
-the variant names; val figures decide, test figures are reported.
+``EncoderConfig.stats_pool``) and ``distil-short`` (distil on the default's shorter random crops,
+``default_model.CROP_FRAMES``; the other variants crop as ``TrainConfig`` does, 8-24 frames). One seed's variants
+share their data and differ only in what the variant names; val figures decide, test figures are reported.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from typing import Literal
 
 import numpy as np
 
-from training.default_model import Sources, prepare, recipe, teachers_of, train_music
+from training.default_model import CROP_FRAMES, Sources, prepare, recipe, teachers_of, train_music
 from training.real_audio import eval_real_audio
 from training.train import Teachers, TrainConfig
 
 Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short"]
-SHORT_CROP_FRAMES = 9  # distil-short: crops of 3 to 9 frames (9 to 27 s with musicnn frames), not 8 to 24
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1")
 
 
@@ -53,7 +52,7 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
     bundle = out / f"{variant}-seed{seed}"
     train_config = TrainConfig(seed=seed)
     if variant.endswith("-short"):
-        train_config = replace(train_config, crop_frames=SHORT_CROP_FRAMES)
+        train_config = replace(train_config, crop_frames=CROP_FRAMES)
     train_music(chosen, out=bundle, train_config=train_config,
                 teachers=teachers[augment] if "distil" in variant else None)
     return judge(bundle, sources[augment])
