@@ -213,8 +213,9 @@ def categorical_experiment(
 @cli.command("recipe-experiment")
 def recipe_experiment(
     out: ResultsFolder,
-    variant: Annotated[list[str], typer.Option(help="plain, distil, augment, augment-distil, distil-stats or "
-                                                    "distil-short; repeat the flag for several.")] =
+    variant: Annotated[list[str], typer.Option(help="plain, distil, augment, augment-distil, distil-stats, "
+                                                    "distil-short or augment-distil-short; repeat the flag for "
+                                                    "several.")] =
     ["plain", "distil"],  # noqa: B006
     seeds: Seeds = 3,
     shared: Annotated[Path, typer.Option(help="The shared data sets folder.")] = Path("../shared/datasets"),

@@ -5,8 +5,9 @@ Variants: ``plain`` (the recipe as it is), ``distil`` (soft targets of a teacher
 ``training.teachers``), ``augment`` (the MIDI train pieces again through the varied renderers),
 ``augment-distil``, ``distil-stats`` (distil, with the frames' mean and spread beside the GRU's summary:
 ``EncoderConfig.stats_pool``) and ``distil-short`` (distil on the default's shorter random crops,
-``default_model.CROP_FRAMES``; the other variants crop as ``TrainConfig`` does, 8-24 frames). One seed's variants
-share their data and differ only in what the variant names; val figures decide, test figures are reported.
+``default_model.CROP_FRAMES``; ``augment-distil-short`` both; the other variants crop as ``TrainConfig`` does,
+8-24 frames). One seed's variants share their data and differ only in what the variant names; val figures decide,
+test figures are reported.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from training.default_model import CROP_FRAMES, Sources, prepare, recipe, teache
 from training.real_audio import eval_real_audio
 from training.train import Teachers, TrainConfig
 
-Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short"]
+Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short",
+                  "augment-distil-short"]
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1")
 
 
