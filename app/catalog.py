@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.tables import ACTIVE_JOB_STATES, Job, JobState, Track, TrackEmbedding, utcnow
 from models.harmony import PITCHES, Tonality
 from models.scoring import Gaussians
+from models.spans import SpanTable
 
 if TYPE_CHECKING:
     from models.inference import TrackSpans
@@ -28,16 +29,6 @@ class VersionEmbeddings:
 
     track_ids: np.ndarray  # (N,) int64
     gaussians: Gaussians  # each (N, d) float32
-
-
-@dataclass(frozen=True)
-class VersionSpans:
-    """All spans of one model version: tracks in id order, each track's spans in time order."""
-
-    track_ids: np.ndarray  # (S,) int64: the track of each span
-    starts: np.ndarray  # (S,) seconds
-    ends: np.ndarray  # (S,)
-    gaussians: Gaussians  # each (S, d) float32
 
 
 def _blob(x: np.ndarray) -> bytes:
@@ -217,8 +208,9 @@ def embeddings_for_version(session: Session, model_version: str, *, chunk: int =
     return VersionEmbeddings(np.array(ids, dtype=np.int64), Gaussians(*(np.stack(p) for p in parts)))
 
 
-def spans_for_version(session: Session, model_version: str, *, chunk: int = 2000) -> VersionSpans:
-    """Every span of ``model_version``'s embeddings that have spans, as arrays, read in chunks."""
+def spans_for_version(session: Session, model_version: str, *, chunk: int = 2000) -> SpanTable:
+    """Every span of ``model_version``'s embeddings that have spans (tracks in id order, each track's spans in
+    time order), read in chunks."""
     owners: list[np.ndarray] = []
     times: list[np.ndarray] = []
     parts: list[list[np.ndarray]] = [[], [], []]
@@ -235,9 +227,9 @@ def spans_for_version(session: Session, model_version: str, *, chunk: int = 2000
                 part.append(_array(blob or b"").reshape(count, -1))
     if not owners:
         empty = np.zeros(0)
-        return VersionSpans(empty.astype(np.int64), empty, empty, Gaussians(*(np.zeros((0, 0), np.float32),) * 3))
+        return SpanTable(empty.astype(np.int64), empty, empty, Gaussians(*(np.zeros((0, 0), np.float32),) * 3))
     stacked = np.vstack(times)
-    return VersionSpans(np.concatenate(owners), stacked[:, 0], stacked[:, 1],
+    return SpanTable(np.concatenate(owners), stacked[:, 0], stacked[:, 1],
                         Gaussians(*(np.vstack(p) for p in parts)))
 
 

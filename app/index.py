@@ -36,9 +36,10 @@ import numpy as np
 from app.spans import SpanIndex, build_spans, load_spans, save_spans
 from models.atomic import atomic_directory, atomic_file
 from models.scoring import Gaussians, Scores, augment_items, augment_query, split_scores
+from models.spans import SpanTable
 
 if TYPE_CHECKING:
-    from app.catalog import FilterFields, TrackFilters, VersionSpans
+    from app.catalog import FilterFields, TrackFilters
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class SnapshotStore(Protocol[S]):
     @property
     def current(self) -> S | None: ...
     def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians,
-              fields: Sequence[FilterFields] | None = None, spans: VersionSpans | None = None) -> S: ...
+              fields: Sequence[FilterFields] | None = None, spans: SpanTable | None = None) -> S: ...
     def publish(self, snapshot: S) -> None: ...
     def load_current(self, model_version: str) -> S | None: ...
     def refresh(self, model_version: str) -> None: ...
@@ -330,14 +331,14 @@ class IndexStore:
     wants_fields = False  # filters are evaluated by the database
 
     def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians,
-              fields: Sequence[FilterFields] | None = None, spans: VersionSpans | None = None) -> Snapshot:
+              fields: Sequence[FilterFields] | None = None, spans: SpanTable | None = None) -> Snapshot:
         """A snapshot of this store's kind (``build_snapshot``), with its span index where ``spans`` are given;
         nothing is written until ``publish``."""
         snapshot = build_snapshot(model_version=model_version, track_ids=track_ids, gaussians=gaussians,
                                   kind=self.kind, hnsw_m=self.hnsw_m)
         if spans is None:
             return snapshot
-        return replace(snapshot, spans=build_spans(spans.track_ids, spans.starts, spans.ends, spans.gaussians))
+        return replace(snapshot, spans=build_spans(spans))
 
     def close(self) -> None:
         """Nothing to release: snapshots are files."""

@@ -31,10 +31,11 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from app.catalog import MISSING_TRACK, FilterFields, TrackFilters, VersionSpans
+from app.catalog import MISSING_TRACK, FilterFields, TrackFilters
 from app.errors import NotReadyError
 from app.index import POINTER_CHECK_S, Hit, exact_scores, ranked_hits
 from models.scoring import Gaussians, augment_items, augment_query
+from models.spans import SpanTable
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ class MilvusStore:
     wants_fields = True  # filters become Milvus expressions over the stored fields
 
     def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians,
-              fields: Sequence[FilterFields] | None = None, spans: VersionSpans | None = None) -> MilvusSnapshot:
+              fields: Sequence[FilterFields] | None = None, spans: SpanTable | None = None) -> MilvusSnapshot:
         """A new, loaded collection of the given embeddings (and filter fields, one per track: then filters are
         Milvus expressions); the alias still names the serving one. ``spans`` are not kept (span search is the
         FAISS backend's)."""

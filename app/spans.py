@@ -105,9 +105,10 @@ def _starts(owners: np.ndarray) -> np.ndarray:
     return np.r_[0, np.flatnonzero(np.diff(owners)) + 1]
 
 
-def build_spans(track_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, gaussians: Gaussians) -> SpanIndex:
-    """A span index of spans given grouped by track and in time order within each (``catalog.spans_for_version``)."""
-    gaussians = Gaussians(*(np.asarray(part, dtype=np.float32) for part in gaussians))
+def build_spans(table: SpanTable) -> SpanIndex:
+    """A span index of a table's spans (grouped by track, in time order within each: ``catalog.spans_for_version``)."""
+    track_ids = table.track_ids
+    gaussians = Gaussians(*(np.asarray(part, dtype=np.float32) for part in table.gaussians))
     d = gaussians.E.shape[1] if gaussians.E.ndim == 2 and gaussians.E.size else 0
     centre = gaussians.mu.astype(np.float64).mean(axis=0) if track_ids.size else np.zeros(d)
     vectors = np.zeros((track_ids.size, 3 * d + 1), dtype=np.float32)
@@ -116,8 +117,8 @@ def build_spans(track_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, gau
         part = augment_items(Gaussians(*(p[start : start + BUILD_CHUNK] for p in gaussians)), centre=centre)
         vectors[start : start + BUILD_CHUNK] = part
         abs_max = np.maximum(abs_max, np.abs(part).max(axis=0))
-    return SpanIndex(np.asarray(track_ids, dtype=np.int64), np.asarray(starts, dtype=np.float64),
-                     np.asarray(ends, dtype=np.float64), gaussians, vectors, centre, abs_max)
+    return SpanIndex(np.asarray(track_ids, dtype=np.int64), np.asarray(table.starts, dtype=np.float64),
+                     np.asarray(table.ends, dtype=np.float64), gaussians, vectors, centre, abs_max)
 
 
 BUILD_CHUNK = 100_000  # spans augmented at a time while building

@@ -30,6 +30,7 @@ from app.spans import SpanIndex, build_spans
 from bench.common import embedder, synthetic_catalogue
 from models.inference import Embedder
 from models.scoring import Gaussians
+from models.spans import SpanTable
 from training.corpus.generate import synth_clip
 
 K, HEAD = 10, 256
@@ -70,7 +71,7 @@ def bench_size(model: Embedder, tracks: Gaussians, spans: Gaussians, per_track: 
     owners = np.repeat(ids, per_track)
     starts = np.tile(np.arange(per_track) * model.span_grid.hop_s, n)
     start = time.perf_counter()
-    index: SpanIndex = build_spans(owners, starts, starts + model.span_grid.width_s, spans)
+    index: SpanIndex = build_spans(SpanTable(owners, starts, starts + model.span_grid.width_s, spans))
     span_build = time.perf_counter() - start
     rng = np.random.default_rng(1)
     points = model.embed_points(rng.uniform(-1, 1, size=(queries, 2)))

@@ -17,6 +17,7 @@ from models.config import EncoderConfig, ModelConfig
 from models.encoders import CrossModalModel
 from models.inference import Embedder, SpanGrid
 from models.scoring import Gaussians, composite_scores
+from models.spans import SpanTable
 
 D = 4
 
@@ -58,7 +59,7 @@ def _pieces(seed: int, n: int) -> Gaussians:
 def test_span_search_is_the_exact_best_run_of_every_track(monkeypatch, lam: float, n: int, first_tracks: int):
     monkeypatch.setattr(spans_module, "FIRST_TRACKS", first_tracks)
     owners, starts, ends, gaussians = _catalogue(seed=n)
-    index = build_spans(owners, starts, ends, gaussians)
+    index = build_spans(SpanTable(owners, starts, ends, gaussians))
     pieces = _pieces(seed=7, n=n)
     found = index.search(pieces, lam=lam, k=5)
     expected = _brute_force(owners, starts, ends, index.gaussians, pieces, lam)[:5]
@@ -71,7 +72,7 @@ def test_span_search_is_the_exact_best_run_of_every_track(monkeypatch, lam: floa
 def test_filters_and_exclusions_keep_the_answer_exact_among_the_tracks_left(monkeypatch):
     monkeypatch.setattr(spans_module, "FIRST_TRACKS", 1)
     owners, starts, ends, gaussians = _catalogue(seed=3)
-    index = build_spans(owners, starts, ends, gaussians)
+    index = build_spans(SpanTable(owners, starts, ends, gaussians))
     pieces = _pieces(seed=8, n=2)
     passing = np.unique(owners)[::3]
     allowed = index.rows_of(passing)
@@ -94,7 +95,8 @@ def test_coarse_first_scores_make_the_search_rescore_more_tracks_until_the_answe
     copies = [Gaussians(*(part + rng.normal(scale=2e-4, size=part.shape) for part in gaussians)) for _ in range(4)]
     owners = np.concatenate([owners + 1000 * c for c in range(4)])
     starts, ends = np.tile(starts, 4), np.tile(ends, 4)
-    index = build_spans(owners, starts, ends, Gaussians(*(np.vstack(p) for p in zip(*copies, strict=True))))
+    stacked = Gaussians(*(np.vstack(p) for p in zip(*copies, strict=True)))
+    index = build_spans(SpanTable(owners, starts, ends, stacked))
     coarse = replace(index, vectors=index.vectors.astype(np.float16).astype(np.float32))
     for seed in range(20):
         pieces = _pieces(seed=seed, n=2)
@@ -105,23 +107,21 @@ def test_coarse_first_scores_make_the_search_rescore_more_tracks_until_the_answe
 
 def test_a_run_longer_than_every_track_finds_nothing_and_the_longest_is_named():
     owners, starts, ends, gaussians = _catalogue(seed=4)
-    index = build_spans(owners, starts, ends, gaussians)
+    index = build_spans(SpanTable(owners, starts, ends, gaussians))
     assert index.search(_pieces(seed=1, n=10), lam=0.9, k=3) == []  # tracks have at most 9 spans
     assert index.longest_s() == pytest.approx(10.0 + 5.0 * 8)
-    assert build_spans(owners[:0], starts[:0], ends[:0], Gaussians(*(p[:0] for p in gaussians))).search(
+    assert build_spans(SpanTable(owners[:0], starts[:0], ends[:0], Gaussians(*(p[:0] for p in gaussians)))).search(
         _pieces(seed=1, n=1), lam=0.9, k=3) == []
 
 
 def test_spans_are_saved_with_the_snapshot_and_answer_the_same_after_loading(tmp_path: Path):
-    from app.catalog import VersionSpans
-
     owners, starts, ends, gaussians = _catalogue(seed=5)
     tracks = np.unique(owners)
     rng = np.random.default_rng(0)
     track_gaussians = Gaussians(*(rng.normal(size=(tracks.size, D)) for _ in range(3)))
     store = IndexStore(tmp_path)
     snapshot = store.build(model_version="v", track_ids=tracks, gaussians=track_gaussians,
-                           spans=VersionSpans(owners, starts, ends, gaussians))
+                           spans=SpanTable(owners, starts, ends, gaussians))
     store.publish(snapshot)
     loaded = IndexStore(tmp_path).load_current("v")
     assert loaded is not None and loaded.spans is not None and snapshot.spans is not None
