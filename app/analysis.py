@@ -31,7 +31,7 @@ class TrackAnalysis:
     duration_s: float
     tonality: Tonality  # tempo, key and mode (models.harmony)
     fingerprint: str  # of the decoded signal (app.decoding.fingerprint)
-    spans: TrackSpans  # the span search's units (models.inference.SpanGrid)
+    spans: TrackSpans | None  # the span search's units (models.inference.SpanGrid); computed for the catalogue
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysi
     return analyze_decoded(embedder, Decoded(embedder.frontend(y), y.size / sr, tonality(y, sr), fingerprint(y)))
 
 
-def analyze_decoded(embedder: Embedder, decoded: Decoded) -> TrackAnalysis:
-    """Embedding of the whole clip, the VA curve read over sliding windows, and its aggregate reading."""
+def analyze_decoded(embedder: Embedder, decoded: Decoded, *, spans: bool = False) -> TrackAnalysis:
+    """Embedding of the whole clip, the VA curve read over sliding windows, and its aggregate reading; with
+    ``spans``, the span embeddings a catalogue track keeps (a query upload does not need them)."""
     features = decoded.features
     track = embedder.read_track(features)
     classes = {t: dict(zip(TAXONOMIES[t], (round(float(p), 4) for p in probabilities), strict=True))
@@ -61,7 +62,7 @@ def analyze_decoded(embedder: Embedder, decoded: Decoded) -> TrackAnalysis:
         curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)]
                for t, (cv, ca) in zip(track.times, track.curve, strict=True)],
         duration_s=decoded.seconds, tonality=decoded.tonality, fingerprint=decoded.fingerprint,
-        spans=_within(embedder.embed_spans(features), decoded.seconds),
+        spans=_within(embedder.embed_spans(features), decoded.seconds) if spans else None,
     )
 
 

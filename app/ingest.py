@@ -55,14 +55,15 @@ def store_audio(data: bytes, *, data_dir: Path, digest: str) -> str:
     return relative.as_posix()
 
 
-def analyze_bytes(model: Model, data: bytes, *, name: str) -> TrackAnalysis:
-    """Decode (in a worker, time-limited) and analyse one audio file."""
-    return analyze_decoded(model.embedder, model.audio.decode(data, name=name))
+def analyze_bytes(model: Model, data: bytes, *, name: str, spans: bool = False) -> TrackAnalysis:
+    """Decode (in a worker, time-limited) and analyse one audio file (``spans``: as ``analyze_decoded``)."""
+    return analyze_decoded(model.embedder, model.audio.decode(data, name=name), spans=spans)
 
 
 def embed_track(session: Session, embedder: Embedder, track: Track, analysis: TrackAnalysis) -> None:
-    """Store the track's embedding under the model's version; fill in tempo, key, mode and the fingerprint where
-    the track was added before they existed."""
+    """Store the track's embedding (and spans: analyse with ``spans=True``) under the model's version; fill in
+    tempo, key, mode and the fingerprint where the track was added before they existed."""
+    assert analysis.spans is not None, "a catalogue track is analysed with its spans"
     if track.key is None:
         catalog.set_tonality(track, analysis.tonality)
     if track.audio_fingerprint is None and catalog.track_by_fingerprint(session, analysis.fingerprint) is None:
@@ -92,8 +93,8 @@ def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes,
 
     def analysis() -> TrackAnalysis:
         if decoded is None:
-            return analyze_bytes(model, data, name=title or "upload")
-        return analyze_decoded(embedder, decoded)
+            return analyze_bytes(model, data, name=title or "upload", spans=True)
+        return analyze_decoded(embedder, decoded, spans=True)
 
     existing = catalog.track_by_hash(session, digest)
     if existing is not None:

@@ -44,7 +44,7 @@ def embed_missing(services: Services, report: Callable[[float, str], None]) -> i
         missing = catalog.tracks_to_embed(session, model.embedder.version)
         for done, track in enumerate(missing, start=1):
             data = (services.settings.data_dir / track.audio_path).read_bytes()
-            embed_track(session, model.embedder, track, analyze_bytes(model, data, name=track.title))
+            embed_track(session, model.embedder, track, analyze_bytes(model, data, name=track.title, spans=True))
             if done % COMMIT_EVERY == 0 or done == len(missing):
                 session.commit()
                 report(0.8 * done / len(missing), f"embedded {done}/{len(missing)} tracks")

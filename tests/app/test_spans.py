@@ -180,3 +180,18 @@ def test_a_rising_curve_becomes_pieces_that_follow_it(embedder: Embedder):
     assert not np.allclose(pieces.E[0], pieces.E[2])  # the last piece reads the high end
     steady = embedder.span_steady_query(Gaussians(*(p[:1] for p in pieces)), seconds)
     assert steady.E.shape[0] == 3 and np.allclose(steady.E, pieces.E[0])
+
+
+def test_only_a_catalogue_track_s_analysis_embeds_its_spans(embedder: Embedder):
+    """A music-to-emotion upload is not stored: its analysis skips the span embeddings a catalogue track keeps."""
+    from app.analysis import analyze_decoded
+    from app.decoding import Decoded, fingerprint
+    from models.harmony import tonality
+    from training.corpus.generate import synth_clip
+    from training.corpus.synth import SR
+
+    _, y = synth_clip(0, seed=3, seconds=25)
+    decoded = Decoded(embedder.frontend(y), y.size / SR, tonality(y, SR), fingerprint(y))
+    assert analyze_decoded(embedder, decoded).spans is None
+    stored = analyze_decoded(embedder, decoded, spans=True).spans
+    assert stored is not None and stored.starts.size == 4 and stored.ends[-1] <= 25.0
