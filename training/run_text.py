@@ -17,7 +17,7 @@ from models.default import resolve_bundle
 from models.encoders import CrossModalModel, pad
 from models.inference import POINT_FRAMES
 from models.manifest import read_manifest
-from models.text import sentence_encoder
+from models.text import sentence_encoder, shipped_version
 from training.classify import Logistic
 from training.datasets import emobank
 from training.datasets.common import from_1_9, read_csv, require, stable_fraction
@@ -46,8 +46,8 @@ MusicSource = tuple[Path, str]  # a manifest and the split of it to use
 
 
 def encode_texts(texts: list[str]) -> np.ndarray:
-    """Frozen sentence vectors, cached on disk by content."""
-    key = hashlib.sha1("\x00".join(texts).encode()).hexdigest()
+    """Sentence vectors of the process-wide encoder, cached on disk by content and encoder version."""
+    key = hashlib.sha1("\x00".join([shipped_version(), *texts]).encode()).hexdigest()
     path = cache_dir().parent / "text" / f"{key}.npy"
     if path.is_file():
         return np.load(path)
@@ -57,24 +57,34 @@ def encode_texts(texts: list[str]) -> np.ndarray:
     return vectors
 
 
+def emobank_part(sentence: emobank.Sentence) -> str:
+    """``train`` (90 % of the official train split), ``val`` (the other 10 %: early stopping), ``dev`` (the
+    official dev split: evaluation only) or ``test`` (never read)."""
+    if sentence.split == "train":
+        return "val" if stable_fraction(sentence.id) < 0.1 else "train"
+    return sentence.split
+
+
 def emobank_sets(root: Path) -> dict[str, TextSet]:
-    """EmoBank as ``train`` (90 % of the official train split), ``val`` (the other 10 %: early stopping) and
-    ``dev`` (the official dev split: evaluation only)."""
+    """EmoBank's train, val and dev parts (``emobank_part``) as sentence vectors with valence/arousal."""
     sentences = emobank.read(root)
     vectors = encode_texts([s.text for s in sentences])
     va = np.array([[s.valence, s.arousal] for s in sentences])
-    in_val = np.array([s.split == "train" and stable_fraction(s.id) < 0.1 for s in sentences])
-    masks = {"train": np.array([s.split == "train" for s in sentences]) & ~in_val, "val": in_val,
-             "dev": np.array([s.split == "dev" for s in sentences])}
-    return {name: TextSet(vectors[mask], va[mask]) for name, mask in masks.items()}
+    parts = np.array([emobank_part(s) for s in sentences])
+    return {name: TextSet(vectors[parts == name], va[parts == name]) for name in ("train", "val", "dev")}
 
 
-def warriner_set(root: Path) -> TextSet:
-    """Warriner et al. (2013) lemmas with valence/arousal mapped from 1-9 to [-1, 1]."""
+def warriner_words(root: Path) -> tuple[list[str], np.ndarray]:
+    """Warriner et al. (2013) lemmas with valence/arousal (N, 2) mapped from 1-9 to [-1, 1]."""
     (path,) = require(root, "Ratings_Warriner_et_al.csv")
     rows = read_csv(path, columns=("Word", "V.Mean.Sum", "A.Mean.Sum"))
     va = np.array([[from_1_9(float(r["V.Mean.Sum"])), from_1_9(float(r["A.Mean.Sum"]))] for r in rows])
-    return TextSet(encode_texts([r["Word"] for r in rows]), va)
+    return [r["Word"] for r in rows], va
+
+
+def warriner_set(root: Path) -> TextSet:
+    words, va = warriner_words(root)
+    return TextSet(encode_texts(words), va)
 
 
 def music_items(model: CrossModalModel, sources: list[MusicSource]) -> list[Item]:
@@ -116,7 +126,8 @@ def train_text(*, bundle: Path, out: Path, emobank_root: Path, music: list[Path]
     metric = train_metric_bridge(model, texts["train"], texts["val"], music_train, music_val, config)
     metrics = {**loaded.metrics, "text": {"va_val": va.to_dict(), "metric_val": {"dev_mrr": metric},
                                            "train_config": asdict(config),
-                                           "warriner": words is not None, "music": [str(m) for m in music]}}
+                                           "warriner": words is not None, "music": [str(m) for m in music],
+                                           "encoder": sentence_encoder().version}}
     return save_bundle(model, out, metrics=metrics)
 
 

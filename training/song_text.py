@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from models.inference import Embedder
 from models.manifest import read_manifest
 from models.songtext import TEXT_MODALITIES, SongTextModel, TextModality
 from models.taxonomy import CLASS_VA, class_index
-from models.text import sentence_encoder
+from models.text import sentence_encoder, shipped_version
 from training.classify import auc, positive_classes
 from training.datasets.lyrics import TextSet, read_deezer, read_lyrics, read_muse
 from training.features import cache_dir, clip_feature_sets
@@ -43,7 +43,7 @@ READINGS = ("audio", "lyrics", "context", "fused")
 
 
 def _cached(texts: list[str], kind: str, encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-    key = hashlib.sha256("\x00".join([kind, *texts]).encode()).hexdigest()[:24]
+    key = hashlib.sha256("\x00".join([kind, shipped_version(), *texts]).encode()).hexdigest()[:24]
     path = cache_dir() / "text" / f"{key}.npy"
     if path.is_file():
         return np.load(path)
@@ -140,7 +140,7 @@ def calibrate(model: SongTextModel, songs: list[RealSong]) -> SongTextModel:
         modality: TextModality = getattr(model, name)
         parts[name] = TextModality(**{**modality.__dict__, "slope": slope, "intercept": intercept,
                                       "fusion_weight": weights[:, k]})
-    return SongTextModel(parts["lyrics"], parts["context"], model.version, model.audio_model)
+    return replace(model, lyrics=parts["lyrics"], context=parts["context"])
 
 
 def reading_metrics(model: SongTextModel, songs: list[RealSong]) -> dict[str, dict[str, dict]]:
@@ -174,12 +174,13 @@ def train_song_text(*, datasets: Path, manifests: list[Path], bundle: Path, out:
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(bundle)))
     songs = real_songs(manifests, embedder=embedder, workers=workers)
     embedder_version = embedder.version
-    version = "song-text-" + hashlib.sha256(
-        lyrics.weights.tobytes() + context.weights.tobytes() + embedder_version.encode()).hexdigest()[:12]
-    model = calibrate(SongTextModel(lyrics, context, version, embedder_version),
+    encoder = shipped_version()
+    version = "song-text-" + hashlib.sha256(lyrics.weights.tobytes() + context.weights.tobytes()
+                                            + embedder_version.encode() + encoder.encode()).hexdigest()[:12]
+    model = calibrate(SongTextModel(lyrics, context, version, embedder_version, encoder),
                       [s for s in songs if s.split == "val"])
     model.save(out)
-    return {"version": version, "audio_model": embedder_version,
+    return {"version": version, "audio_model": embedder_version, "text_encoder": encoder,
             "val": reading_metrics(model, [s for s in songs if s.split == "val"]),
             "test": reading_metrics(model, [s for s in songs if s.split == "test"]),
             "fusion_weight": {m: getattr(model, m).fusion_weight.round(4).tolist() for m in TEXT_MODALITIES},
