@@ -17,10 +17,11 @@ from models.songtext import SONG_TEXT_PATH
 from training.default_model import CROP_FRAMES, DEFAULT_FRONTEND, DISTIL
 from training.splits import Split
 from training.text import TextTrainConfig
+from training.text_tuning import TuneConfig
 from training.train import TrainConfig
 
 cli = typer.Typer()
-MODEL, TRAIN, TEXT = ModelConfig(), TrainConfig(), TextTrainConfig()
+MODEL, TRAIN, TEXT, TUNE = ModelConfig(), TrainConfig(), TextTrainConfig(), TuneConfig()
 
 MusicEncoderKind = Annotated[EncoderKind, typer.Option(help="Music encoder.")]
 EmotionEncoderKind = Annotated[EncoderKind, typer.Option(help="Emotion encoder.")]
@@ -385,6 +386,34 @@ def train_text(
                f"arousal {text['va_val']['arousal_r']:.3f}; metric MRR {text['metric_val']['dev_mrr']:.3f}")
 
 
+@cli.command("tune-text")
+def tune_text(
+    emobank: Annotated[Path, typer.Option(exists=True, file_okay=False, help="EmoBank folder (emobank.csv).")] =
+    Path("../shared/datasets/emobank"),
+    warriner: Annotated[Path | None, typer.Option(exists=True, file_okay=False,
+                                                  help="Warriner norms folder: word-level VA examples.")] =
+    Path("../shared/datasets/warriner2013"),
+    out: Annotated[Path, typer.Option(help="Where the tuning goes (the shipped one: models/text_tuning.pt; "
+                                           "then retrain the text heads: retrain-default --keep-music).")] =
+    Path("models/text_tuning.pt"),
+    layers: Annotated[int, typer.Option(min=1, max=6, help="Top transformer layers to tune.")] = TUNE.layers,
+    epochs: Epochs = TUNE.epochs,
+    seed: Seed = TUNE.seed,
+    json_out: JsonOut = None,
+) -> None:
+    """Fine-tune the sentence encoder's top layers on EmoBank train (and Warriner words) to read feelings."""
+    from training.text_tuning import tune_text as run_tune_text
+
+    report = run_tune_text(emobank_root=emobank, warriner=warriner, out=out,
+                           config=replace(TUNE, layers=layers, epochs=epochs, seed=seed))
+    for name, reading in report["emobank_dev"].items():
+        typer.echo(f"{name:<7} EmoBank dev (ridge, alpha {reading['alpha']:g}): valence r "
+                   f"{reading['valence_r']:.3f}, arousal r {reading['arousal_r']:.3f}")
+    typer.echo(f"{report['version']} -> {out}")
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2))
+
+
 @cli.command("eval-text")
 def eval_text(
     bundle: Annotated[Path, typer.Option(help="Bundle with text heads.")],
@@ -428,6 +457,9 @@ def retrain_default(
     distil: Annotated[bool, typer.Option(help="Train a teacher per categorical data set (4Q, MIREX, EMOPIA) and "
                                               "teach the categorical heads its soft targets too.")] = DISTIL,
     crop_frames: CropFrames = CROP_FRAMES,
+    keep_music: Annotated[bool, typer.Option(help="Keep the installed default's music and emotion encoders; "
+                                                  "retrain its text heads and song-text readings (after "
+                                                  "tune-text).")] = False,
 ) -> None:
     """Retrain the built-in default model from scratch and install it (models/default_bundle)."""
     from models.default import DEFAULT_BUNDLE
@@ -439,6 +471,6 @@ def retrain_default(
     bundle = run_retrain_default(shared=shared if shared.is_dir() else None, work=work, card=card,
                                  frontend=frontend, dimensional=dimensional, out=out or DEFAULT_BUNDLE,
                                  train_config=replace(TRAIN, seed=seed, crop_frames=crop_frames), song_text=song_text,
-                                 augment=augment,
-                                 distil=distil)
+                                 augment=augment, distil=distil,
+                                 music_from=DEFAULT_BUNDLE if keep_music else None)
     typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")

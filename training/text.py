@@ -280,3 +280,10 @@ def with_text_heads(model: CrossModalModel, text: TextConfig) -> CrossModalModel
     assert not unexpected and all(name.startswith("text.") for name in missing), (missing, unexpected)
     return grown.eval()
 
+
+
+def without_text_heads(model: CrossModalModel) -> CrossModalModel:
+    """A copy of ``model`` without text heads, other weights kept."""
+    bare = CrossModalModel(replace(model.config, text=None))
+    bare.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("text.")})
+    return bare.eval()

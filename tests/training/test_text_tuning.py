@@ -1,0 +1,73 @@
+"""Tuning the sentence encoder's top layers: the split forward pass, a tiny tuning run, and what ships."""
+
+import numpy as np
+import pytest
+import torch
+
+from models.text import BASE_VERSION, SentenceEncoder, TextTuning, apply_tuning, shipped_version, top_layer_names
+from training.text_tuning import Rated, TuneConfig, Upper, lower_batches, tune, upper_vectors
+
+HAPPY = ["We laughed all afternoon in the sun.", "She won the prize and hugged everyone.",
+         "What a wonderful, joyful party!", "The puppy wagged its tail and licked my hand.",
+         "They danced until dawn, grinning.", "I am so proud of you, this is perfect.",
+         "Warm bread, old friends and a song.", "He finally came home safe and smiling."]
+SAD = ["The funeral was grey and silent.", "She cried alone in the empty kitchen.",
+       "Nobody came to his last birthday.", "The letter said the farm was lost.",
+       "I miss her every single night.", "The dog died in the cold shed.",
+       "He failed again and gave up hope.", "Rain fell on the abandoned graves."]
+
+
+def _rated(texts_up: list[str], texts_down: list[str], name: str) -> Rated:
+    va = np.array([[0.8, 0.4]] * len(texts_up) + [[-0.8, -0.3]] * len(texts_down))
+    return Rated(name, texts_up + texts_down, va + np.random.default_rng(0).normal(0, 0.05, va.shape))
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    return SentenceEncoder()
+
+
+def test_the_split_forward_pass_gives_the_encoders_own_vectors(encoder: SentenceEncoder):
+    """Frozen layers once, then the copied top layers: the same vectors as the whole encoder (batch order)."""
+    rated = _rated(HAPPY, SAD, "tiny")
+    batches = lower_batches(encoder, [rated], layers=2, batch_size=5, progress=False)
+    vectors = upper_vectors(Upper(encoder, 2), batches)
+    order = np.argsort([len(encoder.tokenizer(t)["input_ids"]) for t in rated.texts], kind="stable")
+    np.testing.assert_allclose(vectors, encoder.encode([rated.texts[i] for i in order]), atol=1e-5)
+
+
+def test_a_tiny_tuning_moves_the_top_layers_and_reads_the_held_apart_texts_better(encoder: SentenceEncoder):
+    train = _rated(HAPPY[:6], SAD[:6], "tiny")
+    val = _rated(HAPPY[6:], SAD[6:], "tiny")
+    tuning, history = tune(encoder, [train], val, TuneConfig(layers=1, epochs=3, patience=3, lr=1e-4),
+                           progress=False)
+    assert set(tuning.state) == set(top_layer_names(encoder.model, 1))
+    assert max(h["val_r"] for h in history[1:]) >= history[0]["val_r"]
+    tuned = SentenceEncoder(tuning=tuning)
+    assert tuned.version.startswith(f"{BASE_VERSION}+tuned-") and tuned.version == tuning.version
+    before, after = encoder.encode(HAPPY[6:]), tuned.encode(HAPPY[6:])
+    assert not np.allclose(before, after, atol=1e-4)  # the tuned layers are the ones that run
+
+
+def test_a_tuning_round_trips_in_half_precision_and_names_its_version(tmp_path, encoder: SentenceEncoder):
+    names = top_layer_names(encoder.model, 1)
+    params = dict(encoder.model.named_parameters())
+    state = {name: params[name].detach() + 0.01 for name in names}
+    tuning = TextTuning(1, state, ("tiny",))
+    tuning.save(tmp_path / "tuning.pt")
+    loaded = TextTuning.load(tmp_path / "tuning.pt")
+    assert loaded.version == tuning.version and loaded.trained_on == ("tiny",)
+    assert all(t.dtype == torch.float16 for t in loaded.state.values())
+    other = TextTuning(1, {n: t + 0.01 for n, t in state.items()})
+    assert other.version != tuning.version
+    assert shipped_version(tmp_path / "tuning.pt") == tuning.version
+    assert shipped_version(tmp_path / "none.pt") == BASE_VERSION
+
+
+def test_a_tuning_of_other_layers_is_refused(encoder: SentenceEncoder):
+    names = top_layer_names(encoder.model, 2)
+    params = dict(encoder.model.named_parameters())
+    wrong = TextTuning(1, {name: params[name].detach() for name in names})
+    with pytest.raises(ValueError, match="top 1 layers"):
+        apply_tuning(SentenceEncoder().model, wrong)
+
