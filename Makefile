@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= data
 
-.PHONY: setup run test test-slow lint model chords constraints clean
+.PHONY: setup run test test-slow lint model chords text-tuning constraints clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/system-deps
 	scripts/system-deps
@@ -53,6 +53,10 @@ model: $(STAMP)
 SHARED ?= ../shared/datasets
 chords: $(STAMP)
 	$(BIN)/moodspace train-chords --shared $(SHARED) --out models/chord_recognizer.npz
+# The sentence encoder's tuned top layers (EmoBank, Warriner), then the default's text side retrained on them.
+text-tuning: $(STAMP)
+	$(BIN)/moodspace tune-text --emobank $(SHARED)/emobank --warriner $(SHARED)/warriner2013 --out models/text_tuning.pt
+	$(BIN)/moodspace retrain-default --shared $(SHARED) --keep-music
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

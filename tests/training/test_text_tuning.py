@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from models.bundle import load_bundle
+from models.default import resolve_bundle
+from models.songtext import SONG_TEXT_PATH, SongTextModel
 from models.text import BASE_VERSION, SentenceEncoder, TextTuning, apply_tuning, shipped_version, top_layer_names
 from training.text_tuning import Rated, TuneConfig, Upper, lower_batches, tune, upper_vectors
 
@@ -71,3 +74,10 @@ def test_a_tuning_of_other_layers_is_refused(encoder: SentenceEncoder):
     with pytest.raises(ValueError, match="top 1 layers"):
         apply_tuning(SentenceEncoder().model, wrong)
 
+
+
+def test_the_shipped_text_heads_and_song_readings_read_the_shipped_encoder():
+    """A new tuning (`moodspace tune-text`) calls for `moodspace retrain-default --keep-music`."""
+    version = shipped_version()
+    assert load_bundle(resolve_bundle("default")).metrics["text"]["encoder"] == version
+    assert SongTextModel.load(SONG_TEXT_PATH).text_encoder == version
