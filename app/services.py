@@ -182,7 +182,19 @@ def load_model(settings: Settings, *, embedder: Embedder | None = None, text: bo
     song_text = load_song_text(settings, embedder) if text else None
     if text and (embedder.has_text or song_text is not None):
         sentence_encoder().keep_recent(TEXT_CACHE)  # loaded now, not on the first story or lyrics
+        warn_of_other_text_encoders(embedder, song_text)
     return Model(embedder, audio, song_text), ""
+
+
+def warn_of_other_text_encoders(embedder: Embedder, song_text: SongTextModel | None) -> None:
+    """Text heads or song-text readings fitted on another sentence encoder read text wrongly: say so at start."""
+    running = sentence_encoder().version
+    fitted = {"the model's text heads": embedder.text_encoder if embedder.has_text else running,
+              "the lyrics and title/artist readings": song_text.text_encoder if song_text else running}
+    for what, version in fitted.items():
+        if version != running:
+            log.warning("%s were fitted on sentence encoder %s, not %s: their text readings are off until they "
+                        "are retrained (moodspace retrain-default --keep-music)", what, version, running)
 
 
 def load_song_text(settings: Settings, embedder: Embedder) -> SongTextModel | None:

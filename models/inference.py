@@ -24,7 +24,7 @@ from models.encoders import CrossModalModel, pad
 from models.frontend import frame_times, make_frontend
 from models.scoring import Gaussians, composite_scores
 from models.taxonomy import CLASS_VA, TAXONOMIES
-from models.text import sentence_encoder
+from models.text import BASE_VERSION, sentence_encoder
 from models.vocabulary import EmotionTerm, vocabulary
 
 GRID_STEPS = 21  # VA grid points per axis for the reading
@@ -117,8 +117,9 @@ class TrackSpans:
 class Embedder:
     """A loaded bundle, ready to embed queries and catalogue items. Holds the encoded VA grid and vocabulary."""
 
-    def __init__(self, model: CrossModalModel, *, version: str = "unsaved") -> None:
+    def __init__(self, model: CrossModalModel, *, version: str = "unsaved", text_encoder: str = BASE_VERSION) -> None:
         self.model, self.config, self.version = model.eval(), model.config, version
+        self.text_encoder = text_encoder  # the sentence encoder the text heads were trained on
         self.frontend = make_frontend(self.config.frontend)
         self.grid_va = va_grid()
         self.grid = self.embed_points(self.grid_va)
@@ -128,7 +129,8 @@ class Embedder:
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> Embedder:
-        return cls(bundle.model, version=bundle.version)
+        return cls(bundle.model, version=bundle.version,
+                   text_encoder=bundle.metrics.get("text", {}).get("encoder", BASE_VERSION))
 
     @torch.no_grad()
     def embed_features(self, sequences: list[np.ndarray]) -> Gaussians:

@@ -142,4 +142,6 @@ def story_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     va = np.array([[(v - 3) / 2, (a - 3) / 2] for v, a, group in MOODS.values() for _ in group])
     data = TextSet(sentence_encoder().encode(texts), va)
     train_va_bridge(model, data, data, TextTrainConfig(epochs=150, patience=150))
-    return save_bundle(model.eval(), tmp_path_factory.mktemp("bundle") / "story").path  # type: ignore[return-value]
+    metrics = {"text": {"encoder": sentence_encoder().version}}
+    return save_bundle(model.eval(), tmp_path_factory.mktemp("bundle") / "story",  # type: ignore[return-value]
+                       metrics=metrics).path

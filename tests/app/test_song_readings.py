@@ -5,8 +5,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.services import warn_of_other_text_encoders
+from models.bundle import load_bundle
+from models.inference import Embedder
 from models.songtext import SongTextModel, TextModality
-from models.text import MAX_LYRICS_CHARS
+from models.text import MAX_LYRICS_CHARS, shipped_version
 from tests.app.conftest import AUTH, add, make_settings
 
 LYRICS = "Morning light across the kitchen floor\nwe laugh and dance like never before"
@@ -27,7 +30,8 @@ def fitted_client(tmp_path, bundle_dir):
     """The service with readings whose fusion was fitted for its own music model."""
     with TestClient(create_app(make_settings(tmp_path, bundle_dir))) as probe:
         version = probe.app.state.services.model.embedder.version
-    SongTextModel(_modality(0), _modality(1), "song-text-test", version).save(tmp_path / "song_text.npz")
+    SongTextModel(_modality(0), _modality(1), "song-text-test", version, shipped_version()).save(
+        tmp_path / "song_text.npz")
     with TestClient(create_app(make_settings(tmp_path, bundle_dir, song_text=tmp_path / "song_text.npz"))) as client:
         yield client
 
@@ -89,3 +93,17 @@ def test_a_tracks_readings_follow_its_lyrics(fitted_client: TestClient, wavs: li
     assert after["lyrics"] == put.json()["readings"]["lyrics"] and after["fused"] != before["fused"]
     assert after["audio"] == before["audio"]
     assert fitted_client.get("/v1/tracks").json()["items"][0]["readings"] is None  # lists stay light
+
+
+def test_text_readings_fitted_on_another_sentence_encoder_are_named_at_start(story_bundle_dir, caplog):
+    model = load_bundle(story_bundle_dir).model
+    other = "all-MiniLM-L6-v2+tuned-000000000000"
+    song_text = SongTextModel(_modality(0), _modality(1), "song-text-test", "music", other)
+    with caplog.at_level("WARNING", logger="app.services"):
+        warn_of_other_text_encoders(Embedder(model, text_encoder=shipped_version()),
+                                    SongTextModel(_modality(0), _modality(1), "t", "music", shipped_version()))
+        assert not caplog.records
+        warn_of_other_text_encoders(Embedder(model, text_encoder=other), song_text)
+    named = [r.getMessage() for r in caplog.records]
+    assert len(named) == 2 and all(other in message for message in named)
+    assert "text heads" in named[0] and "lyrics and title/artist" in named[1]
