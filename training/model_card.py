@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.bundle import Bundle
+from models.text import BASE_VERSION
 
 DATA_ROWS = (
     ("built-in corpus (`moodspace corpus synth --n 1000 --seconds 30 --seed 0`)",
@@ -14,9 +15,11 @@ DATA_ROWS = (
      "no licence statement; research use, cite the ISMIR 2019 paper"),
     ("EMOPIA (Hung et al. 2021), rendered", "pop piano clips with Russell quadrants; train split",
      "licence not stated in the copy used; research only"),
-    ("EmoBank (Buechel & Hahn 2017)", "sentences with valence/arousal; text heads trained on its train split",
+    ("EmoBank (Buechel & Hahn 2017)", "sentences with valence/arousal; the encoder's tuning and the text heads "
+     "trained on its train split",
      "CC BY-SA 4.0"),
-    ("Warriner et al. (2013) word norms", "word-level valence/arousal as extra text examples", "CC BY-NC-ND 3.0"),
+    ("Warriner et al. (2013) word norms", "word-level valence/arousal: the sentence encoder's tuning",
+     "CC BY-NC-ND 3.0"),
 )
 REAL_ROWS = {
     "fourq": ("4Q (Panda, Malheiro & Paiva 2018), the part in ../shared (628 clips)",
@@ -92,7 +95,9 @@ def _what_it_is(bundle: Bundle) -> list[str]:
         f"{config.frontend.frame_seconds:.2f} s, emotion `{config.emotion.kind}` over VA sequences, d = {config.d}, "
         f"trained with lam = {config.lam} (CCA) and alpha = {config.alpha} (KL ranking margin); queries rank with "
         f"lam = {config.score_lam} by default (chosen on validation). "
-        + ("Text heads: a valence/arousal bridge and a metric-learning bridge on frozen all-MiniLM-L6-v2."
+        + (f"Text heads: a valence/arousal bridge and a metric-learning bridge on the sentence encoder "
+           f"`{bundle.metrics.get('text', {}).get('encoder', BASE_VERSION)}` (all-MiniLM-L6-v2, its top layers "
+           "tuned on EmoBank train and Warriner words where the name says tuned: `moodspace tune-text`)."
            if config.text else "No text heads (EmoBank was not available when it was trained)."),
         *_distilled(bundle.metrics.get("distilled", 0)), "",
         "## Training data", "", _data_table(config.frontend.name, bundle.metrics.get("sources", {})), "",
