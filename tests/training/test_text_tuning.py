@@ -6,6 +6,7 @@ import torch
 
 from models.bundle import load_bundle
 from models.default import resolve_bundle
+from models.inference import Embedder
 from models.songtext import SONG_TEXT_PATH, SongTextModel
 from models.text import BASE_VERSION, SentenceEncoder, TextTuning, apply_tuning, shipped_version, top_layer_names
 from training.text_tuning import Rated, TuneConfig, Upper, lower_batches, tune, upper_vectors
@@ -81,3 +82,17 @@ def test_the_shipped_text_heads_and_song_readings_read_the_shipped_encoder():
     version = shipped_version()
     assert load_bundle(resolve_bundle("default")).metrics["text"]["encoder"] == version
     assert SongTextModel.load(SONG_TEXT_PATH).text_encoder == version
+
+
+def test_the_shipped_model_reads_the_feeling_of_sentences_it_never_saw():
+    """Sentences the project wrote: joy above grief in valence, panic above a doze in arousal (the frozen encoder
+    with its heads read the giggling children at +0.09)."""
+    embedder = Embedder.from_bundle(load_bundle(resolve_bundle("default")))
+    va = embedder.text_va(["The children giggled and chased each other across the lawn.",
+                           "We won! We actually won the final!",
+                           "Everyone stood in silence at the funeral.",
+                           "She laid the flowers on her father's grave and wept.",
+                           "The crowd screamed and ran from the fire.",
+                           "She dozed by the quiet fire with a cup of tea."])
+    assert min(va[:2, 0]) > 0.3 > -0.3 > max(va[2:4, 0])
+    assert va[4, 1] - va[5, 1] > 0.8
