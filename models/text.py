@@ -6,7 +6,7 @@ then L2 normalisation, as the model's sentence-transformers config prescribes (m
 may be replaced by a tuning (``TextTuning``, trained by ``training.text_tuning`` on ratings of feeling; the
 project ships one in ``models/text_tuning.pt``); every vector it gives then comes from the tuned layers.
 
-On top sit the trainable ``models.encoders.TextHeads`` (stored in bundles; the frozen encoder is not):
+On top sit the trainable ``models.encoders.TextHeads`` (stored in bundles; the encoder and its tuning are not):
 - ``va``: sentence -> (valence, arousal), the valence/arousal bridge (a paragraph becomes a VA curve, sentence by
   sentence, which the emotion encoder maps into the space);
 - ``metric``: sentence -> E, mu, logvar in the shared space directly, the metric-learning bridge.

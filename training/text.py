@@ -281,7 +281,6 @@ def with_text_heads(model: CrossModalModel, text: TextConfig) -> CrossModalModel
     return grown.eval()
 
 
-
 def without_text_heads(model: CrossModalModel) -> CrossModalModel:
     """A copy of ``model`` without text heads, other weights kept."""
     bare = CrossModalModel(replace(model.config, text=None))
