@@ -181,14 +181,15 @@ def load_model(settings: Settings, *, embedder: Embedder | None = None, text: bo
                          max_seconds=settings.max_audio_seconds, processes=settings.decode_pool_size(batch=batch))
     song_text = load_song_text(settings, embedder) if text else None
     if text and (embedder.has_text or song_text is not None):
-        sentence_encoder().keep_recent(TEXT_CACHE)  # loaded now, not on the first story or lyrics
-        warn_of_other_text_encoders(embedder, song_text)
+        encoder = sentence_encoder()  # loaded now, not on the first story or lyrics
+        encoder.keep_recent(TEXT_CACHE)
+        warn_of_other_text_encoders(embedder, song_text, running=encoder.version)
     return Model(embedder, audio, song_text), ""
 
 
-def warn_of_other_text_encoders(embedder: Embedder, song_text: SongTextModel | None) -> None:
-    """Text heads or song-text readings fitted on another sentence encoder read text wrongly: say so at start."""
-    running = sentence_encoder().version
+def warn_of_other_text_encoders(embedder: Embedder, song_text: SongTextModel | None, *, running: str) -> None:
+    """Text heads or song-text readings fitted on a sentence encoder other than the ``running`` one read text
+    wrongly: say so at start."""
     fitted = {"the model's text heads": embedder.text_encoder if embedder.has_text else running,
               "the lyrics and title/artist readings": song_text.text_encoder if song_text else running}
     for what, version in fitted.items():

@@ -6,6 +6,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from models.text import shipped_version
 from moodspace import cli
 from tests.app.servers import start_server
 from training.corpus.generate import synth_corpus
@@ -90,7 +91,8 @@ def test_ingest_with_a_text_model_never_loads_the_sentence_encoder(tmp_path: Pat
 
     loads: list[str] = []
     monkeypatch.setattr(services, "sentence_encoder",
-                        lambda: loads.append("loaded") or SimpleNamespace(keep_recent=lambda size: None))
+                        lambda: loads.append("loaded") or SimpleNamespace(keep_recent=lambda size: None,
+                                                                          version=shipped_version()))
     monkeypatch.setenv("MOODSPACE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MOODSPACE_BUNDLE", str(story_bundle_dir))
     manifest = synth_corpus(n=2, seconds=2, seed=5, out=tmp_path / "corpus", workers=1, progress=False)

@@ -101,9 +101,10 @@ def test_text_readings_fitted_on_another_sentence_encoder_are_named_at_start(sto
     song_text = SongTextModel(_modality(0), _modality(1), "song-text-test", "music", other)
     with caplog.at_level("WARNING", logger="app.services"):
         warn_of_other_text_encoders(Embedder(model, text_encoder=shipped_version()),
-                                    SongTextModel(_modality(0), _modality(1), "t", "music", shipped_version()))
+                                    SongTextModel(_modality(0), _modality(1), "t", "music", shipped_version()),
+                                    running=shipped_version())
         assert not caplog.records
-        warn_of_other_text_encoders(Embedder(model, text_encoder=other), song_text)
+        warn_of_other_text_encoders(Embedder(model, text_encoder=other), song_text, running=shipped_version())
     named = [r.getMessage() for r in caplog.records]
     assert len(named) == 2 and all(other in message for message in named)
     assert "text heads" in named[0] and "lyrics and title/artist" in named[1]
