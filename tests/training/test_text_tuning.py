@@ -1,14 +1,20 @@
 """Tuning the sentence encoder's top layers: the split forward pass, a tiny tuning run, and what ships."""
 
+import csv
+import json
+
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.inference import Embedder
 from models.songtext import SONG_TEXT_PATH, SongTextModel
 from models.text import BASE_VERSION, SentenceEncoder, TextTuning, apply_tuning, shipped_version, top_layer_names
+from moodspace import cli
+from tests.training.test_text import MOODS
 from training.text_tuning import Rated, TuneConfig, Upper, lower_batches, tune, upper_vectors
 
 HAPPY = ["We laughed all afternoon in the sun.", "She won the prize and hugged everyone.",
@@ -96,3 +102,25 @@ def test_the_shipped_model_reads_the_feeling_of_sentences_it_never_saw():
                            "She dozed by the quiet fire with a cup of tea."])
     assert min(va[:2, 0]) > 0.3 > -0.3 > max(va[2:4, 0])
     assert va[4, 1] - va[5, 1] > 0.8
+
+
+def test_the_tune_text_command_writes_a_loadable_tuning_and_compares_it_with_the_frozen_encoder(tmp_path):
+    emobank_root, words_root = tmp_path / "emobank", tmp_path / "warriner"
+    emobank_root.mkdir()
+    words_root.mkdir()
+    with (emobank_root / "emobank.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "split", "V", "A", "D", "text"])
+        for mood, (v, a, texts) in MOODS.items():
+            writer.writerows([f"{mood}{i}", "dev" if i >= 8 else "train", v, a, 3.0, t] for i, t in enumerate(texts))
+    (words_root / "Ratings_Warriner_et_al.csv").write_text(
+        "Word,V.Mean.Sum,A.Mean.Sum\nhappy,8.5,6.0\nfuneral,1.6,4.0\ncalm,6.9,1.7\nrage,2.4,7.7\n")
+    result = CliRunner().invoke(cli.cli, ["tune-text", "--emobank", str(emobank_root), "--warriner", str(words_root),
+                                          "--out", str(tmp_path / "t.pt"), "--layers", "1", "--epochs", "1",
+                                          "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    tuning = TextTuning.load(tmp_path / "t.pt")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["version"] == tuning.version and tuning.version in result.output
+    assert tuning.layers == 1 and tuning.trained_on == ("emobank", "warriner")
+    assert set(report["emobank_dev"]) == {"frozen", "tuned"} and "frozen  EmoBank dev" in result.output
