@@ -10,7 +10,10 @@ float64.
 so for a query ``q`` no item's code score is off its exact score by more than ``slack(q) = sum_j |q_j| (err_j +
 float32 rounding)``. The top ``m`` by code score are rescored exactly; if the k-th exact score beats the m-th code
 score plus the slack, no item outside them can enter the top k, and the answer is exact by construction;
-otherwise ``m`` grows fourfold and the scan repeats (at worst: every item rescored).
+otherwise ``m`` grows fourfold and the scan repeats (at worst: every item rescored). A flat index is certified
+the same way, its "decoding error" the float32 rounding of the vectors: its codes are so close to the exact
+scores that a few candidates past the k-th settle it (``FLAT_MARGIN``), where a fixed head of ``rescore_head``
+rescored hundreds and was exact only by luck. HNSW keeps the fixed head (its scan is approximate anyway).
 
 Snapshots are saved as ``<root>/<version>/<generation>/`` with a ``manifest.json`` and made current by replacing
 ``<root>/current.json`` (``os.replace`` is atomic). A build that fails leaves both the files and the serving
@@ -122,8 +125,8 @@ class Snapshot:
     gaussians: Gaussians  # (N, d) float32 each, for float64 rescoring
     centre: np.ndarray  # (d,) float64: the catalogue mean of mu
     norm_bound: float  # HNSW only: M in the MIPS -> L2 transform
-    max_error: np.ndarray | None = None  # fp16 only, (D,): largest |exact - decoded| per augmented dimension
-    abs_max: np.ndarray | None = None  # fp16 only, (D,): largest |decoded| per dimension (float32 rounding)
+    max_error: np.ndarray | None = None  # flat and fp16, (D,): largest |exact - stored| per augmented dimension
+    abs_max: np.ndarray | None = None  # flat and fp16, (D,): largest |stored| per dimension (float32 rounding)
     spans: SpanIndex | None = None  # the tracks' spans (app.spans); None in snapshots saved before spans
 
     @property
@@ -149,9 +152,9 @@ class Snapshot:
         if size == 0:
             return []
         q, offset = augment_query(query, lam=lam, centre=self.centre)
-        head = min(size, max(k, rescore_head))
+        head = min(size, self.first_head(k, rescore_head))
         params = None if allowed is None else _selection(self.kind, allowed)
-        if self.kind == "fp16":
+        if self.max_error is not None:
             rows, exact = self.certified(query, q, float(offset[0]), lam=lam, k=k, head=head, params=params,
                                          size=size)
         else:
@@ -168,24 +171,41 @@ class Snapshot:
         if self.kind == "fp16" or n == 1 or self.size == 0:
             return [self.search(q, lam=lam, k=k, rescore_head=rescore_head, ef_search=ef_search)
                     for q, lam, k in zip(one, lams, ks, strict=True)]
-        q = np.vstack([augment_query(query, lam=lam, centre=self.centre)[0] for query, lam in zip(one, lams,
-                                                                                                  strict=True)])
-        heads = [min(self.size, max(k, rescore_head)) for k in ks]
-        scanned = self._scan(q, max(heads), ef_search=ef_search)
-        return [self._hits(rows[:head], self._exact(query, rows[:head], lam), k)
-                for rows, head, query, lam, k in zip(scanned, heads, one, lams, ks, strict=True)]
+        augmented = [augment_query(query, lam=lam, centre=self.centre) for query, lam in zip(one, lams, strict=True)]
+        heads = [min(self.size, self.first_head(k, rescore_head)) for k in ks]
+        scores, rows = self._scan_scores(np.vstack([q for q, _ in augmented]), max(heads), ef_search=ef_search)
+        answers = []
+        for i, (query, lam, k, head) in enumerate(zip(one, lams, ks, heads, strict=True)):
+            exact = self._exact(query, rows[i][:head], lam)
+            if self.max_error is not None and not self._settled(augmented[i], scores[i][:head], exact, k):
+                answers.append(self.search(query, lam=lam, k=k, rescore_head=rescore_head))  # grows its head
+            else:
+                answers.append(self._hits(rows[i][:head], exact, k))
+        return answers
+
+    def first_head(self, k: int, rescore_head: int) -> int:
+        """How many candidates a search rescores first: a few past ``k`` on a certified flat index, else
+        ``rescore_head`` (fp16 codes need more to settle the certificate; HNSW rescores that many, no more)."""
+        if self.kind == "flat" and self.max_error is not None:
+            return k + FLAT_MARGIN
+        return max(k, rescore_head)
 
     def _scan(self, q: np.ndarray, head: int, *, ef_search: int, params: Any = None) -> list[np.ndarray]:
         """Index rows of the ``head`` best items by the flat or HNSW index for each row of ``q`` (augmented
         queries), best first."""
+        return self._scan_scores(q, head, ef_search=ef_search, params=params)[1]
+
+    def _scan_scores(self, q: np.ndarray, head: int, *, ef_search: int, params: Any = None
+                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``_scan`` with the index's own (float32) scores of the rows it returns."""
         if self.kind == "hnsw":
             if params is None:
                 faiss.ParameterSpace().set_index_parameter(self.index, "efSearch", max(ef_search, head))
             else:
                 params.efSearch = max(ef_search, head)
             q = np.hstack([q, np.zeros((q.shape[0], 1))])
-        _, I = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head, params=params)
-        return [found[found >= 0] for found in I]
+        D, I = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head, params=params)
+        return [d[found >= 0] for d, found in zip(D, I, strict=True)], [found[found >= 0] for found in I]
 
     def _hits(self, rows: np.ndarray, exact: Scores, k: int) -> list[Hit]:
         return ranked_hits(self.track_ids[rows], exact, k)
@@ -195,22 +215,29 @@ class Snapshot:
 
     def certified(self, query: Gaussians, q: np.ndarray, offset: float, *, lam: float, k: int, head: int,
                   params: Any = None, size: int | None = None) -> tuple[np.ndarray, Scores]:
-        """Rows and exact scores of fp16 candidates that provably hold the exact top ``k`` (module docstring)."""
-        assert self.max_error is not None and self.abs_max is not None
+        """Rows and exact scores of candidates that provably hold the exact top ``k`` (module docstring)."""
         padded = _pad(q, self.index.d)[0]
-        slack = float(np.abs(padded) @ (self.max_error + FLOAT32_SLACK * self.abs_max)) + 1e-9
         size = self.size if size is None else size
         want = head
         while True:
             codes, I = self.index.search(np.ascontiguousarray(padded[None, :], dtype=np.float32), want, params=params)
             rows = I[0][I[0] >= 0]
             exact = self._exact(query, rows, lam)
-            if rows.size >= size or rows.size < k:
-                return rows, exact
-            kth = np.partition(exact.score, -k)[-k] - offset
-            if float(codes[0][rows.size - 1]) + slack < kth:
+            if rows.size >= size or self._settled((q, np.array([offset])), codes[0][: rows.size], exact, k):
                 return rows, exact
             want = min(size, want * FP16_GROWTH)
+
+    def _settled(self, augmented: tuple[np.ndarray, np.ndarray], codes: np.ndarray, exact: Scores, k: int) -> bool:
+        """Whether no item past the scanned candidates (their index scores ``codes``, best first) can beat the
+        k-th exact score: the last candidate's code score plus the query's slack is below it."""
+        assert self.max_error is not None and self.abs_max is not None
+        if codes.size < k:
+            return True  # every item the scan could reach is a candidate
+        q, offset = augmented
+        padded = _pad(q, self.index.d)[0]
+        slack = float(np.abs(padded) @ (self.max_error + FLOAT32_SLACK * self.abs_max)) + 1e-9
+        kth = np.partition(exact.score, -k)[-k] - float(offset[0])
+        return float(codes[-1]) + slack < kth
 
 
 _FAISS: Any = faiss  # its type stubs lack SearchParametersHNSW and the parameters' fields
@@ -226,6 +253,8 @@ def _selection(kind: str, rows: np.ndarray) -> Any:
 
 
 FP16_GROWTH = 4  # candidates grow by this factor until the certificate holds
+FLAT_MARGIN = 8  # candidates past the k-th that a certified flat search rescores first
+FLOAT32_ROUNDING = 2.0**-23  # per |stored value|: a float64 vector component rounded to float32 (with room)
 FLOAT32_SLACK = 2.0**-17  # per |decoded value|: float32 rounding of a ~100-term dot product and of the query
 
 
@@ -277,6 +306,8 @@ def build_snapshot(*, model_version: str, track_ids: np.ndarray, gaussians: Gaus
         index = faiss.IndexHNSWFlat(xb.shape[1], hnsw_m)
     elif kind == "flat":
         index = faiss.IndexFlatIP(xb.shape[1])
+        abs_max = np.abs(xb.astype(np.float32)).max(axis=0).astype(np.float64) if xb.size else np.zeros(xb.shape[1])
+        max_error = abs_max * FLOAT32_ROUNDING
     else:
         raise ValueError(f"unknown index kind {kind!r}")
     if xb.size and kind != "fp16":

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.index import IndexStore, build_snapshot
+from app.index import FLAT_MARGIN, IndexStore, Snapshot, build_snapshot
 from models.scoring import Gaussians, augment_query, composite_scores
 
 
@@ -138,13 +138,14 @@ def test_fp16_codes_give_the_exact_top_k_by_their_certificate(lam: float):
         assert [h.track_id for h in hits] == list(_brute(query, items, lam, 10))
 
 
-def test_near_ties_beyond_the_first_candidates_make_the_certificate_look_further():
-    """200 items a hair apart: half-precision codes cannot order them, so the first 10 candidates cannot be
-    certified and the scan grows until the exact order is found."""
+@pytest.mark.parametrize("kind", ["flat", "fp16"])
+def test_near_ties_beyond_the_first_candidates_make_the_certificate_look_further(kind: str):
+    """200 items a hair apart: neither half-precision codes nor float32 vectors can order them, so the first 10
+    candidates cannot be certified and the scan grows until the exact order is found."""
     base = _gaussians(1, seed=7)
     rng = np.random.default_rng(8)
     items = Gaussians(*(np.repeat(p, 200, axis=0) + rng.normal(0, 1e-6, (200, p.shape[1])) for p in base))
-    snapshot = build_snapshot(model_version="v", track_ids=np.arange(200), gaussians=items, kind="fp16")
+    snapshot = build_snapshot(model_version="v", track_ids=np.arange(200), gaussians=items, kind=kind)
     query = Gaussians(*(p + 0.05 for p in base))
     q, offset = augment_query(query, lam=0.5, centre=snapshot.centre)
     rows, _ = snapshot.certified(query, q, float(offset[0]), lam=0.5, k=10, head=10)
@@ -153,12 +154,41 @@ def test_near_ties_beyond_the_first_candidates_make_the_certificate_look_further
         list(_brute(query, items, 0.5, 10))
 
 
-def test_a_saved_fp16_snapshot_keeps_its_error_bounds(tmp_path: Path):
+def test_a_certified_flat_search_rescores_a_few_candidates_past_k_not_a_fixed_head(monkeypatch):
+    items = _gaussians(3000, seed=3)
+    snapshot = build_snapshot(model_version="v", track_ids=np.arange(3000), gaussians=items)
+    rescored: list[int] = []
+    exact = Snapshot._exact
+    monkeypatch.setattr(Snapshot, "_exact", lambda self, query, rows, lam: rescored.append(rows.size) or
+                        exact(self, query, rows, lam))
+    query = Gaussians(*(p[:1] for p in _gaussians(1, seed=9)))
+    hits = snapshot.search(query, lam=0.5, k=10, rescore_head=256)
+    assert [h.track_id for h in hits] == list(_brute(query, items, 0.5, 10))
+    assert rescored == [10 + FLAT_MARGIN]
+
+
+def test_a_flat_snapshot_saved_without_error_bounds_rescores_its_fixed_head(tmp_path: Path):
+    items = _gaussians(500, seed=2)
     store = IndexStore(tmp_path)
-    snapshot = build_snapshot(model_version="v1", track_ids=np.arange(300), gaussians=_gaussians(300), kind="fp16")
+    store.publish(build_snapshot(model_version="v1", track_ids=np.arange(500), gaussians=items))
+    manifest_path = next(tmp_path.glob("v1/*/manifest.json"))
+    manifest = json.loads(manifest_path.read_text())
+    assert "max_error" in manifest and "abs_max" in manifest
+    manifest_path.write_text(json.dumps({k: v for k, v in manifest.items() if k not in ("max_error", "abs_max")}))
+    loaded = IndexStore(tmp_path).load_current("v1")
+    assert loaded is not None and loaded.max_error is None and loaded.first_head(5, 40) == 40
+    query = Gaussians(*(p[:1] for p in _gaussians(1, seed=4)))
+    assert [h.track_id for h in loaded.search(query, lam=0.9, k=5, rescore_head=40)] == list(_brute(query, items,
+                                                                                                    0.9, 5))
+
+
+@pytest.mark.parametrize("kind", ["flat", "fp16"])
+def test_a_saved_snapshot_keeps_its_error_bounds(tmp_path: Path, kind: str):
+    store = IndexStore(tmp_path)
+    snapshot = build_snapshot(model_version="v1", track_ids=np.arange(300), gaussians=_gaussians(300), kind=kind)
     store.publish(snapshot)
     loaded = IndexStore(tmp_path).load_current("v1")
-    assert loaded is not None and loaded.kind == "fp16"
+    assert loaded is not None and loaded.kind == kind
     np.testing.assert_array_equal(loaded.max_error, snapshot.max_error)
     query = Gaussians(*(p[:1] for p in _gaussians(1, seed=4)))
     assert loaded.search(query, lam=0.9, k=5, rescore_head=5) == snapshot.search(query, lam=0.9, k=5, rescore_head=5)
