@@ -132,12 +132,12 @@ class Embedder:
         return cls(bundle.model, version=bundle.version,
                    text_encoder=bundle.metrics.get("text", {}).get("encoder", BASE_VERSION))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def embed_features(self, sequences: list[np.ndarray]) -> Gaussians:
         """Music embeddings of (T, F) feature sequences."""
         return self.model.music(*pad(sequences)).numpy()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def class_probabilities(self, sequences: list[np.ndarray]) -> dict[str, np.ndarray]:
         """(N, C_t) probabilities of each categorical head (``config.taxonomies``) for (T, F) feature sequences."""
         if not self.config.taxonomies:
@@ -145,7 +145,7 @@ class Embedder:
         logits = self.model.music.class_logits(*pad(sequences))
         return {t: torch.softmax(z, dim=1).numpy().astype(np.float64) for t, z in logits.items()}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def embed_va(self, sequences: list[np.ndarray]) -> Gaussians:
         """Emotion embeddings of (T, 2) valence/arousal sequences."""
         return self.model.emotion(*pad(sequences)).numpy()
@@ -164,14 +164,14 @@ class Embedder:
     def has_text(self) -> bool:
         return self.model.text is not None
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def text_va(self, texts: list[str]) -> np.ndarray:
         """Calibrated (valence, arousal) of each text through the VA bridge: (N, 2)."""
         assert self.model.text is not None, "the bundle has no text heads"
         vectors = torch.from_numpy(sentence_encoder().encode(texts))
         return self.model.text.valence_arousal(vectors).numpy().astype(np.float64)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def embed_text(self, texts: list[str]) -> Gaussians:
         """Embeddings of texts through the metric-learning bridge."""
         assert self.model.text is not None, "the bundle has no text heads"
@@ -244,7 +244,7 @@ class Embedder:
         mean = probabilities @ placement
         return Reading(mean, np.sqrt(np.maximum(probabilities @ placement**2 - mean**2, 0.0)))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def read_dimensional(self, sequences: list[np.ndarray]) -> Reading:
         """The dimensional head's Gaussian reading of (T, F) feature sequences."""
         mean, logvar = self.model.music.valence_arousal(*pad(sequences))
