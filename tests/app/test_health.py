@@ -8,9 +8,12 @@ def test_health_ready_and_metrics(client: TestClient):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["ready"] is True and ready["model_version"].startswith("moodspace-")
-    client.post("/v1/emotion-to-music", json={"emotion": "sad"})
+    answer = client.post("/v1/emotion-to-music", json={"emotion": "sad"})
+    assert answer.headers["server-timing"].startswith("app;dur=") and float(answer.headers["server-timing"][8:]) > 0
+    client.post("/v1/emotion-to-music", json={"emotion": "no such feeling"})
     text = client.get("/metrics").text
     assert 'moodspace_requests_total{method="POST",route="/v1/emotion-to-music",status="200"} 1.0' in text
+    assert 'moodspace_requests_total{method="POST",route="/v1/emotion-to-music",status="422"} 1.0' in text
     assert "moodspace_request_seconds_bucket" in text and "moodspace_index_size 0.0" in text
     assert f'moodspace_model_info{{version="{ready["model_version"]}"}} 1.0' in text
 
