@@ -9,14 +9,15 @@ none, the job thread and the metrics. The index store swaps snapshots itself; no
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
@@ -37,6 +38,7 @@ from models.songtext import SongReadings, SongTextModel
 from models.text import sentence_encoder
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Services:
     model: Model | None
     problem: str = ""  # why there is no model, if there is none
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="job"))
+    queries: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="query"))
     metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
@@ -111,6 +114,15 @@ class Services:
         return self.store.build(model_version=version, track_ids=rows.track_ids, gaussians=rows.gaussians,
                                 fields=fields, spans=spans)
 
+    async def answer(self, work: Callable[[], T]) -> T:
+        """Run a short query (a point, a named emotion or a story over the track index: milliseconds, bounded) on
+        this process's query thread. One thread answers them in the order they came while the event loop reads and
+        writes connections: every client waits about as long as the next (in the thread pool, 40 threads took
+        turns on the interpreter lock, and each answer cost twice the work; run on the event loop, a query waited
+        a varying number of loop turns, and p99 was twice p50). Longer work (curves, span searches, uploads) stays
+        in the thread pool, so a slow query cannot hold up the quick ones behind it."""
+        return await asyncio.get_running_loop().run_in_executor(self.queries, work)
+
     def require_model(self) -> Model:
         if self.model is None:
             raise NotReadyError(f"no model loaded: {self.problem}")
@@ -135,6 +147,7 @@ class Services:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.queries.shutdown(wait=True, cancel_futures=True)
         if self.model is not None:
             self.model.audio.close()
         self.store.close()
@@ -239,7 +252,7 @@ async def get_audio(services: ServicesDep) -> AudioWorkers:
     return services.require_model().audio
 
 
-def get_index(services: ServicesDep) -> SearchIndex:
+async def get_index(services: ServicesDep) -> SearchIndex:
     return services.require_index()
 
 

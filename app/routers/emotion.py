@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter
-from sqlalchemy.orm import Session
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import limits
 from app.analysis import encode_emotion_query, encode_span_query
-from app.db import SessionDep
 from app.index import SearchIndex
 from app.routers.schemas import EmotionQuery, EmotionToMusicResponse, ErrorOut, NamedEmotion, TrackHit, VAPoint
 from app.search import (
@@ -20,7 +22,7 @@ from app.search import (
     search_tracks,
     span_index,
 )
-from app.services import EmbedderDep, IndexDep, SettingsDep
+from app.services import EmbedderDep, IndexDep, ServicesDep, SettingsDep
 from app.settings import Settings
 from models.inference import Embedder
 from models.scoring import Gaussians
@@ -43,8 +45,16 @@ def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: E
 
 @router.post("/emotion-to-music", response_model=EmotionToMusicResponse, responses=ERRORS,  # type: ignore[arg-type]
              summary="Tracks whose feeling matches a curve, a point or a named emotion")
-def emotion_to_music(query: EmotionQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
-                     session: SessionDep) -> EmotionToMusicResponse:
+async def emotion_to_music(query: EmotionQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
+                           services: ServicesDep) -> EmotionToMusicResponse:
+    work = partial(_emotion_to_music, query, settings, embedder, snapshot, services.sessions)
+    if query.curve is None and not query.span:
+        return await services.answer(work)  # a point or a named emotion: the query thread
+    return await run_in_threadpool(work)
+
+
+def _emotion_to_music(query: EmotionQuery, settings: Settings, embedder: Embedder, snapshot: SearchIndex,
+                      sessions: sessionmaker[Session]) -> EmotionToMusicResponse:
     limits.check_k(settings, query.k)
     if query.curve is not None:
         limits.check_curve(settings, [p.t for p in query.curve])
@@ -53,12 +63,14 @@ def emotion_to_music(query: EmotionQuery, settings: SettingsDep, embedder: Embed
                                                          emotion=query.emotion)
     lam = embedder.config.score_lam if query.lam is None else query.lam
     filters = query.filters.to_filters() if query.filters else None
-    if query.span:
-        results, reason = _spans(session, snapshot, embedder, query, gaussians, settings=settings, lam=lam)
-    else:
-        allowed = allowed_rows(session, snapshot, filters)
-        results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k, allowed=allowed)
-        reason = NO_TRACK_PASSES if filters and not results else None
+    with sessions() as session:
+        if query.span:
+            results, reason = _spans(session, snapshot, embedder, query, gaussians, settings=settings, lam=lam)
+        else:
+            allowed = allowed_rows(session, snapshot, filters)
+            results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k,
+                                    allowed=allowed)
+            reason = NO_TRACK_PASSES if filters and not results else None
     return EmotionToMusicResponse(results=[TrackHit.of(r, query_va=(valence, arousal)) for r in results],
                                   reason=reason, query=VAPoint(valence=valence, arousal=arousal), lam=lam,
                                   model_version=embedder.version, index_generation=snapshot.generation)

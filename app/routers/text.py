@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from fastapi import APIRouter
-from sqlalchemy.orm import Session
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import limits
-from app.db import SessionDep
 from app.errors import NotReadyError
 from app.index import SearchIndex
 from app.routers.schemas import ErrorOut, SegmentOut, SentenceOut, TextQuery, TextToMusicResponse, TrackHit
@@ -22,7 +24,7 @@ from app.search import (
     search_tracks,
     span_index,
 )
-from app.services import EmbedderDep, IndexDep, SettingsDep
+from app.services import EmbedderDep, IndexDep, ServicesDep, SettingsDep
 from app.settings import Settings
 from app.story import arc_cues, arc_segments, span_query, whole_query
 from models.config import TextConfig
@@ -88,8 +90,16 @@ def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: T
 
 @router.post("/text-to-music", response_model=TextToMusicResponse, responses=ERRORS,  # type: ignore[arg-type]
              summary="Music for a story, as a whole or following its emotional arc")
-def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
-                  session: SessionDep) -> TextToMusicResponse:
+async def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
+                        services: ServicesDep) -> TextToMusicResponse:
+    work = partial(_text_to_music, query, settings, embedder, snapshot, services.sessions)
+    if not query.span:
+        return await services.answer(work)  # the whole text or its arc over the track index: the query thread
+    return await run_in_threadpool(work)
+
+
+def _text_to_music(query: TextQuery, settings: Settings, embedder: Embedder, snapshot: SearchIndex,
+                   sessions: sessionmaker[Session]) -> TextToMusicResponse:
     sentences = _sentences(query, settings)
     if not embedder.has_text:
         raise NotReadyError("the model has no text heads; train them with `moodspace train-text`")
@@ -99,19 +109,21 @@ def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep
         mode=query.mode, bridge=query.bridge, lam=lam, model_version=embedder.version,
         index_generation=snapshot.generation,
         sentences=[SentenceOut(text=s, valence=v, arousal=a) for s, (v, a) in zip(sentences, va, strict=True)])
-    if query.span:
-        _spans(session, snapshot, embedder, query, sentences, va, settings=settings, lam=lam, response=response)
-        return response
-    if query.mode == "whole":
-        gaussians = whole_query(embedder, query.text, sentences, va, bridge=query.bridge)
-        allowed = allowed_rows(session, snapshot, query.filters.to_filters() if query.filters else None)
-        results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k, allowed=allowed)
-        mean = va.mean(axis=0)
-        response.results = [TrackHit.of(r, query_va=(float(mean[0]), float(mean[1]))) for r in results]
-        found = bool(results)
-    else:
-        response.segments = _arc(session, snapshot, embedder, query, sentences, va, settings=settings, lam=lam)
-        found = any(s.results for s in response.segments)
+    with sessions() as session:
+        if query.span:
+            _spans(session, snapshot, embedder, query, sentences, va, settings=settings, lam=lam, response=response)
+            return response
+        if query.mode == "whole":
+            gaussians = whole_query(embedder, query.text, sentences, va, bridge=query.bridge)
+            allowed = allowed_rows(session, snapshot, query.filters.to_filters() if query.filters else None)
+            results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k,
+                                    allowed=allowed)
+            mean = va.mean(axis=0)
+            response.results = [TrackHit.of(r, query_va=(float(mean[0]), float(mean[1]))) for r in results]
+            found = bool(results)
+        else:
+            response.segments = _arc(session, snapshot, embedder, query, sentences, va, settings=settings, lam=lam)
+            found = any(s.results for s in response.segments)
     if query.filters and not found:
         response.reason = NO_TRACK_PASSES
     return response
