@@ -4,6 +4,7 @@ settings; this module never imports ``training/``, so the service starts without
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -155,9 +156,11 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Server processes (MOODSPACE_WORKERS).")] = None,
 ) -> None:
     """Start the HTTP service (OpenAPI at /docs). With several workers, uvicorn runs one process each on the same
-    port; they share the index snapshot on disk (memory-mapped) and each swaps to a new generation within a
-    second of its publication."""
+    port; they share the index snapshot on disk (memory-mapped), each swaps to a new generation within a second of
+    its publication, and keep-alive connections are balanced among them (``app.balance``)."""
     import uvicorn
+
+    from app import balance
 
     if workers is not None:
         os.environ["MOODSPACE_WORKERS"] = str(workers)  # the worker processes read their settings again
@@ -168,8 +171,13 @@ def serve(
     typer.echo(f"data folder: {settings.data_dir}")
     typer.echo(f"moodspace serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs), "
                f"{settings.workers} worker{'s' if settings.workers > 1 else ''}")
-    uvicorn.run("app.main:serving_app", factory=True, host=host, port=port, log_level=log_level,
-                workers=settings.workers)
+    if settings.workers == 1:
+        uvicorn.run("app.main:serving_app", factory=True, host=host, port=port, log_level=log_level)
+        return
+    with tempfile.TemporaryDirectory(prefix="moodspace-serve-") as folder:  # the processes' connection table
+        os.environ[balance.TABLE_ENV] = str(balance.ConnectionTable.create(Path(folder) / "connections"))
+        uvicorn.run("app.main:serving_app", factory=True, host=host, port=port, log_level=log_level,
+                    workers=settings.workers, http="app.balance:BalancedHttpProtocol")
 
 
 @cli.command("ingest")

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import balance
 from app.decoding import mark_stopping_on_signals
 from app.errors import PayloadTooLargeError
 from app.routers import admin, emotion, errors, health, music, text, tracks
@@ -190,11 +191,13 @@ def _web_page(app: FastAPI) -> None:
 
 def serving_app() -> FastAPI:
     """The app of a `moodspace serve` process (uvicorn's factory, in every worker): its settings from the
-    environment, and ``Settings.threads`` torch and FAISS threads (left alone for tests and command-line jobs)."""
+    environment, ``Settings.threads`` torch and FAISS threads (left alone for tests and command-line jobs), and
+    its slot in the processes' connection table (``app.balance``) where there are several."""
     import faiss
     import torch
 
     settings = Settings()
     torch.set_num_threads(settings.threads)
     faiss.omp_set_num_threads(settings.threads)
+    balance.table()  # one of several processes: take a slot in their connection table now, so the others count it
     return create_app(settings, freeze_gc=True)

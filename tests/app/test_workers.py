@@ -3,6 +3,8 @@ swaps to a new generation within a second of its publication; a newer snapshot t
 last good one serving and /readyz says why."""
 
 import asyncio
+import http.client
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from app.balance import SLACK, fair_share
 from app.index import POINTER_CHECK_S, IndexStore, build_snapshot
 from app.main import create_app
 from app.settings import Settings
@@ -111,6 +114,50 @@ def test_a_newer_snapshot_that_cannot_be_read_leaves_the_last_good_one_serving(t
         assert "could not be loaded" in ready.json()["problem"]
         answer = client.post("/v1/emotion-to-music", json={"emotion": "calm", "k": 5}).json()
         assert answer["index_generation"] == good and len(answer["results"]) == 1
+
+
+def _workers(server: subprocess.Popen) -> list[int]:
+    """The uvicorn worker processes under ``server`` (not their decoding pools' starters or multiprocessing's
+    resource tracker)."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    helpers = (b"forkserver", b"resource_tracker")
+    return [int(pid) for pid in children if not any(h in Path(f"/proc/{pid}/cmdline").read_bytes() for h in helpers)]
+
+
+def test_keep_alive_connections_crowded_into_one_worker_spread_over_both(tmp_path: Path, bundle_dir: Path):
+    """With one worker stopped, all 12 connections land on the other; once both run, the crowded one closes
+    connections past its share after an answer, the clients reopen them, and they come to rest within the slack of
+    an even split. Every request is answered."""
+    env = {"MOODSPACE_DATA_DIR": str(tmp_path / "data"), "MOODSPACE_BUNDLE": str(bundle_dir),
+           "MOODSPACE_DECODE_PROCESSES": "1"}
+    process, url = _serve(env, workers=2)
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        first, second = _workers(process)
+        os.kill(second, signal.SIGSTOP)
+        try:
+            connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(12)]
+            for connection in connections:
+                connection.connect()
+            pids = [_ready_pid(connection) for connection in connections]
+        finally:
+            os.kill(second, signal.SIGCONT)
+        assert pids == [first] * 12
+        for _ in range(10):  # rounds of one request per connection; http.client reopens a closed one
+            pids = [_ready_pid(connection) for connection in connections]
+        counts = [pids.count(first), pids.count(second)]
+        assert max(counts) <= fair_share(12, 2) + SLACK and sum(counts) == 12, counts
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
+
+
+def _ready_pid(connection: http.client.HTTPConnection) -> int:
+    connection.request("GET", "/readyz")
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    assert response.status == 200, body
+    return int(body["pid"])
 
 
 LOAD_CLIENTS = 32
