@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     milvus_replicas: int = Field(1, gt=0, description="In-memory replicas of the collection on a Milvus cluster.")
     milvus_alias: str = Field("moodspace", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", description=(
         "The Milvus alias that names the serving collection; each generation is a collection <alias>_<generation>."))
-    rescore_head: int = Field(256, ge=0, description="Top hits rescored in float64.")
+    rescore_head: int = Field(256, ge=0, description=(
+        "Top hits rescored in float64 by HNSW, Milvus and snapshots saved without error bounds, and the first "
+        "candidates of an fp16 search; a flat snapshot rescores k + 8 and more only where its certificate asks."))
     hnsw_m: int = Field(32, gt=1)
     hnsw_ef_search: int = Field(128, gt=0)
     migrate_on_start: bool = Field(True, description="Run `alembic upgrade head` when the service starts.")
