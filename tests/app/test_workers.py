@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -145,8 +146,8 @@ def test_keep_alive_connections_crowded_into_one_worker_spread_over_both(tmp_pat
         assert pids == [first] * 12
         for _ in range(10):  # rounds of one request per connection; http.client reopens a closed one
             pids = [_ready_pid(connection) for connection in connections]
-        counts = [pids.count(first), pids.count(second)]
-        assert max(counts) <= fair_share(12, 2) + SLACK and sum(counts) == 12, counts
+        counts = Counter(pids)  # by pid: a worker the supervisor replaced while it was stopped counts as well
+        assert len(counts) == 2 and max(counts.values()) <= fair_share(12, 2) + SLACK, counts
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(60)
