@@ -115,7 +115,7 @@ class Services:
                                 fields=fields, spans=spans)
 
     async def answer(self, work: Callable[[], T]) -> T:
-        """Run a short query (a point, a named emotion or a story over the track index: milliseconds, bounded) on
+        """Run a short query (a point, a named emotion or a paragraph over the track index: milliseconds) on
         this process's query thread. One thread answers them in the order they came while the event loop reads and
         writes connections: every client waits about as long as the next (in the thread pool, 40 threads took
         turns on the interpreter lock, and each answer cost twice the work; run on the event loop, a query waited

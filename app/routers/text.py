@@ -33,6 +33,7 @@ from models.inference import Embedder
 from models.text import split_sentences
 
 router = APIRouter(prefix="/v1", tags=["text"])
+QUICK_TEXT_CHARS = 2_000  # texts up to this long are answered on the query thread (a few sentences to encode)
 ERRORS = {code: {"model": ErrorOut} for code in (409, 413, 422, 503)}
 
 
@@ -93,9 +94,9 @@ def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: T
 async def text_to_music(query: TextQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
                         services: ServicesDep) -> TextToMusicResponse:
     work = partial(_text_to_music, query, settings, embedder, snapshot, services.sessions)
-    if not query.span:
-        return await services.answer(work)  # the whole text or its arc over the track index: the query thread
-    return await run_in_threadpool(work)
+    if not query.span and len(query.text) <= QUICK_TEXT_CHARS:
+        return await services.answer(work)  # a paragraph over the track index: the query thread
+    return await run_in_threadpool(work)  # a long text's sentences take a while to encode; spans longer still
 
 
 def _text_to_music(query: TextQuery, settings: Settings, embedder: Embedder, snapshot: SearchIndex,

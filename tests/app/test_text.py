@@ -1,9 +1,11 @@
+import threading
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.routers import text as text_router
 from tests.app.conftest import add, make_settings, reindex
 
 STORY = ("The sun was shining and the children laughed in the park. Everyone cheered at the birthday party. "
@@ -45,6 +47,23 @@ def test_same_story_same_answer(story_client: TestClient):
     request = {"text": STORY, "k": 4, "mode": "arc"}
     assert story_client.post("/v1/text-to-music", json=request).json() == \
         story_client.post("/v1/text-to-music", json=request).json()
+
+
+def test_a_long_text_goes_to_the_thread_pool_and_gets_the_query_threads_answer(story_client: TestClient,
+                                                                                monkeypatch):
+    threads: list[str] = []
+    original = text_router._text_to_music
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(text_router, "_text_to_music", recording)
+    request = {"text": STORY, "k": 3, "mode": "arc"}
+    quick = story_client.post("/v1/text-to-music", json=request).json()
+    monkeypatch.setattr(text_router, "QUICK_TEXT_CHARS", len(STORY) - 1)
+    assert story_client.post("/v1/text-to-music", json=request).json() == quick
+    assert threads[0].startswith("query") and not threads[1].startswith("query"), threads
 
 
 @pytest.mark.parametrize(
