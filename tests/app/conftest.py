@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,15 +114,17 @@ def add(client: TestClient, wav: bytes, title: str, artist: str = "A") -> dict:
 def reindex(client: TestClient) -> dict:
     response = client.post("/v1/admin/reindex", headers=AUTH)
     assert response.status_code == 202, response.text
-    job = response.json()
+    return wait_for_job(client, response.json()["job_id"])
+
+
+def wait_for_job(client: TestClient, job_id: str) -> dict:
+    """The job once it has succeeded or failed (about 12 s at most)."""
     for _ in range(600):
-        job = client.get(f"/v1/admin/jobs/{job['job_id']}", headers=AUTH).json()
+        job = client.get(f"/v1/admin/jobs/{job_id}", headers=AUTH).json()
         if job["state"] in ("succeeded", "failed"):
             return job
-        import time
-
         time.sleep(0.02)
-    raise AssertionError(f"reindex did not finish: {job}")
+    raise AssertionError(f"the job did not finish: {job}")
 
 
 @pytest.fixture(scope="session")
