@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.processes import process_exists
+
 TABLE_ENV = "MOODSPACE_CONNECTION_TABLE"
 SLOTS = 256  # most processes one table serves
 STEP_ASIDE_S = 0.005  # how long a process stays away from accepting after it closed a connection past its share
@@ -63,7 +65,7 @@ class ConnectionTable:
         with open(self.path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             pids = self.slots[:, 0]
-            free = [i for i in range(SLOTS) if pids[i] == 0 or not _alive(int(pids[i]))]
+            free = [i for i in range(SLOTS) if pids[i] == 0 or not process_exists(int(pids[i]))]
             if not free:
                 raise RuntimeError(f"{self.path}: all {SLOTS} process slots are taken")
             slot = free[0]
@@ -89,16 +91,6 @@ class ConnectionTable:
         self.slots[self.mine] = 0
         self._map.close()
         self._file.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _table: ConnectionTable | None = None

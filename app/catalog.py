@@ -14,6 +14,7 @@ from sqlalchemy import String, bindparam, cast, delete, func, or_, select, updat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.processes import process_exists
 from app.tables import ACTIVE_JOB_STATES, Job, JobState, Track, TrackEmbedding, utcnow
 from models.harmony import PITCHES, Tonality
 from models.scoring import Gaussians
@@ -300,13 +301,7 @@ def _owner_alive(owner: str | None) -> bool:
         return False
     if host != socket.gethostname():
         return True  # cannot be checked from here
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_exists(int(pid))
 
 
 class Listing(NamedTuple):

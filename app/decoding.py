@@ -13,7 +13,6 @@ import hashlib
 import io
 import logging
 import multiprocessing
-import os
 import signal
 import threading
 import time
@@ -29,6 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from app.errors import NotReadyError, PayloadTooLargeError, SilentAudioError
+from app.processes import process_exists
 from models.config import FrontEndConfig
 from models.errors import AudioError
 from models.frontend import load_audio, make_frontend
@@ -270,15 +270,7 @@ def _forkserver_alive() -> bool:
 def _exists(pid: int | None) -> bool:
     """Whether a process runs. ``Process.is_alive`` cannot tell once the forkserver is gone: the forkserver is
     what reports its children's exit codes."""
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid is not None and process_exists(pid)
 
 
 def stop_pool(pool: Pool, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
