@@ -205,11 +205,14 @@ def test_32_clients_during_two_reindexes_get_no_failure_and_each_answer_from_one
     driver = threading.Thread(target=lambda: asyncio.run(_load(url, stop, answers, failures)))
     try:
         driver.start()
+        pointer = tmp_path / "data" / "indexes" / "current.json"
+        _answered_from(answers, json.loads(pointer.read_text())["generation"])  # each generation is seen serving
         with httpx.Client(base_url=url, headers=AUTH, timeout=120) as admin:
-            _reindex(admin)
+            _answered_from(answers, _reindex(admin))
             added = runner.invoke(cli.cli, ["ingest", str(second)], env=env)
             assert added.exit_code == 0, added.output
-            _reindex(admin)
+            _answered_from(answers, json.loads(pointer.read_text())["generation"])
+            _answered_from(answers, _reindex(admin))
         time.sleep(2 * SWAP_BOUND_S)
     finally:
         stop.set()
@@ -226,14 +229,23 @@ def test_32_clients_during_two_reindexes_get_no_failure_and_each_answer_from_one
     assert len({r for (q, _), (r,) in rankings.items() if q == 0}) >= 2, "the ingest should change the ranking"
 
 
-def _reindex(admin: httpx.Client) -> None:
+def _answered_from(answers: list[tuple[int, str, tuple]], generation: str, timeout_s: float = 20.0) -> None:
+    """Wait (at most ``timeout_s``) until an answer names ``generation``: the load goes on meanwhile, and a
+    generation that never serves is left for the test's assertions to report."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not any(g == generation for _, g, _ in list(answers)):
+        time.sleep(0.05)
+
+
+def _reindex(admin: httpx.Client) -> str:
+    """The generation a reindex published."""
     job = admin.post("/v1/admin/reindex")
     assert job.status_code == 202, job.text
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        state = admin.get(f"/v1/admin/jobs/{job.json()['job_id']}").json()["state"]
-        if state in ("succeeded", "failed"):
-            assert state == "succeeded"
-            return
+        body = admin.get(f"/v1/admin/jobs/{job.json()['job_id']}").json()
+        if body["state"] in ("succeeded", "failed"):
+            assert body["state"] == "succeeded"
+            return str(body["result"]["generation"])
         time.sleep(0.05)
     raise AssertionError("the reindex did not finish")
