@@ -30,12 +30,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import faiss
 import numpy as np
 
+from app.codes import ScalarCodes, augmented_scores, encode
 from app.spans import SpanIndex, build_spans, load_spans, save_spans
 from models.atomic import atomic_directory, atomic_file
 from models.scoring import Gaussians, Scores, augment_items, augment_query, split_scores
@@ -120,7 +122,7 @@ class Snapshot:
     model_version: str
     generation: str
     kind: str
-    index: faiss.Index
+    index: faiss.Index | None  # None for sq8: its codes are ``codes``
     track_ids: np.ndarray  # (N,) int64
     gaussians: Gaussians  # (N, d) float32 each, for float64 rescoring
     centre: np.ndarray  # (d,) float64: the catalogue mean of mu
@@ -128,10 +130,16 @@ class Snapshot:
     max_error: np.ndarray | None = None  # flat and fp16, (D,): largest |exact - stored| per augmented dimension
     abs_max: np.ndarray | None = None  # flat and fp16, (D,): largest |stored| per dimension (float32 rounding)
     spans: SpanIndex | None = None  # the tracks' spans (app.spans); None in snapshots saved before spans
+    codes: ScalarCodes | None = None  # sq8: the 8-bit codes scanned instead of a FAISS index (app.codes)
 
     @property
     def size(self) -> int:
         return int(self.track_ids.size)
+
+    @property
+    def faiss_index(self) -> faiss.Index:
+        assert self.index is not None, "an sq8 snapshot scans its codes, not a FAISS index"
+        return self.index
 
     def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
         """Index rows of the given track ids (those in this snapshot)."""
@@ -152,6 +160,10 @@ class Snapshot:
         if size == 0:
             return []
         q, offset = augment_query(query, lam=lam, centre=self.centre)
+        if self.codes is not None:
+            rows, scores = self.codes.certified(q[0], k, partial(augmented_scores, **self._parts, q=q[0]), allowed)
+            rows = rows[scores >= np.partition(scores, -k)[-k] - NEAR_TIE] if rows.size > k else rows
+            return self._hits(rows, self._exact(query, rows, lam), k)
         head = min(size, self.first_head(k, rescore_head))
         params = None if allowed is None else _selection(self.kind, allowed)
         if self.max_error is not None:
@@ -168,7 +180,7 @@ class Snapshot:
         catalogue is read once for all of them. Each query's answer is the one ``search`` gives it alone."""
         n = queries.E.shape[0]
         one = [Gaussians(*(part[i : i + 1] for part in queries)) for i in range(n)]
-        if self.kind == "fp16" or n == 1 or self.size == 0:
+        if self.kind in ("fp16", "sq8") or n == 1 or self.size == 0:
             return [self.search(q, lam=lam, k=k, rescore_head=rescore_head, ef_search=ef_search)
                     for q, lam, k in zip(one, lams, ks, strict=True)]
         augmented = [augment_query(query, lam=lam, centre=self.centre) for query, lam in zip(one, lams, strict=True)]
@@ -201,15 +213,19 @@ class Snapshot:
         """``_scan`` with the index's own (float32) scores of the rows it returns."""
         if self.kind == "hnsw":
             if params is None:
-                faiss.ParameterSpace().set_index_parameter(self.index, "efSearch", max(ef_search, head))
+                faiss.ParameterSpace().set_index_parameter(self.faiss_index, "efSearch", max(ef_search, head))
             else:
                 params.efSearch = max(ef_search, head)
             q = np.hstack([q, np.zeros((q.shape[0], 1))])
-        D, I = self.index.search(np.ascontiguousarray(q, dtype=np.float32), head, params=params)
+        D, I = self.faiss_index.search(np.ascontiguousarray(q, dtype=np.float32), head, params=params)
         return [d[found >= 0] for d, found in zip(D, I, strict=True)], [found[found >= 0] for found in I]
 
     def _hits(self, rows: np.ndarray, exact: Scores, k: int) -> list[Hit]:
         return ranked_hits(self.track_ids[rows], exact, k)
+
+    @property
+    def _parts(self) -> dict[str, np.ndarray]:
+        return {**self.gaussians._asdict(), "centre": self.centre}
 
     def _exact(self, query: Gaussians, rows: np.ndarray, lam: float) -> Scores:
         return exact_scores(query, Gaussians(*(part[rows] for part in self.gaussians)), lam=lam, centre=self.centre)
@@ -217,11 +233,12 @@ class Snapshot:
     def certified(self, query: Gaussians, q: np.ndarray, offset: float, *, lam: float, k: int, head: int,
                   params: Any = None, size: int | None = None) -> tuple[np.ndarray, Scores]:
         """Rows and exact scores of candidates that provably hold the exact top ``k`` (module docstring)."""
-        padded = _pad(q, self.index.d)[0]
+        padded = _pad(q, self.faiss_index.d)[0]
         size = self.size if size is None else size
         want = head
         while True:
-            codes, I = self.index.search(np.ascontiguousarray(padded[None, :], dtype=np.float32), want, params=params)
+            codes, I = self.faiss_index.search(np.ascontiguousarray(padded[None, :], dtype=np.float32), want,
+                                               params=params)
             rows = I[0][I[0] >= 0]
             exact = self._exact(query, rows, lam)
             if rows.size >= size or self._settled((q, np.array([offset])), codes[0][: rows.size], exact, k):
@@ -235,7 +252,7 @@ class Snapshot:
         if codes.size < k:
             return True  # every item the scan could reach is a candidate
         q, offset = augmented
-        padded = _pad(q, self.index.d)[0]
+        padded = _pad(q, self.faiss_index.d)[0]
         slack = float(np.abs(padded) @ (self.max_error + FLOAT32_SLACK * self.abs_max)) + 1e-9
         kth = np.partition(exact.score, -k)[-k] - float(offset[0])
         return float(codes[-1]) + slack < kth
@@ -257,6 +274,7 @@ FP16_GROWTH = 4  # candidates grow by this factor until the certificate holds
 FLAT_MARGIN = 8  # candidates past the k-th that a certified flat search rescores first
 FLOAT32_ROUNDING = 2.0**-23  # per |stored value|: a float64 vector component rounded to float32 (with room)
 FLOAT32_SLACK = 2.0**-17  # per |decoded value|: float32 rounding of a ~100-term dot product and of the query
+NEAR_TIE = 1e-9  # sq8: candidates this close to the k-th by the augmented product are ranked by their score parts
 
 
 def _pad(x: np.ndarray, width: int) -> np.ndarray:
@@ -297,9 +315,11 @@ def build_snapshot(*, model_version: str, track_ids: np.ndarray, gaussians: Gaus
     d = gaussians.E.shape[1] if gaussians.E.ndim == 2 and gaussians.E.size else 0
     centre = gaussians.mu.astype(np.float64).mean(axis=0) if track_ids.size else np.zeros(d)
     xb = augment_items(gaussians, centre=centre) if track_ids.size else np.zeros((0, 3 * d + 1))
-    bound, max_error, abs_max = 0.0, None, None
-    index: faiss.Index
-    if kind == "fp16":
+    bound, max_error, abs_max, codes = 0.0, None, None, None
+    index: faiss.Index | None = None
+    if kind == "sq8":
+        codes = encode(xb)
+    elif kind == "fp16":
         index, max_error, abs_max = _fp16_index(xb)
     elif kind == "hnsw":
         bound = float(np.sqrt(np.max(np.sum(xb**2, axis=1)))) if xb.size else 0.0
@@ -311,10 +331,10 @@ def build_snapshot(*, model_version: str, track_ids: np.ndarray, gaussians: Gaus
         max_error = abs_max * FLOAT32_ROUNDING
     else:
         raise ValueError(f"unknown index kind {kind!r}")
-    if xb.size and kind != "fp16":
+    if xb.size and index is not None and kind != "fp16":
         index.add(np.ascontiguousarray(xb, dtype=np.float32))
     return Snapshot(model_version, generation, kind, index, np.asarray(track_ids, dtype=np.int64), gaussians,
-                    centre, bound, max_error, abs_max)
+                    centre, bound, max_error, abs_max, codes=codes)
 
 
 ITEM_ARRAYS = ("track_ids", "E", "mu", "logvar", "centre")
@@ -379,7 +399,10 @@ class IndexStore:
         """Write a snapshot's files completely, then make it the current one on disk."""
         folder = self.root / snapshot.model_version / snapshot.generation
         with atomic_directory(folder) as tmp:
-            faiss.write_index(snapshot.index, str(tmp / "index.faiss"))
+            if snapshot.codes is not None:
+                snapshot.codes.save(tmp)
+            else:
+                faiss.write_index(snapshot.faiss_index, str(tmp / "index.faiss"))
             arrays = {"track_ids": snapshot.track_ids, **snapshot.gaussians._asdict(), "centre": snapshot.centre}
             for name, array in arrays.items():
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
@@ -463,11 +486,13 @@ class IndexStore:
         manifest = json.loads((folder / "manifest.json").read_text())
         items = _load_items(folder)
         gaussians = Gaussians(items["E"], items["mu"], items["logvar"])
-        return Snapshot(manifest["model_version"], manifest["generation"], manifest["kind"],
-                        _read_index(folder / "index.faiss", manifest["kind"]), items["track_ids"], gaussians,
+        kind = manifest["kind"]
+        codes = ScalarCodes.load(folder) if kind == "sq8" else None
+        index = None if codes is not None else _read_index(folder / "index.faiss", kind)
+        return Snapshot(manifest["model_version"], manifest["generation"], kind, index, items["track_ids"], gaussians,
                         np.asarray(items["centre"]), float(manifest["norm_bound"]),
                         **{name: np.array(manifest[name]) for name in ("max_error", "abs_max") if name in manifest},
-                        spans=load_spans(folder / "spans"))
+                        spans=load_spans(folder / "spans"), codes=codes)
 
     def prune(self, *, keep: Snapshot) -> None:
         """Remove older generations of the kept snapshot's version (and unfinished builds)."""

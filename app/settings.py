@@ -39,10 +39,11 @@ class Settings(BaseSettings):
         "Processes that decode audio, per server process; unset: the cores shared among the server processes "
         "(at least 1), every core for `moodspace ingest`."))
     max_text_chars: int = Field(20_000, gt=0, description="Longest story text.")
-    index_kind: Literal["flat", "fp16", "hnsw", "milvus"] = Field("fp16", description=(
+    index_kind: Literal["flat", "fp16", "sq8", "hnsw", "milvus"] = Field("fp16", description=(
         "fp16: half-precision codes scanned first, exact by a certificate, half the bytes of flat (float32 "
-        "vectors, exact by the same certificate); HNSW for size; milvus: a Milvus collection (milvus_uri), for "
-        "catalogues past one machine."))
+        "vectors, exact by the same certificate); sq8: one byte per dimension, a quarter of flat's bytes, exact by "
+        "its own certificate; HNSW for size; milvus: a Milvus collection (milvus_uri), for catalogues past one "
+        "machine."))
     milvus_uri: str | None = Field(None, description=(
         "Milvus to use with index_kind milvus: http://host:19530 (standalone or cluster, shared by every server "
         "process), or a file path for milvus-lite (embedded, one process at a time); unset: data_dir/milvus.db."))

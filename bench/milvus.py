@@ -98,7 +98,7 @@ def bench_size(items: Gaussians, queries: Gaussians, *, lam: float, folder: Path
         result["recall@10"][str(other)] = float(np.mean(hits))
     result["milvus_rss_mib"] = _rss_mib() - before
     result["milvus_disk_mib"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
-    result["faiss_bytes_per_scan_mib"] = n * flat.index.d * 4 / 2**20
+    result["faiss_bytes_per_scan_mib"] = n * flat.faiss_index.d * 4 / 2**20
     store.close()
     return result
 

@@ -14,6 +14,8 @@ Per query (one at a time, one thread for the scans), top-10 by score = lam * cor
   fp16       the service's default: half-precision codes scanned first (2k + 8 candidates), grown until the
              certificate proves the top 10 exact (app/index.py); its recall is also given at other lams, with the
              mean number of items rescored
+  sq8        one byte per dimension scanned first, every item its certificate cannot rule out rescored
+             (app/codes.py); recall and rescoring count at other lams as for fp16
 Recall@10 is measured against numpy's exact ranking, at the model's query lam; the shortcut's recall is also given
 at other lams (it drops as the KL part weighs more). The bandwidth bound is the bytes a flat scan must read
 (N x (3d + 1) x 4) divided by the memory bandwidth measured here (numpy summing a 1 GiB array).
@@ -31,10 +33,12 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse
 import json
 import time
+from functools import partial
 
 import faiss
 import numpy as np
 
+from app.codes import augmented_scores
 from app.index import build_snapshot
 from bench.common import embedder, real_embeddings, synthetic_catalogue
 from models.scoring import Gaussians, augment_query, centred, composite_scores, split_scores
@@ -98,6 +102,11 @@ def bench_size(items: Gaussians, queries: Gaussians, lam: float, *, n_numpy: int
     start = time.perf_counter()
     fp16 = build_snapshot(model_version="bench", track_ids=ids, gaussians=items, kind="fp16")
     build["fp16"] = time.perf_counter() - start
+    start = time.perf_counter()
+    sq8 = build_snapshot(model_version="bench", track_ids=ids, gaussians=items, kind="sq8")
+    build["sq8"] = time.perf_counter() - start
+    assert sq8.codes is not None
+    sq8.codes.warm()
     rerank = Rerank(items)
     methods = {
         "exact": lambda q: np.array([h.track_id for h in exact.search(q, lam=lam, k=K, rescore_head=HEAD)]),
@@ -106,10 +115,11 @@ def bench_size(items: Gaussians, queries: Gaussians, lam: float, *, n_numpy: int
         **({"hnsw": lambda q: np.array([h.track_id for h in hnsw.search(q, lam=lam, k=K, rescore_head=HEAD)])}
            if with_hnsw else {}),
         "fp16": lambda q: np.array([h.track_id for h in fp16.search(q, lam=lam, k=K, rescore_head=HEAD)]),
+        "sq8": lambda q: np.array([h.track_id for h in sq8.search(q, lam=lam, k=K, rescore_head=HEAD)]),
     }
     truth = [numpy_top(_row(queries, i), items, lam) for i in range(queries.E.shape[0])]
-    out = {"n": n, "d": d, "bytes_per_query": n * (3 * d + 1) * 4, "fp16_bytes_per_query": n * fp16.index.d * 2,
-           "build_s": build}
+    out = {"n": n, "d": d, "bytes_per_query": n * (3 * d + 1) * 4, "fp16_bytes_per_query": n * fp16.faiss_index.d * 2,
+           "sq8_bytes_per_query": n * (3 * d + 1), "build_s": build}
     for name, fn in methods.items():
         count = n_numpy if name == "numpy" else queries.E.shape[0]
         times, recalls = [], []
@@ -121,7 +131,8 @@ def bench_size(items: Gaussians, queries: Gaussians, lam: float, *, n_numpy: int
         out[name] = {"ms_p50": 1000 * float(np.median(times)), "ms_mean": 1000 * float(np.mean(times)),
                      "recall@10": float(np.mean(recalls)), "queries": count}
     out["filtered"] = _filtered(exact, items, queries, lam, n_numpy)
-    out["fp16_by_lam"] = {str(other): _fp16_check(fp16, items, queries, other, n_numpy) for other in OTHER_LAMS}
+    out["fp16_by_lam"] = {str(other): _coded_check(fp16, items, queries, other, n_numpy) for other in OTHER_LAMS}
+    out["sq8_by_lam"] = {str(other): _coded_check(sq8, items, queries, other, n_numpy) for other in OTHER_LAMS}
     out["rerank_recall_by_lam"] = {
         str(other): float(np.mean([recall(rerank.top(_row(queries, i), other),
                                           numpy_top(_row(queries, i), items, other)) for i in range(n_numpy)]))
@@ -147,14 +158,17 @@ def _filtered(snapshot, items: Gaussians, queries: Gaussians, lam: float, count:
     return out
 
 
-def _fp16_check(snapshot, items: Gaussians, queries: Gaussians, lam: float, count: int) -> dict:
-    """Recall@10 of the certified fp16 search against numpy at ``lam``, and how many items it rescored."""
+def _coded_check(snapshot, items: Gaussians, queries: Gaussians, lam: float, count: int) -> dict:
+    """Recall@10 of a certified fp16 or sq8 search against numpy at ``lam``, and how many items it rescored."""
     recalls, rescored = [], []
     for i in range(count):
         query = _row(queries, i)
         q, offset = augment_query(query, lam=lam, centre=snapshot.centre)
-        rows, _ = snapshot.certified(query, q, float(offset[0]), lam=lam, k=K,
-                                     head=min(snapshot.size, snapshot.first_head(K, HEAD)))
+        if snapshot.codes is not None:
+            rows, _ = snapshot.codes.certified(q[0], K, partial(augmented_scores, **snapshot._parts, q=q[0]))
+        else:
+            rows, _ = snapshot.certified(query, q, float(offset[0]), lam=lam, k=K,
+                                         head=min(snapshot.size, snapshot.first_head(K, HEAD)))
         found = np.array([h.track_id for h in snapshot.search(query, lam=lam, k=K, rescore_head=HEAD)])
         recalls.append(recall(found, numpy_top(query, items, lam)))
         rescored.append(rows.size)
@@ -193,7 +207,7 @@ def main() -> None:
     print(f"memory bandwidth {results['bandwidth_gb_s']:.1f} GB/s; lam {lam:.2f}; one thread; top-{K}")
     print(f"{'N':>9} {'method':<8}{'p50 ms':>9}{'mean ms':>9}{'recall@10':>11}{'x exact':>9}")
     for size, r in per_size.items():
-        for name in ("exact", "numpy", "rerank", "hnsw", "fp16"):
+        for name in ("exact", "numpy", "rerank", "hnsw", "fp16", "sq8"):
             if name not in r:
                 continue
             m = r[name]
@@ -201,15 +215,18 @@ def main() -> None:
                   f"{m['ms_p50'] / r['exact']['ms_p50']:>9.2f}")
         by_lam = ", ".join(f"lam {lam}: {value:.3f}" for lam, value in r["rerank_recall_by_lam"].items())
         print(f"{size:>9} rerank recall@10 by query lam: {by_lam}")
-        fp16 = ", ".join(f"lam {lam}: {v['recall@10']:.3f} ({v['rescored_mean']:.0f} rescored)"
-                         for lam, v in r["fp16_by_lam"].items())
+        coded = {kind: ", ".join(f"lam {lam}: {v['recall@10']:.3f} ({v['rescored_mean']:.0f} rescored)"
+                                 for lam, v in r[f"{kind}_by_lam"].items()) for kind in ("fp16", "sq8")}
         shares = ", ".join(f"{float(share):.0%} pass: {v['ms_p50']:.3f} ms, recall {v['recall@10']:.3f}"
                            for share, v in r["filtered"].items())
         print(f"{size:>9} filtered exact: {shares}")
-        print(f"{size:>9} fp16 recall@10 by query lam: {fp16}; {r['fp16_bytes_per_query'] / 2**20:.1f} MiB per scan")
+        for kind in ("fp16", "sq8"):
+            print(f"{size:>9} {kind} recall@10 by query lam: {coded[kind]}; "
+                  f"{r[f'{kind}_bytes_per_query'] / 2**20:.1f} MiB per scan")
         print(f"{size:>9} bound: {r['bytes_per_query'] / 2**20:.1f} MiB per scan -> {r['bound_ms']:.3f} ms; exact is "
               f"{r['exact_vs_bound']:.2f}x the bound; build flat {r['build_s']['exact']:.2f} s, "
-              f"hnsw {r['build_s'].get('hnsw', float('nan')):.1f} s, fp16 {r['build_s']['fp16']:.2f} s")
+              f"hnsw {r['build_s'].get('hnsw', float('nan')):.1f} s, fp16 {r['build_s']['fp16']:.2f} s, "
+              f"sq8 {r['build_s']['sq8']:.2f} s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

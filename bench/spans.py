@@ -83,7 +83,7 @@ def bench_size(model: Embedder, tracks: Gaussians, spans: Gaussians, per_track: 
     result = {
         "tracks": n, "spans": index.size,
         "build_s": {"tracks": track_build, "spans": span_build},
-        "index_mib": {"tracks": n * snapshot.index.d * 4 / 2**20, "spans": index.vectors.nbytes / 2**20},
+        "index_mib": {"tracks": n * snapshot.faiss_index.d * 4 / 2**20, "spans": index.vectors.nbytes / 2**20},
         "embeddings_mib": {"tracks": _mib(*snapshot.gaussians), "spans": _mib(*index.gaussians, index.track_ids,
                                                                               index.starts, index.ends)},
         "tracks_point": _latency(lambda q: snapshot.search(q, lam=lam, k=K, rescore_head=HEAD), one, queries),

@@ -60,7 +60,7 @@ def test_saved_snapshot_loads_back_and_serves_the_same(tmp_path: Path):
                                                                                   rescore_head=10)
 
 
-@pytest.mark.parametrize("kind", ["flat", "fp16", "hnsw"])
+@pytest.mark.parametrize("kind", ["flat", "fp16", "sq8", "hnsw"])
 def test_a_loaded_snapshot_is_memory_mapped_and_reads_older_snapshots(tmp_path: Path, kind: str):
     store = IndexStore(tmp_path)
     snapshot = build_snapshot(model_version="v", track_ids=np.arange(50) * 3, gaussians=_gaussians(50), kind=kind)
@@ -194,7 +194,7 @@ def test_a_saved_snapshot_keeps_its_error_bounds(tmp_path: Path, kind: str):
     assert loaded.search(query, lam=0.9, k=5, rescore_head=5) == snapshot.search(query, lam=0.9, k=5, rescore_head=5)
 
 
-@pytest.mark.parametrize("kind", ["flat", "fp16", "hnsw"])
+@pytest.mark.parametrize("kind", ["flat", "fp16", "sq8", "hnsw"])
 def test_a_batch_of_queries_gets_the_answers_each_gets_alone(kind: str):
     """One FAISS call for 30 queries (different lams and k, 30 > FAISS's BLAS threshold of 20) ranks each
     query's tracks as its own search does, with the same float64 scores."""

@@ -1,0 +1,134 @@
+"""8-bit codes (app/codes.py): the slack bounds every item's error, and the certified top k is brute force's."""
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.codes import BLOCK, augmented_scores, encode
+from app.index import IndexStore, build_snapshot
+from app.main import create_app
+from models.scoring import Gaussians, augment_items, augment_query, composite_scores
+from tests.app.conftest import add, make_settings, reindex
+
+
+def _gaussians(n: int, d: int = 8, seed: int = 0) -> Gaussians:
+    """Float32 values held in float64: what an index keeps, so brute force scores the same numbers."""
+    rng = np.random.default_rng(seed)
+    parts = (rng.normal(size=(n, d)), rng.normal(size=(n, d)), rng.uniform(-3, 2, size=(n, d)))
+    return Gaussians(*(part.astype(np.float32).astype(np.float64) for part in parts))
+
+
+def _query(seed: int, d: int = 8) -> Gaussians:
+    return Gaussians(*(p[:1] for p in _gaussians(1, d, seed=seed)))
+
+
+def _brute(query: Gaussians, items: Gaussians, lam: float, k: int) -> list[int]:
+    return list(np.argsort(-composite_scores(query, items, lam=lam).score[0], kind="stable")[:k])
+
+
+def test_no_items_approximate_score_is_further_from_its_exact_score_than_the_slack():
+    items = _gaussians(5000, seed=1)
+    centre = items.mu.mean(axis=0)
+    xb = augment_items(items, centre=centre)
+    codes = encode(xb)
+    for seed, lam in zip(range(20), np.linspace(0, 1, 20), strict=True):
+        q = augment_query(_query(seed + 50), lam=lam, centre=centre)[0][0]
+        weights, unit, slack = codes.query_weights(q)
+        approx = codes.low @ q + unit * (codes.codes.astype(np.int64) @ weights.astype(np.int64))
+        error = np.abs(approx - xb @ q)
+        assert error.max() <= slack
+        assert slack < 20 * error.max()  # a bound, not a blanket: it stays near the worst error it covers
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 0.9, 0.98, 1.0])
+@pytest.mark.parametrize("k", [1, 10, 40])
+def test_sq8_search_returns_the_brute_force_top_k_with_exact_scores(lam: float, k: int):
+    """20 blocks of rows: k = 1 and 10 take the block leaders, k = 40 (more than the blocks) every row's score."""
+    items = _gaussians(20 * BLOCK, seed=2)
+    snapshot = build_snapshot(model_version="v", track_ids=np.arange(items.E.shape[0]) + 9, gaussians=items,
+                              kind="sq8")
+    for seed in range(4):
+        query = _query(100 + seed)
+        hits = snapshot.search(query, lam=lam, k=k, rescore_head=0)
+        assert [h.track_id - 9 for h in hits] == _brute(query, items, lam, k)
+        direct = composite_scores(query, items, lam=lam)
+        assert [h.score for h in hits] == pytest.approx(direct.score[0, [h.track_id - 9 for h in hits]], abs=1e-9)
+
+
+def test_the_certificate_rescores_a_sliver_of_a_spread_catalogue_and_everything_it_cannot_order():
+    items = _gaussians(20 * BLOCK, seed=3)
+    snapshot = build_snapshot(model_version="v", track_ids=np.arange(items.E.shape[0]), gaussians=items, kind="sq8")
+    assert snapshot.codes is not None
+    q = augment_query(_query(7), lam=0.9, centre=snapshot.centre)[0][0]
+    rows, _ = snapshot.codes.certified(q, 10, partial(augmented_scores, **snapshot._parts, q=q))
+    assert 10 <= rows.size < 0.02 * snapshot.size
+    # 300 items a hair apart at the top of a spread catalogue: one byte per dimension of the catalogue's range
+    # cannot tell them apart, so every one of them is rescored.
+    base = Gaussians(*(p[:1] for p in items))
+    rng = np.random.default_rng(8)
+    close = Gaussians(*(np.vstack([np.repeat(p, 300, axis=0) + rng.normal(0, 1e-6, (300, p.shape[1])), spread])
+                        for p, spread in zip(base, items, strict=True)))
+    close = Gaussians(*(p.astype(np.float32).astype(np.float64) for p in close))
+    snapshot = build_snapshot(model_version="v", track_ids=np.arange(close.E.shape[0]), gaussians=close, kind="sq8")
+    assert snapshot.codes is not None
+    query = Gaussians(*(p + 0.01 for p in base))
+    q = augment_query(query, lam=0.5, centre=snapshot.centre)[0][0]
+    rows, _ = snapshot.codes.certified(q, 10, partial(augmented_scores, **snapshot._parts, q=q))
+    assert set(range(300)) <= set(rows.tolist())
+    found = [h.track_id for h in snapshot.search(query, lam=0.5, k=10, rescore_head=0)]
+    assert found == _brute(query, close, 0.5, 10) and max(found) < 300
+
+
+def test_a_filtered_sq8_search_is_the_brute_force_top_k_of_the_rows_that_pass():
+    items = _gaussians(6 * BLOCK, seed=4)
+    snapshot = build_snapshot(model_version="v", track_ids=np.arange(items.E.shape[0]), gaussians=items, kind="sq8")
+    rng = np.random.default_rng(5)
+    for share in (0.5, 0.01):
+        rows = np.sort(rng.choice(snapshot.size, int(snapshot.size * share), replace=False))
+        query = _query(int(share * 100))
+        hits = snapshot.search(query, lam=0.7, k=10, rescore_head=0, allowed=rows)
+        subset = Gaussians(*(p[rows] for p in items))
+        assert [h.track_id for h in hits] == list(rows[_brute(query, subset, 0.7, 10)])
+
+
+def test_candidates_are_scored_as_augment_items_scores_them():
+    items = _gaussians(500, d=16, seed=6)
+    items = Gaussians(items.E.astype(np.float32), items.mu.astype(np.float32), items.logvar.astype(np.float32))
+    items.E[3] = 0.5  # a constant point embedding: no spread to scale by
+    centre = items.mu.astype(np.float64).mean(axis=0)
+    q = np.random.default_rng(7).normal(size=3 * 16 + 1)
+    rows = np.array([3, 0, 499, 250, 3])
+    expected = augment_items(Gaussians(*(p[rows] for p in items)), centre=centre) @ q
+    got = augmented_scores(rows, E=items.E, mu=items.mu, logvar=items.logvar, centre=centre, q=q)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_saved_sq8_snapshot_memory_maps_its_codes_and_answers_the_same(tmp_path: Path):
+    store = IndexStore(tmp_path, kind="sq8")
+    items = _gaussians(3000, seed=8)
+    snapshot = store.build(model_version="v1", track_ids=np.arange(3000) * 2, gaussians=items)
+    store.publish(snapshot)
+    loaded = IndexStore(tmp_path, kind="sq8").load_current("v1")
+    assert loaded is not None and loaded.kind == "sq8" and loaded.index is None and loaded.codes is not None
+    assert isinstance(loaded.codes.codes, np.memmap)
+    for seed in range(3):
+        query = _query(300 + seed)
+        assert loaded.search(query, lam=0.8, k=7, rescore_head=0) == snapshot.search(query, lam=0.8, k=7,
+                                                                                     rescore_head=0)
+
+
+def test_the_service_serves_an_sq8_index_and_loads_it_back(tmp_path: Path, bundle_dir: Path, wavs: list[bytes]):
+    settings = make_settings(tmp_path, bundle_dir, index_kind="sq8")
+    request = {"point": {"valence": 0.3, "arousal": -0.4}, "k": 4}
+    with TestClient(create_app(settings)) as client:
+        for i, wav in enumerate(wavs):
+            add(client, wav, f"track {i}")
+        assert reindex(client)["state"] == "succeeded"
+        first = client.post("/v1/emotion-to-music", json=request).json()["results"]
+        assert client.get("/readyz").json()["index_kind"] == "sq8"
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/emotion-to-music", json=request).json()["results"] == first
+    assert len(first) == 4 and [r["score"] for r in first] == sorted((r["score"] for r in first), reverse=True)
