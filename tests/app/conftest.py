@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -115,6 +116,19 @@ def reindex(client: TestClient) -> dict:
     response = client.post("/v1/admin/reindex", headers=AUTH)
     assert response.status_code == 202, response.text
     return wait_for_job(client, response.json()["job_id"])
+
+
+def record_threads(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[str]:
+    """Wrap ``module.name`` so that every call adds the name of the thread it runs on to the returned list."""
+    threads: list[str] = []
+    original = getattr(module, name)
+
+    def recording(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recording)
+    return threads
 
 
 def wait_for_job(client: TestClient, job_id: str) -> dict:

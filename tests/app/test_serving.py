@@ -2,24 +2,16 @@
 garbage collector's view frozen once a serving process has started."""
 
 import gc
-import threading
 
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.routers import emotion as emotion_router
-from tests.app.conftest import make_settings
+from tests.app.conftest import make_settings, record_threads
 
 
 def test_a_point_is_answered_on_the_query_thread_and_a_curve_in_the_thread_pool(client: TestClient, monkeypatch):
-    threads: list[str] = []
-    original = emotion_router._emotion_to_music
-
-    def recording(*args, **kwargs):
-        threads.append(threading.current_thread().name)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(emotion_router, "_emotion_to_music", recording)
+    threads = record_threads(monkeypatch, emotion_router, "_emotion_to_music")
     curve = [{"t": t, "valence": 0.1 * t, "arousal": 0.2} for t in range(6)]
     for body in ({"point": {"valence": 0.3, "arousal": 0.1}}, {"emotion": "sad"}, {"curve": curve}):
         assert client.post("/v1/emotion-to-music", json=body).status_code == 200

@@ -1,4 +1,3 @@
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -6,7 +5,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.routers import text as text_router
-from tests.app.conftest import add, make_settings, reindex
+from tests.app.conftest import add, make_settings, record_threads, reindex
 
 STORY = ("The sun was shining and the children laughed in the park. Everyone cheered at the birthday party. "
          "It was the happiest afternoon of the summer. Then the phone rang with terrible news. "
@@ -51,14 +50,7 @@ def test_same_story_same_answer(story_client: TestClient):
 
 def test_a_long_text_goes_to_the_thread_pool_and_gets_the_query_threads_answer(story_client: TestClient,
                                                                                 monkeypatch):
-    threads: list[str] = []
-    original = text_router._text_to_music
-
-    def recording(*args, **kwargs):
-        threads.append(threading.current_thread().name)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(text_router, "_text_to_music", recording)
+    threads = record_threads(monkeypatch, text_router, "_text_to_music")
     request = {"text": STORY, "k": 3, "mode": "arc"}
     quick = story_client.post("/v1/text-to-music", json=request).json()
     monkeypatch.setattr(text_router, "QUICK_TEXT_CHARS", len(STORY) - 1)
