@@ -21,10 +21,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from numba import njit
+
+from models.scoring import Gaussians
 
 BLOCK = 1024  # rows per block maximum
 ROUNDING = 1e-9  # per unit of sum_j |q_j| max_j |x_ij|: float64 rounding of the exact and approximate scores
@@ -68,6 +71,11 @@ class ScalarCodes:
             found = positions[: _at_least(acc, block_max, cut, positions)].copy()
         found = found if rows is None else rows[found]
         return found, exact(found)
+
+    @staticmethod
+    def scorer(gaussians: Gaussians, centre: np.ndarray, q: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The ``exact`` of ``certified`` for a catalogue's float32 Gaussians and the augmented query ``q``."""
+        return partial(augmented_scores, **gaussians._asdict(), centre=centre, q=q)
 
     def query_weights(self, q: np.ndarray) -> tuple[np.ndarray, float, float]:
         """The query's int16 weights, the score of one weight unit, and the slack of the module docstring."""

@@ -30,14 +30,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import faiss
 import numpy as np
 
-from app.codes import ScalarCodes, augmented_scores, encode
 from app.spans import SpanIndex, build_spans, load_spans, save_spans
 from models.atomic import atomic_directory, atomic_file
 from models.scoring import Gaussians, Scores, augment_items, augment_query, split_scores
@@ -45,6 +43,7 @@ from models.spans import SpanTable
 
 if TYPE_CHECKING:
     from app.catalog import FilterFields, TrackFilters
+    from app.codes import ScalarCodes  # imported where an sq8 snapshot is built or loaded: numba takes 0.4 s
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +160,7 @@ class Snapshot:
             return []
         q, offset = augment_query(query, lam=lam, centre=self.centre)
         if self.codes is not None:
-            rows, scores = self.codes.certified(q[0], k, partial(augmented_scores, **self._parts, q=q[0]), allowed)
+            rows, scores = self.codes.certified(q[0], k, self.codes.scorer(self.gaussians, self.centre, q[0]), allowed)
             rows = rows[scores >= np.partition(scores, -k)[-k] - NEAR_TIE] if rows.size > k else rows
             return self._hits(rows, self._exact(query, rows, lam), k)
         head = min(size, self.first_head(k, rescore_head))
@@ -222,10 +221,6 @@ class Snapshot:
 
     def _hits(self, rows: np.ndarray, exact: Scores, k: int) -> list[Hit]:
         return ranked_hits(self.track_ids[rows], exact, k)
-
-    @property
-    def _parts(self) -> dict[str, np.ndarray]:
-        return {**self.gaussians._asdict(), "centre": self.centre}
 
     def _exact(self, query: Gaussians, rows: np.ndarray, lam: float) -> Scores:
         return exact_scores(query, Gaussians(*(part[rows] for part in self.gaussians)), lam=lam, centre=self.centre)
@@ -318,6 +313,8 @@ def build_snapshot(*, model_version: str, track_ids: np.ndarray, gaussians: Gaus
     bound, max_error, abs_max, codes = 0.0, None, None, None
     index: faiss.Index | None = None
     if kind == "sq8":
+        from app.codes import encode  # here, not at the top: numba's import costs every process 0.4 s
+
         codes = encode(xb)
     elif kind == "fp16":
         index, max_error, abs_max = _fp16_index(xb)
@@ -487,7 +484,11 @@ class IndexStore:
         items = _load_items(folder)
         gaussians = Gaussians(items["E"], items["mu"], items["logvar"])
         kind = manifest["kind"]
-        codes = ScalarCodes.load(folder) if kind == "sq8" else None
+        codes = None
+        if kind == "sq8":
+            from app.codes import ScalarCodes  # numba's import only where sq8 is used
+
+            codes = ScalarCodes.load(folder)
         index = None if codes is not None else _read_index(folder / "index.faiss", kind)
         return Snapshot(manifest["model_version"], manifest["generation"], kind, index, items["track_ids"], gaussians,
                         np.asarray(items["centre"]), float(manifest["norm_bound"]),

@@ -33,12 +33,10 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse
 import json
 import time
-from functools import partial
 
 import faiss
 import numpy as np
 
-from app.codes import augmented_scores
 from app.index import build_snapshot
 from bench.common import embedder, real_embeddings, synthetic_catalogue
 from models.scoring import Gaussians, augment_query, centred, composite_scores, split_scores
@@ -165,7 +163,8 @@ def _coded_check(snapshot, items: Gaussians, queries: Gaussians, lam: float, cou
         query = _row(queries, i)
         q, offset = augment_query(query, lam=lam, centre=snapshot.centre)
         if snapshot.codes is not None:
-            rows, _ = snapshot.codes.certified(q[0], K, partial(augmented_scores, **snapshot._parts, q=q[0]))
+            scorer = snapshot.codes.scorer(snapshot.gaussians, snapshot.centre, q[0])
+            rows, _ = snapshot.codes.certified(q[0], K, scorer)
         else:
             rows, _ = snapshot.certified(query, q, float(offset[0]), lam=lam, k=K,
                                          head=min(snapshot.size, snapshot.first_head(K, HEAD)))

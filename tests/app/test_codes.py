@@ -1,6 +1,5 @@
 """8-bit codes (app/codes.py): the slack bounds every item's error, and the certified top k is brute force's."""
 
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +62,7 @@ def test_the_certificate_rescores_a_sliver_of_a_spread_catalogue_and_everything_
     snapshot = build_snapshot(model_version="v", track_ids=np.arange(items.E.shape[0]), gaussians=items, kind="sq8")
     assert snapshot.codes is not None
     q = augment_query(_query(7), lam=0.9, centre=snapshot.centre)[0][0]
-    rows, _ = snapshot.codes.certified(q, 10, partial(augmented_scores, **snapshot._parts, q=q))
+    rows, _ = snapshot.codes.certified(q, 10, snapshot.codes.scorer(snapshot.gaussians, snapshot.centre, q))
     assert 10 <= rows.size < 0.02 * snapshot.size
     # 300 items a hair apart at the top of a spread catalogue: one byte per dimension of the catalogue's range
     # cannot tell them apart, so every one of them is rescored.
@@ -76,7 +75,7 @@ def test_the_certificate_rescores_a_sliver_of_a_spread_catalogue_and_everything_
     assert snapshot.codes is not None
     query = Gaussians(*(p + 0.01 for p in base))
     q = augment_query(query, lam=0.5, centre=snapshot.centre)[0][0]
-    rows, _ = snapshot.codes.certified(q, 10, partial(augmented_scores, **snapshot._parts, q=q))
+    rows, _ = snapshot.codes.certified(q, 10, snapshot.codes.scorer(snapshot.gaussians, snapshot.centre, q))
     assert set(range(300)) <= set(rows.tolist())
     found = [h.track_id for h in snapshot.search(query, lam=0.5, k=10, rescore_head=0)]
     assert found == _brute(query, close, 0.5, 10) and max(found) < 300
