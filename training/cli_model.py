@@ -397,6 +397,8 @@ def tune_text(
                                            "then retrain the text heads: retrain-default --keep-music).")] =
     Path("models/text_tuning.pt"),
     layers: Annotated[int, typer.Option(min=1, max=6, help="Top transformer layers to tune.")] = TUNE.layers,
+    rank: Annotated[int, typer.Option(min=0, help="0: train the layers' weights and ship them whole; r > 0: train "
+                                               "and ship rank-r updates of their matrices (LoRA).")] = TUNE.rank,
     epochs: Epochs = TUNE.epochs,
     seed: Seed = TUNE.seed,
     json_out: JsonOut = None,
@@ -405,7 +407,7 @@ def tune_text(
     from training.text_tuning import tune_text as run_tune_text
 
     report = run_tune_text(emobank_root=emobank, warriner=warriner, out=out,
-                           config=replace(TUNE, layers=layers, epochs=epochs, seed=seed))
+                           config=replace(TUNE, layers=layers, rank=rank, epochs=epochs, seed=seed))
     for name, reading in report["emobank_dev"].items():
         typer.echo(f"{name:<7} EmoBank dev (ridge, alpha {reading['alpha']:g}): valence r "
                    f"{reading['valence_r']:.3f}, arousal r {reading['arousal_r']:.3f}")

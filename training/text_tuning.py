@@ -41,6 +41,8 @@ class TuneConfig:
     weight_decay: float = 0.01
     word_weight: float = 0.3
     seed: int = 0
+    rank: int = 0  # 0: the layers' weights train and are shipped whole; r > 0: rank-r updates of their matrices
+    low_rank_lr: float = 1e-3
 
 
 @dataclass(frozen=True)
@@ -63,16 +65,40 @@ class LowerBatch:
     weight: Tensor
 
 
-class Upper(nn.Module):
-    """The top layers of the encoder and the VA head: frozen-layer states -> pooled unit vectors -> (B, 2)."""
+class LowRankLinear(nn.Module):
+    """A frozen linear layer plus a trained rank-r update ``b @ a`` of its weight (``b`` starts at zero)."""
 
-    def __init__(self, encoder: SentenceEncoder, layers: int) -> None:
+    def __init__(self, base: nn.Linear, rank: int) -> None:
+        super().__init__()
+        self.base = base.requires_grad_(False)
+        self.a = nn.Parameter(torch.randn(rank, base.in_features) / base.in_features**0.5)
+        self.b = nn.Parameter(torch.zeros(base.out_features, rank))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.base(x) + (x @ self.a.T) @ self.b.T
+
+
+class Upper(nn.Module):
+    """The top layers of the encoder and the VA head: frozen-layer states -> pooled unit vectors -> (B, 2). With
+    ``rank`` > 0 the layers stay frozen and each of their linear maps learns a rank-``rank`` update."""
+
+    def __init__(self, encoder: SentenceEncoder, layers: int, rank: int = 0) -> None:
         super().__init__()
         base = encoder.model
         self.config = base.config
         self.layers = nn.ModuleList(copy.deepcopy(base.encoder.layer[-layers:]))
-        self.layers.requires_grad_(True)
+        self.layers.requires_grad_(rank == 0)
+        if rank > 0:
+            for layer in self.layers:
+                for name, module in list(layer.named_modules()):
+                    if isinstance(module, nn.Linear):
+                        parent, _, child = name.rpartition(".")
+                        setattr(layer.get_submodule(parent), child, LowRankLinear(module, rank))
         self.head = nn.Linear(base.config.hidden_size, 2)
+
+    def low_rank(self) -> dict[str, LowRankLinear]:
+        """Each low-rank linear map under its weight's name in the layers, ``0.attention.self.query``."""
+        return {name: module for name, module in self.layers.named_modules() if isinstance(module, LowRankLinear)}
 
     def pooled(self, hidden: Tensor, mask: Tensor) -> Tensor:
         from transformers.masking_utils import create_bidirectional_mask
@@ -167,9 +193,10 @@ def tune(encoder: SentenceEncoder, train: list[Rated], val: Rated, config: TuneC
     train_batches = lower_batches(encoder, train, layers=config.layers, batch_size=config.batch_size,
                                   progress=progress)
     val_batches = lower_batches(encoder, [val], layers=config.layers, batch_size=128, progress=progress)
-    upper = Upper(encoder, config.layers)
+    upper = Upper(encoder, config.layers, config.rank)
     _initial_head(upper, train_batches)
-    optimizer = torch.optim.AdamW([{"params": upper.layers.parameters(), "lr": config.lr},
+    trained = [p for p in upper.layers.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([{"params": trained, "lr": config.low_rank_lr if config.rank else config.lr},
                                    {"params": upper.head.parameters(), "lr": config.head_lr}],
                                   weight_decay=config.weight_decay)
     best, best_state, history, waited = _validate(upper, val_batches), copy.deepcopy(upper.state_dict()), [], 0
@@ -187,7 +214,15 @@ def tune(encoder: SentenceEncoder, train: list[Rated], val: Rated, config: TuneC
 
 
 def _as_tuning(encoder: SentenceEncoder, upper: Upper, config: TuneConfig, names: list[str]) -> TextTuning:
-    """The trained layers under the base model's parameter names."""
+    """The trained layers (or their low-rank updates) under the base model's parameter names."""
+    if config.rank:
+        first = len(encoder.model.encoder.layer) - config.layers
+        low_rank = {}
+        for name, module in upper.low_rank().items():
+            index, _, path = name.partition(".")
+            low_rank[f"encoder.layer.{first + int(index)}.{path}.weight"] = (module.b.detach().clone(),
+                                                                             module.a.detach().clone())
+        return TextTuning(config.layers, {}, tuple(names), low_rank)
     names_in_base = top_layer_names(encoder.model, config.layers)
     trained = [p.detach().clone() for p in upper.layers.parameters()]
     assert len(trained) == len(names_in_base)

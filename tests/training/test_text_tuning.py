@@ -15,7 +15,7 @@ from models.songtext import SONG_TEXT_PATH, SongTextModel
 from models.text import BASE_VERSION, SentenceEncoder, TextTuning, apply_tuning, shipped_version, top_layer_names
 from moodspace import cli
 from tests.training.test_text import MOODS
-from training.text_tuning import Rated, TuneConfig, Upper, lower_batches, tune, upper_vectors
+from training.text_tuning import Rated, TuneConfig, Upper, _as_tuning, lower_batches, tune, upper_vectors
 
 HAPPY = ["We laughed all afternoon in the sun.", "She won the prize and hugged everyone.",
          "What a wonderful, joyful party!", "The puppy wagged its tail and licked my hand.",
@@ -72,6 +72,32 @@ def test_a_tuning_round_trips_in_half_precision_and_names_its_version(tmp_path, 
     assert other.version != tuning.version
     assert shipped_version(tmp_path / "tuning.pt") == tuning.version
     assert shipped_version(tmp_path / "none.pt") == BASE_VERSION
+
+
+def test_a_low_rank_tuning_ships_small_and_the_encoder_it_makes_is_the_one_that_trained(tmp_path,
+                                                                                         encoder: SentenceEncoder):
+    """Rank-2 updates of the top 2 layers' matrices: the encoder with them added gives the vectors the training
+    pass gave (each update lands on the right weight), in a file a fraction of the replaced layers' size."""
+    rated = _rated(HAPPY, SAD, "tiny")
+    batches = lower_batches(encoder, [rated], layers=2, batch_size=5, progress=False)
+    upper = Upper(encoder, 2, rank=2)
+    assert not any(p.requires_grad for m in upper.low_rank().values() for p in m.base.parameters())
+    torch.manual_seed(0)
+    for module in upper.low_rank().values():
+        torch.nn.init.normal_(module.b, std=0.05)
+    tuning = _as_tuning(encoder, upper, TuneConfig(layers=2, rank=2), ["tiny"])
+    assert not tuning.state and len(tuning.low_rank) == 12  # 6 linear maps a layer
+    assert set(tuning.low_rank) <= set(top_layer_names(encoder.model, 2))
+    tuning.save(tmp_path / "low.pt")
+    TextTuning(2, {name: p.detach() for name, p in encoder.model.named_parameters()
+                   if name in top_layer_names(encoder.model, 2)}).save(tmp_path / "whole.pt")
+    assert (tmp_path / "low.pt").stat().st_size < 0.05 * (tmp_path / "whole.pt").stat().st_size
+    loaded = TextTuning.load(tmp_path / "low.pt")
+    assert loaded.version == tuning.version != BASE_VERSION
+    order = np.argsort([len(encoder.tokenizer(t)["input_ids"]) for t in rated.texts], kind="stable")
+    tuned = SentenceEncoder(tuning=loaded).encode([rated.texts[i] for i in order])
+    np.testing.assert_allclose(tuned, upper_vectors(upper, batches), atol=2e-3)  # float16 factors
+    assert not np.allclose(tuned, encoder.encode([rated.texts[i] for i in order]), atol=1e-2)
 
 
 def test_a_tuning_of_other_layers_is_refused(encoder: SentenceEncoder):
