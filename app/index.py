@@ -14,6 +14,8 @@ otherwise ``m`` grows fourfold and the scan repeats (at worst: every item rescor
 the same way, its "decoding error" the float32 rounding of the vectors: its codes are so close to the exact
 scores that a few candidates past the k-th settle it (``FLAT_MARGIN``), where a fixed head of ``rescore_head``
 rescored hundreds and was exact only by luck. HNSW keeps the fixed head (its scan is approximate anyway).
+``sq8`` keeps no FAISS index: one byte per dimension (``app.codes``), scanned by a compiled integer kernel and
+exact by its own certificate in one scan.
 
 Snapshots are saved as ``<root>/<version>/<generation>/`` with a ``manifest.json`` and made current by replacing
 ``<root>/current.json`` (``os.replace`` is atomic). A build that fails leaves both the files and the serving
