@@ -30,6 +30,7 @@ import shutil
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -353,6 +354,9 @@ def _read_index(path: Path, kind: str) -> faiss.Index:
 
 
 POINTER_CHECK_S = 0.5  # how often a serving process looks for a newer snapshot another process published
+# What reading a damaged snapshot raises: files (OSError), numpy arrays and JSON (ValueError), a manifest without
+# a field (KeyError), a FAISS index (RuntimeError), a truncated .npz (zipfile.BadZipFile, an Exception only).
+UNREADABLE = (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile)
 
 
 class IndexStore:
@@ -451,7 +455,7 @@ class IndexStore:
                 self.swap(self.load(self.root / pointer["model_version"] / pointer["generation"]))
                 log.info("serving index generation %s, published by another process", pointer["generation"])
             self.problem = ""
-        except (OSError, ValueError, KeyError, RuntimeError) as error:  # half-pruned, unreadable: keep serving
+        except UNREADABLE as error:  # half-pruned, unreadable: keep serving
             self.problem = f"the newest index on disk could not be loaded ({error}); the last good one serves"
             log.warning("%s", self.problem)
 

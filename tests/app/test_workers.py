@@ -93,11 +93,16 @@ def _version(url: str) -> str:
     return httpx.get(f"{url}/readyz").json()["model_version"]
 
 
+DAMAGE = {"flat": ("index.faiss", lambda data: b"not an index"),
+          "sq8": ("codes_scale.npz", lambda data: data[: len(data) // 2])}  # a truncated zip: not an OSError
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
 def test_a_newer_snapshot_that_cannot_be_read_leaves_the_last_good_one_serving(tmp_path: Path, bundle_dir: Path,
-                                                                              wavs: list[bytes]):
+                                                                              wavs: list[bytes], kind: str):
     from tests.app.conftest import add, make_settings, reindex
 
-    settings: Settings = make_settings(tmp_path, bundle_dir)
+    settings: Settings = make_settings(tmp_path, bundle_dir, index_kind=kind)
     with TestClient(create_app(settings)) as client:
         add(client, wavs[0], "a")
         good = reindex(client)["result"]["generation"]
@@ -105,10 +110,11 @@ def test_a_newer_snapshot_that_cannot_be_read_leaves_the_last_good_one_serving(t
         other = IndexStore(settings.index_dir)  # another process publishes a snapshot whose index is damaged
         d = 8
         rng = np.random.default_rng(0)
-        damaged = build_snapshot(model_version=version, track_ids=np.arange(3),
+        damaged = build_snapshot(model_version=version, track_ids=np.arange(3), kind=kind,
                                  gaussians=Gaussians(*(rng.normal(size=(3, d)) for _ in range(3))))
         folder = other.save(damaged)
-        (folder / "index.faiss").write_bytes(b"not an index")
+        name, damage = DAMAGE[kind]
+        (folder / name).write_bytes(damage((folder / name).read_bytes()))
         time.sleep(POINTER_CHECK_S + 0.1)
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["generation"] == good
