@@ -471,14 +471,20 @@ class IndexStore:
         self.prune(keep=snapshot)
 
     def load_current(self, model_version: str) -> Snapshot | None:
-        """Serve the snapshot ``current.json`` names, if it belongs to ``model_version``."""
+        """Serve the snapshot ``current.json`` names, if it belongs to ``model_version``. None where there is none,
+        or where it cannot be read (half-written, damaged): the caller builds a fresh one from the database, which
+        holds every embedding, so nothing is lost."""
         self._pointer_seen = self._pointer_stamp()
         if self._pointer_seen is None:
             return None
-        pointer = json.loads(self.pointer.read_text())
-        if pointer.get("model_version") != model_version:
+        try:
+            pointer = json.loads(self.pointer.read_text())
+            if pointer.get("model_version") != model_version:
+                return None
+            snapshot = self.load(self.root / pointer["model_version"] / pointer["generation"])
+        except UNREADABLE as error:
+            log.warning("the index on disk could not be loaded (%s); building a new one from the database", error)
             return None
-        snapshot = self.load(self.root / pointer["model_version"] / pointer["generation"])
         self.swap(snapshot)
         return snapshot
 

@@ -1,6 +1,6 @@
 """Several server processes on one data folder: they share the snapshot on disk through memory mapping and each
 swaps to a new generation within a second of its publication; a newer snapshot that cannot be read leaves the
-last good one serving and /readyz says why."""
+last good one serving and /readyz says why, and a restart on it builds a new one from the database."""
 
 import asyncio
 import http.client
@@ -121,6 +121,10 @@ def test_a_newer_snapshot_that_cannot_be_read_leaves_the_last_good_one_serving(t
         assert "could not be loaded" in ready.json()["problem"]
         answer = client.post("/v1/emotion-to-music", json={"emotion": "calm", "k": 5}).json()
         assert answer["index_generation"] == good and len(answer["results"]) == 1
+    with TestClient(create_app(settings)) as client:  # a restart on the damaged snapshot builds a new one
+        answer = client.post("/v1/emotion-to-music", json={"emotion": "calm", "k": 5}).json()
+        assert answer["index_generation"] not in (good, damaged.generation) and len(answer["results"]) == 1
+        assert "problem" not in client.get("/readyz").json()
 
 
 def _workers(server: subprocess.Popen) -> list[int]:
