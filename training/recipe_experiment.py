@@ -1,13 +1,15 @@
 """``moodspace recipe-experiment``: the default's music model trained several ways over several seeds, judged on
-the real recordings' artist-held-apart splits and EMOPIA val, as the model card reads them.
+the real recordings' artist-held-apart splits and EMOPIA val, as the model card reads them, and by retrieval on
+VGMIDI's test series (the built-in renders and FluidSynth's, a renderer never trained on).
 
 Variants: ``plain`` (the recipe as it is), ``distil`` (soft targets of a teacher per categorical set,
 ``training.teachers``), ``augment`` (the MIDI train pieces again through the varied renderers),
 ``augment-distil``, ``distil-stats`` (distil, with the frames' mean and spread beside the GRU's summary:
 ``EncoderConfig.stats_pool``) and ``distil-short`` (distil on the default's shorter random crops,
 ``default_model.CROP_FRAMES``; ``augment-distil-short`` both; the other variants crop as ``TrainConfig`` does,
-8-24 frames). One seed's variants share their data and differ only in what the variant names; val figures decide,
-test figures are reported.
+8-24 frames); ``rendition-distil-short`` (distil-short with the augmented data, but each epoch trains on one
+rendition of each MIDI piece, drawn at random: ``TrainConfig.one_rendition``). One seed's variants share their
+data and differ only in what the variant names; val figures decide, test figures are reported.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import numpy as np
 
 from training.default_model import CROP_FRAMES, Sources, prepare, recipe, teachers_of, train_music
 from training.real_audio import eval_real_audio
+from training.run import eval_bundle
 from training.train import Teachers, TrainConfig
 
 Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short",
-                  "augment-distil-short"]
-SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1")
+                  "augment-distil-short", "rendition-distil-short"]
+SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
 
 def _scores(bundle: Path, manifest: Path, split: str) -> dict[str, float]:
@@ -37,17 +40,26 @@ def _scores(bundle: Path, manifest: Path, split: str) -> dict[str, float]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _retrieval(bundle: Path, manifest: Path) -> dict[str, float]:
+    metrics = eval_bundle(bundle=bundle, data=manifest, split="test").metrics
+    return {"m2e_mrr": metrics.m2e.mrr, "e2m_mrr": metrics.e2m.mrr}
+
+
 def judge(bundle: Path, sources: Sources) -> dict[str, dict[str, float]]:
-    """'set split' -> score -> value on the real sets' val and test splits and EMOPIA val."""
+    """'set split' -> score -> value on the real sets' val and test splits and EMOPIA val; retrieval MRR on
+    VGMIDI's test series, as rendered for training and by FluidSynth (a renderer never trained on)."""
     out = {f"{m.stem} {split}": _scores(bundle, m, split) for m in sources.real for split in ("val", "test")}
     if sources.emopia is not None:
         out["emopia val"] = _scores(bundle, sources.emopia, "val")
+    for name, manifest in (("vgmidi test", sources.vgmidi), ("vgmidi-fluidsynth test", sources.vgmidi_fluidsynth)):
+        if manifest is not None:
+            out[name] = _retrieval(bundle, manifest)
     return out
 
 
 def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dict[bool, Teachers | None],
                 seed: int, out: Path) -> dict[str, dict[str, float]]:
-    augment = variant.startswith("augment")
+    augment = _augmented(variant)
     chosen = recipe(sources[augment])
     if variant.endswith("-stats"):
         chosen = replace(chosen, config=replace(chosen.config, music=replace(chosen.config.music, stats_pool=True)))
@@ -55,9 +67,16 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
     train_config = TrainConfig(seed=seed)
     if variant.endswith("-short"):
         train_config = replace(train_config, crop_frames=CROP_FRAMES)
+    if variant.startswith("rendition"):
+        train_config = replace(train_config, one_rendition=True)
     train_music(chosen, out=bundle, train_config=train_config,
                 teachers=teachers[augment] if "distil" in variant else None)
     return judge(bundle, sources[augment])
+
+
+def _augmented(variant: str) -> bool:
+    """Whether the variant trains on the MIDI sets' varied renders too."""
+    return variant.startswith(("augment", "rendition"))
 
 
 def summarize(runs: dict[str, list[dict[str, dict[str, float]]]]) -> dict[str, dict[str, dict[str, list[float]]]]:
@@ -70,8 +89,8 @@ def summarize(runs: dict[str, list[dict[str, dict[str, float]]]]) -> dict[str, d
 def markdown(summary: dict, *, seeds: int) -> str:
     lines = [f"Mean (sd) over {seeds} seeds.", "",
              "| variant | set, split | valence AUC | arousal AUC | quadrant acc. (reading) | head acc. "
-             "| head macro-F1 |",
-             "|---|---|---|---|---|---|---|"]
+             "| head macro-F1 | M2E MRR | E2M MRR |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for variant, places in summary.items():
         for where, scores in places.items():
             cells = [f"{scores[s][0]:.3f} ({scores[s][1]:.3f})" if s in scores else "" for s in SCORES]
@@ -80,9 +99,9 @@ def markdown(summary: dict, *, seeds: int) -> str:
 
 
 def recipe_experiment(*, shared: Path, work: Path, out: Path, variants: list[Variant], seeds: int) -> dict:
-    augments = sorted({v.startswith("augment") for v in variants})
+    augments = sorted({_augmented(v) for v in variants})
     sources = {a: prepare(shared=shared, work=work, augment=a) for a in augments}
-    distils = {v.startswith("augment") for v in variants if "distil" in v}
+    distils = {_augmented(v) for v in variants if "distil" in v}
     teachers = {a: teachers_of(recipe(sources[a])) if a in distils else None for a in augments}
     runs: dict[str, list[dict[str, dict[str, float]]]] = {
         v: [run_variant(v, sources=sources, teachers=teachers, seed=seed, out=out) for seed in range(seeds)]

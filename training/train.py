@@ -33,6 +33,10 @@ class TrainConfig(OptimConfig):
     # No epoch before this one is kept: the categorical heads' F1 peaks within a few epochs (soon with soft
     # targets), the shared space's retrieval MRR keeps rising for about twenty (docs/experiments.md, "Distillation").
     min_epochs: int = 20
+    # Items that share an id are renditions of one piece (a MIDI set's train split through several renderers):
+    # with this on, each epoch trains on one rendition per piece, drawn at random, so the timbres vary without the
+    # rendered sets' share of an epoch growing; off, every rendition is an item of its own.
+    one_rendition: bool = False
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -66,6 +70,19 @@ def batches(items: Sequence[Item], *, size: int, rng: np.random.Generator, min_s
     order = rng.permutation(len(items))
     groups = [[items[i] for i in order[k : k + size]] for k in range(0, len(items), size)]
     return [g for g in groups if len(g) >= max(min_size, size // 2) or (len(groups) == 1 and len(g) >= min_size)]
+
+
+def renditions(items: Sequence[Item]) -> list[list[Item]]:
+    """Items grouped by id, in first-seen order: the renditions of each piece."""
+    groups: dict[str, list[Item]] = {}
+    for item in items:
+        groups.setdefault(item.id, []).append(item)
+    return list(groups.values())
+
+
+def draw_renditions(groups: Sequence[Sequence[Item]], rng: np.random.Generator) -> list[Item]:
+    """One rendition of each piece, drawn uniformly."""
+    return [group[int(rng.integers(len(group)))] if len(group) > 1 else group[0] for group in groups]
 
 
 def smallest_batch(config: ModelConfig) -> int:
@@ -161,11 +178,13 @@ def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Seq
     model.music.set_feature_stats(*feature_stats(train_items))
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
     lams = QUERY_LAMS if train_config.tune_query_lam and 0 < config.lam < 1 else (config.lam,)
+    pieces = renditions(train_items) if train_config.one_rendition else [[item] for item in train_items]
 
     def train_epoch() -> dict[str, float]:
+        epoch = draw_renditions(pieces, rng)
         return mean_parts([_step(model, b, optimizer, config=config, train_config=train_config, rng=rng,
                                  teachers=teachers)
-                           for b in batches(train_items, size=train_config.batch_size, rng=rng, min_size=min_size)])
+                           for b in batches(epoch, size=train_config.batch_size, rng=rng, min_size=min_size)])
 
     def validate() -> Validation[tuple[float, RetrievalMetrics]]:
         align_cca(model, train_items)

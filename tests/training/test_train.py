@@ -132,3 +132,48 @@ def test_the_dimensional_loss_fits_va_that_the_representation_holds():
     mean, logvar = model.music.dimensional(h)
     assert np.abs(mean.detach().numpy() - np.stack([w[0] for w in va])).mean() < 0.05
     assert logvar.mean().item() < -3  # confident where the target is exact
+
+
+def test_renditions_of_a_piece_are_drawn_one_per_epoch(items, monkeypatch):
+    import training.train as train_module
+
+    train, val = items
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1])
+    louder = [replace(i, features=i.features + 1.0) for i in train]  # another rendition of each piece, same id
+    seen: list[list[Item]] = []
+    step = train_module._step
+
+    def recording_step(model, batch, *args, **kwargs):
+        seen.append(batch)
+        return step(model, batch, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_step", recording_step)
+    epochs = 4
+    run = replace(TINY_TRAIN, epochs=epochs, patience=epochs, min_epochs=0, one_rendition=True)
+    train_model(config, train + louder, val, run, progress=False)
+    per_epoch = len(seen) // epochs
+    for epoch in range(epochs):
+        drawn = [i for batch in seen[epoch * per_epoch:(epoch + 1) * per_epoch] for i in batch]
+        assert len({i.id for i in drawn}) == len(drawn) <= len(train)  # never two renditions of a piece
+    trained_on = [i for batch in seen for i in batch]
+    assert any(i.features is j.features for i in trained_on for j in louder)
+    assert any(i.features is j.features for i in trained_on for j in train)
+
+    seen.clear()
+    train_model(config, train + louder, val, replace(run, one_rendition=False), progress=False)
+    assert sum(len(b) for b in seen[:len(seen) // epochs]) > len(train)  # off: every rendition is an item
+
+
+def test_draw_renditions_picks_each_rendition_in_turn():
+    from training.train import draw_renditions, renditions
+
+    def item(name: str, value: float) -> Item:
+        return Item(name, np.full((3, 2), value, np.float32), np.zeros((3, 2), np.float32), np.zeros(2, np.float32),
+                    "dynamic", "train")
+
+    groups = renditions([item("a", 0), item("b", 0), item("a", 1), item("a", 2)])
+    assert [[i.id for i in g] for g in groups] == [["a", "a", "a"], ["b"]]
+    rng = np.random.default_rng(0)
+    draws = [draw_renditions(groups, rng) for _ in range(60)]
+    assert all([i.id for i in d] == ["a", "b"] for d in draws)
+    assert {float(d[0].features[0, 0]) for d in draws} == {0.0, 1.0, 2.0}
