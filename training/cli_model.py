@@ -215,8 +215,9 @@ def categorical_experiment(
 def recipe_experiment(
     out: ResultsFolder,
     variant: Annotated[list[str], typer.Option(help="plain, distil, augment, augment-distil, distil-stats, "
-                                                    "distil-short, augment-distil-short or "
-                                                    "rendition-distil-short; repeat the flag for several.")] =
+                                                    "distil-short, augment-distil-short, "
+                                                    "rendition-distil-short or rendition-vgmidi-distil-short; "
+                                                    "repeat the flag for several.")] =
     ["plain", "distil"],  # noqa: B006
     seeds: Seeds = 3,
     shared: Annotated[Path, typer.Option(help="The shared data sets folder.")] = Path("../shared/datasets"),

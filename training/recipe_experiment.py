@@ -8,7 +8,8 @@ Variants: ``plain`` (the recipe as it is), ``distil`` (soft targets of a teacher
 ``EncoderConfig.stats_pool``) and ``distil-short`` (distil on the default's shorter random crops,
 ``default_model.CROP_FRAMES``; ``augment-distil-short`` both; the other variants crop as ``TrainConfig`` does,
 8-24 frames); ``rendition-distil-short`` (distil-short with the augmented data, but each epoch trains on one
-rendition of each MIDI piece, drawn at random: ``TrainConfig.one_rendition``). One seed's variants share their
+rendition of each MIDI piece, drawn at random: ``TrainConfig.one_rendition``; ``rendition-vgmidi-distil-short``
+the same with VGMIDI's varied renders only). One seed's variants share their
 data and differ only in what the variant names; val figures decide, test figures are reported.
 """
 
@@ -27,7 +28,7 @@ from training.run import eval_bundle
 from training.train import Teachers, TrainConfig
 
 Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short",
-                  "augment-distil-short", "rendition-distil-short"]
+                  "augment-distil-short", "rendition-distil-short", "rendition-vgmidi-distil-short"]
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
 
@@ -60,7 +61,10 @@ def judge(bundle: Path, sources: Sources) -> dict[str, dict[str, float]]:
 def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dict[bool, Teachers | None],
                 seed: int, out: Path) -> dict[str, dict[str, float]]:
     augment = _augmented(variant)
-    chosen = recipe(sources[augment])
+    data = sources[augment]
+    if "-vgmidi-" in variant:
+        data = replace(data, varied=tuple(m for m in data.varied if m.parent.name.startswith("vgmidi")))
+    chosen = recipe(data)
     if variant.endswith("-stats"):
         chosen = replace(chosen, config=replace(chosen.config, music=replace(chosen.config.music, stats_pool=True)))
     bundle = out / f"{variant}-seed{seed}"
@@ -71,7 +75,7 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
         train_config = replace(train_config, one_rendition=True)
     train_music(chosen, out=bundle, train_config=train_config,
                 teachers=teachers[augment] if "distil" in variant else None)
-    return judge(bundle, sources[augment])
+    return judge(bundle, data)
 
 
 def _augmented(variant: str) -> bool:
