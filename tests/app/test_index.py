@@ -49,6 +49,8 @@ def test_saved_snapshot_loads_back_and_serves_the_same(tmp_path: Path):
     items = _gaussians(200)
     snapshot = build_snapshot(model_version="v1", track_ids=np.arange(200), gaussians=items)
     store.publish(snapshot)
+    served = store.current  # the saved files, memory-mapped, not the builder's copy
+    assert served is not None and all(isinstance(p, np.memmap) for p in (*served.gaussians, served.track_ids))
     pointer = json.loads((tmp_path / "current.json").read_text())
     assert pointer == {"model_version": "v1", "generation": snapshot.generation}
     fresh = IndexStore(tmp_path)
@@ -82,6 +84,7 @@ def test_a_failed_save_changes_nothing(tmp_path: Path, monkeypatch):
     store = IndexStore(tmp_path)
     old = build_snapshot(model_version="v", track_ids=np.arange(10), gaussians=_gaussians(10))
     store.publish(old)
+    served = store.current
     new = build_snapshot(model_version="v", track_ids=np.arange(20), gaussians=_gaussians(20))
 
     def disk_full(*args, **kwargs):
@@ -90,7 +93,7 @@ def test_a_failed_save_changes_nothing(tmp_path: Path, monkeypatch):
     monkeypatch.setattr("app.index.np.save", disk_full)
     with pytest.raises(OSError, match="No space left"):
         store.publish(new)
-    assert store.current is old
+    assert store.current is served and served is not None and served.generation == old.generation
     assert json.loads((tmp_path / "current.json").read_text())["generation"] == old.generation
     assert [p.name for p in (tmp_path / "v").iterdir()] == [old.generation]
 
