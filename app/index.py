@@ -466,8 +466,8 @@ class IndexStore:
 
     def publish(self, snapshot: Snapshot) -> None:
         """Save, then serve the saved files, memory-mapped: the process that built the snapshot then shares its
-        pages with every other process serving the folder instead of keeping a copy of its own (74 MiB of
-        vectors and Gaussians at 100k tracks). If saving fails, nothing changes."""
+        pages with every other process serving the folder instead of keeping a copy of its own (about 57 MiB of
+        fp16 vectors and Gaussians at 100k tracks). If saving fails, nothing changes."""
         folder = self.save(snapshot)
         try:
             saved = self.load(folder)
