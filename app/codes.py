@@ -67,8 +67,11 @@ class ScalarCodes:
             leaders = (block_arg[np.argpartition(block_max, -k)[-k:]] if block_max.size >= k
                        else np.argpartition(acc, -k)[-k:])
             floor = float(exact(leaders if rows is None else rows[leaders]).min())
-            cut = int(np.floor((floor - slack - float(self.low @ q)) / unit))
-            found = positions[: _at_least(acc, block_max, cut, positions)].copy()
+            cut = np.floor((floor - slack - float(self.low @ q)) / unit)
+            if abs(cut) < 2**31:  # an int32 score, as the codes' are
+                found = positions[: _at_least(acc, block_max, int(cut), positions)].copy()
+            else:  # the codes cannot order these items (they are all the same): every row is a candidate
+                found = np.arange(n)
         found = found if rows is None else rows[found]
         return found, exact(found)
 

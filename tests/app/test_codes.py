@@ -131,3 +131,19 @@ def test_the_service_serves_an_sq8_index_and_loads_it_back(tmp_path: Path, bundl
     with TestClient(create_app(settings)) as client:
         assert client.post("/v1/emotion-to-music", json=request).json()["results"] == first
     assert len(first) == 4 and [r["score"] for r in first] == sorted((r["score"] for r in first), reverse=True)
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_a_catalogue_of_identical_items_is_searched_and_loaded(tmp_path: Path, n: int):
+    """Every dimension has one value (a track added twice, or once): the codes have no resolution, and every row
+    is scored exactly instead of the cut overflowing (which failed the load's warm-up and every search)."""
+    one = _gaussians(1, seed=11)
+    items = Gaussians(*(np.repeat(part, n, axis=0) for part in one))
+    store = IndexStore(tmp_path, kind="sq8")
+    store.publish(store.build(model_version="v1", track_ids=np.arange(n), gaussians=items))
+    loaded = IndexStore(tmp_path, kind="sq8").load_current("v1")
+    assert loaded is not None and loaded.codes is not None
+    query = _query(5)
+    hits = loaded.search(query, lam=0.7, k=min(2, n), rescore_head=0)
+    expected = composite_scores(query, one, lam=0.7).score[0, 0]
+    assert len(hits) == min(2, n) and all(h.score == pytest.approx(expected, abs=1e-9) for h in hits)
