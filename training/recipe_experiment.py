@@ -9,8 +9,8 @@ Variants: ``plain`` (the recipe as it is), ``distil`` (soft targets of a teacher
 ``default_model.CROP_FRAMES``; ``augment-distil-short`` both; the other variants crop as ``TrainConfig`` does,
 8-24 frames); ``rendition-distil-short`` (distil-short with the augmented data, but each epoch trains on one
 rendition of each MIDI piece, drawn at random: ``TrainConfig.one_rendition``; ``rendition-vgmidi-distil-short``
-the same with VGMIDI's varied renders only). One seed's variants share their
-data and differ only in what the variant names; val figures decide, test figures are reported.
+the same with VGMIDI's varied renders only). One seed's variants share their data and differ only in what the
+variant names; val figures decide, test figures are reported.
 """
 
 from __future__ import annotations
