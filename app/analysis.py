@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +105,29 @@ def encode_emotion_query(embedder: Embedder, *, curve: np.ndarray | None = None,
     assert emotion is not None, "the request schema requires one of curve, point, emotion"
     i = term_by_name(embedder, emotion)
     return Gaussians(*(part[i : i + 1] for part in embedder.terms_embedded)), tuple(embedder.term_va[i])
+
+
+def encode_point_queries(embedder: Embedder, queries: Sequence[tuple[tuple[float, float] | None, str | None]]
+                         ) -> list[tuple[Gaussians, tuple[float, float]] | QueryError]:
+    """``encode_emotion_query`` of several (point, named emotion) queries, exactly one of the two set in each: the
+    points in one pass of the emotion encoder; an unknown emotion's error in its place."""
+    points = [(float(p[0]), float(p[1])) for p, _ in queries if p is not None]
+    embedded = iter(_rows(embedder.embed_points(np.array(points)))) if points else iter(())
+    encoded: list[tuple[Gaussians, tuple[float, float]] | QueryError] = []
+    for point, emotion in queries:
+        if point is not None:
+            encoded.append((next(embedded), (float(point[0]), float(point[1]))))
+            continue
+        try:
+            encoded.append(encode_emotion_query(embedder, emotion=emotion))
+        except QueryError as error:
+            encoded.append(error)
+    return encoded
+
+
+def _rows(gaussians: Gaussians) -> list[Gaussians]:
+    """Each row of an (n, d) set as a (1, d) one."""
+    return [Gaussians(*(part[i : i + 1] for part in gaussians)) for i in range(gaussians.E.shape[0])]
 
 
 def encode_span_query(embedder: Embedder, query: Gaussians, *, curve: np.ndarray | None = None,

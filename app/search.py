@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,17 +121,36 @@ def search_cue_list(session: Session, snapshot: SearchIndex, queries: list[Gauss
             answers.append(search_tracks(session, snapshot, query, settings=settings, lam=lam, k=k, exclude=used,
                                          allowed=allowed))
         return answers
-    stacked = Gaussians(*(np.vstack(parts) for parts in zip(*queries, strict=True)))
-    found = snapshot.search_many(stacked, lams=[lam] * len(queries),
-                                 ks=[k * (i + 1) + OVERFETCH for i in range(len(queries))],
-                                 rescore_head=settings.rescore_head, ef_search=settings.hnsw_ef_search)
-    shown = catalog.listings(session, sorted({h.track_id for hits in found for h in hits}), snapshot.model_version)
+    found = _search_many(session, snapshot, stacked(queries), settings=settings, lams=[lam] * len(queries),
+                         ks=[k * (i + 1) for i in range(len(queries))])
     answers, used = [], set()
-    for hits in found:
-        cue = _results([h for h in hits if h.track_id not in used], shown)[:k]
+    for results in found:
+        cue = [r for r in results if r.track_id not in used][:k]
         used |= {r.track_id for r in cue}
         answers.append(cue)
     return answers
+
+
+def search_tracks_many(session: Session, snapshot: SearchIndex, queries: Gaussians, *, settings: Settings,
+                       lams: Sequence[float], ks: Sequence[int]) -> list[list[TrackResult]]:
+    """``search_tracks`` of several unfiltered queries ((n, d) arrays, a lam and a k each) in one index call and
+    one catalogue listing: each answer is the one ``search_tracks`` gives that query alone."""
+    found = _search_many(session, snapshot, queries, settings=settings, lams=lams, ks=ks)
+    return [results[:k] for results, k in zip(found, ks, strict=True)]
+
+
+def stacked(queries: Sequence[Gaussians]) -> Gaussians:
+    """(1, d) query embeddings stacked into one (n, d) set."""
+    return Gaussians(*(np.vstack(parts) for parts in zip(*queries, strict=True)))
+
+
+def _search_many(session: Session, snapshot: SearchIndex, queries: Gaussians, *, settings: Settings,
+                 lams: Sequence[float], ks: Sequence[int]) -> list[list[TrackResult]]:
+    """Each query's top ``k + OVERFETCH`` hits that are still in the catalogue, listed in one database query."""
+    found = snapshot.search_many(queries, lams=lams, ks=[k + OVERFETCH for k in ks],
+                                 rescore_head=settings.rescore_head, ef_search=settings.hnsw_ef_search)
+    shown = catalog.listings(session, sorted({h.track_id for hits in found for h in hits}), snapshot.model_version)
+    return [_results(hits, shown) for hits in found]
 
 
 def _results(hits: list[Hit], shown: dict[int, catalog.Listing]) -> list[TrackResult]:

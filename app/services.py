@@ -9,7 +9,6 @@ none, the job thread and the metrics. The index store swaps snapshots itself; no
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import fcntl
 import logging
@@ -30,6 +29,7 @@ from app.decoding import AudioWorkers
 from app.errors import NotReadyError
 from app.index import IndexStore, SearchIndex, SnapshotStore
 from app.metrics import Metrics
+from app.query_thread import BatchAnswer, QueryThread
 from app.settings import Settings
 from models.bundle import load_bundle
 from models.default import resolve_bundle
@@ -40,6 +40,8 @@ from models.text import sentence_encoder
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Q = TypeVar("Q")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Services:
     model: Model | None
     problem: str = ""  # why there is no model, if there is none
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="job"))
-    queries: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="query"))
+    queries: QueryThread = field(default_factory=lambda: QueryThread(max_batch=1))
     metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
@@ -89,7 +91,8 @@ class Services:
                     log.warning("marked jobs interrupted by a previous stop as failed")
                 session.commit()
         model, problem = load_model(settings, embedder=embedder, text=text, batch=batch)  # in parallel
-        services = cls(settings, engine, sessions, make_store(settings), model, problem)
+        services = cls(settings, engine, sessions, make_store(settings), model, problem,
+                       queries=QueryThread(max_batch=settings.query_batch))
         if model is not None:
             with startup_lock(settings.data_dir):  # the first process builds a missing index, the rest load it
                 services.load_index()
@@ -128,7 +131,12 @@ class Services:
         turns on the interpreter lock, and each answer cost twice the work; run on the event loop, a query waited
         a varying number of loop turns, and p99 was twice p50). Longer work (curves, span searches, uploads) stays
         in the thread pool, so a slow query cannot hold up the quick ones behind it."""
-        return await asyncio.get_running_loop().run_in_executor(self.queries, work)
+        return await self.queries.run(work)
+
+    async def answer_batched(self, answer: BatchAnswer[Q, R], query: Q) -> R:
+        """``answer`` (a whole batch of queries of one kind) for ``query``, on the query thread with the queries of
+        that kind that wait with it (``app.query_thread``)."""
+        return await self.queries.batched(answer, query)
 
     def require_model(self) -> Model:
         if self.model is None:
@@ -154,7 +162,7 @@ class Services:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
-        self.queries.shutdown(wait=True, cancel_futures=True)
+        self.queries.shutdown()
         if self.model is not None:
             self.model.audio.close()
         self.store.close()

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     decode_processes: int | None = Field(None, gt=0, description=(
         "Processes that decode audio, per server process; unset: the cores shared among the server processes "
         "(at least 1), every core for `moodspace ingest`."))
+    query_batch: int = Field(32, gt=0, description=(
+        "Most point and named-emotion queries a server process answers in one batch: those that wait while it "
+        "answers others share one pass of the emotion encoder and one catalogue listing (app/query_thread.py); 1: "
+        "one at a time."))
     max_text_chars: int = Field(20_000, gt=0, description="Longest story text.")
     index_kind: Literal["flat", "fp16", "sq8", "hnsw", "milvus"] = Field("fp16", description=(
         "fp16: half-precision codes scanned first, exact by a certificate, half the bytes of flat (float32 "

@@ -94,14 +94,15 @@ def serve(env: dict[str, str], *, workers: int = 1) -> tuple[subprocess.Popen, s
     raise RuntimeError("the service did not become ready")
 
 
-def catalogue_server(*, bundle: str, n: int, base: Gaussians, folder: Path, version: str, workers: int = 1
-                     ) -> tuple[subprocess.Popen, str]:
-    """`moodspace serve` over a SQLite catalogue of ``n`` synthetic items (made once per folder)."""
+def catalogue_server(*, bundle: str, n: int, base: Gaussians, folder: Path, version: str, workers: int = 1,
+                     env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`moodspace serve` over a SQLite catalogue of ``n`` synthetic items (made once per folder); ``env``: more
+    settings for the server."""
     url = f"sqlite:///{folder}/bench.db"
     if not (folder / "bench.db").exists():
         populate(url, version, synthetic_catalogue(base, n))
-    return serve({"MOODSPACE_DATA_DIR": str(folder), "MOODSPACE_DATABASE_URL": url, "MOODSPACE_BUNDLE": bundle},
-                 workers=workers)
+    return serve({"MOODSPACE_DATA_DIR": str(folder), "MOODSPACE_DATABASE_URL": url, "MOODSPACE_BUNDLE": bundle,
+                  **(env or {})}, workers=workers)
 
 
 def worker_memory(server: subprocess.Popen) -> list[dict[str, float]]:

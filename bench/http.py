@@ -3,7 +3,7 @@ concurrent clients on loopback, against `moodspace serve` (1 and 2 server proces
 of N synthetic entries; each server's start-up time (process start to /readyz 200) and memory per worker.
 
     python bench/http.py [--bundle default|PATH] [--n 100000] [--seconds 20] [--workers 1,2] [--driver raw|httpx]
-                         [--quick] [--json OUT]
+                         [--query-batch 32] [--kinds e2m,text,text-new] [--quick] [--json OUT]
 
 The driver runs in a separate process from the server, one keep-alive connection per client; each client sends its
 next request when the previous answer arrives. ``raw`` (the default) writes HTTP/1.1 requests and reads the answers
@@ -11,7 +11,9 @@ on asyncio streams, as load generators such as wrk do (0.3 ms of CPU per request
 ``httpx`` is httpx's async client (1.9 ms per request: on 2 cores it takes that time from the server). A server
 process over its share of connections closes one after an answer (``app.balance``); the driver reopens it, and
 ``reopened`` counts how often. ``text`` sends four stories in turn (the service's sentence cache then answers most
-of the encoding); ``text-new`` a story never sent before each time (every sentence encoded).
+of the encoding); ``text-new`` a story never sent before each time (every sentence encoded). ``--query-batch 1,32``
+runs each worker count once per value of ``MOODSPACE_QUERY_BATCH`` (1: every query answered alone), the baseline
+in the same run.
 """
 
 from __future__ import annotations
@@ -167,6 +169,25 @@ async def load(url: str, make, *, clients: int, seconds: float, driver: str = "r
             "p99_ms": float(np.percentile(ms, 99)), "reopened": reopened}
 
 
+def run_server(args: argparse.Namespace, *, n: int, base, folder: Path, version: str, workers: int, batch: int,
+               kinds: dict, seconds: float) -> dict[str, Any]:
+    """Start a server, load it with each kind of query at 1, 8 and 32 clients, read its memory, stop it."""
+    started = time.perf_counter()
+    process, url = catalogue_server(bundle=args.bundle, n=n, base=base, folder=folder, version=version,
+                                    workers=workers, env={"MOODSPACE_QUERY_BATCH": str(batch)})
+    run: dict[str, Any] = {"workers": workers, "query_batch": batch, "startup_s": time.perf_counter() - started,
+                           "results": {}}
+    try:
+        for kind, make in kinds.items():
+            run["results"][kind] = [asyncio.run(load(url, make, clients=c, seconds=seconds, driver=args.driver))
+                                    for c in (1, 8, 32)]
+        run["memory"] = worker_memory(process)
+    finally:
+        process.terminate()
+        process.wait(60)
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", default="default")
@@ -175,6 +196,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="server processes to compare, comma-separated")
     parser.add_argument("--driver", choices=sorted(DRIVERS), default="raw",
                         help="the load generator (module docstring)")
+    parser.add_argument("--query-batch", default="32",
+                        help="MOODSPACE_QUERY_BATCH values to compare, comma-separated (module docstring)")
+    parser.add_argument("--kinds", default="e2m,text,text-new", help="query kinds to run, comma-separated")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -182,28 +206,19 @@ def main() -> None:
     n, seconds = (10_000, 4.0) if args.quick else (args.n, args.seconds)
     base = real_embeddings(model, corpus=None, n=20 if args.quick else 100)
     kinds = {"e2m": e2m_request} | ({"text": text_request, "text-new": new_text_request} if model.has_text else {})
+    kinds = {k: v for k, v in kinds.items() if k in args.kinds.split(",")}
     runs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (int(w) for w in args.workers.split(",")):
-            started = time.perf_counter()
-            process, url = catalogue_server(bundle=args.bundle, n=n, base=base, folder=Path(tmp),
-                                            version=model.version, workers=workers)
-            run: dict[str, Any] = {"workers": workers, "startup_s": time.perf_counter() - started, "results": {}}
-            try:
-                for kind, make in kinds.items():
-                    run["results"][kind] = [asyncio.run(load(url, make, clients=c, seconds=seconds, driver=args.driver))
-                                            for c in (1, 8, 32)]
-                run["memory"] = worker_memory(process)
-            finally:
-                process.terminate()
-                process.wait(60)
-            runs.append(run)
+            for batch in (int(b) for b in args.query_batch.split(",")):
+                runs.append(run_server(args, n=n, base=base, folder=Path(tmp), version=model.version,
+                                       workers=workers, batch=batch, kinds=kinds, seconds=seconds))
     print(f"catalogue {n} entries; {seconds:.0f} s per cell; {os.cpu_count()} cores; {args.driver} driver on the "
           "same machine")
     for run in runs:
         memory = ", ".join(f"{m['rss_mib']:.0f} MiB RSS / {m['pss_mib']:.0f} MiB PSS" for m in run["memory"])
-        print(f"\n{run['workers']} server process(es): ready in {run['startup_s']:.1f} s (the first run also "
-              f"builds the index); per worker: {memory}")
+        print(f"\n{run['workers']} server process(es), query batch {run['query_batch']}: ready in "
+              f"{run['startup_s']:.1f} s (the first run also builds the index); per worker: {memory}")
         print(f"{'query':<9}{'clients':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'reopened':>10}")
         for kind, rows in run["results"].items():
             for r in rows:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
+from typing import NamedTuple
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import limits
-from app.analysis import encode_emotion_query, encode_span_query
+from app.analysis import encode_emotion_query, encode_point_queries, encode_span_query
 from app.index import SearchIndex
 from app.routers.schemas import EmotionQuery, EmotionToMusicResponse, ErrorOut, NamedEmotion, TrackHit, VAPoint
 from app.search import (
@@ -20,9 +22,11 @@ from app.search import (
     no_span_reason,
     search_spans,
     search_tracks,
+    search_tracks_many,
     span_index,
+    stacked,
 )
-from app.services import EmbedderDep, IndexDep, ServicesDep, SettingsDep
+from app.services import EmbedderDep, IndexDep, Services, ServicesDep, SettingsDep
 from app.settings import Settings
 from models.inference import Embedder
 from models.scoring import Gaussians
@@ -47,10 +51,46 @@ def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: E
              summary="Tracks whose feeling matches a curve, a point or a named emotion")
 async def emotion_to_music(query: EmotionQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
                            services: ServicesDep) -> EmotionToMusicResponse:
+    if query.curve is None and not query.span and query.filters is None:
+        limits.check_k(settings, query.k)
+        return await services.answer_batched(_answer_points, PointRequest(query, services))  # the query thread
     work = partial(_emotion_to_music, query, settings, embedder, snapshot, services.sessions)
     if query.curve is None and not query.span:
-        return await services.answer(work)  # a point or a named emotion: the query thread
+        return await services.answer(work)  # a filtered point or named emotion: the query thread, alone
     return await run_in_threadpool(work)
+
+
+class PointRequest(NamedTuple):
+    query: EmotionQuery
+    services: Services
+
+
+def _answer_points(requests: Sequence[PointRequest]) -> list[EmotionToMusicResponse | Exception]:
+    """Unfiltered point and named-emotion queries waiting together (``app.query_thread``), each answered as
+    ``_emotion_to_music`` answers it alone: the points in one pass of the encoder, the tracks in one index call and
+    one catalogue listing. Every request of a process shares its ``Services``."""
+    services = requests[0].services
+    embedder, snapshot, settings = services.require_model().embedder, services.require_index(), services.settings
+    queries = [r.query for r in requests]
+    encoded = encode_point_queries(embedder, [(None if q.point is None else (q.point.valence, q.point.arousal),
+                                               q.emotion) for q in queries])
+    asked = [(q, e) for q, e in zip(queries, encoded, strict=True) if not isinstance(e, Exception)]
+    lams = [embedder.config.score_lam if q.lam is None else q.lam for q, _ in asked]
+    with services.sessions() as session:
+        found = iter(search_tracks_many(session, snapshot, stacked([g for _, (g, _) in asked]), settings=settings,
+                                        lams=lams, ks=[q.k for q, _ in asked]) if asked else [])
+    answers: list[EmotionToMusicResponse | Exception] = []
+    lam = iter(lams)
+    for e in encoded:
+        if isinstance(e, Exception):
+            answers.append(e)
+            continue
+        _, va = e
+        answers.append(EmotionToMusicResponse(
+            results=[TrackHit.of(r, query_va=va) for r in next(found)], reason=None,
+            query=VAPoint(valence=va[0], arousal=va[1]), lam=next(lam), model_version=embedder.version,
+            index_generation=snapshot.generation))
+    return answers
 
 
 def _emotion_to_music(query: EmotionQuery, settings: Settings, embedder: Embedder, snapshot: SearchIndex,
