@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 import faiss
 import numpy as np
 
-from app.spans import SpanIndex, build_spans, load_spans, save_spans
+from app.spans import SpanIndex, SpanSearch, build_spans, load_spans, save_spans
 from models.atomic import atomic_directory, atomic_file
 from models.scoring import Gaussians, Scores, augment_items, augment_query, split_scores
 from models.spans import SpanTable
@@ -70,7 +70,7 @@ class SearchIndex(Protocol):
     @property
     def size(self) -> int: ...
     @property
-    def spans(self) -> SpanIndex | None:
+    def spans(self) -> SpanSearch | None:
         """The span index (``app.spans``), where this snapshot has one."""
         ...
     def select(self, filters: TrackFilters, passing: Callable[[], np.ndarray]) -> Any:

@@ -15,6 +15,22 @@ A row is a track: its id (primary key), its augmented vector (``augment_items``,
 scan) and its Gaussian ``[E, mu, logvar]`` (float32), with which the head of every result list is rescored in
 float64 as the FAISS snapshots do. The collection's properties hold the model version, the generation and the
 catalogue's centre of mu, which the query's augmentation needs.
+
+Span search (``MilvusSpans``, below): the spans of a generation in a collection of their own, searched exactly.
+
+The collection ``<generation's collection>_spans`` holds one row per span: its row number (the primary key; rows
+are grouped by track, in time order within one, as ``catalog.spans_for_version`` gives them), its track, start and
+end, its augmented vector (``augment_items`` with the spans' own centre, float32, FLAT index under the
+inner-product metric) and its Gaussian ``[E, mu, logvar]`` (float32).
+
+A query of ``n`` pieces (``models.spans``) asks Milvus for each piece's ``limit`` best spans. A span Milvus did not
+return for piece ``j`` scores at most the lowest one it did return (``floor_j``), so a track's run can score at
+most the mean over ``j`` of its best returned span for piece ``j`` (or ``floor_j`` where none came back), plus the
+float32 slack (``app.spans``). Tracks are rescored exactly in the order of that bound, their spans fetched by
+track id (``SpanTable.best_runs``, float64, the scores the FAISS backend gives); once the ``k``-th exact score
+reaches the bound of every track not yet rescored (and of the tracks Milvus returned nothing for), the answer is the
+exact top ``k``. Otherwise more tracks are rescored, then ``limit`` grows; past Milvus's largest limit every
+passing span is read.
 """
 
 from __future__ import annotations
@@ -24,7 +40,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +50,9 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from app.catalog import MISSING_TRACK, FilterFields, TrackFilters
 from app.errors import NotReadyError
 from app.index import POINTER_CHECK_S, Hit, exact_scores, ranked_hits
+from app.spans import FIRST_TRACKS, FLOAT32_SLACK, TRACK_GROWTH, build_spans
 from models.scoring import Gaussians, augment_items, augment_query
-from models.spans import SpanTable
+from models.spans import SpanHit, SpanTable
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +78,7 @@ class MilvusSnapshot:
     timeout_s: float = 10.0  # longest wait for one search
     filterable: bool = False  # the collection stores each track's filter fields
     kind: str = "milvus"
-    spans: None = None  # span search runs on the FAISS backend only
+    spans: MilvusSpans | None = None  # the generation's spans (None: built before span search, or no spans given)
 
     def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
         """The rows of a Milvus collection are named by track id: a filter keeps the given ids."""
@@ -194,18 +211,18 @@ class MilvusStore:
     def build(self, *, model_version: str, track_ids: np.ndarray, gaussians: Gaussians,
               fields: Sequence[FilterFields] | None = None, spans: SpanTable | None = None) -> MilvusSnapshot:
         """A new, loaded collection of the given embeddings (and filter fields, one per track: then filters are
-        Milvus expressions); the alias still names the serving one. ``spans`` are not kept (span search is the
-        FAISS backend's)."""
-        del spans
+        Milvus expressions; and ``spans``: a span collection beside it); the alias still names the serving one."""
         generation = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         name = f"{self.alias}_{generation.replace('-', '_')}"
         parts = [np.asarray(part, dtype=np.float64) for part in gaussians]
         d = parts[0].shape[1] if parts[0].ndim == 2 and parts[0].size else 0
         centre = parts[1].mean(axis=0) if track_ids.size else np.zeros(d)
-        meta = {"model_version": model_version, "generation": generation, "size": int(track_ids.size),
-                "centre": centre.tolist(), "filterable": fields is not None}
-        self._create(name, d, meta)
         try:
+            span_meta = None if spans is None else write_spans(self.client, name + SUFFIX, spans,
+                                                               timeout_s=self.timeout_s)
+            meta = {"model_version": model_version, "generation": generation, "size": int(track_ids.size),
+                    "centre": centre.tolist(), "filterable": fields is not None, "spans": span_meta}
+            self._create(name, d, meta)
             self._insert(name, np.asarray(track_ids, dtype=np.int64), Gaussians(*parts), centre, fields)
             _call(self.client.flush, name)
             self._load(name)
@@ -214,9 +231,17 @@ class MilvusStore:
                 raise MilvusDownError(f"Milvus holds {counted} of the {track_ids.size} tracks written to {name}")
         except Exception:
             self._drop(name)
+            self._drop(name + SUFFIX)
             raise
-        return MilvusSnapshot(model_version, generation, name, int(track_ids.size), centre, self.client,
-                              self.timeout_s, fields is not None)
+        return self._snapshot(name, meta)
+
+    def _snapshot(self, name: str, meta: dict[str, Any]) -> MilvusSnapshot:
+        spans = meta.get("spans")
+        return MilvusSnapshot(meta["model_version"], meta["generation"], name, int(meta["size"]),
+                              np.asarray(meta["centre"], dtype=np.float64), self.client, self.timeout_s,
+                              bool(meta.get("filterable", False)),
+                              spans=None if spans is None else open_spans(self.client, spans,
+                                                                          timeout_s=self.timeout_s))
 
     def _create(self, name: str, d: int, meta: dict[str, Any]) -> None:
         d = max(d, 1)  # an empty catalogue's collection: Milvus needs a dimension; nothing is searched in it
@@ -275,12 +300,13 @@ class MilvusStore:
     def prune(self, *, keep: MilvusSnapshot) -> None:
         """Drop this alias's other generations (replaced ones, and builds that never got published)."""
         for name in _call(self.client.list_collections):
-            if name.startswith(f"{self.alias}_") and name != keep.collection:
+            if name.startswith(f"{self.alias}_") and name not in (keep.collection, keep.collection + SUFFIX):
                 self._drop(name)
 
     def _drop(self, name: str) -> None:
         try:
-            self.client.drop_collection(name)
+            if self.client.has_collection(name):
+                self.client.drop_collection(name)
         except MilvusException as error:
             log.warning("could not drop Milvus collection %s: %s", name, error)
 
@@ -291,13 +317,11 @@ class MilvusStore:
         return _call(self.client.describe_alias, self.alias)["collection_name"]
 
     def open(self, name: str) -> MilvusSnapshot:
-        """The published collection ``name``, loaded for search."""
+        """The published collection ``name`` (and its spans), loaded for search."""
         properties = _call(self.client.describe_collection, name).get("properties", {})
         meta = json.loads(properties[META])
         self._load(name)
-        return MilvusSnapshot(meta["model_version"], meta["generation"], name, int(meta["size"]),
-                              np.asarray(meta["centre"], dtype=np.float64), self.client, self.timeout_s,
-                              bool(meta.get("filterable", False)))
+        return self._snapshot(name, meta)
 
     def load_current(self, model_version: str) -> MilvusSnapshot | None:
         """Serve the collection the alias names, if it belongs to ``model_version``."""
@@ -347,3 +371,162 @@ def _cannot_open(uri: str, error: MilvusException) -> str:
 def _count(client: Any, name: str) -> int:
     answer = _call(client.query, name, output_fields=["count(*)"], consistency_level="Strong")
     return int(answer[0]["count(*)"])
+
+
+SUFFIX = "_spans"  # the span collection's name: the generation's collection's name and this
+FIRST_SPANS = 64  # spans asked of Milvus per piece first, per track asked for
+SPAN_GROWTH = 4
+FETCH_BATCH = 4_096  # rows per call when reading spans back
+
+
+@dataclass(frozen=True)
+class MilvusSpans:
+    """One generation's spans in Milvus; searched like ``app.spans.SpanIndex`` (module docstring)."""
+
+    collection: str
+    size: int
+    centre: np.ndarray  # (d,) float64: the spans' mean mu
+    abs_max: np.ndarray  # (3d + 1,) largest |stored value| per dimension of the augmented vectors
+    longest: float  # the longest stretch of one track's spans, in seconds
+    client: Any  # MilvusClient
+    timeout_s: float = 10.0
+
+    def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
+        """A filter on spans names their tracks: the given ids."""
+        return np.unique(np.asarray(track_ids, dtype=np.int64))
+
+    def longest_s(self, allowed: np.ndarray | None = None) -> float:
+        """The longest stretch of spans of one track, in seconds (among the ``allowed`` tracks)."""
+        if allowed is None:
+            return self.longest
+        return self._table(allowed).longest_s() if allowed.size else 0.0
+
+    def search(self, pieces: Gaussians, *, lam: float, k: int, allowed: np.ndarray | None = None,
+               exclude: Collection[int] = ()) -> list[SpanHit]:
+        """The exact top ``k`` tracks by their best run for ``pieces`` ((n, d) arrays), skipping ``exclude``; with
+        ``allowed`` (``rows_of``: track ids), among those tracks only."""
+        if k <= 0 or self.size == 0 or (allowed is not None and allowed.size == 0):
+            return []
+        where = _span_where(allowed, exclude)
+        limit = min(self.size, MAX_TOP_K, FIRST_SPANS * (k + len(exclude)))
+        while True:
+            bounds, rest = self._bounds(pieces, lam=lam, limit=limit, where=where)
+            found = self._rescore(pieces, lam=lam, k=k, bounds=bounds, rest=rest)
+            if found is not None:
+                return found
+            if limit >= min(self.size, MAX_TOP_K):
+                return self._every_run(pieces, lam=lam, k=k, where=where)
+            limit = min(self.size, MAX_TOP_K, limit * SPAN_GROWTH)
+
+    def _bounds(self, pieces: Gaussians, *, lam: float, limit: int, where: str) -> tuple[dict[int, float], float]:
+        """Each track Milvus returned and the most its runs can score; the most a run of any other track can."""
+        q, offsets = augment_query(pieces, lam=lam, centre=self.centre)
+        slack = float(np.max(np.abs(q) @ (FLOAT32_SLACK * self.abs_max))) + 1e-9
+        found = _call(self.client.search, self.collection, data=q.astype(np.float32).tolist(), anns_field="vector",
+                      limit=limit, search_params={"metric_type": "IP"}, output_fields=["track_id"], filter=where,
+                      consistency_level="Eventually", timeout=self.timeout_s)
+        n = len(found)
+        floors = np.array([hits[-1]["distance"] if len(hits) == limit else -np.inf for hits in found])
+        best: dict[int, np.ndarray] = {}
+        for j, hits in enumerate(found):
+            for hit in hits:
+                track = int(hit["entity"]["track_id"])
+                row = best.setdefault(track, floors.copy())
+                row[j] = max(row[j], float(hit["distance"]))
+        shift = float(np.mean(offsets))
+        bounds = {track: float(row.sum() / n) + shift + slack for track, row in best.items()}
+        return bounds, float(floors.sum() / n) + shift + slack
+
+    def _rescore(self, pieces: Gaussians, *, lam: float, k: int, bounds: dict[int, float],
+                 rest: float) -> list[SpanHit] | None:
+        """The exact top ``k`` among the bounded tracks, rescoring them best bound first until no track left can
+        beat the ``k``-th; None when the tracks Milvus did not return might (ask for more spans)."""
+        order = sorted(bounds, key=lambda t: -bounds[t])
+        m = FIRST_TRACKS * k
+        while True:
+            chosen = np.sort(np.array(order[:m], dtype=np.int64))
+            best = self._table(chosen).best_runs(pieces, chosen, lam=lam) if chosen.size else []
+            beyond = max([bounds[t] for t in order[m:m + 1]] + [rest])
+            if len(best) >= k and best[k - 1].score >= beyond:
+                return best[:k]
+            if m >= len(order):
+                return best[:k] if rest == -np.inf else None
+            m *= TRACK_GROWTH
+
+    def _every_run(self, pieces: Gaussians, *, lam: float, k: int, where: str) -> list[SpanHit]:
+        """Every passing span read back and every run scored (past Milvus's largest limit)."""
+        table = self._fetch(where)
+        return table.best_runs(pieces, np.unique(table.track_ids), lam=lam)[:k]
+
+    def _table(self, track_ids: np.ndarray) -> SpanTable:
+        """Every span of the given tracks."""
+        return self._fetch(f"track_id in {np.asarray(track_ids, dtype=np.int64).tolist()}")
+
+    def _fetch(self, where: str) -> SpanTable:
+        """The spans ``where`` keeps: one query, or an iterator where they are more than one query returns."""
+        fields = ["row", "track_id", "start_s", "end_s", "gaussian"]
+        rows = list(_call(self.client.query, self.collection, filter=where, output_fields=fields, limit=MAX_TOP_K,
+                          consistency_level="Eventually", timeout=self.timeout_s))
+        if len(rows) == MAX_TOP_K:
+            rows = []
+            iterator = _call(self.client.query_iterator, self.collection, batch_size=FETCH_BATCH, filter=where,
+                             output_fields=fields, timeout=self.timeout_s)
+            try:
+                while batch := _call(iterator.next):
+                    rows.extend(batch)
+            finally:
+                iterator.close()
+        rows.sort(key=lambda r: r["row"])
+        parts = np.array([r["gaussian"] for r in rows], dtype=np.float32).reshape(len(rows), -1)
+        d = parts.shape[1] // 3
+        return SpanTable(np.array([r["track_id"] for r in rows], dtype=np.int64),
+                         np.array([r["start_s"] for r in rows], dtype=np.float64),
+                         np.array([r["end_s"] for r in rows], dtype=np.float64),
+                         Gaussians(parts[:, :d], parts[:, d : 2 * d], parts[:, 2 * d :]))
+
+
+def _span_where(allowed: np.ndarray | None, exclude: Collection[int]) -> str:
+    terms = [] if allowed is None else [f"track_id in {np.asarray(allowed, dtype=np.int64).tolist()}"]
+    if exclude:
+        terms.append(f"track_id not in {sorted(int(t) for t in exclude)}")
+    return " and ".join(terms)
+
+
+def write_spans(client: Any, name: str, table: SpanTable, *, timeout_s: float) -> dict[str, Any]:
+    """Create, fill and load ``name`` with a table's spans; what ``open_spans`` needs to search it."""
+    index = build_spans(table)
+    d = index.gaussians.E.shape[1] if index.gaussians.E.ndim == 2 and index.size else 1
+    _create_span_collection(client, name, d)
+    gaussians = np.hstack(list(index.gaussians)).astype(np.float32) if index.size else np.zeros((0, 3 * d))
+    for start in range(0, index.size, INSERT_BATCH):
+        rows = range(start, min(index.size, start + INSERT_BATCH))
+        _call(client.insert, name, [{"row": r, "track_id": int(index.track_ids[r]), "start_s": float(index.starts[r]),
+                                     "end_s": float(index.ends[r]), "vector": index.vectors[r],
+                                     "gaussian": gaussians[r]} for r in rows], timeout=timeout_s)
+    _call(client.flush, name)
+    _call(client.load_collection, name)
+    if (counted := _count(client, name)) != index.size:
+        raise MilvusDownError(f"Milvus holds {counted} of the {index.size} spans written to {name}")
+    return {"collection": name, "size": index.size, "centre": index.centre.tolist(),
+            "abs_max": index.abs_max.tolist(), "longest": index.longest_s()}
+
+
+def _create_span_collection(client: Any, name: str, d: int) -> None:
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("row", DataType.INT64, is_primary=True)
+    schema.add_field("track_id", DataType.INT64)
+    schema.add_field("start_s", DataType.DOUBLE)
+    schema.add_field("end_s", DataType.DOUBLE)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=3 * d + 1)
+    schema.add_field("gaussian", DataType.FLOAT_VECTOR, dim=3 * d)
+    indexes = client.prepare_index_params()
+    indexes.add_index("vector", index_type="FLAT", metric_type="IP")
+    indexes.add_index("gaussian", index_type="FLAT", metric_type="L2")  # Milvus loads only indexed vectors
+    _call(client.create_collection, name, schema=schema, index_params=indexes, consistency_level="Strong")
+
+
+def open_spans(client: Any, meta: dict[str, Any], *, timeout_s: float) -> MilvusSpans:
+    """The span collection ``write_spans`` described in ``meta``, loaded for search."""
+    _call(client.load_collection, meta["collection"])
+    return MilvusSpans(meta["collection"], int(meta["size"]), np.asarray(meta["centre"], dtype=np.float64),
+                       np.asarray(meta["abs_max"], dtype=np.float64), float(meta["longest"]), client, timeout_s)

@@ -14,7 +14,7 @@ from app.catalog import TrackFilters
 from app.errors import SpansUnavailableError
 from app.index import Hit, SearchIndex
 from app.settings import Settings
-from app.spans import SpanIndex
+from app.spans import SpanSearch
 from models.scoring import Gaussians
 
 NO_TRACK_PASSES = "no track in the catalogue passes the filters"
@@ -50,23 +50,20 @@ def allowed_rows(session: Session, snapshot: SearchIndex, filters: TrackFilters 
     return snapshot.select(filters, lambda: catalog.filtered_track_ids(session, filters))
 
 
-def span_index(snapshot: SearchIndex) -> SpanIndex:
+def span_index(snapshot: SearchIndex) -> SpanSearch:
     """The serving snapshot's span index, or a 409 naming why there is none."""
     if snapshot.spans is not None:
         return snapshot.spans
-    if snapshot.kind == "milvus":
-        raise SpansUnavailableError("span search runs on the FAISS index; this service serves from Milvus "
-                                    "(MOODSPACE_INDEX_KIND)")
     raise SpansUnavailableError("the serving index was built before span search existed; reindex "
                                 "(POST /v1/admin/reindex or `moodspace reindex`) to add spans")
 
 
-def allowed_spans(session: Session, spans: SpanIndex, filters: TrackFilters | None) -> np.ndarray | None:
+def allowed_spans(session: Session, spans: SpanSearch, filters: TrackFilters | None) -> np.ndarray | None:
     """The span rows of the tracks that pass ``filters`` (None: no filters, every span)."""
     return None if filters is None else spans.rows_of(catalog.filtered_track_ids(session, filters))
 
 
-def no_span_reason(spans: SpanIndex, *, seconds: float, allowed: np.ndarray | None) -> str:
+def no_span_reason(spans: SpanSearch, *, seconds: float, allowed: np.ndarray | None) -> str:
     """Why a span search found nothing: the filters, or no track as long as the span."""
     if allowed is not None and allowed.size == 0:
         return NO_TRACK_PASSES

@@ -20,6 +20,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -30,6 +31,19 @@ FIRST_TRACKS = 4  # tracks rescored exactly first, per track asked for (and excl
 TRACK_GROWTH = 4
 FLOAT32_SLACK = 2.0**-17  # per |stored value|: float32 rounding of the stored vectors and of the product's sums
 SPAN_ARRAYS = ("track_ids", "starts", "ends", "E", "mu", "logvar", "vectors", "centre", "abs_max")
+
+
+class SpanSearch(Protocol):
+    """What a backend's span search offers: ``SpanIndex`` here, ``app.milvus.MilvusSpans`` on Milvus."""
+
+    @property
+    def size(self) -> int: ...
+    def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
+        """What ``search(allowed=...)`` takes to keep the spans of the given tracks."""
+        ...
+    def longest_s(self, allowed: np.ndarray | None = None) -> float: ...
+    def search(self, pieces: Gaussians, *, lam: float, k: int, allowed: np.ndarray | None = None,
+               exclude: Collection[int] = ()) -> list[SpanHit]: ...
 
 
 @dataclass(frozen=True)

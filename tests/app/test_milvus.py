@@ -135,11 +135,12 @@ def test_a_command_line_ingest_publishes_a_collection_the_service_then_serves(tm
     published = MilvusStore(str(tmp_path / "data" / "milvus.db"))
     collections = published.client.list_collections()
     published.close()
-    assert len(collections) == 1
+    assert len(collections) == 2  # the tracks' and their spans'
     with TestClient(create_app(make_settings(tmp_path, bundle_dir, index_kind="milvus"))) as client:
         ready = client.get("/readyz").json()
         assert ready["index_kind"] == "milvus" and ready["index_size"] == 3
-        assert collections == [f"moodspace_{ready['generation'].replace('-', '_')}"]  # served, not rebuilt
+        served = f"moodspace_{ready['generation'].replace('-', '_')}"
+        assert sorted(collections) == [served, f"{served}_spans"]  # served, not rebuilt
 
 
 FILTER_CASES = [
@@ -183,3 +184,67 @@ def test_filters_are_milvus_expressions_with_the_databases_meaning(tmp_path: Pat
             everything = client.post("/v1/emotion-to-music", json={**body, "filters": None}).json()["results"]
             expected = [r["track_id"] for r in everything if r["track_id"] in passing]
             assert [r["track_id"] for r in found.json()["results"]] == expected, (filters, expression)
+
+
+@pytest.mark.parametrize(("first_spans", "max_top_k"), [(64, 16_384), (1, 16_384), (1, 40)])
+def test_milvus_span_search_is_the_exact_best_run_of_every_track(store: MilvusStore, monkeypatch,
+                                                                  first_spans: int, max_top_k: int):
+    """The same answers as scoring every run of every track, from the first limit, after the limit grows, and
+    past Milvus's largest limit (every span read back)."""
+    from app import milvus as milvus_module
+    from app import spans as spans_module
+    from models.spans import SpanTable
+    from tests.app.test_spans import _brute_force, _catalogue, _pieces
+
+    monkeypatch.setattr(milvus_module, "FIRST_SPANS", first_spans)
+    monkeypatch.setattr(milvus_module, "MAX_TOP_K", max_top_k)
+    monkeypatch.setattr(milvus_module, "FIRST_TRACKS", 1)
+    monkeypatch.setattr(spans_module, "FIRST_TRACKS", 1)
+    owners, starts, ends, gaussians = _catalogue(seed=5)
+    table = SpanTable(owners, starts, ends, gaussians)
+    ids = np.unique(owners)
+    snapshot = store.build(model_version="v", track_ids=ids, gaussians=_gaussians(ids.size, d=4), spans=table)
+    spans = snapshot.spans
+    assert spans is not None and spans.size == owners.size
+    for lam in (0.5, 0.9, 0.98):
+        for n in (1, 3):
+            pieces = _pieces(seed=10 * n, n=n)
+            found = spans.search(pieces, lam=lam, k=5)
+            expected = _brute_force(owners, starts, ends, Gaussians(*(p.astype(np.float32) for p in gaussians)),
+                                    pieces, lam)[:5]
+            assert [(h.track_id, h.start_s, h.end_s) for h in found] == [e[:3] for e in expected]
+            np.testing.assert_allclose([h.score for h in found], [e[3] for e in expected], rtol=1e-9, atol=1e-9)
+    passing = ids[::3]
+    exclude = {int(passing[0])}
+    pieces = _pieces(seed=8, n=2)
+    found = spans.search(pieces, lam=0.9, k=4, allowed=spans.rows_of(passing), exclude=exclude)
+    f32 = Gaussians(*(p.astype(np.float32) for p in gaussians))
+    expected = _brute_force(owners, starts, ends, f32, pieces, 0.9, allowed=np.flatnonzero(np.isin(owners, passing)),
+                            exclude=exclude)
+    assert [h.track_id for h in found] == [e[0] for e in expected[:4]]
+    assert spans.longest_s() == pytest.approx(table.longest_s())
+    assert spans.longest_s(spans.rows_of(passing)) == pytest.approx(table.longest_s(table.rows_of(passing)))
+    assert spans.search(pieces, lam=0.9, k=4, allowed=spans.rows_of(np.array([], dtype=np.int64))) == []
+
+
+def test_a_published_generation_keeps_its_spans_and_a_reader_opens_them(store: MilvusStore, tmp_path: Path):
+    from models.spans import SpanTable
+    from tests.app.test_spans import _catalogue, _pieces
+
+    owners, starts, ends, gaussians = _catalogue(seed=2, tracks=20)
+    ids = np.unique(owners)
+    first = store.build(model_version="v", track_ids=ids, gaussians=_gaussians(ids.size, d=4),
+                        spans=SpanTable(owners, starts, ends, gaussians))
+    store.publish(first)
+    assert first.collection + "_spans" in store.client.list_collections()
+    reader = MilvusStore(str(tmp_path / "milvus.db"), alias="parity")
+    opened = reader.load_current("v")
+    assert opened is not None and opened.spans is not None
+    pieces = _pieces(seed=1, n=2)
+    assert opened.spans.search(pieces, lam=0.9, k=3) == first.spans.search(pieces, lam=0.9, k=3)  # type: ignore
+    second = store.build(model_version="v", track_ids=ids, gaussians=_gaussians(ids.size, d=4))
+    store.publish(second)
+    assert second.spans is None
+    left = store.client.list_collections()
+    assert first.collection not in left and first.collection + "_spans" not in left  # replaced: both dropped
+    reader.close()

@@ -1,5 +1,6 @@
 """Span search through the API: emotion -> music and text -> music return each track's best-matching stretch, on
-SQLite and PostgreSQL; bad span requests are 4xx naming the field; an index without spans is a 409."""
+SQLite and PostgreSQL and on the Milvus index; bad span requests are 4xx naming the field; an index without spans
+is a 409."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.tables import TrackEmbedding
 from models.inference import SpanGrid
-from tests.app.conftest import AUTH, make_settings, reindex
+from tests.app.conftest import AUTH, _postgres_database, make_settings, reindex
 from tests.app.test_text import STORY
 from training.corpus.generate import synth_clip
 from training.corpus.synth import SR
@@ -47,11 +48,19 @@ def _fill(client: TestClient, wavs: list[bytes]) -> list[dict]:
     return tracks
 
 
-@pytest.fixture
-def spans_client(tmp_path: Path, bundle_dir: Path, database_url: str,
+@pytest.fixture(params=["sqlite", "postgresql", "milvus"])
+def spans_client(request: pytest.FixtureRequest, tmp_path: Path, bundle_dir: Path,
                  long_wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict]]]:
-    with TestClient(create_app(make_settings(tmp_path, bundle_dir, database_url))) as client:
-        yield client, _fill(client, long_wavs)
+    """The service on SQLite and on PostgreSQL with the FAISS index, and on SQLite with the Milvus index."""
+    postgres = _postgres_database() if request.param == "postgresql" else None
+    settings = make_settings(tmp_path, bundle_dir, None if postgres is None else next(postgres),
+                             **({"index_kind": "milvus"} if request.param == "milvus" else {}))
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield client, _fill(client, long_wavs)
+    finally:
+        if postgres is not None:
+            postgres.close()  # drops the database
 
 
 def _e2m(client: TestClient, **body) -> dict:
