@@ -12,7 +12,7 @@ from models.curves import curve_mean
 from models.errors import QueryError
 from models.harmony import Tonality, tonality
 from models.inference import Embedder, TrackSpans
-from models.scoring import Gaussians, composite_scores
+from models.scoring import Gaussians, composite_scores, unstack
 from models.taxonomy import TAXONOMIES
 
 
@@ -112,7 +112,7 @@ def encode_point_queries(embedder: Embedder, queries: Sequence[tuple[tuple[float
     """``encode_emotion_query`` of several (point, named emotion) queries, exactly one of the two set in each: the
     points in one pass of the emotion encoder; an unknown emotion's error in its place."""
     points = [(float(p[0]), float(p[1])) for p, _ in queries if p is not None]
-    embedded = iter(_rows(embedder.embed_points(np.array(points)))) if points else iter(())
+    embedded = iter(unstack(embedder.embed_points(np.array(points)))) if points else iter(())
     encoded: list[tuple[Gaussians, tuple[float, float]] | QueryError] = []
     for point, emotion in queries:
         if point is not None:
@@ -123,11 +123,6 @@ def encode_point_queries(embedder: Embedder, queries: Sequence[tuple[tuple[float
         except QueryError as error:
             encoded.append(error)
     return encoded
-
-
-def _rows(gaussians: Gaussians) -> list[Gaussians]:
-    """Each row of an (n, d) set as a (1, d) one."""
-    return [Gaussians(*(part[i : i + 1] for part in gaussians)) for i in range(gaussians.E.shape[0])]
 
 
 def encode_span_query(embedder: Embedder, query: Gaussians, *, curve: np.ndarray | None = None,

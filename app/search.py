@@ -15,7 +15,7 @@ from app.errors import SpansUnavailableError
 from app.index import Hit, SearchIndex
 from app.settings import Settings
 from app.spans import SpanSearch
-from models.scoring import Gaussians
+from models.scoring import Gaussians, stack
 
 NO_TRACK_PASSES = "no track in the catalogue passes the filters"
 OVERFETCH = 20  # deleted tracks can linger in the index until the next reindex; excluded ones are skipped
@@ -118,7 +118,7 @@ def search_cue_list(session: Session, snapshot: SearchIndex, queries: list[Gauss
             answers.append(search_tracks(session, snapshot, query, settings=settings, lam=lam, k=k, exclude=used,
                                          allowed=allowed))
         return answers
-    found = _search_many(session, snapshot, stacked(queries), settings=settings, lams=[lam] * len(queries),
+    found = _search_many(session, snapshot, stack(queries), settings=settings, lams=[lam] * len(queries),
                          ks=[k * (i + 1) for i in range(len(queries))])
     answers, used = [], set()
     for results in found:
@@ -134,11 +134,6 @@ def search_tracks_many(session: Session, snapshot: SearchIndex, queries: Gaussia
     one catalogue listing: each answer is the one ``search_tracks`` gives that query alone."""
     found = _search_many(session, snapshot, queries, settings=settings, lams=lams, ks=ks)
     return [results[:k] for results, k in zip(found, ks, strict=True)]
-
-
-def stacked(queries: Sequence[Gaussians]) -> Gaussians:
-    """(1, d) query embeddings stacked into one (n, d) set."""
-    return Gaussians(*(np.vstack(parts) for parts in zip(*queries, strict=True)))
 
 
 def _search_many(session: Session, snapshot: SearchIndex, queries: Gaussians, *, settings: Settings,

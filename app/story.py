@@ -3,6 +3,7 @@ segments, each with its own tracks."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,12 +28,17 @@ class Segment(Cue):
     query: Gaussians  # the cue's query for whole-track search
 
 
-def whole_query(embedder: Embedder, text: str, sentences: list[str], va: np.ndarray, *, bridge: str) -> Gaussians:
+def whole_query(embedder: Embedder, text: str, va: np.ndarray, *, bridge: str) -> Gaussians:
     """One query for the whole story: its sentence-VA curve through the emotion encoder (``va``), or the
     paragraph through the metric head (``metric``)."""
+    return whole_queries(embedder, [text], [va], bridge=bridge)
+
+
+def whole_queries(embedder: Embedder, texts: Sequence[str], vas: Sequence[np.ndarray], *, bridge: str) -> Gaussians:
+    """``whole_query`` of several stories with one bridge in one pass of the encoder: (n, d) arrays."""
     if bridge == "metric":
-        return embedder.embed_text([text])
-    return embedder.embed_curve(embedder.story_curve(va))
+        return embedder.embed_text(list(texts))
+    return embedder.embed_curves([embedder.story_curve(va) for va in vas])
 
 
 def arc_cues(va: np.ndarray) -> list[Cue]:

@@ -12,6 +12,7 @@ validation data, stored in the model) gives a mean and a spread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,8 +158,13 @@ class Embedder:
     def embed_curve(self, curve: np.ndarray) -> Gaussians:
         """Emotion embedding of one validated (T, 3) curve [t, valence, arousal] (``models.curves.validate_curve``:
         callers check curves where they come in)."""
-        assert curve.ndim == 2 and curve.shape[1] == 3 and (np.diff(curve[:, 0]) >= 0).all(), "validate the curve"
-        return self.embed_va([curve_sequence(curve, frame_seconds=self.config.frontend.frame_seconds)])
+        return self.embed_curves([curve])
+
+    def embed_curves(self, curves: Sequence[np.ndarray]) -> Gaussians:
+        """``embed_curve`` of several curves in one pass of the encoder (packed: each as it would be alone)."""
+        for curve in curves:
+            assert curve.ndim == 2 and curve.shape[1] == 3 and (np.diff(curve[:, 0]) >= 0).all(), "validate curves"
+        return self.embed_va([curve_sequence(c, frame_seconds=self.config.frontend.frame_seconds) for c in curves])
 
     @property
     def has_text(self) -> bool:

@@ -13,6 +13,7 @@ and the augmented numbers stay small.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -24,6 +25,16 @@ class Gaussians(NamedTuple):
     E: np.ndarray
     mu: np.ndarray
     logvar: np.ndarray
+
+
+def stack(parts: Sequence[Gaussians]) -> Gaussians:
+    """Embeddings stacked into one set: (1, d) queries into an (n, d) batch."""
+    return Gaussians(*(np.vstack(columns) for columns in zip(*parts, strict=True)))
+
+
+def unstack(gaussians: Gaussians) -> list[Gaussians]:
+    """Each row of an (n, d) set as a (1, d) one."""
+    return [Gaussians(*(part[i : i + 1] for part in gaussians)) for i in range(gaussians.E.shape[0])]
 
 
 def centred(x: np.ndarray) -> np.ndarray:

@@ -24,12 +24,11 @@ from app.search import (
     search_tracks,
     search_tracks_many,
     span_index,
-    stacked,
 )
 from app.services import EmbedderDep, IndexDep, Services, ServicesDep, SettingsDep
 from app.settings import Settings
 from models.inference import Embedder
-from models.scoring import Gaussians
+from models.scoring import Gaussians, stack
 
 router = APIRouter(prefix="/v1", tags=["emotion"])
 ERRORS = {code: {"model": ErrorOut} for code in (409, 413, 422, 503)}
@@ -77,7 +76,7 @@ def _answer_points(requests: Sequence[PointRequest]) -> list[EmotionToMusicRespo
     asked = [(q, e) for q, e in zip(queries, encoded, strict=True) if not isinstance(e, Exception)]
     lams = [embedder.config.score_lam if q.lam is None else q.lam for q, _ in asked]
     with services.sessions() as session:
-        found = iter(search_tracks_many(session, snapshot, stacked([g for _, (g, _) in asked]), settings=settings,
+        found = iter(search_tracks_many(session, snapshot, stack([g for _, (g, _) in asked]), settings=settings,
                                         lams=lams, ks=[q.k for q, _ in asked]) if asked else [])
     answers: list[EmotionToMusicResponse | Exception] = []
     lam = iter(lams)

@@ -93,3 +93,42 @@ def test_stories_keep_to_the_filters_in_both_modes(story_client: TestClient):
             body = story_client.post("/v1/text-to-music", json={"text": STORY, "k": 2, "mode": mode,
                                                                 "filters": filters}).json()
             assert body["reason"] == "no track in the catalogue passes the filters", (mode, filters)
+
+
+def test_stories_answered_in_one_batch_equal_their_answers_one_at_a_time(story_client: TestClient, monkeypatch):
+    from app.routers.schemas import TextQuery
+
+    services = story_client.app.state.services  # type: ignore[attr-defined]
+    settings = services.settings
+    bodies = [{"text": STORY, "k": 3}, {"text": "A quiet morning. Rain on the window.", "k": 2, "lam": 0.3},
+              {"text": STORY, "k": 4, "bridge": "metric"}, {"text": "Everyone cheered!", "k": 6}]
+    requests = [text_router.StoryRequest(TextQuery(**b), text_router._sentences(TextQuery(**b), settings), services)
+                for b in bodies]
+    batch = text_router._answer_stories(requests)
+    threads = record_threads(monkeypatch, text_router, "_text_to_music")
+    monkeypatch.setattr(text_router, "QUICK_TEXT_CHARS", 0)  # every text alone, in the thread pool
+    for body, answer in zip(bodies, batch, strict=True):
+        alone = story_client.post("/v1/text-to-music", json=body).json()
+        assert not isinstance(answer, Exception)
+        got = answer.model_dump(mode="json")
+        assert [r["track_id"] for r in got["results"]] == [r["track_id"] for r in alone["results"]]
+        assert len(got["results"]) == min(body["k"], 6)
+        for mine, theirs in zip(got["results"], alone["results"], strict=True):
+            assert abs(mine["score"] - theirs["score"]) < 1e-6
+        for mine, theirs in zip(got["sentences"], alone["sentences"], strict=True):
+            assert mine["text"] == theirs["text"] and abs(mine["valence"] - theirs["valence"]) < 1e-6
+        assert {k: got[k] for k in ("mode", "bridge", "lam", "model_version", "index_generation")} == \
+               {k: alone[k] for k in ("mode", "bridge", "lam", "model_version", "index_generation")}
+    assert len(threads) == len(bodies) and not any(t.startswith("query") for t in threads)
+
+
+def test_a_whole_story_is_answered_on_the_query_thread_in_a_batch_and_an_arc_alone(story_client: TestClient,
+                                                                                   monkeypatch):
+    batches = record_threads(monkeypatch, text_router, "_answer_stories")
+    alone = record_threads(monkeypatch, text_router, "_text_to_music")
+    for body in ({"text": STORY}, {"text": STORY, "mode": "arc"}, {"text": STORY, "filters": {"genre": "jazz"}}):
+        assert story_client.post("/v1/text-to-music", json=body).status_code == 200
+    assert len(batches) == 1 and batches[0].startswith("query")
+    assert len(alone) == 2 and all(t.startswith("query") for t in alone)
+    empty = story_client.post("/v1/text-to-music", json={"text": "  "})
+    assert empty.status_code == 422 and "empty" in empty.text and len(batches) == 1  # refused before queueing
