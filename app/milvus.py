@@ -388,6 +388,7 @@ class MilvusSpans:
     centre: np.ndarray  # (d,) float64: the spans' mean mu
     abs_max: np.ndarray  # (3d + 1,) largest |stored value| per dimension of the augmented vectors
     longest: float  # the longest stretch of one track's spans, in seconds
+    most: int  # the most spans one track has
     client: Any  # MilvusClient
     timeout_s: float = 10.0
 
@@ -405,50 +406,68 @@ class MilvusSpans:
                exclude: Collection[int] = ()) -> list[SpanHit]:
         """The exact top ``k`` tracks by their best run for ``pieces`` ((n, d) arrays), skipping ``exclude``; with
         ``allowed`` (``rows_of``: track ids), among those tracks only."""
-        if k <= 0 or self.size == 0 or (allowed is not None and allowed.size == 0):
-            return []
+        if k <= 0 or pieces.E.shape[0] > self.most or (allowed is not None and allowed.size == 0):
+            return []  # (no track has a run that long)
         where = _span_where(allowed, exclude)
         limit = min(self.size, MAX_TOP_K, FIRST_SPANS * (k + len(exclude)))
+        fetched: dict[int, list[dict[str, Any]]] = {}  # the span rows of each track rescored so far
         while True:
             bounds, rest = self._bounds(pieces, lam=lam, limit=limit, where=where)
-            found = self._rescore(pieces, lam=lam, k=k, bounds=bounds, rest=rest)
+            last = limit >= min(self.size, MAX_TOP_K)
+            found = self._rescore(pieces, lam=lam, k=k, bounds=bounds, rest=rest, fetched=fetched, last=last)
             if found is not None:
                 return found
-            if limit >= min(self.size, MAX_TOP_K):
+            if last:
                 return self._every_run(pieces, lam=lam, k=k, where=where)
             limit = min(self.size, MAX_TOP_K, limit * SPAN_GROWTH)
 
-    def _bounds(self, pieces: Gaussians, *, lam: float, limit: int, where: str) -> tuple[dict[int, float], float]:
-        """Each track Milvus returned and the most its runs can score; the most a run of any other track can."""
+    def _bounds(self, pieces: Gaussians, *, lam: float, limit: int, where: str
+                ) -> tuple[dict[int, tuple[float, range]], float]:
+        """Each track Milvus returned a span of: the most its runs can score, and its rows; the most a run of any
+        other track can score. A run's piece ``j`` scores what Milvus returned for that span, or at most
+        ``floor_j``."""
         q, offsets = augment_query(pieces, lam=lam, centre=self.centre)
+        n = q.shape[0]
         slack = float(np.max(np.abs(q) @ (FLOAT32_SLACK * self.abs_max))) + 1e-9
         found = _call(self.client.search, self.collection, data=q.astype(np.float32).tolist(), anns_field="vector",
-                      limit=limit, search_params={"metric_type": "IP"}, output_fields=["track_id"], filter=where,
-                      consistency_level="Eventually", timeout=self.timeout_s)
-        n = len(found)
+                      limit=limit, search_params={"metric_type": "IP"}, filter=where,
+                      output_fields=["track_id", "pos", "count"], consistency_level="Eventually",
+                      timeout=self.timeout_s)
         floors = np.array([hits[-1]["distance"] if len(hits) == limit else -np.inf for hits in found])
-        best: dict[int, np.ndarray] = {}
+        returned: dict[int, dict[int, np.ndarray]] = {}  # track -> span position -> score per piece
+        rows: dict[int, range] = {}
         for j, hits in enumerate(found):
             for hit in hits:
-                track = int(hit["entity"]["track_id"])
-                row = best.setdefault(track, floors.copy())
-                row[j] = max(row[j], float(hit["distance"]))
-        shift = float(np.mean(offsets))
-        bounds = {track: float(row.sum() / n) + shift + slack for track, row in best.items()}
-        return bounds, float(floors.sum() / n) + shift + slack
+                entity = hit["entity"]
+                track, pos, count = int(entity["track_id"]), int(entity["pos"]), int(entity["count"])
+                returned.setdefault(track, {}).setdefault(pos, floors.copy())[j] = float(hit["distance"])
+                rows[track] = range(int(hit["row"]) - pos, int(hit["row"]) - pos + count)
+        shift = float(np.mean(offsets)) + slack
+        bounds = {}
+        for track, scores in returned.items():
+            best = _best_run_bound(scores, floors, count=len(rows[track]), n=n)
+            if best > -np.inf:
+                bounds[track] = (best + shift, rows[track])
+        return bounds, float(floors.mean()) + shift
 
-    def _rescore(self, pieces: Gaussians, *, lam: float, k: int, bounds: dict[int, float],
-                 rest: float) -> list[SpanHit] | None:
+    def _rescore(self, pieces: Gaussians, *, lam: float, k: int, bounds: dict[int, tuple[float, range]],
+                 rest: float, fetched: dict[int, list[dict[str, Any]]], last: bool) -> list[SpanHit] | None:
         """The exact top ``k`` among the bounded tracks, rescoring them best bound first until no track left can
-        beat the ``k``-th; None when the tracks Milvus did not return might (ask for more spans)."""
-        order = sorted(bounds, key=lambda t: -bounds[t])
+        beat the ``k``-th; None when the tracks Milvus returned nothing for might (ask for more spans). Unless this
+        is the ``last`` limit, a ``k``-th score below their bound asks for more spans at once: that is cheaper than
+        reading many more tracks back."""
+        order = sorted(bounds, key=lambda t: -bounds[t][0])
         m = FIRST_TRACKS * k
         while True:
+            self._read_tracks([t for t in order[:m] if t not in fetched], bounds, into=fetched)
             chosen = np.sort(np.array(order[:m], dtype=np.int64))
-            best = self._table(chosen).best_runs(pieces, chosen, lam=lam) if chosen.size else []
-            beyond = max([bounds[t] for t in order[m:m + 1]] + [rest])
+            table = _span_table([row for t in chosen for row in fetched[t]])
+            best = table.best_runs(pieces, chosen, lam=lam)
+            beyond = max([bounds[t][0] for t in order[m : m + 1]] + [rest])
             if len(best) >= k and best[k - 1].score >= beyond:
                 return best[:k]
+            if not last and len(best) >= k and best[k - 1].score < rest:
+                return None
             if m >= len(order):
                 return best[:k] if rest == -np.inf else None
             m *= TRACK_GROWTH
@@ -462,9 +481,17 @@ class MilvusSpans:
         """Every span of the given tracks."""
         return self._fetch(f"track_id in {np.asarray(track_ids, dtype=np.int64).tolist()}")
 
+    def _read_tracks(self, tracks: list[int], bounds: dict[int, tuple[float, range]], *,
+                     into: dict[int, list[dict[str, Any]]]) -> None:
+        """Read the spans of ``tracks`` by primary key (a track's spans are a run of consecutive rows)."""
+        ids = [r for t in tracks for r in bounds[t][1]]
+        for row in _call(self.client.get, self.collection, ids=ids, output_fields=SPAN_FIELDS,
+                         timeout=self.timeout_s) if ids else []:
+            into.setdefault(int(row["track_id"]), []).append(row)
+
     def _fetch(self, where: str) -> SpanTable:
         """The spans ``where`` keeps: one query, or an iterator where they are more than one query returns."""
-        fields = ["row", "track_id", "start_s", "end_s", "gaussian"]
+        fields = SPAN_FIELDS
         rows = list(_call(self.client.query, self.collection, filter=where, output_fields=fields, limit=MAX_TOP_K,
                           consistency_level="Eventually", timeout=self.timeout_s))
         if len(rows) == MAX_TOP_K:
@@ -476,13 +503,33 @@ class MilvusSpans:
                     rows.extend(batch)
             finally:
                 iterator.close()
-        rows.sort(key=lambda r: r["row"])
-        parts = np.array([r["gaussian"] for r in rows], dtype=np.float32).reshape(len(rows), -1)
-        d = parts.shape[1] // 3
-        return SpanTable(np.array([r["track_id"] for r in rows], dtype=np.int64),
-                         np.array([r["start_s"] for r in rows], dtype=np.float64),
-                         np.array([r["end_s"] for r in rows], dtype=np.float64),
-                         Gaussians(parts[:, :d], parts[:, d : 2 * d], parts[:, 2 * d :]))
+        return _span_table(rows)
+
+
+SPAN_FIELDS = ["row", "track_id", "start_s", "end_s", "gaussian"]
+
+
+def _span_table(rows: list[dict[str, Any]]) -> SpanTable:
+    """Span rows read back, in row order (grouped by track, in time order), as a table."""
+    rows.sort(key=lambda r: r["row"])
+    parts = np.array([r["gaussian"] for r in rows], dtype=np.float32).reshape(len(rows), -1) if rows else \
+        np.zeros((0, 3), dtype=np.float32)
+    d = parts.shape[1] // 3
+    return SpanTable(np.array([r["track_id"] for r in rows], dtype=np.int64),
+                     np.array([r["start_s"] for r in rows], dtype=np.float64),
+                     np.array([r["end_s"] for r in rows], dtype=np.float64),
+                     Gaussians(parts[:, :d], parts[:, d : 2 * d], parts[:, 2 * d :]))
+
+
+def _best_run_bound(scores: dict[int, np.ndarray], floors: np.ndarray, *, count: int, n: int) -> float:
+    """The most a run of ``n`` of a track's ``count`` spans can score (before offsets): span ``p`` scores
+    ``scores[p][j]`` for piece ``j`` where Milvus returned it, else at most ``floors[j]``; -inf: no run."""
+    starts = {p - j for p in scores for j in range(n)} | {0}
+    best = -np.inf
+    for c in starts:
+        if 0 <= c <= count - n:
+            best = max(best, float(np.mean([scores.get(c + j, floors)[j] for j in range(n)])))
+    return best
 
 
 def _span_where(allowed: np.ndarray | None, exclude: Collection[int]) -> str:
@@ -498,9 +545,12 @@ def write_spans(client: Any, name: str, table: SpanTable, *, timeout_s: float) -
     d = index.gaussians.E.shape[1] if index.gaussians.E.ndim == 2 and index.size else 1
     _create_span_collection(client, name, d)
     gaussians = np.hstack(list(index.gaussians)).astype(np.float32) if index.size else np.zeros((0, 3 * d))
+    first = np.searchsorted(index.track_ids, index.track_ids, side="left")
+    count = np.searchsorted(index.track_ids, index.track_ids, side="right") - first
     for start in range(0, index.size, INSERT_BATCH):
         rows = range(start, min(index.size, start + INSERT_BATCH))
-        _call(client.insert, name, [{"row": r, "track_id": int(index.track_ids[r]), "start_s": float(index.starts[r]),
+        _call(client.insert, name, [{"row": r, "track_id": int(index.track_ids[r]), "pos": int(r - first[r]),
+                                     "count": int(count[r]), "start_s": float(index.starts[r]),
                                      "end_s": float(index.ends[r]), "vector": index.vectors[r],
                                      "gaussian": gaussians[r]} for r in rows], timeout=timeout_s)
     _call(client.flush, name)
@@ -508,13 +558,15 @@ def write_spans(client: Any, name: str, table: SpanTable, *, timeout_s: float) -
     if (counted := _count(client, name)) != index.size:
         raise MilvusDownError(f"Milvus holds {counted} of the {index.size} spans written to {name}")
     return {"collection": name, "size": index.size, "centre": index.centre.tolist(),
-            "abs_max": index.abs_max.tolist(), "longest": index.longest_s()}
+            "abs_max": index.abs_max.tolist(), "longest": index.longest_s(), "most": int(count.max(initial=0))}
 
 
 def _create_span_collection(client: Any, name: str, d: int) -> None:
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field("row", DataType.INT64, is_primary=True)
     schema.add_field("track_id", DataType.INT64)
+    schema.add_field("pos", DataType.INT64)  # the span's place in its track (0: the first)
+    schema.add_field("count", DataType.INT64)  # the track's spans
     schema.add_field("start_s", DataType.DOUBLE)
     schema.add_field("end_s", DataType.DOUBLE)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=3 * d + 1)
@@ -529,4 +581,5 @@ def open_spans(client: Any, meta: dict[str, Any], *, timeout_s: float) -> Milvus
     """The span collection ``write_spans`` described in ``meta``, loaded for search."""
     _call(client.load_collection, meta["collection"])
     return MilvusSpans(meta["collection"], int(meta["size"]), np.asarray(meta["centre"], dtype=np.float64),
-                       np.asarray(meta["abs_max"], dtype=np.float64), float(meta["longest"]), client, timeout_s)
+                       np.asarray(meta["abs_max"], dtype=np.float64), float(meta["longest"]), int(meta["most"]), client,
+                       timeout_s)

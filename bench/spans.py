@@ -1,7 +1,7 @@
 """Span search beside track-only search on the same catalogue: index size, build time and query time.
 
     python bench/spans.py [--bundle default|PATH] [--sizes 10000,100000] [--spans-per-track 36] [--queries 30]
-                          [--json OUT]
+                          [--milvus-sizes 1000,10000] [--json OUT]
 
 Per catalogue of N tracks with S spans each (36: a 3-minute track at the default grid of 10 s spans every 5 s), in
 one run: the service's track index (``build_snapshot``, exact flat) and its span index (``app.spans``: one pass
@@ -9,6 +9,8 @@ over the span vectors, exact by its certificate), both built from embeddings dra
 track and span embeddings. Reported: build seconds, index and embedding bytes, one query at a time (p50, p99) for
 whole tracks (a point), spans for a point (one span, about 10 s), spans for a 20 s curve (three pieces) and spans
 under a 10% filter, each span time also as a ratio to the track-only time. One FAISS thread, as one service worker.
+``--milvus-sizes``: the same span queries on the Milvus backend (milvus-lite, embedded: ``MilvusSpans``) beside the
+FAISS span index on the same spans, and the build (insert, flush, load) time; empty to leave it out.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])  # as in bench/query.py: 
 
 import argparse
 import json
+import tempfile
 import time
 
 import faiss
@@ -95,12 +98,48 @@ def bench_size(model: Embedder, tracks: Gaussians, spans: Gaussians, per_track: 
     return result
 
 
+def bench_milvus(model: Embedder, tracks: Gaussians, spans: Gaussians, per_track: int, *, queries: int,
+                 folder: Path) -> dict:
+    """Span queries on milvus-lite's span collection against the FAISS span index of the same spans."""
+    from app.milvus import MilvusStore  # pymilvus is imported only by this backend
+
+    n = tracks.E.shape[0]
+    ids = np.arange(n, dtype=np.int64)
+    owners = np.repeat(ids, per_track)
+    starts = np.tile(np.arange(per_track) * model.span_grid.hop_s, n)
+    table = SpanTable(owners, starts, starts + model.span_grid.width_s, spans)
+    index = build_spans(table)
+    store = MilvusStore(str(folder / f"bench-{n}.db"), alias="bench")
+    try:
+        start = time.perf_counter()
+        snapshot = store.build(model_version="bench", track_ids=ids, gaussians=tracks, spans=table)
+        build = time.perf_counter() - start
+        assert snapshot.spans is not None
+        lam, rng = model.config.score_lam, np.random.default_rng(1)
+        points = model.embed_points(rng.uniform(-1, 1, size=(queries, 2)))
+        one = [_row(points, i) for i in range(queries)]
+        seconds = model.span_grid.width_s + 2 * model.span_grid.hop_s
+        curves = [model.span_curve_query(np.array([[0.0, *rng.uniform(-1, 1, 2)],
+                                                    [seconds, *rng.uniform(-1, 1, 2)]])) for _ in range(queries)]
+        same = all(snapshot.spans.search(q, lam=lam, k=K) == index.search(q, lam=lam, k=K)
+                   for q in one[:5] + curves[:5])
+        return {"tracks": n, "spans": index.size, "build_s": build, "same_answers": same,
+                "faiss_point": _latency(lambda q: index.search(q, lam=lam, k=K), one, queries),
+                "milvus_point": _latency(lambda q: snapshot.spans.search(q, lam=lam, k=K), one, queries),
+                "faiss_curve_20s": _latency(lambda q: index.search(q, lam=lam, k=K), curves, queries),
+                "milvus_curve_20s": _latency(lambda q: snapshot.spans.search(q, lam=lam, k=K), curves, queries)}
+    finally:
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", default="default")
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--spans-per-track", type=int, default=36)
     parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--milvus-sizes", default="1000,10000",
+                        help="catalogues for the Milvus comparison; empty: none")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
@@ -120,9 +159,23 @@ def main() -> None:
             m = r[name]
             print(f"  {name:<26} p50 {m['ms_p50']:9.2f} ms  p99 {m['ms_p99']:9.2f} ms  "
                   f"({m['ms_p50'] / base:.1f}x the track search)")
+    milvus: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (int(s) for s in args.milvus_sizes.split(",") if s):
+            r = bench_milvus(model, synthetic_catalogue(base_tracks, n),
+                             synthetic_catalogue(base_spans, n * args.spans_per_track, seed=1), args.spans_per_track,
+                             queries=args.queries, folder=Path(tmp))
+            milvus[str(n)] = r
+            print(f"Milvus (milvus-lite), {n:,} tracks, {r['spans']:,} spans: build {r['build_s']:.1f} s; answers "
+                  f"{'the same as' if r['same_answers'] else 'DIFFERENT from'} FAISS's")
+            for kind in ("point", "curve_20s"):
+                f, m = r[f"faiss_{kind}"], r[f"milvus_{kind}"]
+                print(f"  spans_{kind:<20} FAISS p50 {f['ms_p50']:8.2f} ms  Milvus p50 {m['ms_p50']:8.2f} ms  "
+                      f"p99 {m['ms_p99']:8.2f} ms  ({m['ms_p50'] / f['ms_p50']:.1f}x)")
     if args.json:
         args.json.write_text(json.dumps({"bundle": model.version, "lam": model.config.score_lam,
-                                         "spans_per_track": args.spans_per_track, "sizes": sizes}, indent=2))
+                                         "spans_per_track": args.spans_per_track, "sizes": sizes,
+                                         "milvus": milvus}, indent=2))
 
 
 if __name__ == "__main__":

@@ -248,3 +248,29 @@ def test_a_published_generation_keeps_its_spans_and_a_reader_opens_them(store: M
     left = store.client.list_collections()
     assert first.collection not in left and first.collection + "_spans" not in left  # replaced: both dropped
     reader.close()
+
+
+@pytest.mark.parametrize("lam", [0.5, 0.98])
+def test_milvus_span_search_stays_exact_among_near_copies(store: MilvusStore, monkeypatch, lam: float):
+    """Four near copies of each track: close calls at the top, where a bound that is too low stops too early."""
+    from app import milvus as milvus_module
+    from models.spans import SpanTable
+    from tests.app.test_spans import _brute_force, _catalogue, _pieces
+
+    monkeypatch.setattr(milvus_module, "FIRST_SPANS", 1)
+    monkeypatch.setattr(milvus_module, "FIRST_TRACKS", 1)
+    owners, starts, ends, gaussians = _catalogue(seed=6, tracks=20)
+    rng = np.random.default_rng(0)
+    copies = [Gaussians(*(part + rng.normal(scale=2e-4, size=part.shape) for part in gaussians)) for _ in range(4)]
+    owners = np.concatenate([owners + 1000 * c for c in range(4)])
+    starts, ends = np.tile(starts, 4), np.tile(ends, 4)
+    stacked = Gaussians(*(np.vstack(p).astype(np.float32) for p in zip(*copies, strict=True)))
+    ids = np.unique(owners)
+    snapshot = store.build(model_version="v", track_ids=ids, gaussians=_gaussians(ids.size, d=4),
+                           spans=SpanTable(owners, starts, ends, stacked))
+    assert snapshot.spans is not None
+    for seed in range(12):
+        pieces = _pieces(seed=seed, n=1 + seed % 3)
+        found = snapshot.spans.search(pieces, lam=lam, k=5)
+        expected = _brute_force(owners, starts, ends, stacked, pieces, lam)[:5]
+        assert [h.track_id for h in found] == [e[0] for e in expected], seed
