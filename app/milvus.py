@@ -376,6 +376,7 @@ def _count(client: Any, name: str) -> int:
 SUFFIX = "_spans"  # the span collection's name: the generation's collection's name and this
 FIRST_SPANS = 64  # spans asked of Milvus per piece first, per track asked for
 SPAN_GROWTH = 4
+MOST_TRACKS_READ = 16  # tracks read back per track asked for before Milvus is asked for more spans instead
 FETCH_BATCH = 4_096  # rows per call when reading spans back
 
 
@@ -454,8 +455,8 @@ class MilvusSpans:
                  rest: float, fetched: dict[int, list[dict[str, Any]]], last: bool) -> list[SpanHit] | None:
         """The exact top ``k`` among the bounded tracks, rescoring them best bound first until no track left can
         beat the ``k``-th; None when the tracks Milvus returned nothing for might (ask for more spans). Unless this
-        is the ``last`` limit, a ``k``-th score below their bound asks for more spans at once: that is cheaper than
-        reading many more tracks back."""
+        is the ``last`` limit, a ``k``-th score below their bound, or ``MOST_TRACKS_READ`` tracks per track asked
+        for read back, asks for more spans instead: a wider search tightens every bound at once."""
         order = sorted(bounds, key=lambda t: -bounds[t][0])
         m = FIRST_TRACKS * k
         while True:
@@ -466,7 +467,7 @@ class MilvusSpans:
             beyond = max([bounds[t][0] for t in order[m : m + 1]] + [rest])
             if len(best) >= k and best[k - 1].score >= beyond:
                 return best[:k]
-            if not last and len(best) >= k and best[k - 1].score < rest:
+            if not last and ((len(best) >= k and best[k - 1].score < rest) or m >= MOST_TRACKS_READ * k):
                 return None
             if m >= len(order):
                 return best[:k] if rest == -np.inf else None
