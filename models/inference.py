@@ -166,6 +166,10 @@ class Embedder:
             assert curve.ndim == 2 and curve.shape[1] == 3 and (np.diff(curve[:, 0]) >= 0).all(), "validate curves"
         return self.embed_va([curve_sequence(c, frame_seconds=self.config.frontend.frame_seconds) for c in curves])
 
+    def query_lam(self, asked: float | None) -> float:
+        """The score's lam for a query: the one it asked for, else the model's (``config.score_lam``)."""
+        return self.config.score_lam if asked is None else asked
+
     @property
     def has_text(self) -> bool:
         return self.model.text is not None
@@ -258,7 +262,7 @@ class Embedder:
 
     def read_va(self, music: Gaussians, *, lam: float | None = None, temperature: float | None = None) -> Reading:
         """Valence/arousal of music embeddings by composite-score retrieval over the VA grid."""
-        lam = self.config.score_lam if lam is None else lam
+        lam = self.query_lam(lam)
         scores = composite_scores(music, self.grid, lam=lam).score  # (N, G)
         temperature = float(self.model.readout_temperature) if temperature is None else temperature
         weights = np.exp((scores - scores.max(axis=1, keepdims=True)) / temperature)

@@ -73,23 +73,17 @@ def _answer_points(requests: Sequence[PointRequest]) -> list[EmotionToMusicRespo
     queries = [r.query for r in requests]
     encoded = encode_point_queries(embedder, [(None if q.point is None else (q.point.valence, q.point.arousal),
                                                q.emotion) for q in queries])
-    asked = [(q, e) for q, e in zip(queries, encoded, strict=True) if not isinstance(e, Exception)]
-    lams = [embedder.config.score_lam if q.lam is None else q.lam for q, _ in asked]
+    asked = {i: e for i, e in enumerate(encoded) if not isinstance(e, Exception)}  # the rest: an unknown emotion
+    lams = {i: embedder.query_lam(queries[i].lam) for i in asked}
     with services.sessions() as session:
-        found = iter(search_tracks_many(session, snapshot, stack([g for _, (g, _) in asked]), settings=settings,
-                                        lams=lams, ks=[q.k for q, _ in asked]) if asked else [])
-    answers: list[EmotionToMusicResponse | Exception] = []
-    lam = iter(lams)
-    for e in encoded:
-        if isinstance(e, Exception):
-            answers.append(e)
-            continue
-        _, va = e
-        answers.append(EmotionToMusicResponse(
-            results=[TrackHit.of(r, query_va=va) for r in next(found)], reason=None,
-            query=VAPoint(valence=va[0], arousal=va[1]), lam=next(lam), model_version=embedder.version,
-            index_generation=snapshot.generation))
-    return answers
+        found = search_tracks_many(session, snapshot, stack([g for g, _ in asked.values()]), settings=settings,
+                                   lams=list(lams.values()), ks=[queries[i].k for i in asked]) if asked else []
+    results = dict(zip(asked, found, strict=True))
+    return [e if isinstance(e, Exception) else
+            EmotionToMusicResponse(results=[TrackHit.of(r, query_va=e[1]) for r in results[i]], reason=None,
+                                   query=VAPoint(valence=e[1][0], arousal=e[1][1]), lam=lams[i],
+                                   model_version=embedder.version, index_generation=snapshot.generation)
+            for i, e in enumerate(encoded)]
 
 
 def _emotion_to_music(query: EmotionQuery, settings: Settings, embedder: Embedder, snapshot: SearchIndex,
@@ -100,7 +94,7 @@ def _emotion_to_music(query: EmotionQuery, settings: Settings, embedder: Embedde
     point = None if query.point is None else (query.point.valence, query.point.arousal)
     gaussians, (valence, arousal) = encode_emotion_query(embedder, curve=query.curve_array(), point=point,
                                                          emotion=query.emotion)
-    lam = embedder.config.score_lam if query.lam is None else query.lam
+    lam = embedder.query_lam(query.lam)
     filters = query.filters.to_filters() if query.filters else None
     with sessions() as session:
         if query.span:

@@ -41,7 +41,7 @@ def music_to_emotion(
     data = read_upload(file, limit=settings.max_upload_bytes)
     analysis = analyze_bytes(model, data, name=file.filename or "upload")
     embedder = model.embedder
-    lam = embedder.config.score_lam if lam is None else lam
+    lam = embedder.query_lam(lam)
     emotions = rank_emotions(embedder, analysis.windows, lam=lam, k=k)
     tonality = analysis.tonality
     return MusicToEmotionResponse(

@@ -129,7 +129,7 @@ def _answer_stories(requests: Sequence[StoryRequest]) -> list[TextToMusicRespons
             found = whole_queries(embedder, [requests[i].query.text for i in asked], [vas[i] for i in asked],
                                   bridge=bridge)
             queries |= dict(zip(asked, unstack(found), strict=True))
-    lams = [_lam(embedder, r.query) for r in requests]
+    lams = [embedder.query_lam(r.query.lam) for r in requests]
     with services.sessions() as session:
         results = search_tracks_many(session, snapshot, stack([queries[i] for i in range(len(requests))]),
                                      settings=settings, lams=lams, ks=[r.query.k for r in requests])
@@ -148,10 +148,6 @@ def _require_text(embedder: Embedder) -> Embedder:
     return embedder
 
 
-def _lam(embedder: Embedder, query: TextQuery) -> float:
-    return embedder.config.score_lam if query.lam is None else query.lam
-
-
 def _response(query: TextQuery, sentences: list[str], va: np.ndarray, *, embedder: Embedder, snapshot: SearchIndex,
               lam: float) -> TextToMusicResponse:
     """The answer's frame: the query's settings and each sentence's reading, no tracks yet."""
@@ -165,7 +161,7 @@ def _text_to_music(query: TextQuery, settings: Settings, embedder: Embedder, sna
                    sessions: sessionmaker[Session]) -> TextToMusicResponse:
     sentences = _sentences(query, settings)
     va = _require_text(embedder).text_va(sentences)
-    lam = _lam(embedder, query)
+    lam = embedder.query_lam(query.lam)
     response = _response(query, sentences, va, embedder=embedder, snapshot=snapshot, lam=lam)
     with sessions() as session:
         if query.span:
