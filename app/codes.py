@@ -135,13 +135,26 @@ def encode(xb: np.ndarray) -> ScalarCodes:
 
 @njit(cache=True, nogil=True, boundscheck=False)
 def _dot_rows(codes, weights, acc):  # pragma: no cover - compiled
-    """``acc[i] = sum_j weights[j] * codes[i, j]`` for every row (the loop over j vectorises; splitting off the
-    last few dimensions, or widening through int16, made it slower here)."""
-    for i in range(codes.shape[0]):
+    """``acc[i] = sum_j weights[j] * codes[i, j]`` for every row, ``weights`` int32. Four rows at a time, each
+    with its own sum: the loop over j vectorises and the four sums keep the core busy (one row at a time spent
+    most of its time summing each row's vector lanes: 21.7 ms against 12.1 ms at 1M x 104 on one machine;
+    int16 weights widened inside the loop, 17.7 ms)."""
+    n, d = codes.shape
+    full = n - n % 4
+    for i in range(0, full, 4):
+        t0, t1, t2, t3 = np.int32(0), np.int32(0), np.int32(0), np.int32(0)
+        r0, r1, r2, r3 = codes[i], codes[i + 1], codes[i + 2], codes[i + 3]
+        for j in range(d):
+            w = weights[j]
+            t0 += np.int32(r0[j]) * w
+            t1 += np.int32(r1[j]) * w
+            t2 += np.int32(r2[j]) * w
+            t3 += np.int32(r3[j]) * w
+        acc[i], acc[i + 1], acc[i + 2], acc[i + 3] = t0, t1, t2, t3
+    for i in range(full, n):
         total = np.int32(0)
-        row = codes[i]
-        for j in range(codes.shape[1]):
-            total += np.int32(row[j]) * np.int32(weights[j])
+        for j in range(d):
+            total += np.int32(codes[i, j]) * weights[j]
         acc[i] = total
 
 
@@ -150,9 +163,10 @@ def _scan(codes, weights, acc, block_max, block_arg):  # pragma: no cover - comp
     """``_dot_rows`` over every row, block by block, with each block's best score and where it is (checking
     rows one by one inside the product loop kept it from vectorising: 11 ms instead of 7 at 1M)."""
     n = codes.shape[0]
+    wide = weights.astype(np.int32)
     for b in range(block_max.size):
         start, stop = b * BLOCK, min(n, (b + 1) * BLOCK)
-        _dot_rows(codes[start:stop], weights, acc[start:stop])
+        _dot_rows(codes[start:stop], wide, acc[start:stop])
         block_arg[b] = start + acc[start:stop].argmax()
         block_max[b] = acc[block_arg[b]]
 
