@@ -36,25 +36,18 @@ async def busy_then(thread: QueryThread, submit) -> list:
     return await asyncio.gather(*pending, return_exceptions=True)
 
 
-def test_queries_that_wait_together_are_answered_in_one_batch_in_arrival_order():
-    thread, answer = QueryThread(max_batch=32), Recorder()
+@pytest.mark.parametrize(("max_batch", "batches"), [
+    (32, [list(range(10))]), (4, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]), (1, [[q] for q in range(10)])])
+def test_queries_that_wait_together_are_answered_in_batches_of_at_most_max_batch_in_arrival_order(
+        max_batch: int, batches: list[list[int]]):
+    thread, answer = QueryThread(max_batch=max_batch), Recorder()
     try:
         results = asyncio.run(busy_then(thread, lambda: [thread.batched(answer, q) for q in range(10)]))
     finally:
         thread.shutdown()
     assert results == [2 * q for q in range(10)]
-    assert answer.batches == [list(range(10))]
+    assert answer.batches == batches
     assert all(name.startswith("query") for name in answer.threads)
-
-
-def test_a_batch_is_at_most_max_batch_queries():
-    thread, answer = QueryThread(max_batch=4), Recorder()
-    try:
-        results = asyncio.run(busy_then(thread, lambda: [thread.batched(answer, q) for q in range(10)]))
-    finally:
-        thread.shutdown()
-    assert results == [2 * q for q in range(10)]
-    assert answer.batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
 def test_a_query_alone_is_a_batch_of_one_and_later_queries_start_a_new_batch():
@@ -134,14 +127,3 @@ def test_different_answers_batch_apart_and_plain_work_keeps_its_place():
     assert results == [2, 3, "done", 4]
     assert doubles.batches == [[1, 2]]  # the second doubling joined the first's batch
     assert order == ["triples", "work"]
-
-
-@pytest.mark.parametrize("max_batch", [1, 2])
-def test_every_query_is_answered_whatever_the_batch_size(max_batch):
-    thread, answer = QueryThread(max_batch=max_batch), Recorder()
-    try:
-        results = asyncio.run(busy_then(thread, lambda: [thread.batched(answer, q) for q in range(5)]))
-    finally:
-        thread.shutdown()
-    assert results == [0, 2, 4, 6, 8]
-    assert all(len(batch) <= max_batch for batch in answer.batches)
