@@ -5,8 +5,8 @@ While the thread answers one query, others arrive on the event loop and wait. ``
 it is; ``batched`` queues a query for a batch answer (``BatchAnswer``): when the thread reaches it, every query of
 that answer waiting by then is answered in one call, up to ``max_batch`` at a time. A batch shares what one query
 at a time would repeat: one pass of an encoder over all the points (or all the stories' sentences), one index call
-and one catalogue listing for all the hits. Under light load a batch is one query and costs what it did alone. A query that joins a batch already
-queued is answered with it, ahead of work queued after that batch's first query.
+and one catalogue listing for all the hits. Under light load a batch is one query and costs what it did alone. A
+query that joins a batch already queued is answered with it, ahead of work queued after that batch's first query.
 """
 
 from __future__ import annotations
