@@ -374,7 +374,7 @@ def _count(client: Any, name: str) -> int:
 
 
 SUFFIX = "_spans"  # the span collection's name: the generation's collection's name and this
-FIRST_SPANS = 64  # spans asked of Milvus per piece first, per track asked for
+FIRST_SPANS = 64  # spans asked of Milvus per piece first, per track asked for (a run of one span)
 SPAN_GROWTH = 4
 MOST_TRACKS_READ = 16  # tracks read back per track asked for before Milvus is asked for more spans instead
 FETCH_BATCH = 4_096  # rows per call when reading spans back
@@ -410,7 +410,7 @@ class MilvusSpans:
         if k <= 0 or pieces.E.shape[0] > self.most or (allowed is not None and allowed.size == 0):
             return []  # (no track has a run that long)
         where = _span_where(allowed, exclude)
-        limit = min(self.size, MAX_TOP_K, FIRST_SPANS * (k + len(exclude)))
+        limit = min(self.size, MAX_TOP_K, first_limit(k + len(exclude), pieces=pieces.E.shape[0]))
         fetched: dict[int, list[dict[str, Any]]] = {}  # the span rows of each track rescored so far
         while True:
             bounds, rest = self._bounds(pieces, lam=lam, limit=limit, where=where)
@@ -531,6 +531,13 @@ def _best_run_bound(scores: dict[int, np.ndarray], floors: np.ndarray, *, count:
         if 0 <= c <= count - n:
             best = max(best, float(np.mean([scores.get(c + j, floors)[j] for j in range(n)])))
     return best
+
+
+def first_limit(tracks: int, *, pieces: int) -> int:
+    """The spans per piece asked of Milvus first: a run's bound is tight only where Milvus returned the spans of
+    each of its pieces, so ``SPAN_GROWTH`` times more per piece past the first (a 10k-track catalogue's 3-piece
+    curves settled at 10,240-16,384 spans per piece, its points at 640)."""
+    return FIRST_SPANS * tracks * SPAN_GROWTH ** (pieces - 1)
 
 
 def _span_where(allowed: np.ndarray | None, exclude: Collection[int]) -> str:

@@ -154,13 +154,18 @@ def test_keep_alive_connections_crowded_into_one_worker_spread_over_both(tmp_pat
         finally:
             os.kill(second, signal.SIGCONT)
         assert pids == [first] * 12
-        for _ in range(10):  # rounds of one request per connection; http.client reopens a closed one
-            pids = [_ready_pid(connection) for connection in connections]
-        counts = Counter(pids)  # by pid: a worker the supervisor replaced while it was stopped counts as well
+        for _ in range(BALANCE_ROUNDS):  # rounds of one request per connection; http.client reopens a closed one
+            counts = Counter(_ready_pid(connection) for connection in connections)  # by pid (a replaced worker too)
+            if len(counts) == 2 and max(counts.values()) <= fair_share(12, 2) + SLACK:
+                break
         assert len(counts) == 2 and max(counts.values()) <= fair_share(12, 2) + SLACK, counts
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(60)
+
+
+BALANCE_ROUNDS = 40  # a reopened connection goes to the crowded worker again when the other is slow to accept (a
+# loaded machine: 10 rounds left 8 / 4 once in CI); the rounds stop as soon as the split is even
 
 
 def _ready_pid(connection: http.client.HTTPConnection) -> int:
