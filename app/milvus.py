@@ -19,18 +19,19 @@ catalogue's centre of mu, which the query's augmentation needs.
 Span search (``MilvusSpans``, below): the spans of a generation in a collection of their own, searched exactly.
 
 The collection ``<generation's collection>_spans`` holds one row per span: its row number (the primary key; rows
-are grouped by track, in time order within one, as ``catalog.spans_for_version`` gives them), its track, start and
-end, its augmented vector (``augment_items`` with the spans' own centre, float32, FLAT index under the
-inner-product metric) and its Gaussian ``[E, mu, logvar]`` (float32).
+are grouped by track, in time order within one, as ``catalog.spans_for_version`` gives them), its track, its place
+in the track and the track's span count, start and end, its augmented vector (``augment_items`` with the spans'
+own centre, float32, FLAT index under the inner-product metric) and its Gaussian ``[E, mu, logvar]`` (float32).
 
-A query of ``n`` pieces (``models.spans``) asks Milvus for each piece's ``limit`` best spans. A span Milvus did not
-return for piece ``j`` scores at most the lowest one it did return (``floor_j``), so a track's run can score at
-most the mean over ``j`` of its best returned span for piece ``j`` (or ``floor_j`` where none came back), plus the
-float32 slack (``app.spans``). Tracks are rescored exactly in the order of that bound, their spans fetched by
-track id (``SpanTable.best_runs``, float64, the scores the FAISS backend gives); once the ``k``-th exact score
+A query of ``n`` pieces (``models.spans``) asks Milvus for each piece's ``limit`` best spans (``first_limit``). A
+span Milvus did not return for piece ``j`` scores at most the lowest one it did return (``floor_j``), so a run
+starting at a track's span ``c`` scores at most the mean over ``j`` of what Milvus returned for span ``c + j`` and
+piece ``j`` (or ``floor_j``), plus the float32 slack (``app.spans``); a track's bound is its best run start's.
+Tracks are read back by primary key (a track's spans are consecutive rows) and rescored exactly in the order of
+that bound (``SpanTable.best_runs``, float64, the scores the FAISS backend gives); once the ``k``-th exact score
 reaches the bound of every track not yet rescored (and of the tracks Milvus returned nothing for), the answer is the
-exact top ``k``. Otherwise more tracks are rescored, then ``limit`` grows; past Milvus's largest limit every
-passing span is read.
+exact top ``k``. Otherwise Milvus is asked for more spans (or a few more tracks are read first); past its largest
+limit every passing span is read.
 """
 
 from __future__ import annotations
