@@ -4,8 +4,10 @@ title/artist alone, on the lyrics and context sets (``training.datasets.lyrics``
 Each song's lyrics become the mean of their segment vectors (``SentenceEncoder.encode_segments``); its context the
 vector of "title by artist". Models are fitted on each set's train split and scored on val and test (by artist;
 Deezer keeps its own split): a logistic probe for MoodyLyrics4Q's quadrants (accuracy, macro-F1, valence and
-arousal AUC), ridge regression for MuSe's and Deezer's valence and arousal (Pearson r, R^2), and MuSe's lyrics
-valence/arousal model applied to MoodyLyrics4Q (a reading trained on one set, judged on another's labels).
+arousal AUC), and the probes of ``training.lyrics_probe`` (sentence vectors and word n-grams with their L2 chosen
+by artist folds of train, and their stack); ridge regression for MuSe's and Deezer's valence and arousal (Pearson
+r, R^2); and MuSe's lyrics valence/arousal model applied to MoodyLyrics4Q (a reading trained on one set, judged on
+another's labels).
 Vectors are cached under the feature cache, keyed by the texts.
 """
 
@@ -20,6 +22,7 @@ from models.taxonomy import class_index
 from training.classify import Logistic, auc, categorical_metrics
 from training.datasets.lyrics import TextRow, TextSet, read_deezer, read_moodylyrics4q, read_muse
 from training.learnability import ridge_fit, ridge_predict
+from training.lyrics_probe import fit_stack, ngram_probe, vector_probe
 from training.song_text import RIDGE_ALPHA, context_vectors, lyrics_vectors
 from training.text import va_metrics
 
@@ -45,6 +48,25 @@ def quadrants(data: TextSet, x: np.ndarray) -> dict[str, dict]:
     model = Logistic.fit(parts["train"][1], y["train"], classes=4)
     return {s: categorical_metrics("quadrant", y[s], model.probabilities(parts[s][1])).to_dict()
             for s in ("val", "test")}
+
+
+def quadrant_probes(data: TextSet, x: np.ndarray) -> dict[str, dict]:
+    """The probes of ``training.lyrics_probe`` on the sentence vectors ``x`` and the texts: for each, its val and
+    test metrics, its chosen C and its accuracy over the train split's artist folds."""
+    train = [i for i, r in enumerate(data.rows) if r.split == "train"]
+    y = np.array([class_index("quadrant", r.quadrant or "") for r in data.rows])
+    texts = np.array([r.text for r in data.rows], dtype=object)
+    stack = fit_stack([vector_probe, ngram_probe], [x[train], texts[train]], y[train],
+                      [data.rows[i].artist for i in train], classes=4)
+    out: dict[str, dict] = {"sentence vectors": {**stack.chosen[0]}, "word n-grams": {**stack.chosen[1]},
+                            "stack of both": {"folds_accuracy": stack.folds_accuracy}}
+    for split in ("val", "test"):
+        rows = [i for i, r in enumerate(data.rows) if r.split == split]
+        inputs = [x[rows], texts[rows]]
+        readings = [*stack.base_probabilities(inputs), stack.probabilities(inputs)]
+        for name, p in zip(out, readings, strict=True):
+            out[name][split] = categorical_metrics("quadrant", y[rows], p).to_dict()
+    return out
 
 
 def transfer(model: tuple, data: TextSet, x: np.ndarray) -> dict[str, dict]:
@@ -73,6 +95,7 @@ def lyrics_experiment(datasets: Path, *, out: Path) -> dict:
     muse_fit, muse_model = regression(muse, x_muse)
     results = {
         "moodylyrics4q, lyrics, logistic probe": quadrants(moody, x_moody),
+        "moodylyrics4q, lyrics, probes with L2 by artist folds": quadrant_probes(moody, x_moody),
         "muse_lyrics, lyrics, ridge": muse_fit,
         "moodylyrics4q, lyrics, MuSe's ridge": transfer(muse_model, moody, x_moody),
         "deezer_msdd, title/artist, ridge": regression(deezer, x_deezer)[0],
