@@ -307,8 +307,8 @@ def lyrics_experiment(
 
 @cli.command("train-song-text")
 def train_song_text(
-    datasets: Annotated[Path, typer.Option(exists=True, file_okay=False, help="Folder holding muse_lyrics/ and "
-                                           "deezer_msdd/.")],
+    datasets: Annotated[Path, typer.Option(exists=True, file_okay=False, help="Folder holding muse_lyrics/, "
+                                           "moodylyrics4q/ and deezer_msdd/.")],
     data: CategoricalManifests,
     bundle: Annotated[Path, typer.Option(help="Music bundle whose audio reading the text joins.")] = Path("default"),
     out: Annotated[Path, typer.Option(help="Song-text model to write (.npz).")] = SONG_TEXT_PATH,

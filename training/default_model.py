@@ -34,7 +34,7 @@ from training.model_card import write_model_card
 from training.real_audio import eval_real_audio, probe_baseline
 from training.run import eval_bundle, train_bundle
 from training.run_text import eval_text, train_text
-from training.song_text import train_song_text
+from training.song_text import SONG_TEXT_SETS, train_song_text
 from training.teachers import teacher_logits
 from training.text import TextTrainConfig, without_text_heads
 from training.train import Teachers, TrainConfig
@@ -182,11 +182,11 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
                     song_text: Path | None = SONG_TEXT_PATH, augment: bool = False,
                     distil: bool = DISTIL, music_from: Path | None = None) -> Bundle:
     """Train, evaluate and install the default bundle; write its model card; refit the lyrics and title/artist
-    readings on the new audio reading (``song_text``, where the shared folder has MuSe and Deezer). ``augment``
-    adds the MIDI sets' train pieces with a random production each (``prepare``); ``distil`` trains a teacher
-    per categorical data set first and teaches the categorical heads with its soft targets too. ``music_from``
-    gives a bundle whose music and emotion encoders are kept instead of trained (after a new text tuning: only the
-    text heads, the evaluation and the song-text readings are redone)."""
+    readings on the new audio reading (``song_text``, where the shared folder has ``SONG_TEXT_SETS``).
+    ``augment`` adds the MIDI sets' train pieces with a random production each (``prepare``); ``distil`` trains a
+    teacher per categorical data set first and teaches the categorical heads with its soft targets too.
+    ``music_from`` gives a bundle whose music and emotion encoders are kept instead of trained (after a new text
+    tuning: only the text heads, the evaluation and the song-text readings are redone)."""
     sources = prepare(shared=shared, work=work, synth_size=synth_size, augment=augment)
     if music_from is not None:
         bundle = music_of(music_from, work / "bundle-music")
@@ -207,7 +207,7 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
         shutil.rmtree(out)
     shutil.copytree(work / "bundle-final", out)
     if song_text is not None and shared is not None and sources.real and all(
-            (shared / name).is_dir() for name in ("muse_lyrics", "deezer_msdd")):
+            (shared / name).is_dir() for name in SONG_TEXT_SETS):
         report = train_song_text(datasets=shared, manifests=sources.real, bundle=out, out=song_text)
         (work / "song_text.json").write_text(json.dumps(report, indent=2))
     if card is not None:

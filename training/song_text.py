@@ -1,8 +1,10 @@
 """``moodspace train-song-text``: the lyrics and context readings of ``models.songtext`` and their fusion with the
 audio reading.
 
-1. Lyrics: ridge from the mean lyrics segment vector to MuSe's valence/arousal (its train split, by artist).
-   Context: ridge from the "title by artist" vector to the Deezer set's valence/arousal (its train split).
+1. Lyrics: the mean of two standardised ridges from the mean lyrics segment vector, one to MuSe's tag
+   valence/arousal, one to MoodyLyrics4Q's quadrants placed on the VA plane (``CLASS_VA``), each on its set's train
+   split (by artist), joined into one linear reading (``joined``). Context: ridge from the "title by artist"
+   vector to the Deezer set's valence/arousal (its train split).
 2. On the val splits of the real-recording sets (4Q: audio + context; MIREX: audio + lyrics + context), with the
    audio read by a music bundle as the service reads it: each modality's calibration onto the VA plane (least
    squares of the class placements ``CLASS_VA`` on its standardised output), and the fusion weights (least
@@ -33,13 +35,14 @@ from models.songtext import TEXT_MODALITIES, SongTextModel, TextModality
 from models.taxonomy import CLASS_VA, class_index
 from models.text import sentence_encoder, shipped_version
 from training.classify import auc, positive_classes
-from training.datasets.lyrics import TextSet, read_deezer, read_lyrics, read_muse
+from training.datasets.lyrics import TextRow, TextSet, read_deezer, read_lyrics, read_moodylyrics4q, read_muse
 from training.features import cache_dir, clip_feature_sets
-from training.learnability import ridge_fit, ridge_predict
+from training.learnability import ridge_fit
 from training.probe import taxonomy_of
 
 RIDGE_ALPHA = 10_000.0  # on 384 standardised dimensions: the best val R^2 of MuSe and Deezer among 10 to 30,000
 READINGS = ("audio", "lyrics", "context", "fused")
+SONG_TEXT_SETS = ("muse_lyrics", "moodylyrics4q", "deezer_msdd")  # the folders the readings train on
 
 
 def _cached(texts: list[str], kind: str, encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
@@ -71,14 +74,39 @@ def context_vectors(texts: list[str]) -> np.ndarray:
     return _cached(texts, "context", lambda batch: sentence_encoder().encode(batch))
 
 
+def _train_rows(data: TextSet) -> list[int]:
+    return [i for i, r in enumerate(data.rows) if r.split == "train"]
+
+
+def _target(row: TextRow) -> tuple[float, float]:
+    """A row's valence and arousal: its own, or its quadrant's placement on the VA plane."""
+    if row.va is not None:
+        return row.va
+    return CLASS_VA["quadrant"][row.quadrant or ""]
+
+
+def _modality(weights: np.ndarray, mean: np.ndarray, std: np.ndarray, x_train: np.ndarray) -> TextModality:
+    """A linear reading with the output's mean and std on ``x_train``; calibration and fusion left neutral."""
+    model = TextModality(weights, mean, std, np.zeros(2), np.ones(2), np.ones(2), np.zeros(2), np.zeros(2))
+    out = model.predict(x_train)
+    return replace(model, output_mean=out.mean(axis=0), output_std=out.std(axis=0) + 1e-9)
+
+
 def fit_ridge(data: TextSet, x: np.ndarray) -> TextModality:
-    """Ridge on the train rows; the output's mean and std on them; calibration and fusion left neutral."""
-    train = [i for i, r in enumerate(data.rows) if r.split == "train"]
-    y = np.array([data.rows[i].va for i in train])
-    weights, mean, std = ridge_fit(x[train], y, alpha=RIDGE_ALPHA)
-    out = ridge_predict((weights, mean, std), x[train])
-    return TextModality(weights, mean, std, out.mean(axis=0), out.std(axis=0) + 1e-9, np.ones(2), np.zeros(2),
-                        np.zeros(2))
+    """Ridge to each train row's valence and arousal (``_target``), standardised on the train rows."""
+    train = _train_rows(data)
+    y = np.array([_target(data.rows[i]) for i in train])
+    return _modality(*ridge_fit(x[train], y, alpha=RIDGE_ALPHA), x[train])
+
+
+def joined(parts: list[TextModality], x_train: np.ndarray) -> TextModality:
+    """One linear reading that is the mean of ``parts``' standardised outputs, standardised on ``x_train``: each
+    part's map rewritten on the raw vector (weights over ``(x - mean) / std`` -> over ``x``) and summed."""
+    linear = sum(p.weights[1:] / p.input_std[:, None] / p.output_std for p in parts) / len(parts)
+    offset = sum((p.weights[0] - (p.input_mean / p.input_std) @ p.weights[1:] - p.output_mean) / p.output_std
+                 for p in parts) / len(parts)
+    dim = parts[0].input_mean.shape[0]
+    return _modality(np.vstack([offset, linear]), np.zeros(dim), np.ones(dim), x_train)
 
 
 @dataclass
@@ -168,8 +196,11 @@ def reading_metrics(model: SongTextModel, songs: list[RealSong]) -> dict[str, di
 def train_song_text(*, datasets: Path, manifests: list[Path], bundle: Path, out: Path,
                     workers: int | None = None) -> dict:
     """Fit, calibrate on val, score on test; writes ``out`` and returns the report."""
-    muse, deezer = read_muse(datasets / "muse_lyrics"), read_deezer(datasets / "deezer_msdd")
-    lyrics = fit_ridge(muse, lyrics_vectors([r.text for r in muse.rows]))
+    muse, moody = read_muse(datasets / "muse_lyrics"), read_moodylyrics4q(datasets / "moodylyrics4q")
+    deezer = read_deezer(datasets / "deezer_msdd")
+    x_muse, x_moody = lyrics_vectors([r.text for r in muse.rows]), lyrics_vectors([r.text for r in moody.rows])
+    lyrics = joined([fit_ridge(muse, x_muse), fit_ridge(moody, x_moody)],
+                    np.vstack([x_muse[_train_rows(muse)], x_moody[_train_rows(moody)]]))
     context = fit_ridge(deezer, context_vectors([r.text for r in deezer.rows]))
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(bundle)))
     songs = real_songs(manifests, embedder=embedder, workers=workers)
@@ -184,7 +215,7 @@ def train_song_text(*, datasets: Path, manifests: list[Path], bundle: Path, out:
             "val": reading_metrics(model, [s for s in songs if s.split == "val"]),
             "test": reading_metrics(model, [s for s in songs if s.split == "test"]),
             "fusion_weight": {m: getattr(model, m).fusion_weight.round(4).tolist() for m in TEXT_MODALITIES},
-            "skipped": {"muse_lyrics": muse.skipped, "deezer_msdd": deezer.skipped}}
+            "skipped": {"muse_lyrics": muse.skipped, "moodylyrics4q": moody.skipped, "deezer_msdd": deezer.skipped}}
 
 
 def markdown(report: dict) -> str:
