@@ -43,6 +43,7 @@ class FusionConfig:
     order: Order = "hierarchical"
     modalities: tuple[Modality, ...] = MODALITIES
     modality_dropout: float = 0.3  # chance that training hides a track's lyrics, and (apart) its context
+    lyrics_reading: int = 0  # width of a reading of the lyrics learnt elsewhere, one more lyrics token; 0: none
 
 
 def context_text(title: str, artist: str) -> str:
@@ -93,6 +94,7 @@ class Inputs:
     lyrics_lengths: Tensor
     context: Tensor  # (B, 1, 384)
     context_lengths: Tensor
+    lyrics_reading: Tensor | None = None  # (B, FusionConfig.lyrics_reading), read where lyrics are present
 
     def without(self, *modalities: Modality) -> Inputs:
         """The same batch with ``modalities`` missing."""
@@ -119,6 +121,8 @@ class FusionNet(nn.Module):
         self.text_in = nn.ModuleDict({m: nn.Sequential(nn.Linear(TEXT_DIM, dim), nn.GELU(),
                                                        nn.Dropout(config.dropout))
                                       for m in ("lyrics", "context") if m in config.modalities})
+        self.reading_in = (nn.Sequential(nn.Linear(config.lyrics_reading, dim), nn.GELU(), nn.Dropout(config.dropout))
+                           if config.lyrics_reading and "lyrics" in self.text_in else None)
         if config.order == "concat":
             self.blocks = nn.ModuleDict()
             self.merge = nn.Sequential(nn.Linear(dim * (1 + len(self.text_in)), dim), nn.GELU(),
@@ -140,17 +144,26 @@ class FusionNet(nn.Module):
         out, _ = self.audio_gru(packed)
         return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
 
+    def text_tokens(self, batch: Inputs, name: str) -> tuple[Tensor, Tensor]:
+        """(B, S, dim) tokens of one text modality and their lengths; with a lyrics reading, the reading is the
+        lyrics' first token (where the lyrics are present)."""
+        tokens, lengths = self.text_in[name](getattr(batch, name)), getattr(batch, f"{name}_lengths")
+        if name != "lyrics" or self.reading_in is None:
+            return tokens, lengths
+        if batch.lyrics_reading is None:
+            raise ValueError("this model reads a lyrics reading: the batch has none")
+        reading = self.reading_in(batch.lyrics_reading)[:, None]
+        return torch.cat([reading, tokens], dim=1), torch.where(lengths > 0, lengths + 1, lengths)
+
     def represent(self, batch: Inputs) -> Tensor:
         """(B, dim): the fused track representation."""
         audio = self.audio_frames(batch.audio, batch.audio_lengths)
         if self.config.order == "concat":
             parts = [masked_mean(audio, batch.audio_lengths)]
-            for name in self.order():
-                parts.append(masked_mean(self.text_in[name](getattr(batch, name)), getattr(batch, f"{name}_lengths")))
+            parts += [masked_mean(*self.text_tokens(batch, name)) for name in self.order()]
             return self.merge(torch.cat(parts, dim=1))
         for name in self.order():
-            other = self.text_in[name](getattr(batch, name))
-            audio = self.blocks[name](audio, other, getattr(batch, f"{name}_lengths"))
+            audio = self.blocks[name](audio, *self.text_tokens(batch, name))
         return masked_mean(audio, batch.audio_lengths)
 
     def forward(self, batch: Inputs, taxonomy: str) -> Tensor:

@@ -285,12 +285,16 @@ def fusion_experiment(
     frontend: FrozenFrontEnd = DEFAULT_FRONTEND,
     seeds: Seeds = 3,
     workers: Workers = None,
+    lyrics_sets: Annotated[Path | None, typer.Option(exists=True, file_okay=False, help="Folder holding "
+                                                     "moodylyrics4q/ and muse_lyrics/: also run the variants that "
+                                                     "read what they teach as a lyrics token.")] = None,
 ) -> None:
     """Audio, lyrics and title/artist by hierarchical cross-modal attention, and the ablations (Zhao et al.)."""
     from training.categorical_experiment import markdown
     from training.fusion_experiment import fusion_experiment as run_fusion
 
-    typer.echo(markdown(run_fusion(data, out=out, frontend=frontend, seeds=seeds, workers=workers), seeds=seeds))
+    summary = run_fusion(data, out=out, frontend=frontend, seeds=seeds, workers=workers, lyrics_sets=lyrics_sets)
+    typer.echo(markdown(summary, seeds=seeds))
 
 
 @cli.command("lyrics-experiment")

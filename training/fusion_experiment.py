@@ -4,7 +4,8 @@ ablations of Zhao et al.'s Table 3 on a categorical set with lyrics (``mirex_mm`
 Variants: tri-modal hierarchical (audio with lyrics, then with context); the reversed order; concatenation instead
 of attention; audio + lyrics; audio only. The tri-modal model is also scored with its lyrics and context removed
 (the path a catalogue track without lyrics takes) against the audio-only model, and each text modality alone gets
-a linear probe (the mean lyrics segment; the title/artist vector). Every learned model early-stops on the val
+a linear probe (the mean lyrics segment; the title/artist vector). Given the lyrics sets, three variants also read
+what those sets teach (``training.lyrics_reader``) as one more lyrics token. Every learned model early-stops on the val
 split's macro-F1; test is reported, never used for a choice. Splits are the manifest's (by artist).
 """
 
@@ -30,6 +31,7 @@ from training.classify import CategoricalMetrics, Logistic, categorical_metrics
 from training.datasets.lyrics import read_lyrics
 from training.features import Skipped, clip_feature_sets
 from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
+from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_reader
 from training.probe import taxonomy_of
 
 SPLITS = ("train", "val", "test")
@@ -51,6 +53,12 @@ VARIANTS: dict[str, FusionConfig] = {
     "audio + lyrics": FusionConfig(modalities=("audio", "lyrics")),
     "audio only": FusionConfig(modalities=("audio",), modality_dropout=0.0),
 }
+# with ``lyrics_sets``: the same models with what the lyrics sets teach as one more lyrics token
+READING_VARIANTS: dict[str, FusionConfig] = {
+    "tri-modal, hierarchical, lyrics reading": FusionConfig(lyrics_reading=READING_WIDTH),
+    "tri-modal, concatenation, lyrics reading": FusionConfig(order="concat", lyrics_reading=READING_WIDTH),
+    "audio + lyrics, lyrics reading": FusionConfig(modalities=("audio", "lyrics"), lyrics_reading=READING_WIDTH),
+}
 
 
 @dataclass(frozen=True)
@@ -61,11 +69,13 @@ class Song:
     lyrics: np.ndarray  # (S, 384) segment vectors; S = 0 without lyrics
     context: np.ndarray  # (1, 384)
     label: int
+    lyrics_reading: np.ndarray = field(default_factory=lambda: np.zeros(READING_WIDTH, np.float32))
 
 
-def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = None
-               ) -> tuple[dict[str, list[Song]], str, list[Skipped]]:
-    """Songs by split, the manifest's taxonomy, and the clips skipped (audio that does not decode)."""
+def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = None,
+               reader: LyricsReader | None = None) -> tuple[dict[str, list[Song]], str, list[Skipped]]:
+    """Songs by split, the manifest's taxonomy, and the clips skipped (audio that does not decode); with a
+    ``reader``, each song with lyrics carries its lyrics reading."""
     clips = read_manifest(manifest)
     taxonomy = taxonomy_of(clips, manifest)
     pairs, skipped = clip_feature_sets(manifest, clips, frontend_config(frontend), workers=workers)
@@ -73,9 +83,12 @@ def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = 
     contexts = encoder.encode([context_text(c.title, c.artist) for c, _ in pairs])
     songs: dict[str, list[Song]] = {s: [] for s in SPLITS}
     for (clip, features), context in zip(pairs, contexts, strict=True):
-        lyrics = encoder.encode_segments(read_lyrics(clip))
-        songs[clip.split].append(Song(features, lyrics, context[None, :],
-                                      class_index(taxonomy, clip.labels[taxonomy])))
+        text = read_lyrics(clip)
+        lyrics = encoder.encode_segments(text)
+        song = Song(features, lyrics, context[None, :], class_index(taxonomy, clip.labels[taxonomy]))
+        if reader is not None and lyrics.shape[0]:
+            song = replace(song, lyrics_reading=reader.read([text], lyrics.mean(axis=0, keepdims=True))[0])
+        songs[clip.split].append(song)
     return songs, taxonomy, skipped
 
 
@@ -91,7 +104,8 @@ def inputs(songs: list[Song]) -> Inputs:
     audio, audio_lengths = pad([s.features for s in songs])
     lyrics, lyrics_lengths = _padded_text([s.lyrics for s in songs])
     context, context_lengths = _padded_text([s.context for s in songs])
-    return Inputs(audio, audio_lengths, lyrics, lyrics_lengths, context, context_lengths)
+    reading = torch.from_numpy(np.stack([s.lyrics_reading for s in songs]))
+    return Inputs(audio, audio_lengths, lyrics, lyrics_lengths, context, context_lengths, reading)
 
 
 def modality_dropout(batch: Inputs, p: float, generator: torch.Generator) -> Inputs:
@@ -181,9 +195,13 @@ def one_seed(songs: dict[str, list[Song]], taxonomy: str, name: str, config: Fus
 
 def fusion_experiment(manifest: Path, *, out: Path, frontend: FrontEndName, seeds: int,
                       config: FusionTrainConfig | None = None, variants: dict[str, FusionConfig] | None = None,
-                      workers: int | None = None) -> dict:
-    config, variants = config or FusionTrainConfig(), variants or VARIANTS
-    songs, taxonomy, skipped = load_songs(manifest, frontend=frontend, workers=workers)
+                      workers: int | None = None, lyrics_sets: Path | None = None) -> dict:
+    """``lyrics_sets``: the folder holding moodylyrics4q/ and muse_lyrics/; with it the lyrics-reading variants
+    run too (``READING_VARIANTS``)."""
+    config = config or FusionTrainConfig()
+    variants = variants or (VARIANTS | READING_VARIANTS if lyrics_sets is not None else VARIANTS)
+    reader = fit_reader(lyrics_sets) if lyrics_sets is not None else None
+    songs, taxonomy, skipped = load_songs(manifest, frontend=frontend, workers=workers, reader=reader)
     name = manifest.stem
     probes = {f"{m} alone (linear probe)": {name: probe(songs, taxonomy, m)} for m in ("lyrics", "context")}
     runs = [one_seed(songs, taxonomy, name, replace(config, seed=seed), variants) | probes for seed in range(seeds)]

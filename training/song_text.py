@@ -109,6 +109,13 @@ def joined(parts: list[TextModality], x_train: np.ndarray) -> TextModality:
     return _modality(np.vstack([offset, linear]), np.zeros(dim), np.ones(dim), x_train)
 
 
+def fit_lyrics(muse: TextSet, x_muse: np.ndarray, moody: TextSet, x_moody: np.ndarray) -> TextModality:
+    """The lyrics reading: MuSe's VA ridge and MoodyLyrics4Q's quadrant-placement ridge, joined on their train
+    rows."""
+    return joined([fit_ridge(muse, x_muse), fit_ridge(moody, x_moody)],
+                  np.vstack([x_muse[_train_rows(muse)], x_moody[_train_rows(moody)]]))
+
+
 @dataclass
 class RealSong:
     """One real recording: its set, split, class, the class's VA placement, the audio reading, text vectors."""
@@ -198,9 +205,8 @@ def train_song_text(*, datasets: Path, manifests: list[Path], bundle: Path, out:
     """Fit, calibrate on val, score on test; writes ``out`` and returns the report."""
     muse, moody = read_muse(datasets / "muse_lyrics"), read_moodylyrics4q(datasets / "moodylyrics4q")
     deezer = read_deezer(datasets / "deezer_msdd")
-    x_muse, x_moody = lyrics_vectors([r.text for r in muse.rows]), lyrics_vectors([r.text for r in moody.rows])
-    lyrics = joined([fit_ridge(muse, x_muse), fit_ridge(moody, x_moody)],
-                    np.vstack([x_muse[_train_rows(muse)], x_moody[_train_rows(moody)]]))
+    lyrics = fit_lyrics(muse, lyrics_vectors([r.text for r in muse.rows]),
+                        moody, lyrics_vectors([r.text for r in moody.rows]))
     context = fit_ridge(deezer, context_vectors([r.text for r in deezer.rows]))
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(bundle)))
     songs = real_songs(manifests, embedder=embedder, workers=workers)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from models.fusion import FusionConfig, FusionNet, Inputs, context_text
@@ -41,6 +42,21 @@ def test_padding_frames_do_not_change_a_track():
                     batch.context, batch.context_lengths)
     with torch.no_grad():
         assert torch.allclose(net.represent(batch), net.represent(longer), atol=1e-5)
+
+
+def test_a_lyrics_reading_is_read_where_lyrics_are_present_and_nowhere_else():
+    for order in ("hierarchical", "concat"):
+        net, batch = _net(order=order, lyrics_reading=6), _batch()
+        batch.lyrics_reading = torch.randn(3, 6)
+        batch.lyrics_lengths = torch.tensor([3, 0, 2])  # the second track has no lyrics
+        other = Inputs(**batch.__dict__)
+        other.lyrics_reading = torch.randn(3, 6)
+        with torch.no_grad():
+            changed = (net.represent(batch) - net.represent(other)).abs().amax(dim=1)
+        assert changed[0] > 1e-4 and changed[2] > 1e-4, order
+        assert changed[1] == 0.0, order
+    with pytest.raises(ValueError, match="lyrics reading"):
+        _net(lyrics_reading=6).represent(_batch())
 
 
 def test_the_order_decides_which_text_the_audio_attends_to_first():

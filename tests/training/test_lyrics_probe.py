@@ -1,8 +1,13 @@
-"""The lyrics quadrant probes: artist folds, out-of-fold readings, and a stack that joins what each probe reads."""
+"""The lyrics quadrant probes (artist folds, out-of-fold readings, a stack that joins what each probe reads) and the
+lyrics reader built on them, on lyrics the tests make up."""
+
+import csv
 
 import numpy as np
 
 from training.lyrics_probe import artist_folds, fit_stack, ngram_probe, out_of_fold, vector_probe
+from training.lyrics_reader import READING_WIDTH, fit_reader
+from training.song_text import lyrics_vectors
 
 AROUSAL_WORDS = {True: ["shouting", "racing", "burning", "jumping"], False: ["sleepy", "slowly", "resting", "hush"]}
 FILLER = ["the", "road", "and", "a", "window", "at", "night", "we", "walk", "home"]
@@ -60,3 +65,43 @@ def test_the_stack_joins_what_each_probe_reads():
     assert stack.folds_accuracy > 0.85
     assert all(c["folds_accuracy"] < 0.6 for c in stack.chosen)
     assert np.allclose(both.sum(axis=1), 1.0)
+
+
+MOOD_WORDS = {  # mood: (words, MuSe's valence and arousal tags on 1-9)
+    "happy": (["sunshine", "laughing", "dancing", "joy", "smile", "celebrate"], ("8", "8")),
+    "angry": (["rage", "fight", "scream", "hate", "burning", "fury"], ("2", "8")),
+    "sad": (["tears", "lonely", "grave", "crying", "goodbye", "sorrow"], ("2", "2")),
+    "relaxed": (["calm", "gentle", "breeze", "peaceful", "quiet", "resting"], ("8", "2")),
+}
+
+
+def _lyrics_sets(root, rng):
+    """MoodyLyrics4Q's four moods and MuSe's matching tags, each song a few mood words among others."""
+    moody, muse = [], []
+    for k in range(120):
+        mood = list(MOOD_WORDS)[k % 4]
+        words, (valence, arousal) = MOOD_WORDS[mood]
+        text = " ".join(rng.choice(words, 5).tolist() + rng.choice(FILLER, 5).tolist())
+        moody.append([f"M{k}", f"artist {k % 30}", f"song {k}", mood, "en", text])
+        muse.append([f"other {k % 30}", f"tune {k}", "pop", valence, arousal, "5", "3", "[]", text])
+    _write(root / "moodylyrics4q" / "lyrics.csv", ["id", "artist", "title", "mood", "language", "lyrics"], moody)
+    _write(root / "muse_lyrics" / "lyrics.csv", ["artist", "title", "genre", "valence_tags", "arousal_tags",
+                                                 "dominance_tags", "number_of_emotion_tags", "seeds", "lyrics"], muse)
+
+
+def _write(path, header, rows):
+    path.parent.mkdir(parents=True)
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+
+
+def test_the_lyrics_reader_reads_what_the_lyrics_sets_teach(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOODSPACE_CACHE", str(tmp_path / "cache"))
+    _lyrics_sets(tmp_path, np.random.default_rng(3))
+    reader = fit_reader(tmp_path)
+    texts = ["joy and sunshine, we are dancing and laughing", "tears at the grave, lonely and crying goodbye"]
+    reading = reader.read(texts, lyrics_vectors(texts, progress=False))
+    assert reading.shape == (2, READING_WIDTH)
+    happy, sad = reading
+    assert happy[0] > sad[0] and sad[2] > happy[2]  # log P(Q1), log P(Q3)
+    assert happy[4] > sad[4]  # the joined reading's standardised valence
