@@ -139,6 +139,13 @@ class Embedder:
         return self.model.music(*pad(sequences)).numpy()
 
     @torch.inference_mode()
+    def represent_windows(self, features: np.ndarray) -> np.ndarray:
+        """(T, H): the shared music representation of each frame's window (``window_frames``), the sequence every
+        head of the music encoder reads one row of."""
+        frames, _ = self.window_frames(features)
+        return self.model.music.represent(*pad(frames)).numpy()
+
+    @torch.inference_mode()
     def class_probabilities(self, sequences: list[np.ndarray]) -> dict[str, np.ndarray]:
         """(N, C_t) probabilities of each categorical head (``config.taxonomies``) for (T, F) feature sequences."""
         if not self.config.taxonomies:

@@ -288,12 +288,16 @@ def fusion_experiment(
     lyrics_sets: Annotated[Path | None, typer.Option(exists=True, file_okay=False, help="Folder holding "
                                                      "moodylyrics4q/ and muse_lyrics/: also run the variants that "
                                                      "read what they teach as a lyrics token.")] = None,
+    music: Annotated[Path | None, typer.Option(help="Music bundle (or 'default') whose music representation of "
+                                               "each window is the audio input, instead of the front-end "
+                                               "frames.")] = None,
 ) -> None:
     """Audio, lyrics and title/artist by hierarchical cross-modal attention, and the ablations (Zhao et al.)."""
     from training.categorical_experiment import markdown
     from training.fusion_experiment import fusion_experiment as run_fusion
 
-    summary = run_fusion(data, out=out, frontend=frontend, seeds=seeds, workers=workers, lyrics_sets=lyrics_sets)
+    summary = run_fusion(data, out=out, frontend=frontend, seeds=seeds, workers=workers, lyrics_sets=lyrics_sets,
+                         music=music)
     typer.echo(markdown(summary, seeds=seeds))
 
 

@@ -19,10 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.bundle import load_bundle
 from models.config import FrontEndName
+from models.default import resolve_bundle
 from models.encoders import TEXT_DIM, pad
 from models.frontend import frontend_config
 from models.fusion import FusionConfig, FusionNet, Inputs, Modality, context_text
+from models.inference import Embedder
 from models.manifest import read_manifest
 from models.taxonomy import TAXONOMIES, class_index
 from models.text import sentence_encoder
@@ -73,12 +76,17 @@ class Song:
 
 
 def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = None,
-               reader: LyricsReader | None = None) -> tuple[dict[str, list[Song]], str, list[Skipped]]:
+               reader: LyricsReader | None = None, music: Embedder | None = None
+               ) -> tuple[dict[str, list[Song]], str, list[Skipped]]:
     """Songs by split, the manifest's taxonomy, and the clips skipped (audio that does not decode); with a
-    ``reader``, each song with lyrics carries its lyrics reading."""
+    ``reader``, each song with lyrics carries its lyrics reading; with a ``music`` model, the audio is its music
+    representation of each frame's window (``Embedder.represent_windows``) instead of the front-end frames."""
     clips = read_manifest(manifest)
     taxonomy = taxonomy_of(clips, manifest)
-    pairs, skipped = clip_feature_sets(manifest, clips, frontend_config(frontend), workers=workers)
+    config = music.config.frontend if music is not None else frontend_config(frontend)
+    pairs, skipped = clip_feature_sets(manifest, clips, config, workers=workers)
+    if music is not None:
+        pairs = [(clip, music.represent_windows(features)) for clip, features in pairs]
     encoder = sentence_encoder()
     contexts = encoder.encode([context_text(c.title, c.artist) for c, _ in pairs])
     songs: dict[str, list[Song]] = {s: [] for s in SPLITS}
@@ -195,13 +203,16 @@ def one_seed(songs: dict[str, list[Song]], taxonomy: str, name: str, config: Fus
 
 def fusion_experiment(manifest: Path, *, out: Path, frontend: FrontEndName, seeds: int,
                       config: FusionTrainConfig | None = None, variants: dict[str, FusionConfig] | None = None,
-                      workers: int | None = None, lyrics_sets: Path | None = None) -> dict:
+                      workers: int | None = None, lyrics_sets: Path | None = None,
+                      music: Path | None = None) -> dict:
     """``lyrics_sets``: the folder holding moodylyrics4q/ and muse_lyrics/; with it the lyrics-reading variants
-    run too (``READING_VARIANTS``)."""
+    run too (``READING_VARIANTS``). ``music``: a bundle whose music representation is the audio input."""
     config = config or FusionTrainConfig()
     variants = variants or (VARIANTS | READING_VARIANTS if lyrics_sets is not None else VARIANTS)
     reader = fit_reader(lyrics_sets) if lyrics_sets is not None else None
-    songs, taxonomy, skipped = load_songs(manifest, frontend=frontend, workers=workers, reader=reader)
+    embedder = Embedder.from_bundle(load_bundle(resolve_bundle(music))) if music is not None else None
+    songs, taxonomy, skipped = load_songs(manifest, frontend=frontend, workers=workers, reader=reader,
+                                          music=embedder)
     name = manifest.stem
     probes = {f"{m} alone (linear probe)": {name: probe(songs, taxonomy, m)} for m in ("lyrics", "context")}
     runs = [one_seed(songs, taxonomy, name, replace(config, seed=seed), variants) | probes for seed in range(seeds)]
@@ -210,6 +221,7 @@ def fusion_experiment(manifest: Path, *, out: Path, frontend: FrontEndName, seed
     counts = {s: {"songs": len(songs[s]), "with_lyrics": sum(x.lyrics.shape[0] > 0 for x in songs[s])}
               for s in SPLITS}
     (out / "results.json").write_text(json.dumps({"summary": summary, "runs": runs, "frontend": frontend,
+                                                  "music": embedder.version if embedder is not None else None,
                                                   "counts": counts, "skipped": [s.__dict__ for s in skipped]},
                                                  indent=2))
     (out / "results.md").write_text(markdown(summary, seeds=seeds))

@@ -57,3 +57,14 @@ def test_the_readings_experiment_scores_the_grid_and_each_heads_reading():
     np.testing.assert_allclose(readings["grid"], np.stack([embedder.read_track(f).mean for f in features]))
     np.testing.assert_allclose(readings["grid and quadrant head"], (readings["grid"] + readings["quadrant head"]) / 2)
     assert list(quadrant_of(np.array([[0.2, 0.3], [-0.2, 0.3], [-0.2, -0.3], [0.2, -0.3]]))) == [0, 1, 2, 3]
+
+
+def test_the_window_representations_are_what_each_windows_heads_read():
+    embedder = Embedder(_model("quadrant"), version="test")
+    features = np.random.default_rng(1).normal(size=(12, 6)).astype(np.float32)
+    h = embedder.represent_windows(features)
+    frames, _ = embedder.window_frames(features)
+    assert h.shape[0] == len(frames) == 12
+    with torch.no_grad():
+        from_h = torch.softmax(embedder.model.music.categorical["quadrant"](torch.from_numpy(h)), dim=1).numpy()
+    assert np.allclose(from_h, embedder.class_probabilities(frames)["quadrant"], atol=1e-5)
