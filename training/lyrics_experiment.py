@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from models.taxonomy import class_index
-from training.classify import Logistic, auc, categorical_metrics
+from training.classify import Logistic, auc, categorical_metrics, vector_probe
 from training.datasets.lyrics import TextRow, TextSet, read_deezer, read_moodylyrics4q, read_muse
 from training.learnability import ridge_fit, ridge_predict
-from training.lyrics_probe import fit_stack, ngram_probe, vector_probe
+from training.lyrics_probe import fit_stack, ngram_probe
 from training.song_text import RIDGE_ALPHA, context_vectors, lyrics_vectors
 from training.text import va_metrics
 

@@ -1,58 +1,31 @@
 """Quadrant probes for lyrics: a logistic probe on the songs' sentence vectors, one on their word n-grams (TF-IDF),
 and the stack of both.
 
-Each probe's L2 strength is chosen by accuracy over artist folds of the train split (no val row is seen); the stack
-is a logistic regression on the two probes' out-of-fold log-probabilities over the same folds, so it learns how far
-to trust each from songs neither saw. A few hundred songs per class and 384 dimensions: the strength matters
-(``training.classify.Logistic``'s fixed light penalty read MoodyLyrics4Q val at 0.519, a chosen one 0.64).
+Each probe's L2 strength is chosen by accuracy over artist folds of the train split (``training.classify.choose_c``;
+no val row is seen); the stack is a logistic regression on the two probes' out-of-fold log-probabilities over the
+same folds, so it learns how far to trust each from songs neither saw. A few hundred songs per class and 384
+dimensions: the strength matters (``training.classify.Logistic``'s fixed light penalty read MoodyLyrics4Q val at
+0.519, a chosen one 0.62).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 
-C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # inverse L2 strengths tried by the artist folds
-FOLDS = 5
-MAX_ITER = 5000
-
-Folds = list[tuple[np.ndarray, np.ndarray]]
-Make = Callable[[float], Any]  # C -> an unfitted classifier with fit / predict_proba
-
-
-def vector_probe(c: float) -> LogisticRegression:
-    """Multinomial logistic regression on sentence vectors (unit-length segment means, used as they are)."""
-    return LogisticRegression(C=c, max_iter=MAX_ITER)
+from training.classify import MAX_ITER, Folds, Make, artist_folds, choose_c, vector_probe
 
 
 def ngram_probe(c: float) -> Any:
     """Logistic regression on TF-IDF of word unigrams and bigrams (seen in two songs at least, sublinear counts)."""
     return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
                          LogisticRegression(C=c, max_iter=MAX_ITER))
-
-
-def artist_folds(artists: Sequence[str], *, folds: int = FOLDS) -> Folds:
-    """Train/held-apart row indices of ``folds`` folds that keep each artist (lower-cased, stripped) in one fold."""
-    groups = np.array([a.strip().lower() for a in artists])
-    return list(GroupKFold(n_splits=folds).split(groups, groups=groups))
-
-
-def _accuracy(model: Any, x: Any, y: np.ndarray) -> float:
-    return float(np.mean(model.predict_proba(x).argmax(axis=1) == y))
-
-
-def choose_c(make: Make, x: Any, y: np.ndarray, folds: Folds) -> tuple[float, float]:
-    """The C of ``C_GRID`` with the best mean held-apart accuracy over ``folds``, and that accuracy."""
-    scores = {c: float(np.mean([_accuracy(make(c).fit(x[a], y[a]), x[b], y[b]) for a, b in folds])) for c in C_GRID}
-    best = max(scores, key=lambda c: scores[c])
-    return best, scores[best]
 
 
 def out_of_fold(make: Make, c: float, x: Any, y: np.ndarray, folds: Folds, *, classes: int) -> np.ndarray:
@@ -91,7 +64,8 @@ def fit_stack(makes: Sequence[Make], inputs: Sequence[Any], y: np.ndarray, artis
     chosen = [choose_c(make, x, y, folds) for make, x in zip(makes, inputs, strict=True)]
     z = np.hstack([_log(out_of_fold(make, c, x, y, folds, classes=classes))
                    for make, x, (c, _) in zip(makes, inputs, chosen, strict=True)])
-    folds_accuracy = float(np.mean([_accuracy(vector_probe(1.0).fit(z[a], y[a]), z[b], y[b]) for a, b in folds]))
+    folds_accuracy = float(np.mean([np.mean(vector_probe(1.0).fit(z[a], y[a]).predict(z[b]) == y[b])
+                                    for a, b in folds]))
     bases = [make(c).fit(x, y) for make, x, (c, _) in zip(makes, inputs, chosen, strict=True)]
     return StackedProbe(bases, vector_probe(1.0).fit(z, y), [{"C": c, "folds_accuracy": acc} for c, acc in chosen],
                         folds_accuracy)

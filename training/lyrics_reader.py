@@ -16,8 +16,9 @@ import numpy as np
 
 from models.songtext import TextModality
 from models.taxonomy import class_index
+from training.classify import vector_probe
 from training.datasets.lyrics import read_moodylyrics4q, read_muse
-from training.lyrics_probe import StackedProbe, fit_stack, ngram_probe, vector_probe
+from training.lyrics_probe import StackedProbe, fit_stack, ngram_probe
 from training.song_text import fit_lyrics, lyrics_vectors
 
 READING_WIDTH = 6  # four quadrant log-probabilities, standardised valence and arousal

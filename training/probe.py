@@ -1,9 +1,9 @@
 """``moodspace probe``: the linear-probe baseline on categorically labelled sets (4Q quadrants, MIREX clusters).
 
 For each manifest: frozen front-end features of every clip (clips that do not decode are skipped and listed),
-summarised by their mean and spread over time, a logistic regression per taxonomy fitted on the train split,
-and categorical metrics on the val and test splits (both held apart by artist). Nothing here sees val or test
-data while fitting.
+summarised by their mean and spread over time, a logistic regression per taxonomy fitted on the train split (its
+penalty chosen by artist folds of that split, ``training.classify.FoldsLogistic``), and categorical metrics on the
+val and test splits (both held apart by artist). Nothing here sees val or test data while fitting.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from models.errors import ManifestError
 from models.frontend import frontend_config
 from models.manifest import Clip, read_manifest
 from models.taxonomy import TAXONOMIES, class_index
-from training.classify import CategoricalMetrics, Logistic, categorical_metrics, summary_features
+from training.classify import CategoricalMetrics, FoldsLogistic, categorical_metrics, summary_features
 from training.features import Skipped, clip_feature_sets
 
 EVAL_SPLITS = ("val", "test")
@@ -31,9 +31,12 @@ class ProbeResult:
     n_train: int
     metrics: dict[str, CategoricalMetrics]  # split -> metrics
     skipped: list[Skipped] = field(default_factory=list)
+    c: float = float("nan")  # the inverse L2 strength the artist folds chose
+    folds_accuracy: float = float("nan")
 
     def to_dict(self) -> dict:
-        return {"manifest": self.manifest, "frontend": self.frontend, "n_train": self.n_train,
+        return {"manifest": self.manifest, "frontend": self.frontend, "n_train": self.n_train, "C": self.c,
+                "folds_accuracy": self.folds_accuracy,
                 "metrics": {split: m.to_dict() for split, m in self.metrics.items()},
                 "skipped": [s.__dict__ for s in self.skipped]}
 
@@ -46,24 +49,32 @@ def taxonomy_of(clips: list[Clip], manifest: Path) -> str:
     return found.pop()
 
 
-def _arrays(pairs: list[tuple[Clip, np.ndarray]], taxonomy: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(pairs: list[tuple[Clip, np.ndarray]], taxonomy: str, split: str
+            ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     chosen = [(clip, f) for clip, f in pairs if clip.split == split]
     x = np.stack([summary_features(f) for _, f in chosen]) if chosen else np.zeros((0, 0))
     y = np.array([class_index(taxonomy, clip.labels[taxonomy]) for clip, _ in chosen], dtype=np.int64)
-    return x, y
+    return x, y, [clip.artist or clip.id for clip, _ in chosen]
 
 
 def probe(manifest: Path, *, frontend: FrontEndName, workers: int | None = None) -> ProbeResult:
     clips = read_manifest(manifest)
     taxonomy = taxonomy_of(clips, manifest)
     pairs, skipped = clip_feature_sets(manifest, clips, frontend_config(frontend), workers=workers)
-    x_train, y_train = _arrays(pairs, taxonomy, "train")
+    x_train, y_train, artists = _arrays(pairs, taxonomy, "train")
     if len(y_train) < 2 * len(TAXONOMIES[taxonomy]):
         raise ManifestError(f"{manifest}: {len(y_train)} training clips; the probe needs at least two per class")
-    model = Logistic.fit(x_train, y_train, classes=len(TAXONOMIES[taxonomy]))
+    model = FoldsLogistic.fit(x_train, y_train, artists)
     metrics = {}
     for split in EVAL_SPLITS:
-        x, y = _arrays(pairs, taxonomy, split)
+        x, y, _ = _arrays(pairs, taxonomy, split)
         if len(y):
-            metrics[split] = categorical_metrics(taxonomy, y, model.probabilities(x))
-    return ProbeResult(str(manifest), frontend, len(y_train), metrics, skipped)
+            metrics[split] = categorical_metrics(taxonomy, y, _all_classes(model, taxonomy, x))
+    return ProbeResult(str(manifest), frontend, len(y_train), metrics, skipped, model.c, model.folds_accuracy)
+
+
+def _all_classes(model: FoldsLogistic, taxonomy: str, x: np.ndarray) -> np.ndarray:
+    """(N, classes of the taxonomy): the model's probabilities, zero for a class train never had."""
+    out = np.zeros((x.shape[0], len(TAXONOMIES[taxonomy])))
+    out[:, model.model.classes_] = model.probabilities(x)
+    return out

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
-from training.classify import auc, categorical_metrics, macro_f1
+from training.classify import C_GRID, FoldsLogistic, artist_folds, auc, categorical_metrics, macro_f1
 
 
 def test_auc_on_known_cases():
@@ -29,3 +30,24 @@ def test_quadrant_metrics_read_valence_and_arousal_from_quadrant_probabilities()
     # MIREX sides from the clusters' VA placements: 1 (excited) positive and high, 3 (sad) negative and low
     clusters = categorical_metrics("mirex_cluster", np.array([0, 2]), np.eye(5)[[0, 2]])
     assert clusters.valence_auc == 1.0 and clusters.arousal_auc == 1.0
+
+
+def test_the_probe_takes_the_penalty_its_artist_folds_read_best():
+    """Every C of the grid scored on the same artist folds by hand: the probe keeps the best, and reads new clips
+    through the training rows' standardisation."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 160)
+    x = rng.normal(0.0, 1.0, (160, 50)) * rng.uniform(0.1, 10.0, 50)
+    x[:, 0] += np.where(y % 2 == 0, 1.0, -1.0)
+    x[:, 1] += np.where(y < 2, 5.0, -5.0)
+    artists = [f"artist {k // 4}" for k in range(160)]
+    probe = FoldsLogistic.fit(x, y, artists)
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    by_hand = {c: np.mean([np.mean(LogisticRegression(C=c, max_iter=5000).fit(z[a], y[a]).predict(z[b]) == y[b])
+                           for a, b in artist_folds(artists)]) for c in C_GRID}
+    assert probe.c == max(by_hand, key=lambda c: by_hand[c])
+    assert probe.folds_accuracy == pytest.approx(max(by_hand.values()))
+    x_new = rng.normal(0.0, 1.0, (20, 50))
+    expected = LogisticRegression(C=probe.c, max_iter=5000).fit(z, y).predict_proba((x_new - x.mean(axis=0)) /
+                                                                                   x.std(axis=0))
+    assert np.allclose(probe.probabilities(x_new), expected, atol=1e-6)

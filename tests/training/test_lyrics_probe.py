@@ -5,7 +5,8 @@ import csv
 
 import numpy as np
 
-from training.lyrics_probe import artist_folds, fit_stack, ngram_probe, out_of_fold, vector_probe
+from training.classify import artist_folds, vector_probe
+from training.lyrics_probe import fit_stack, ngram_probe, out_of_fold
 from training.lyrics_reader import READING_WIDTH, fit_reader
 from training.song_text import lyrics_vectors
 
