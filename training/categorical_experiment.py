@@ -11,7 +11,8 @@ import numpy as np
 from models.config import FrontEndName
 from models.frontend import frontend_config
 from models.manifest import read_manifest
-from training.classify import Logistic, categorical_metrics, summary_features
+from models.taxonomy import TAXONOMIES
+from training.classify import FoldsLogistic, categorical_metrics, summary_features
 from training.features import Skipped, clip_feature_sets
 from training.multitask import LabelledSet, MultitaskConfig, over_seeds
 from training.probe import taxonomy_of
@@ -31,10 +32,11 @@ def load_sets(manifests: list[Path], *, frontend: FrontEndName, workers: int | N
 
 
 def probe_metrics(data: LabelledSet) -> dict[str, dict]:
+    """The probe (``FoldsLogistic`` on the mean and spread of the frames) on val and test."""
     x = {s: np.stack([summary_features(f) for f in data.features[s]]) for s in ("train", "val", "test")}
-    model = Logistic.fit(x["train"], data.labels["train"], classes=int(data.labels["train"].max()) + 1)
-    n_classes = model.layer.out_features
-    return {s: categorical_metrics(data.taxonomy, data.labels[s], model.probabilities(x[s])[:, :n_classes]).to_dict()
+    artists = data.artists.get("train") or [str(i) for i in range(len(data.labels["train"]))]
+    model = FoldsLogistic.fit(x["train"], data.labels["train"], artists, classes=len(TAXONOMIES[data.taxonomy]))
+    return {s: categorical_metrics(data.taxonomy, data.labels[s], model.probabilities(x[s])).to_dict()
             for s in ("val", "test")}
 
 

@@ -160,16 +160,21 @@ class FoldsLogistic:
     mean: np.ndarray
     std: np.ndarray
     model: LogisticRegression
+    classes: int
     c: float
     folds_accuracy: float
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, artists: Sequence[str]) -> FoldsLogistic:
+    def fit(cls, x: np.ndarray, y: np.ndarray, artists: Sequence[str], *, classes: int) -> FoldsLogistic:
+        """``artists``: one per row (a row without one can pass its own id); ``classes``: the taxonomy's count."""
         mean, std = x.mean(axis=0), x.std(axis=0)
         std = np.where(std > 1e-6, std, 1.0)
         z = (x - mean) / std
         c, accuracy = choose_c(vector_probe, z, y, artist_folds(artists))
-        return cls(mean, std, vector_probe(c).fit(z, y), c, accuracy)
+        return cls(mean, std, vector_probe(c).fit(z, y), classes, c, accuracy)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba((x - self.mean) / self.std)
+        """(N, classes); zero for a class the training rows never had."""
+        out = np.zeros((x.shape[0], self.classes))
+        out[:, self.model.classes_] = self.model.predict_proba((x - self.mean) / self.std)
+        return out

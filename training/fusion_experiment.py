@@ -30,7 +30,7 @@ from models.manifest import read_manifest
 from models.taxonomy import TAXONOMIES, class_index
 from models.text import sentence_encoder
 from training.categorical_experiment import markdown, summarize
-from training.classify import CategoricalMetrics, Logistic, categorical_metrics
+from training.classify import CategoricalMetrics, FoldsLogistic, categorical_metrics
 from training.datasets.lyrics import read_lyrics
 from training.features import Skipped, clip_feature_sets
 from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
@@ -73,6 +73,7 @@ class Song:
     context: np.ndarray  # (1, 384)
     label: int
     lyrics_reading: np.ndarray = field(default_factory=lambda: np.zeros(READING_WIDTH, np.float32))
+    artist: str = ""  # for the probes' artist folds; "" reads as a group of its own
 
 
 def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = None,
@@ -93,7 +94,8 @@ def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = 
     for (clip, features), context in zip(pairs, contexts, strict=True):
         text = read_lyrics(clip)
         lyrics = encoder.encode_segments(text)
-        song = Song(features, lyrics, context[None, :], class_index(taxonomy, clip.labels[taxonomy]))
+        song = Song(features, lyrics, context[None, :], class_index(taxonomy, clip.labels[taxonomy]),
+                    artist=clip.artist or clip.id)
         if reader is not None and lyrics.shape[0]:
             song = replace(song, lyrics_reading=reader.read([text], lyrics.mean(axis=0, keepdims=True))[0])
         songs[clip.split].append(song)
@@ -177,13 +179,15 @@ def train_fusion(songs: dict[str, list[Song]], taxonomy: str, config: FusionTrai
 
 
 def probe(songs: dict[str, list[Song]], taxonomy: str, modality: str) -> dict[str, dict]:
-    """A linear probe on one text modality alone (songs without it read as the zero vector)."""
+    """A linear probe on one text modality alone (songs without it read as the zero vector), its penalty chosen by
+    artist folds of train (``FoldsLogistic``)."""
     def x(split: str) -> np.ndarray:
         rows = [getattr(s, modality) for s in songs[split]]
         return np.stack([r.mean(axis=0) if r.shape[0] else np.zeros(TEXT_DIM, np.float32) for r in rows])
 
     labels = {s: np.array([song.label for song in songs[s]]) for s in SPLITS}
-    model = Logistic.fit(x("train"), labels["train"], classes=len(TAXONOMIES[taxonomy]))
+    artists = [song.artist or str(i) for i, song in enumerate(songs["train"])]
+    model = FoldsLogistic.fit(x("train"), labels["train"], artists, classes=len(TAXONOMIES[taxonomy]))
     return {s: categorical_metrics(taxonomy, labels[s], model.probabilities(x(s))).to_dict() for s in ("val", "test")}
 
 

@@ -47,6 +47,7 @@ class LabelledSet:
     taxonomy: str
     features: dict[str, list[np.ndarray]]
     labels: dict[str, np.ndarray]
+    artists: dict[str, list[str]] = field(default_factory=dict)  # per clip; its id where it names no artist
 
     @classmethod
     def of(cls, name: str, pairs: list[tuple[Clip, np.ndarray]], taxonomy: str) -> LabelledSet:
@@ -54,7 +55,8 @@ class LabelledSet:
         return cls(name, taxonomy,
                    {s: [f for c, f in pairs if c.split == s] for s in splits},
                    {s: np.array([class_index(taxonomy, c.labels[taxonomy]) for c, _ in pairs if c.split == s],
-                                dtype=np.int64) for s in splits})
+                                dtype=np.int64) for s in splits},
+                   {s: [c.artist or c.id for c, _ in pairs if c.split == s] for s in splits})
 
 
 class MultitaskNet(nn.Module):

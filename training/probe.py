@@ -64,17 +64,10 @@ def probe(manifest: Path, *, frontend: FrontEndName, workers: int | None = None)
     x_train, y_train, artists = _arrays(pairs, taxonomy, "train")
     if len(y_train) < 2 * len(TAXONOMIES[taxonomy]):
         raise ManifestError(f"{manifest}: {len(y_train)} training clips; the probe needs at least two per class")
-    model = FoldsLogistic.fit(x_train, y_train, artists)
+    model = FoldsLogistic.fit(x_train, y_train, artists, classes=len(TAXONOMIES[taxonomy]))
     metrics = {}
     for split in EVAL_SPLITS:
         x, y, _ = _arrays(pairs, taxonomy, split)
         if len(y):
-            metrics[split] = categorical_metrics(taxonomy, y, _all_classes(model, taxonomy, x))
+            metrics[split] = categorical_metrics(taxonomy, y, model.probabilities(x))
     return ProbeResult(str(manifest), frontend, len(y_train), metrics, skipped, model.c, model.folds_accuracy)
-
-
-def _all_classes(model: FoldsLogistic, taxonomy: str, x: np.ndarray) -> np.ndarray:
-    """(N, classes of the taxonomy): the model's probabilities, zero for a class train never had."""
-    out = np.zeros((x.shape[0], len(TAXONOMIES[taxonomy])))
-    out[:, model.model.classes_] = model.probabilities(x)
-    return out

@@ -41,7 +41,7 @@ def test_the_probe_takes_the_penalty_its_artist_folds_read_best():
     x[:, 0] += np.where(y % 2 == 0, 1.0, -1.0)
     x[:, 1] += np.where(y < 2, 5.0, -5.0)
     artists = [f"artist {k // 4}" for k in range(160)]
-    probe = FoldsLogistic.fit(x, y, artists)
+    probe = FoldsLogistic.fit(x, y, artists, classes=5)
     z = (x - x.mean(axis=0)) / x.std(axis=0)
     by_hand = {c: np.mean([np.mean(LogisticRegression(C=c, max_iter=5000).fit(z[a], y[a]).predict(z[b]) == y[b])
                            for a, b in artist_folds(artists)]) for c in C_GRID}
@@ -50,4 +50,5 @@ def test_the_probe_takes_the_penalty_its_artist_folds_read_best():
     x_new = rng.normal(0.0, 1.0, (20, 50))
     expected = LogisticRegression(C=probe.c, max_iter=5000).fit(z, y).predict_proba((x_new - x.mean(axis=0)) /
                                                                                    x.std(axis=0))
-    assert np.allclose(probe.probabilities(x_new), expected, atol=1e-6)
+    assert np.allclose(probe.probabilities(x_new)[:, :4], expected, atol=1e-6)
+    assert np.all(probe.probabilities(x_new)[:, 4] == 0.0)  # a class train never had
