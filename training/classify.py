@@ -137,7 +137,15 @@ def artist_folds(artists: Sequence[str], *, folds: int = FOLDS) -> Folds:
 
 
 def _accuracy(model: Any, x: Any, y: np.ndarray) -> float:
-    return float(np.mean(model.predict_proba(x).argmax(axis=1) == y))
+    return float(np.mean(model.predict(x) == y))
+
+
+def padded_probabilities(model: Any, x: Any, classes: int) -> np.ndarray:
+    """(N, classes) from a fitted classifier: its ``predict_proba`` in the columns of the classes it saw, zero for
+    those its training rows never had (a fold can miss a rare class)."""
+    out = np.zeros((len(x), classes))
+    out[:, model.classes_] = model.predict_proba(x)
+    return out
 
 
 def choose_c(make: Make, x: Any, y: np.ndarray, folds: Folds) -> tuple[float, float]:
@@ -175,6 +183,4 @@ class FoldsLogistic:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """(N, classes); zero for a class the training rows never had."""
-        out = np.zeros((x.shape[0], self.classes))
-        out[:, self.model.classes_] = self.model.predict_proba((x - self.mean) / self.std)
-        return out
+        return padded_probabilities(self.model, (x - self.mean) / self.std, self.classes)

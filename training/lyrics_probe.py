@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from training.classify import MAX_ITER, Folds, Make, artist_folds, choose_c, vector_probe
+from training.classify import MAX_ITER, Folds, Make, artist_folds, choose_c, padded_probabilities, vector_probe
 
 
 def ngram_probe(c: float) -> Any:
@@ -32,7 +32,7 @@ def out_of_fold(make: Make, c: float, x: Any, y: np.ndarray, folds: Folds, *, cl
     """(N, classes): each row's probabilities from the model fitted on the folds that did not hold it."""
     out = np.zeros((len(y), classes))
     for a, b in folds:
-        out[b] = make(c).fit(x[a], y[a]).predict_proba(x[b])
+        out[b] = padded_probabilities(make(c).fit(x[a], y[a]), x[b], classes)
     return out
 
 
@@ -48,13 +48,15 @@ class StackedProbe:
     top: LogisticRegression
     chosen: list[dict[str, float]]  # per base: its C and its folds' accuracy
     folds_accuracy: float  # the stack's own accuracy over the folds (its top fitted on the other folds' rows)
+    classes: int
 
     def base_probabilities(self, inputs: Sequence[Any]) -> list[np.ndarray]:
-        return [base.predict_proba(x) for base, x in zip(self.bases, inputs, strict=True)]
+        return [padded_probabilities(base, x, self.classes) for base, x in zip(self.bases, inputs, strict=True)]
 
     def probabilities(self, inputs: Sequence[Any]) -> np.ndarray:
         """(N, classes) for N songs; ``inputs`` holds each base's input, in the order of ``fit_stack``'s."""
-        return self.top.predict_proba(np.hstack([_log(p) for p in self.base_probabilities(inputs)]))
+        z = np.hstack([_log(p) for p in self.base_probabilities(inputs)])
+        return padded_probabilities(self.top, z, self.classes)
 
 
 def fit_stack(makes: Sequence[Make], inputs: Sequence[Any], y: np.ndarray, artists: Sequence[str], *,
@@ -68,4 +70,4 @@ def fit_stack(makes: Sequence[Make], inputs: Sequence[Any], y: np.ndarray, artis
                                     for a, b in folds]))
     bases = [make(c).fit(x, y) for make, x, (c, _) in zip(makes, inputs, chosen, strict=True)]
     return StackedProbe(bases, vector_probe(1.0).fit(z, y), [{"C": c, "folds_accuracy": acc} for c, acc in chosen],
-                        folds_accuracy)
+                        folds_accuracy, classes)

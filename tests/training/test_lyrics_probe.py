@@ -106,3 +106,14 @@ def test_the_lyrics_reader_reads_what_the_lyrics_sets_teach(tmp_path, monkeypatc
     happy, sad = reading
     assert happy[0] > sad[0] and sad[2] > happy[2]  # log P(Q1), log P(Q3)
     assert happy[4] > sad[4]  # the joined reading's standardised valence
+
+
+def test_a_class_one_artist_holds_leaves_the_folds_that_miss_it_at_zero():
+    x, texts, y, artists = _songs(200, seed=4)
+    y = np.where(np.arange(200) < 4, 3, np.minimum(y, 2))  # Q4 only for the first artist's four songs
+    stack = fit_stack([vector_probe, ngram_probe], [x, texts], y, artists, classes=4)
+    folds = artist_folds(artists)
+    held = out_of_fold(vector_probe, 1.0, x, y, folds, classes=4)
+    first = next(b for _, b in folds if 0 in b)
+    assert np.all(held[first[first < 4], 3] == 0.0)  # the fold without the artist never saw Q4
+    assert stack.probabilities([x[:8], texts[:8]]).shape == (8, 4)
