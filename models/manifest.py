@@ -54,6 +54,11 @@ class Clip:
     extra: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def group(self) -> str:
+        """What artist folds group by: the artist, or the clip's own id where the artist is unknown."""
+        return self.artist or self.id
+
     def to_json(self, *, audio: str | None = None) -> dict[str, Any]:
         record: dict[str, Any] = {"id": self.id, "audio": audio if audio is not None else self.audio}
         if self.curve is not None:

@@ -95,7 +95,7 @@ def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = 
         text = read_lyrics(clip)
         lyrics = encoder.encode_segments(text)
         song = Song(features, lyrics, context[None, :], class_index(taxonomy, clip.labels[taxonomy]),
-                    artist=clip.artist or clip.id)
+                    artist=clip.group)
         if reader is not None and lyrics.shape[0]:
             song = replace(song, lyrics_reading=reader.read([text], lyrics.mean(axis=0, keepdims=True))[0])
         songs[clip.split].append(song)

@@ -56,7 +56,7 @@ class LabelledSet:
                    {s: [f for c, f in pairs if c.split == s] for s in splits},
                    {s: np.array([class_index(taxonomy, c.labels[taxonomy]) for c, _ in pairs if c.split == s],
                                 dtype=np.int64) for s in splits},
-                   {s: [c.artist or c.id for c, _ in pairs if c.split == s] for s in splits})
+                   {s: [c.group for c, _ in pairs if c.split == s] for s in splits})
 
 
 class MultitaskNet(nn.Module):

@@ -54,7 +54,7 @@ def _arrays(pairs: list[tuple[Clip, np.ndarray]], taxonomy: str, split: str
     chosen = [(clip, f) for clip, f in pairs if clip.split == split]
     x = np.stack([summary_features(f) for _, f in chosen]) if chosen else np.zeros((0, 0))
     y = np.array([class_index(taxonomy, clip.labels[taxonomy]) for clip, _ in chosen], dtype=np.int64)
-    return x, y, [clip.artist or clip.id for clip, _ in chosen]
+    return x, y, [clip.group for clip, _ in chosen]
 
 
 def probe(manifest: Path, *, frontend: FrontEndName, workers: int | None = None) -> ProbeResult:

@@ -67,3 +67,8 @@ def test_missing_or_empty_manifest(tmp_path: Path):
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(ManifestError, match="no clips"):
         read_manifest(tmp_path / "empty.jsonl")
+
+
+def test_group_is_the_artist_or_the_clip_itself():
+    assert _clip("a.wav", artist="Nina").group == "Nina"
+    assert [_clip("a.wav", id=i).group for i in ("x", "y")] == ["x", "y"]  # unknown artists never share a fold
