@@ -34,6 +34,7 @@ from training.classify import CategoricalMetrics, FoldsLogistic, categorical_met
 from training.datasets.lyrics import read_lyrics
 from training.features import Skipped, clip_feature_sets
 from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
+from training.lyrics_probe import stacking_readings
 from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_reader
 from training.probe import taxonomy_of
 
@@ -62,6 +63,13 @@ READING_VARIANTS: dict[str, FusionConfig] = {
     "tri-modal, concatenation, lyrics reading": FusionConfig(order="concat", lyrics_reading=READING_WIDTH),
     "audio + lyrics, lyrics reading": FusionConfig(modalities=("audio", "lyrics"), lyrics_reading=READING_WIDTH),
 }
+OWN_PROBE = " + own probe"  # the reading variants with the set's own lyrics probe in the token (``with_own_probe``)
+
+
+def own_probe_variants(classes: int) -> dict[str, FusionConfig]:
+    """``READING_VARIANTS`` whose lyrics token also holds the own probe's log-probabilities over ``classes``."""
+    return {name + OWN_PROBE: replace(config, lyrics_reading=config.lyrics_reading + classes)
+            for name, config in READING_VARIANTS.items()}
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,28 @@ def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = 
             song = replace(song, lyrics_reading=reader.read([text], lyrics.mean(axis=0, keepdims=True))[0])
         songs[clip.split].append(song)
     return songs, taxonomy, skipped
+
+
+def with_own_probe(songs: dict[str, list[Song]], taxonomy: str) -> dict[str, list[Song]]:
+    """The songs with the log-probabilities of their set's own lyrics probe after their lyrics reading (zeros
+    without lyrics): a logistic probe on the mean lyrics segment vector, fitted on the train songs with lyrics, read
+    out of fold by artist on those songs and by the fitted probe elsewhere (``lyrics_probe.stacking_readings``).
+    The set's few hundred songs teach the probe the classes' own words; the fusion model weighs it."""
+    classes = len(TAXONOMIES[taxonomy])
+    voiced = {split: [i for i, song in enumerate(songs[split]) if song.lyrics.shape[0]] for split in SPLITS}
+    vectors = {split: np.stack([songs[split][i].lyrics.mean(axis=0) for i in rows]) if rows
+               else np.zeros((0, TEXT_DIM), np.float32) for split, rows in voiced.items()}
+    train = [songs["train"][i] for i in voiced["train"]]
+    held, others = stacking_readings(vectors["train"], np.array([s.label for s in train]), [s.artist for s in train],
+                                     [vectors[split] for split in SPLITS[1:]], classes=classes)
+    readings = dict(zip(SPLITS, [held, *others], strict=True))
+    out = {}
+    for split in SPLITS:
+        extra = np.zeros((len(songs[split]), classes), np.float32)
+        extra[voiced[split]] = readings[split]
+        out[split] = [replace(song, lyrics_reading=np.concatenate([song.lyrics_reading, row]))
+                      for song, row in zip(songs[split], extra, strict=True)]
+    return out
 
 
 def _padded_text(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,8 +240,9 @@ def fusion_experiment(manifest: Path, *, out: Path, frontend: FrontEndName, seed
                       workers: int | None = None, lyrics_sets: Path | None = None,
                       music: Path | None = None) -> dict:
     """``lyrics_sets``: the folder holding moodylyrics4q/ and muse_lyrics/; with it the lyrics-reading variants
-    run too (``READING_VARIANTS``). ``music``: a bundle whose music representation is the audio input."""
-    config = config or FusionTrainConfig()
+    run too (``READING_VARIANTS``), and, unless ``variants`` are chosen, the same with the set's own lyrics probe
+    (``with_own_probe``). ``music``: a bundle whose music representation is the audio input."""
+    config, chosen = config or FusionTrainConfig(), variants
     variants = variants or (VARIANTS | READING_VARIANTS if lyrics_sets is not None else VARIANTS)
     reader = fit_reader(lyrics_sets) if lyrics_sets is not None else None
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(music))) if music is not None else None
@@ -219,7 +250,10 @@ def fusion_experiment(manifest: Path, *, out: Path, frontend: FrontEndName, seed
                                           music=embedder)
     name = manifest.stem
     probes = {f"{m} alone (linear probe)": {name: probe(songs, taxonomy, m)} for m in ("lyrics", "context")}
-    runs = [one_seed(songs, taxonomy, name, replace(config, seed=seed), variants) | probes for seed in range(seeds)]
+    own = own_probe_variants(len(TAXONOMIES[taxonomy])) if reader is not None and chosen is None else {}
+    own_songs = with_own_probe(songs, taxonomy) if own else songs
+    runs = [one_seed(songs, taxonomy, name, replace(config, seed=seed), variants)
+            | one_seed(own_songs, taxonomy, name, replace(config, seed=seed), own) | probes for seed in range(seeds)]
     summary = summarize(runs)
     out.mkdir(parents=True, exist_ok=True)
     counts = {s: {"songs": len(songs[s]), "with_lyrics": sum(x.lyrics.shape[0] > 0 for x in songs[s])}

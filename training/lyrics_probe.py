@@ -19,7 +19,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from training.classify import MAX_ITER, Folds, Make, artist_folds, choose_c, padded_probabilities, vector_probe
+from training.classify import (
+    MAX_ITER,
+    Folds,
+    FoldsLogistic,
+    Make,
+    artist_folds,
+    choose_c,
+    padded_probabilities,
+    vector_probe,
+)
 
 
 def ngram_probe(c: float) -> Any:
@@ -71,3 +80,15 @@ def fit_stack(makes: Sequence[Make], inputs: Sequence[Any], y: np.ndarray, artis
     bases = [make(c).fit(x, y) for make, x, (c, _) in zip(makes, inputs, chosen, strict=True)]
     return StackedProbe(bases, vector_probe(1.0).fit(z, y), [{"C": c, "folds_accuracy": acc} for c, acc in chosen],
                         folds_accuracy, classes)
+
+
+def stacking_readings(x_train: np.ndarray, y: np.ndarray, artists: Sequence[str], others: Sequence[np.ndarray], *,
+                      classes: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Log-probabilities of a logistic probe on vectors (standardised, C by the artist folds: ``FoldsLogistic``)
+    as an input of a model stacked on it: for the train rows out of fold (each from the folds that did not hold
+    its artist), for each of ``others`` from the probe fitted on every train row. Either way a row reads as one
+    the probe never saw, so the stacked model learns how far to trust it from readings like those it will get."""
+    probe = FoldsLogistic.fit(x_train, y, artists, classes=classes)
+    z = (x_train - probe.mean) / probe.std
+    held = out_of_fold(vector_probe, probe.c, z, y, artist_folds(artists), classes=classes)
+    return _log(held), [_log(probe.probabilities(x)) for x in others]

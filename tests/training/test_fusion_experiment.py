@@ -5,7 +5,15 @@ from dataclasses import replace
 import numpy as np
 
 from models.fusion import FusionConfig
-from training.fusion_experiment import FusionTrainConfig, Song, evaluate, train_fusion
+from training.fusion_experiment import (
+    FusionTrainConfig,
+    Song,
+    evaluate,
+    own_probe_variants,
+    train_fusion,
+    with_own_probe,
+)
+from training.lyrics_reader import READING_WIDTH
 
 
 def _songs(n: int, rng: np.random.Generator, directions: np.ndarray) -> list[Song]:
@@ -51,3 +59,22 @@ def test_a_lyrics_reading_is_learnt_from_where_the_lyrics_segments_say_nothing()
     plain = train_fusion(data, "mirex_cluster", FusionTrainConfig(**base, fusion=fusion))
     assert evaluate(reads, data["test"], "mirex_cluster").macro_f1 > 0.9
     assert evaluate(plain, data["test"], "mirex_cluster").macro_f1 < 0.5
+
+
+def test_the_own_probe_reads_each_voiced_song_and_leaves_the_silent_ones_at_zero():
+    rng = np.random.default_rng(2)
+    directions = rng.normal(size=(5, 384))
+    data = {split: [replace(song, artist=f"{split} {k // 3}") for k, song in enumerate(_songs(n, rng, directions))]
+            for split, n in (("train", 150), ("val", 50), ("test", 50))}
+    data["val"][0] = replace(data["val"][0], lyrics=np.zeros((0, 384), np.float32))  # a song without lyrics
+    out = with_own_probe(data, "mirex_cluster")
+    for split in data:
+        assert [s.label for s in out[split]] == [s.label for s in data[split]]
+        extra = np.stack([s.lyrics_reading[READING_WIDTH:] for s in out[split]])
+        assert extra.shape == (len(data[split]), 5)
+        np.testing.assert_array_equal(np.stack([s.lyrics_reading[:READING_WIDTH] for s in out[split]]), 0.0)
+        voiced = np.array([s.lyrics.shape[0] > 0 for s in out[split]])
+        assert np.all(extra[~voiced] == 0.0) and np.all(extra[voiced] < 0.0)
+        labels = np.array([s.label for s in out[split]])
+        assert np.mean(extra[voiced].argmax(axis=1) == labels[voiced]) > 0.9  # the lyrics carry the label
+    assert all(c.lyrics_reading == READING_WIDTH + 5 for c in own_probe_variants(5).values())

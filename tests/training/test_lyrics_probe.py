@@ -6,7 +6,7 @@ import csv
 import numpy as np
 
 from training.classify import artist_folds, vector_probe
-from training.lyrics_probe import fit_stack, ngram_probe, out_of_fold
+from training.lyrics_probe import fit_stack, ngram_probe, out_of_fold, stacking_readings
 from training.lyrics_reader import READING_WIDTH, fit_reader
 from training.song_text import lyrics_vectors
 
@@ -117,3 +117,19 @@ def test_a_class_one_artist_holds_leaves_the_folds_that_miss_it_at_zero():
     first = next(b for _, b in folds if 0 in b)
     assert np.all(held[first[first < 4], 3] == 0.0)  # the fold without the artist never saw Q4
     assert stack.probabilities([x[:8], texts[:8]]).shape == (8, 4)
+
+
+def test_stacking_readings_read_train_rows_out_of_fold_and_others_by_the_fitted_probe():
+    """Each artist has a dimension of its own and a label of its own: a probe fitted on every row reads those rows
+    right (it saw each artist's label), out of fold it cannot; a new song by a known artist reads as the fitted
+    probe reads it."""
+    rng = np.random.default_rng(3)
+    artists = [f"a{i // 4}" for i in range(160)]
+    y = np.repeat(rng.integers(0, 4, 40), 4)
+    x = 3.0 * np.eye(40)[[int(a[1:]) for a in artists]] + 0.1 * rng.normal(size=(160, 40))
+    held, (inside, new) = stacking_readings(x, y, artists, [x, x[::4] + 0.1 * rng.normal(size=(40, 40))], classes=4)
+    assert held.shape == inside.shape == (160, 4) and new.shape == (40, 4)
+    assert np.all(held <= 0) and np.allclose(np.exp(held).sum(axis=1), 1.0)  # log-probabilities
+    assert np.mean(inside.argmax(axis=1) == y) > 0.95
+    assert np.mean(new.argmax(axis=1) == y[::4]) > 0.95
+    assert np.mean(held.argmax(axis=1) == y) < 0.45
