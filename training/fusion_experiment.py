@@ -30,11 +30,11 @@ from models.manifest import read_manifest
 from models.taxonomy import TAXONOMIES, class_index
 from models.text import sentence_encoder
 from training.categorical_experiment import markdown, summarize
-from training.classify import CategoricalMetrics, FoldsLogistic, categorical_metrics
+from training.classify import CategoricalMetrics, FoldsLogistic, categorical_metrics, vector_probe
 from training.datasets.lyrics import read_lyrics
 from training.features import Skipped, clip_feature_sets
 from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
-from training.lyrics_probe import stacking_readings
+from training.lyrics_probe import ngram_probe, stack_readings, stacking_readings
 from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_reader
 from training.probe import taxonomy_of
 
@@ -63,12 +63,12 @@ READING_VARIANTS: dict[str, FusionConfig] = {
     "tri-modal, concatenation, lyrics reading": FusionConfig(order="concat", lyrics_reading=READING_WIDTH),
     "audio + lyrics, lyrics reading": FusionConfig(modalities=("audio", "lyrics"), lyrics_reading=READING_WIDTH),
 }
-OWN_PROBE = " + own probe"  # the reading variants with the set's own lyrics probe in the token (``with_own_probe``)
+OWN_PROBES = {"vectors": " + own probe", "stack": " + own stack"}  # the set's own lyrics probe (``with_own_probe``)
 
 
-def own_probe_variants(classes: int) -> dict[str, FusionConfig]:
-    """``READING_VARIANTS`` whose lyrics token also holds the own probe's log-probabilities over ``classes``."""
-    return {name + OWN_PROBE: replace(config, lyrics_reading=config.lyrics_reading + classes)
+def own_probe_variants(classes: int, probe: str = "vectors") -> dict[str, FusionConfig]:
+    """``READING_VARIANTS`` whose lyrics token also holds the own ``probe``'s log-probabilities over ``classes``."""
+    return {name + OWN_PROBES[probe]: replace(config, lyrics_reading=config.lyrics_reading + classes)
             for name, config in READING_VARIANTS.items()}
 
 
@@ -81,6 +81,7 @@ class Song:
     context: np.ndarray  # (1, 384)
     label: int
     lyrics_reading: np.ndarray = field(default_factory=lambda: np.zeros(READING_WIDTH, np.float32))
+    lyrics_text: str = ""  # for the own word n-gram probe (``with_own_probe``)
     artist: str = ""  # for the probes' artist folds; "" reads as a group of its own
 
 
@@ -103,33 +104,42 @@ def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = 
         text = read_lyrics(clip)
         lyrics = encoder.encode_segments(text)
         song = Song(features, lyrics, context[None, :], class_index(taxonomy, clip.labels[taxonomy]),
-                    artist=clip.group)
+                    artist=clip.group, lyrics_text=text if lyrics.shape[0] else "")
         if reader is not None and lyrics.shape[0]:
             song = replace(song, lyrics_reading=reader.read([text], lyrics.mean(axis=0, keepdims=True))[0])
         songs[clip.split].append(song)
     return songs, taxonomy, skipped
 
 
-def with_own_probe(songs: dict[str, list[Song]], taxonomy: str) -> dict[str, list[Song]]:
+def with_own_probe(songs: dict[str, list[Song]], taxonomy: str, probe: str = "vectors"
+                   ) -> tuple[dict[str, list[Song]], float]:
     """The songs with the log-probabilities of their set's own lyrics probe after their lyrics reading (zeros
-    without lyrics): a logistic probe on the mean lyrics segment vector, fitted on the train songs with lyrics, read
-    out of fold by artist on those songs and by the fitted probe elsewhere (``lyrics_probe.stacking_readings``).
-    The set's few hundred songs teach the probe the classes' own words; the fusion model weighs it."""
+    without lyrics), and the probe's accuracy over artist folds of train. ``probe`` "vectors": a logistic probe on
+    the mean lyrics segment vector; "stack": that and a word n-gram probe, stacked (``lyrics_probe.fit_stack``).
+    Fitted on the train songs with lyrics, read out of fold by artist on those songs and by the fitted probe
+    elsewhere (``lyrics_probe.stacking_readings``): the set's few hundred songs teach it the classes' own words,
+    the fusion model weighs it."""
     classes = len(TAXONOMIES[taxonomy])
-    voiced = {split: [i for i, song in enumerate(songs[split]) if song.lyrics.shape[0]] for split in SPLITS}
-    vectors = {split: np.stack([songs[split][i].lyrics.mean(axis=0) for i in rows]) if rows
-               else np.zeros((0, TEXT_DIM), np.float32) for split, rows in voiced.items()}
-    train = [songs["train"][i] for i in voiced["train"]]
-    held, others = stacking_readings(vectors["train"], np.array([s.label for s in train]), [s.artist for s in train],
-                                     [vectors[split] for split in SPLITS[1:]], classes=classes)
+    voiced = {split: [songs[split][i] for i, song in enumerate(songs[split]) if song.lyrics.shape[0]]
+              for split in SPLITS}
+    vectors = {split: np.stack([s.lyrics.mean(axis=0) for s in rows]) if rows else np.zeros((0, TEXT_DIM), np.float32)
+               for split, rows in voiced.items()}
+    texts = {split: np.array([s.lyrics_text for s in rows], dtype=object) for split, rows in voiced.items()}
+    y, artists = np.array([s.label for s in voiced["train"]]), [s.artist for s in voiced["train"]]
+    if probe == "stack":
+        held, others, accuracy = stack_readings([vector_probe, ngram_probe], [vectors["train"], texts["train"]], y,
+                                                artists, [[vectors[s], texts[s]] for s in SPLITS[1:]], classes=classes)
+    else:
+        held, others, accuracy = stacking_readings(vectors["train"], y, artists, [vectors[s] for s in SPLITS[1:]],
+                                                   classes=classes)
     readings = dict(zip(SPLITS, [held, *others], strict=True))
     out = {}
     for split in SPLITS:
         extra = np.zeros((len(songs[split]), classes), np.float32)
-        extra[voiced[split]] = readings[split]
+        extra[[i for i, song in enumerate(songs[split]) if song.lyrics.shape[0]]] = readings[split]
         out[split] = [replace(song, lyrics_reading=np.concatenate([song.lyrics_reading, row]))
                       for song, row in zip(songs[split], extra, strict=True)]
-    return out
+    return out, accuracy
 
 
 def _padded_text(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,17 +260,21 @@ def fusion_experiment(manifest: Path, *, out: Path, frontend: FrontEndName, seed
                                           music=embedder)
     name = manifest.stem
     probes = {f"{m} alone (linear probe)": {name: probe(songs, taxonomy, m)} for m in ("lyrics", "context")}
-    own = own_probe_variants(len(TAXONOMIES[taxonomy])) if reader is not None and chosen is None else {}
-    own_songs = with_own_probe(songs, taxonomy) if own else songs
+    own = {probe: own_probe_variants(len(TAXONOMIES[taxonomy]), probe)
+           for probe in OWN_PROBES} if reader is not None and chosen is None else {}
+    own_songs = {probe: with_own_probe(songs, taxonomy, probe) for probe in own}
     runs = [one_seed(songs, taxonomy, name, replace(config, seed=seed), variants)
-            | one_seed(own_songs, taxonomy, name, replace(config, seed=seed), own) | probes for seed in range(seeds)]
+            | {k: v for probe in own for k, v in one_seed(own_songs[probe][0], taxonomy, name,
+                                                         replace(config, seed=seed), own[probe]).items()}
+            | probes for seed in range(seeds)]
     summary = summarize(runs)
     out.mkdir(parents=True, exist_ok=True)
     counts = {s: {"songs": len(songs[s]), "with_lyrics": sum(x.lyrics.shape[0] > 0 for x in songs[s])}
               for s in SPLITS}
     (out / "results.json").write_text(json.dumps({"summary": summary, "runs": runs, "frontend": frontend,
                                                   "music": embedder.version if embedder is not None else None,
-                                                  "counts": counts, "skipped": [s.__dict__ for s in skipped]},
+                                                  "counts": counts, "skipped": [s.__dict__ for s in skipped],
+                                                  "own_probe_folds_accuracy": {p: own_songs[p][1] for p in own}},
                                                  indent=2))
     (out / "results.md").write_text(markdown(summary, seeds=seeds))
     return summary

@@ -83,12 +83,26 @@ def fit_stack(makes: Sequence[Make], inputs: Sequence[Any], y: np.ndarray, artis
 
 
 def stacking_readings(x_train: np.ndarray, y: np.ndarray, artists: Sequence[str], others: Sequence[np.ndarray], *,
-                      classes: int) -> tuple[np.ndarray, list[np.ndarray]]:
+                      classes: int) -> tuple[np.ndarray, list[np.ndarray], float]:
     """Log-probabilities of a logistic probe on vectors (standardised, C by the artist folds: ``FoldsLogistic``)
     as an input of a model stacked on it: for the train rows out of fold (each from the folds that did not hold
     its artist), for each of ``others`` from the probe fitted on every train row. Either way a row reads as one
-    the probe never saw, so the stacked model learns how far to trust it from readings like those it will get."""
+    the probe never saw, so the stacked model learns how far to trust it from readings like those it will get.
+    Also the probe's accuracy over the folds."""
     probe = FoldsLogistic.fit(x_train, y, artists, classes=classes)
     z = (x_train - probe.mean) / probe.std
     held = out_of_fold(vector_probe, probe.c, z, y, artist_folds(artists), classes=classes)
-    return _log(held), [_log(probe.probabilities(x)) for x in others]
+    return _log(held), [_log(probe.probabilities(x)) for x in others], probe.folds_accuracy
+
+
+def stack_readings(makes: Sequence[Make], inputs: Sequence[Any], y: np.ndarray, artists: Sequence[str],
+                   others: Sequence[Sequence[Any]], *, classes: int) -> tuple[np.ndarray, list[np.ndarray], float]:
+    """``stacking_readings`` for the stack of ``makes`` (``fit_stack``): each train row read by the stack fitted on
+    the other artist folds (which chooses its own penalties on folds of those), each of ``others`` (its inputs, in
+    the order of ``inputs``) by the stack fitted on every train row; and that stack's folds accuracy."""
+    held = np.zeros((len(y), classes))
+    for a, b in artist_folds(artists):
+        stack = fit_stack(makes, [x[a] for x in inputs], y[a], [artists[i] for i in a], classes=classes)
+        held[b] = stack.probabilities([x[b] for x in inputs])
+    stack = fit_stack(makes, inputs, y, artists, classes=classes)
+    return _log(held), [_log(stack.probabilities(o)) for o in others], stack.folds_accuracy

@@ -64,10 +64,20 @@ def test_a_lyrics_reading_is_learnt_from_where_the_lyrics_segments_say_nothing()
 def test_the_own_probe_reads_each_voiced_song_and_leaves_the_silent_ones_at_zero():
     rng = np.random.default_rng(2)
     directions = rng.normal(size=(5, 384))
-    data = {split: [replace(song, artist=f"{split} {k // 3}") for k, song in enumerate(_songs(n, rng, directions))]
+    words = ["rain", "road", "night", "home", "light", "river"]
+    data = {split: [replace(song, artist=f"{split} {k // 3}",
+                            lyrics_text=" ".join([*rng.choice(words, 8).tolist(), f"word{song.label}"]))
+                    for k, song in enumerate(_songs(n, rng, directions))]
             for split, n in (("train", 150), ("val", 50), ("test", 50))}
     data["val"][0] = replace(data["val"][0], lyrics=np.zeros((0, 384), np.float32))  # a song without lyrics
-    out = with_own_probe(data, "mirex_cluster")
+    for probe in ("vectors", "stack"):
+        out, folds_accuracy = with_own_probe(data, "mirex_cluster", probe)
+        assert folds_accuracy > 0.9
+        _reads_each_voiced_song(data, out)
+    assert all(c.lyrics_reading == READING_WIDTH + 5 for c in own_probe_variants(5, "stack").values())
+
+
+def _reads_each_voiced_song(data: dict[str, list[Song]], out: dict[str, list[Song]]) -> None:
     for split in data:
         assert [s.label for s in out[split]] == [s.label for s in data[split]]
         extra = np.stack([s.lyrics_reading[READING_WIDTH:] for s in out[split]])
@@ -77,4 +87,3 @@ def test_the_own_probe_reads_each_voiced_song_and_leaves_the_silent_ones_at_zero
         assert np.all(extra[~voiced] == 0.0) and np.all(extra[voiced] < 0.0)
         labels = np.array([s.label for s in out[split]])
         assert np.mean(extra[voiced].argmax(axis=1) == labels[voiced]) > 0.9  # the lyrics carry the label
-    assert all(c.lyrics_reading == READING_WIDTH + 5 for c in own_probe_variants(5).values())

@@ -127,7 +127,7 @@ def test_stacking_readings_read_train_rows_out_of_fold_and_others_by_the_fitted_
     artists = [f"a{i // 4}" for i in range(160)]
     y = np.repeat(rng.integers(0, 4, 40), 4)
     x = 3.0 * np.eye(40)[[int(a[1:]) for a in artists]] + 0.1 * rng.normal(size=(160, 40))
-    held, (inside, new) = stacking_readings(x, y, artists, [x, x[::4] + 0.1 * rng.normal(size=(40, 40))], classes=4)
+    held, (inside, new), _ = stacking_readings(x, y, artists, [x, x[::4] + 0.1 * rng.normal(size=(40, 40))], classes=4)
     assert held.shape == inside.shape == (160, 4) and new.shape == (40, 4)
     assert np.all(held <= 0) and np.allclose(np.exp(held).sum(axis=1), 1.0)  # log-probabilities
     assert np.mean(inside.argmax(axis=1) == y) > 0.95
