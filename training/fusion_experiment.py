@@ -117,8 +117,8 @@ def with_own_probe(songs: dict[str, list[Song]], taxonomy: str, probe: str = "ve
     without lyrics), and the probe's accuracy over artist folds of train. ``probe`` "vectors": a logistic probe on
     the mean lyrics segment vector; "stack": that and a word n-gram probe, stacked (``lyrics_probe.fit_stack``).
     Fitted on the train songs with lyrics, read out of fold by artist on those songs and by the fitted probe
-    elsewhere (``lyrics_probe.stacking_readings``): the set's few hundred songs teach it the classes' own words,
-    the fusion model weighs it."""
+    elsewhere (``lyrics_probe.stacking_readings``, ``stack_readings``): the set's few hundred songs teach it the
+    classes' own words, the fusion model weighs it."""
     classes = len(TAXONOMIES[taxonomy])
     voiced = {split: [songs[split][i] for i, song in enumerate(songs[split]) if song.lyrics.shape[0]]
               for split in SPLITS}
@@ -263,10 +263,15 @@ def fusion_experiment(manifest: Path, *, out: Path, frontend: FrontEndName, seed
     own = {probe: own_probe_variants(len(TAXONOMIES[taxonomy]), probe)
            for probe in OWN_PROBES} if reader is not None and chosen is None else {}
     own_songs = {probe: with_own_probe(songs, taxonomy, probe) for probe in own}
-    runs = [one_seed(songs, taxonomy, name, replace(config, seed=seed), variants)
-            | {k: v for probe in own for k, v in one_seed(own_songs[probe][0], taxonomy, name,
-                                                         replace(config, seed=seed), own[probe]).items()}
-            | probes for seed in range(seeds)]
+
+    def run(seed: int) -> dict[str, dict[str, dict[str, dict]]]:
+        seeded = replace(config, seed=seed)
+        result = one_seed(songs, taxonomy, name, seeded, variants)
+        for probe, (own_data, _) in own_songs.items():
+            result |= one_seed(own_data, taxonomy, name, seeded, own[probe])
+        return result | probes
+
+    runs = [run(seed) for seed in range(seeds)]
     summary = summarize(runs)
     out.mkdir(parents=True, exist_ok=True)
     counts = {s: {"songs": len(songs[s]), "with_lyrics": sum(x.lyrics.shape[0] > 0 for x in songs[s])}
