@@ -6,7 +6,7 @@ import csv
 import numpy as np
 
 from training.classify import artist_folds, vector_probe
-from training.lyrics_probe import fit_stack, ngram_probe, out_of_fold, stacking_readings
+from training.lyrics_probe import fit_stack, ngram_probe, out_of_fold, stack_readings, stacking_readings
 from training.lyrics_reader import READING_WIDTH, fit_reader
 from training.song_text import lyrics_vectors
 
@@ -119,17 +119,36 @@ def test_a_class_one_artist_holds_leaves_the_folds_that_miss_it_at_zero():
     assert stack.probabilities([x[:8], texts[:8]]).shape == (8, 4)
 
 
-def test_stacking_readings_read_train_rows_out_of_fold_and_others_by_the_fitted_probe():
-    """Each artist has a dimension of its own and a label of its own: a probe fitted on every row reads those rows
-    right (it saw each artist's label), out of fold it cannot; a new song by a known artist reads as the fitted
-    probe reads it."""
-    rng = np.random.default_rng(3)
+def _own_artists(seed: int) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """40 artists of 4 songs, each with a label, a vector dimension and a word of its own."""
+    rng = np.random.default_rng(seed)
     artists = [f"a{i // 4}" for i in range(160)]
     y = np.repeat(rng.integers(0, 4, 40), 4)
     x = 3.0 * np.eye(40)[[int(a[1:]) for a in artists]] + 0.1 * rng.normal(size=(160, 40))
+    texts = np.array([f"{a} {a} la la" for a in artists], dtype=object)
+    return artists, y, x, texts
+
+
+def test_stacking_readings_read_train_rows_out_of_fold_and_others_by_the_fitted_probe():
+    """A probe fitted on every row reads those rows right (it saw each artist's label), out of fold it cannot; a
+    new song by a known artist reads as the fitted probe reads it."""
+    artists, y, x, _ = _own_artists(3)
+    rng = np.random.default_rng(4)
     held, (inside, new), _ = stacking_readings(x, y, artists, [x, x[::4] + 0.1 * rng.normal(size=(40, 40))], classes=4)
     assert held.shape == inside.shape == (160, 4) and new.shape == (40, 4)
     assert np.all(held <= 0) and np.allclose(np.exp(held).sum(axis=1), 1.0)  # log-probabilities
     assert np.mean(inside.argmax(axis=1) == y) > 0.95
     assert np.mean(new.argmax(axis=1) == y[::4]) > 0.95
     assert np.mean(held.argmax(axis=1) == y) < 0.45
+
+
+def test_stack_readings_read_train_rows_by_stacks_that_never_saw_the_artist():
+    """Where each artist's word and label are its own, a stack fitted without the artist cannot read its songs;
+    where one word per label is shared by every artist, it can, and so can the stack fitted on every row."""
+    artists, y, x, texts = _own_artists(5)
+    held, _, _ = stack_readings([vector_probe, ngram_probe], [x, texts], y, artists, [], classes=4)
+    assert held.shape == (160, 4) and np.mean(held.argmax(axis=1) == y) < 0.45
+    shared = np.array([f"{a} word{label} la" for a, label in zip(artists, y, strict=True)], dtype=object)
+    held, (new,), _ = stack_readings([vector_probe, ngram_probe], [x, shared], y, artists, [[x[:8], shared[:8]]],
+                                     classes=4)
+    assert np.mean(held.argmax(axis=1) == y) > 0.9 and np.mean(new.argmax(axis=1) == y[:8]) > 0.9
