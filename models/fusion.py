@@ -43,6 +43,7 @@ class FusionConfig:
     order: Order = "hierarchical"
     modalities: tuple[Modality, ...] = MODALITIES
     modality_dropout: float = 0.3  # chance that training hides a track's lyrics, and (apart) its context
+    text_dropout: float = 0.0  # chance that training hides all of a track's text at once (the audio path's share)
     lyrics_reading: int = 0  # width of a reading of the lyrics learnt elsewhere, one more lyrics token; 0: none
 
 

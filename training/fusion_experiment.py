@@ -158,13 +158,19 @@ def inputs(songs: list[Song]) -> Inputs:
     return Inputs(audio, audio_lengths, lyrics, lyrics_lengths, context, context_lengths, reading)
 
 
-def modality_dropout(batch: Inputs, p: float, generator: torch.Generator) -> Inputs:
-    """Hide each track's lyrics, and apart from that its context, with probability ``p``."""
+def modality_dropout(batch: Inputs, p: float, generator: torch.Generator, *, together: float = 0.0) -> Inputs:
+    """Hide each track's lyrics, and apart from that its context, with probability ``p``; then, with probability
+    ``together``, all of a track's text at once (drawn only where ``together`` > 0, so other runs repeat)."""
     out = Inputs(**batch.__dict__)
     for name in ("lyrics", "context"):
         lengths = getattr(batch, f"{name}_lengths")
         hidden = torch.rand(lengths.shape, generator=generator) < p
         setattr(out, f"{name}_lengths", torch.where(hidden, torch.zeros_like(lengths), lengths))
+    if together > 0:
+        silent = torch.rand(batch.lyrics_lengths.shape, generator=generator) < together
+        for name in ("lyrics", "context"):
+            lengths = getattr(out, f"{name}_lengths")
+            setattr(out, f"{name}_lengths", torch.where(silent, torch.zeros_like(lengths), lengths))
     return out
 
 
@@ -201,7 +207,8 @@ def train_fusion(songs: dict[str, list[Song]], taxonomy: str, config: FusionTrai
         order = rng.permutation(len(train))
         for start in range(0, len(order), config.batch_size):
             rows = order[start : start + config.batch_size]
-            batch = modality_dropout(inputs([train[i] for i in rows]), config.fusion.modality_dropout, generator)
+            batch = modality_dropout(inputs([train[i] for i in rows]), config.fusion.modality_dropout, generator,
+                                     together=config.fusion.text_dropout)
             loss = nn.functional.cross_entropy(model(batch, taxonomy), labels[rows])
             optimizer.zero_grad()
             loss.backward()

@@ -3,12 +3,15 @@
 from dataclasses import replace
 
 import numpy as np
+import torch
 
 from models.fusion import FusionConfig
 from training.fusion_experiment import (
     FusionTrainConfig,
     Song,
     evaluate,
+    inputs,
+    modality_dropout,
     own_probe_variants,
     train_fusion,
     with_own_probe,
@@ -87,3 +90,21 @@ def _reads_each_voiced_song(data: dict[str, list[Song]], out: dict[str, list[Son
         assert np.all(extra[~voiced] == 0.0) and np.all(extra[voiced] < 0.0)
         labels = np.array([s.label for s in out[split]])
         assert np.mean(extra[voiced].argmax(axis=1) == labels[voiced]) > 0.9  # the lyrics carry the label
+
+
+def test_text_dropout_hides_all_of_a_tracks_text_and_leaves_other_runs_as_they_were():
+    rng = np.random.default_rng(3)
+    batch = inputs(_songs(40, rng, rng.normal(size=(5, 384))))
+
+    def hidden(together: float) -> tuple[torch.Tensor, torch.Tensor]:
+        out = modality_dropout(batch, 0.3, torch.Generator().manual_seed(0), together=together)
+        return out.lyrics_lengths == 0, out.context_lengths == 0
+
+    lyrics, context = hidden(0.0)
+    assert 0 < lyrics.sum() < 40 and not torch.equal(lyrics, context)  # apart, as before
+    plain = modality_dropout(batch, 0.3, torch.Generator().manual_seed(0))
+    assert torch.equal(plain.lyrics_lengths == 0, lyrics) and torch.equal(plain.context_lengths == 0, context)
+    everything = hidden(1.0)
+    assert everything[0].all() and everything[1].all()
+    some = hidden(0.5)
+    assert (some[0] & some[1]).sum() > (lyrics & context).sum()
