@@ -23,6 +23,8 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project root, as in bench/query.py
 
 import argparse
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -34,6 +36,7 @@ K = 10
 LAMS = (0.5, 0.75, 0.9, 0.98)
 BITS = (4, 5, 6, 8)
 PCA_AXES = (16, 32, 64)
+Upper = Callable[[np.ndarray], np.ndarray]  # augmented query -> each item's upper bound on its score
 
 
 def kth_scores(x: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -41,33 +44,41 @@ def kth_scores(x: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return np.array([np.partition(x @ q, -K)[-K] for q in queries])
 
 
-def bit_candidates(x: np.ndarray, queries: np.ndarray, kth: np.ndarray, bits: int) -> list[int]:
-    """Per query, the items a b-bit code with per-dimension error bounds cannot rule out."""
+def bit_bound(x: np.ndarray, bits: int) -> Upper:
+    """Each item's upper bound on its score from a b-bit code with per-dimension error bounds."""
     levels = 2**bits - 1
     low = x.min(axis=0)
     step = np.maximum((x.max(axis=0) - low) / levels, np.finfo(np.float64).tiny)
     decoded = low + step * np.clip(np.rint((x - low) / step), 0, levels)
     error = np.abs(x - decoded).max(axis=0)
-    return [int(np.sum(decoded @ q + np.abs(q) @ error >= t)) for q, t in zip(queries, kth, strict=True)]
+    return lambda q: decoded @ q + np.abs(q) @ error
 
 
-def pca_candidates(x: np.ndarray, queries: np.ndarray, kth: np.ndarray, axes: int) -> list[int]:
-    """Per query, the items that 8-bit codes of the leading ``axes`` principal components, plus each item's norm off
-    them, cannot rule out."""
+def principal_axes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors' mean and their principal axes as columns, leading axis first."""
     centre = x.mean(axis=0)
     sample = x[:: max(1, x.shape[0] // 200_000)] - centre
-    _, vectors = np.linalg.eigh(sample.T @ sample)
-    rotation = vectors[:, ::-1]  # leading axes first
+    return centre, np.linalg.eigh(sample.T @ sample)[1][:, ::-1]
+
+
+def pca_bound(x: np.ndarray, centre: np.ndarray, rotation: np.ndarray, axes: int) -> Upper:
+    """Each item's upper bound from 8-bit codes of its leading ``axes`` principal components, plus Cauchy-Schwarz on
+    its norm off them."""
     rotated = (x - centre) @ rotation
     codes = encode(rotated[:, :axes])
     decoded = codes.low + codes.step * codes.codes
     rest = np.linalg.norm(rotated[:, axes:], axis=1)
-    out = []
-    for q, t in zip(queries, kth, strict=True):
+
+    def upper(q: np.ndarray) -> np.ndarray:
         r = rotation.T @ q
-        upper = centre @ q + decoded @ r[:axes] + np.abs(r[:axes]) @ codes.max_error + np.linalg.norm(r[axes:]) * rest
-        out.append(int(np.sum(upper >= t)))
-    return out
+        return centre @ q + decoded @ r[:axes] + np.abs(r[:axes]) @ codes.max_error + np.linalg.norm(r[axes:]) * rest
+
+    return upper
+
+
+def candidates(upper: Upper, queries: np.ndarray, kth: np.ndarray) -> list[int]:
+    """Per query, the items whose upper bound reaches the exact k-th score: those the code cannot rule out."""
+    return [int(np.sum(upper(q) >= t)) for q, t in zip(queries, kth, strict=True)]
 
 
 def main() -> None:
@@ -81,16 +92,19 @@ def main() -> None:
     points = model.embed_points(np.random.default_rng(1).uniform(-1, 1, size=(args.queries, 2)))
     centre = items.mu.astype(np.float64).mean(axis=0)
     x = augment_items(items, centre=centre)
-    schemes = {f"{b}-bit": (b / 8 * x.shape[1], lambda q, t, b=b: bit_candidates(x, q, t, b)) for b in BITS}
-    schemes |= {f"pca-{m}": (m + 4, lambda q, t, m=m: pca_candidates(x, q, t, m)) for m in PCA_AXES}
+    mean, rotation = principal_axes(x)
+    schemes: dict[str, tuple[float, Callable[[], Upper]]] = {
+        f"{b}-bit": (b / 8 * x.shape[1], partial(bit_bound, x, b)) for b in BITS}
+    schemes |= {f"pca-{m}": (m + 4, partial(pca_bound, x, mean, rotation, m)) for m in PCA_AXES}
     print(f"N {args.n:,}, {x.shape[1]} dimensions ({x.shape[1] * 4} bytes per item in float32); median share of "
           f"the catalogue rescored, oracle k-th score, top-{K}")
     print(f"{'scheme':<8}{'bytes':>7}" + "".join(f"{'lam ' + str(lam):>12}" for lam in LAMS))
     queries = {lam: augment_query(Gaussians(*(np.asarray(p, dtype=np.float64) for p in points)), lam=lam,
                                   centre=centre)[0] for lam in LAMS}
     kth = {lam: kth_scores(x, q) for lam, q in queries.items()}
-    for name, (width, count) in schemes.items():
-        shares = [float(np.median(count(queries[lam], kth[lam]))) / args.n for lam in LAMS]
+    for name, (width, build) in schemes.items():
+        upper = build()  # one code per scheme, every lam's queries against it
+        shares = [float(np.median(candidates(upper, queries[lam], kth[lam]))) / args.n for lam in LAMS]
         print(f"{name:<8}{width:>7.1f}" + "".join(f"{share:>12.4%}" for share in shares), flush=True)
 
 

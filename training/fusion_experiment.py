@@ -120,8 +120,8 @@ def with_own_probe(songs: dict[str, list[Song]], taxonomy: str, probe: str = "ve
     elsewhere (``lyrics_probe.stacking_readings``, ``stack_readings``): the set's few hundred songs teach it the
     classes' own words, the fusion model weighs it."""
     classes = len(TAXONOMIES[taxonomy])
-    voiced = {split: [songs[split][i] for i, song in enumerate(songs[split]) if song.lyrics.shape[0]]
-              for split in SPLITS}
+    where = {split: [i for i, song in enumerate(songs[split]) if song.lyrics.shape[0]] for split in SPLITS}
+    voiced = {split: [songs[split][i] for i in rows] for split, rows in where.items()}
     vectors = {split: np.stack([s.lyrics.mean(axis=0) for s in rows]) if rows else np.zeros((0, TEXT_DIM), np.float32)
                for split, rows in voiced.items()}
     texts = {split: np.array([s.lyrics_text for s in rows], dtype=object) for split, rows in voiced.items()}
@@ -136,7 +136,7 @@ def with_own_probe(songs: dict[str, list[Song]], taxonomy: str, probe: str = "ve
     out = {}
     for split in SPLITS:
         extra = np.zeros((len(songs[split]), classes), np.float32)
-        extra[[i for i, song in enumerate(songs[split]) if song.lyrics.shape[0]]] = readings[split]
+        extra[where[split]] = readings[split]
         out[split] = [replace(song, lyrics_reading=np.concatenate([song.lyrics_reading, row]))
                       for song, row in zip(songs[split], extra, strict=True)]
     return out, accuracy
