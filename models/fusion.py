@@ -13,6 +13,11 @@ A missing modality is a length of 0: its attention block passes the frames throu
 lyrics or context takes the audio path. Training drops each of lyrics and context per track with probability
 ``modality_dropout``, so the audio path is trained as much as the fused one.
 
+An ``anchored`` model keeps the audio path of a trained audio-only model fixed (its front-end statistics, audio
+layers and heads, ``anchor_on``) and learns only what the text adds: the fused representation feeds a correction
+head, started at zero, whose output is added to the audio-only logits of every track that has lyrics or context.
+A track without either reads exactly as the audio-only model, by construction rather than by training.
+
 The ablations of the paper's Table 3 are settings of the same module: ``order`` "reversed" (context first, then
 lyrics) or "concat" (the pooled audio, the mean lyrics segment and the context concatenated, no attention), and
 ``modalities`` without lyrics or context.
@@ -20,7 +25,7 @@ lyrics) or "concat" (the pooled audio, the mean lyrics segment and the context c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -45,6 +50,16 @@ class FusionConfig:
     modality_dropout: float = 0.3  # chance that training hides a track's lyrics, and (apart) its context
     text_dropout: float = 0.0  # chance that training hides all of a track's text at once (the audio path's share)
     lyrics_reading: int = 0  # width of a reading of the lyrics learnt elsewhere, one more lyrics token; 0: none
+    anchored: bool = False  # the audio path is a trained audio-only model held fixed; text corrects its logits
+
+
+AUDIO_PATH = ("feature_mean", "feature_std", "audio_in.", "audio_gru.", "heads.")  # what ``anchor_on`` takes
+
+
+def audio_path(config: FusionConfig) -> FusionConfig:
+    """The audio-only model an anchored ``config`` keeps fixed: the same sizes, no text, nothing dropped."""
+    return replace(config, modalities=("audio",), modality_dropout=0.0, text_dropout=0.0, lyrics_reading=0,
+                   anchored=False)
 
 
 def context_text(title: str, artist: str) -> str:
@@ -132,6 +147,8 @@ class FusionNet(nn.Module):
             self.blocks = nn.ModuleDict({m: CrossModalAttention(dim, config.heads, config.dropout)
                                          for m in self.text_in})
         self.heads = nn.ModuleDict({t: nn.Linear(dim, len(TAXONOMIES[t])) for t in taxonomies})
+        self.corrections = nn.ModuleDict({t: zero_linear(dim, len(TAXONOMIES[t]))
+                                          for t in (taxonomies if config.anchored else [])})
 
     def order(self) -> list[str]:
         """The text modalities in the order the audio attends to them."""
@@ -156,9 +173,8 @@ class FusionNet(nn.Module):
         reading = self.reading_in(batch.lyrics_reading)[:, None]
         return torch.cat([reading, tokens], dim=1), torch.where(lengths > 0, lengths + 1, lengths)
 
-    def represent(self, batch: Inputs) -> Tensor:
-        """(B, dim): the fused track representation."""
-        audio = self.audio_frames(batch.audio, batch.audio_lengths)
+    def fuse(self, audio: Tensor, batch: Inputs) -> Tensor:
+        """(B, dim): the audio frames fused with the text and pooled."""
         if self.config.order == "concat":
             parts = [masked_mean(audio, batch.audio_lengths)]
             parts += [masked_mean(*self.text_tokens(batch, name)) for name in self.order()]
@@ -167,5 +183,43 @@ class FusionNet(nn.Module):
             audio = self.blocks[name](audio, *self.text_tokens(batch, name))
         return masked_mean(audio, batch.audio_lengths)
 
+    def represent(self, batch: Inputs) -> Tensor:
+        """(B, dim): the fused track representation."""
+        return self.fuse(self.audio_frames(batch.audio, batch.audio_lengths), batch)
+
+    def voiced(self, batch: Inputs) -> Tensor:
+        """(B,) True where a track has any text modality this model reads."""
+        lengths = [getattr(batch, f"{name}_lengths") for name in self.text_in]
+        return torch.stack(lengths).gt(0).any(0) if lengths else torch.zeros_like(batch.audio_lengths, dtype=torch.bool)
+
     def forward(self, batch: Inputs, taxonomy: str) -> Tensor:
-        return self.heads[taxonomy](self.represent(batch))
+        if not self.config.anchored:
+            return self.heads[taxonomy](self.represent(batch))
+        audio = self.audio_frames(batch.audio, batch.audio_lengths)
+        logits = self.heads[taxonomy](masked_mean(audio, batch.audio_lengths))
+        correction = self.corrections[taxonomy](self.fuse(audio, batch))
+        return logits + torch.where(self.voiced(batch)[:, None], correction, torch.zeros_like(correction))
+
+    def anchor_on(self, audio: FusionNet) -> None:
+        """Take the audio path (``AUDIO_PATH``) from a trained audio-only model and hold it fixed."""
+        unexpected = self.load_state_dict(audio.state_dict(), strict=False).unexpected_keys
+        if unexpected or audio.text_in:
+            raise ValueError(f"not an audio-only model of the same sizes: {unexpected or list(audio.text_in)}")
+        for name, parameter in self.named_parameters():
+            if name.startswith(AUDIO_PATH):
+                parameter.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> FusionNet:
+        """An anchored model's audio path keeps its inference behaviour (no dropout) while the text is trained."""
+        super().train(mode)
+        if self.config.anchored:
+            self.audio_in.train(False)
+        return self
+
+
+def zero_linear(dim: int, out: int) -> nn.Linear:
+    """A linear layer that starts at zero output (an anchored model starts as its audio-only model)."""
+    layer = nn.Linear(dim, out)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer

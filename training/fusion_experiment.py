@@ -24,7 +24,7 @@ from models.config import FrontEndName
 from models.default import resolve_bundle
 from models.encoders import TEXT_DIM, pad
 from models.frontend import frontend_config
-from models.fusion import FusionConfig, FusionNet, Inputs, Modality, context_text
+from models.fusion import FusionConfig, FusionNet, Inputs, Modality, audio_path, context_text
 from models.inference import Embedder
 from models.manifest import read_manifest
 from models.taxonomy import TAXONOMIES, class_index
@@ -52,6 +52,7 @@ class FusionTrainConfig(OptimConfig):
 
 VARIANTS: dict[str, FusionConfig] = {
     "tri-modal, hierarchical": FusionConfig(),
+    "tri-modal, hierarchical, anchored": FusionConfig(anchored=True),
     "tri-modal, reversed order": FusionConfig(order="reversed"),
     "tri-modal, concatenation": FusionConfig(order="concat"),
     "audio + lyrics": FusionConfig(modalities=("audio", "lyrics")),
@@ -60,6 +61,7 @@ VARIANTS: dict[str, FusionConfig] = {
 # with ``lyrics_sets``: the same models with what the lyrics sets teach as one more lyrics token
 READING_VARIANTS: dict[str, FusionConfig] = {
     "tri-modal, hierarchical, lyrics reading": FusionConfig(lyrics_reading=READING_WIDTH),
+    "tri-modal, hierarchical, lyrics reading, anchored": FusionConfig(lyrics_reading=READING_WIDTH, anchored=True),
     "tri-modal, concatenation, lyrics reading": FusionConfig(order="concat", lyrics_reading=READING_WIDTH),
     "audio + lyrics, lyrics reading": FusionConfig(modalities=("audio", "lyrics"), lyrics_reading=READING_WIDTH),
 }
@@ -191,14 +193,20 @@ def evaluate(model: FusionNet, songs: list[Song], taxonomy: str, *, without: tup
 
 def train_fusion(songs: dict[str, list[Song]], taxonomy: str, config: FusionTrainConfig, *,
                  progress: bool = False) -> FusionNet:
-    """One model, early-stopped on val macro-F1."""
+    """One model, early-stopped on val macro-F1. An anchored model first trains its audio-only model (the same as
+    the "audio only" variant, seed for seed), then only what reads the text."""
+    audio = (train_fusion(songs, taxonomy, replace(config, fusion=audio_path(config.fusion)))
+             if config.fusion.anchored else None)
     seed_everything(config.seed)
     train = songs["train"]
     frames = np.concatenate([s.features for s in train])
     model = FusionNet(frames.shape[1], [taxonomy], config.fusion)
     model.feature_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
     model.feature_std.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-6)))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if audio is not None:
+        model.anchor_on(audio)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
     rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
     labels = torch.tensor([s.label for s in train])
 
@@ -245,7 +253,7 @@ def one_seed(songs: dict[str, list[Song]], taxonomy: str, name: str, config: Fus
     for variant, fusion in variants.items():
         model = train_fusion(songs, taxonomy, replace(config, fusion=fusion))
         run[variant] = {name: {s: evaluate(model, songs[s], taxonomy).to_dict() for s in ("val", "test")}}
-        if variant == "tri-modal, hierarchical":
+        if variant.startswith("tri-modal, hierarchical"):
             run[f"{variant}, lyrics and context missing"] = {
                 name: {s: evaluate(model, songs[s], taxonomy, without=("lyrics", "context")).to_dict()
                        for s in ("val", "test")}}

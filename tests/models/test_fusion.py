@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models.fusion import FusionConfig, FusionNet, Inputs, context_text
+from models.fusion import FusionConfig, FusionNet, Inputs, audio_path, context_text
 
 
 def _batch(b: int = 3, *, seed: int = 0) -> Inputs:
@@ -57,6 +57,24 @@ def test_a_lyrics_reading_is_read_where_lyrics_are_present_and_nowhere_else():
         assert changed[1] == 0.0, order
     with pytest.raises(ValueError, match="lyrics reading"):
         _net(lyrics_reading=6).represent(_batch())
+
+
+def test_an_anchored_net_starts_as_its_audio_model_and_trains_only_what_reads_text():
+    audio, net = _net(modalities=("audio",), modality_dropout=0.0), _net(anchored=True)
+    net.anchor_on(audio)
+    batch = _batch()
+    with torch.no_grad():
+        assert torch.equal(net(batch, "mirex_cluster"), audio(batch, "mirex_cluster"))  # the correction starts at 0
+        net.corrections["mirex_cluster"].bias.fill_(1.0)
+        moved = net(batch, "mirex_cluster") - audio(batch, "mirex_cluster")
+        quiet = batch.without("lyrics", "context")
+        assert torch.equal(net(quiet, "mirex_cluster"), audio(quiet, "mirex_cluster"))
+    assert torch.allclose(moved, torch.ones_like(moved))
+    trained = {name for name, p in net.named_parameters() if p.requires_grad}
+    assert trained and all(name.startswith(("text_in.", "blocks.", "corrections.")) for name in trained)
+    assert audio_path(net.config) == audio.config
+    with pytest.raises(ValueError, match="audio-only"):
+        net.anchor_on(_net())
 
 
 def test_the_order_decides_which_text_the_audio_attends_to_first():
