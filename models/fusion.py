@@ -217,6 +217,24 @@ class FusionNet(nn.Module):
         return self
 
 
+class RepresentationCorrection(nn.Module):
+    """What a song's words add to a trained music model's representation: the anchored model on another model's
+    audio path. The audio input is the music model's representation of each window (B, T, width), fused with
+    the lyrics and the context as in ``FusionNet``; the pooled result, through a layer started at zero, is added
+    to the music model's representation of the whole track (B, width) where the track has any text. Every head of
+    the music model (the point and Gaussian embedding, the categorical heads, the VA reading) then reads the
+    corrected representation; a track without lyrics or context keeps its own, exactly."""
+
+    def __init__(self, width: int, config: FusionConfig) -> None:
+        super().__init__()
+        self.fusion = FusionNet(width, [], replace(config, anchored=False))
+        self.out = zero_linear(config.dim, width)
+
+    def forward(self, h: Tensor, batch: Inputs) -> Tensor:
+        delta = self.out(self.fusion.represent(batch))
+        return h + torch.where(self.fusion.voiced(batch)[:, None], delta, torch.zeros_like(delta))
+
+
 def zero_linear(dim: int, out: int) -> nn.Linear:
     """A linear layer that starts at zero output (an anchored model starts as its audio-only model)."""
     layer = nn.Linear(dim, out)

@@ -146,6 +146,11 @@ class Embedder:
         return self.model.music.represent(*pad(frames)).numpy()
 
     @torch.inference_mode()
+    def represent_tracks(self, sequences: list[np.ndarray]) -> np.ndarray:
+        """(N, H): the shared music representation of whole (T, F) feature sequences, what every head reads."""
+        return self.model.music.represent(*pad(sequences)).numpy()
+
+    @torch.inference_mode()
     def class_probabilities(self, sequences: list[np.ndarray]) -> dict[str, np.ndarray]:
         """(N, C_t) probabilities of each categorical head (``config.taxonomies``) for (T, F) feature sequences."""
         if not self.config.taxonomies:

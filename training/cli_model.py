@@ -485,3 +485,24 @@ def retrain_default(
                                  augment=augment, distil=distil,
                                  music_from=DEFAULT_BUNDLE if keep_music else None)
     typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")
+
+
+@cli.command("song-correction-experiment")
+def song_correction_experiment(
+    data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False, help="Manifests of categorical sets "
+                                             "whose heads the music model has (mirex_mm, 4q); repeat.")],
+    out: ResultsFolder,
+    seeds: Seeds = 3,
+    workers: Workers = None,
+    lyrics_sets: Annotated[Path | None, typer.Option(exists=True, file_okay=False, help="Folder holding "
+                                                     "moodylyrics4q/ and muse_lyrics/: also run the variant that "
+                                                     "reads what they teach as a lyrics token.")] = None,
+    music: Annotated[Path | None, typer.Option(help="Music bundle to correct (default: the shipped "
+                                               "default).")] = None,
+) -> None:
+    """What lyrics and title/artist add to a trained music model's own representation (the anchored fusion)."""
+    from training.categorical_experiment import markdown
+    from training.song_correction import song_correction_experiment as run_correction
+
+    summary = run_correction(data, out=out, seeds=seeds, workers=workers, lyrics_sets=lyrics_sets, music=music)
+    typer.echo(markdown(summary, seeds=seeds))

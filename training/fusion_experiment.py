@@ -85,6 +85,7 @@ class Song:
     lyrics_reading: np.ndarray = field(default_factory=lambda: np.zeros(READING_WIDTH, np.float32))
     lyrics_text: str = ""  # for the own word n-gram probe (``with_own_probe``)
     artist: str = ""  # for the probes' artist folds; "" reads as a group of its own
+    track: np.ndarray | None = None  # (H,) a music model's representation of the whole clip (``load_songs(music)``)
 
 
 def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = None,
@@ -92,21 +93,23 @@ def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = 
                ) -> tuple[dict[str, list[Song]], str, list[Skipped]]:
     """Songs by split, the manifest's taxonomy, and the clips skipped (audio that does not decode); with a
     ``reader``, each song with lyrics carries its lyrics reading; with a ``music`` model, the audio is its music
-    representation of each frame's window (``Embedder.represent_windows``) instead of the front-end frames."""
+    representation of each frame's window (``Embedder.represent_windows``) instead of the front-end frames, and
+    each song keeps that model's representation of the whole clip (``Song.track``)."""
     clips = read_manifest(manifest)
     taxonomy = taxonomy_of(clips, manifest)
     config = music.config.frontend if music is not None else frontend_config(frontend)
     pairs, skipped = clip_feature_sets(manifest, clips, config, workers=workers)
+    tracks = [music.represent_tracks([f])[0] if music is not None else None for _, f in pairs]
     if music is not None:
         pairs = [(clip, music.represent_windows(features)) for clip, features in pairs]
     encoder = sentence_encoder()
     contexts = encoder.encode([context_text(c.title, c.artist) for c, _ in pairs])
     songs: dict[str, list[Song]] = {s: [] for s in SPLITS}
-    for (clip, features), context in zip(pairs, contexts, strict=True):
+    for (clip, features), context, track in zip(pairs, contexts, tracks, strict=True):
         text = read_lyrics(clip)
         lyrics = encoder.encode_segments(text)
         song = Song(features, lyrics, context[None, :], class_index(taxonomy, clip.labels[taxonomy]),
-                    artist=clip.group, lyrics_text=text if lyrics.shape[0] else "")
+                    artist=clip.group, lyrics_text=text if lyrics.shape[0] else "", track=track)
         if reader is not None and lyrics.shape[0]:
             song = replace(song, lyrics_reading=reader.read([text], lyrics.mean(axis=0, keepdims=True))[0])
         songs[clip.split].append(song)

@@ -1,0 +1,48 @@
+"""The correction learns what the words add through a music model's fixed heads, and leaves silent tracks alone."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from models.fusion import FusionConfig
+from training.fusion_experiment import Song
+from training.song_correction import CorrectionTrainConfig, SongSet, evaluate, probabilities, train_correction
+
+WIDTH = 12
+
+
+def _set(rng: np.random.Generator, directions: np.ndarray) -> SongSet:
+    def songs(n: int) -> list[Song]:
+        out = []
+        for k in range(n):
+            label = k % 5
+            lyrics = directions[label] + 0.3 * rng.normal(size=(2, 384))
+            out.append(Song(rng.normal(size=(4, WIDTH)).astype(np.float32), lyrics.astype(np.float32),
+                            rng.normal(size=(1, 384)).astype(np.float32), label,
+                            track=rng.normal(size=WIDTH).astype(np.float32)))
+        return out
+
+    return SongSet.of("mirex_mm", "mirex_cluster", {"train": songs(150), "val": songs(50), "test": songs(50)})
+
+
+def test_the_correction_reads_the_lyrics_through_fixed_heads_and_silent_tracks_keep_their_reading():
+    rng = np.random.default_rng(0)
+    data = _set(rng, rng.normal(size=(5, 384)))
+    torch.manual_seed(0)
+    heads = nn.ModuleDict({"mirex_cluster": nn.Linear(WIDTH, 5)}).requires_grad_(False)
+    before = [p.clone() for p in heads.parameters()]
+    config = CorrectionTrainConfig(epochs=30, patience=30, batch_size=25,
+                                   fusion=FusionConfig(dim=16, heads=8, dropout=0.0, modality_dropout=0.2))
+    correction = train_correction([data], heads, config)
+    assert evaluate(heads, data, "test", None).macro_f1 < 0.5  # the audio (random here) cannot tell
+    assert evaluate(heads, data, "test", correction).macro_f1 > 0.9
+    assert all(torch.equal(a, b) for a, b in zip(before, heads.parameters(), strict=True))
+    silent = probabilities(heads, data, "test", correction, without=("lyrics", "context"))
+    assert np.array_equal(silent, probabilities(heads, data, "test", None))
+
+
+def test_a_set_without_the_music_models_representation_is_refused():
+    song = Song(np.zeros((4, WIDTH), np.float32), np.zeros((0, 384), np.float32), np.zeros((1, 384), np.float32), 0)
+    with pytest.raises(ValueError, match="music model"):
+        SongSet.of("4q", "quadrant", {"train": [song]})

@@ -1,0 +1,178 @@
+"""``moodspace song-correction-experiment``: the anchored fusion model on a trained music model's own audio path.
+
+The music model (the shipped default, or any bundle with categorical heads) stays as it is; a
+``RepresentationCorrection`` learns what a song's lyrics and title/artist add to its representation of the whole
+track, through the model's own frozen categorical heads: on each categorical set (``mirex_mm``: audio, lyrics and
+context; ``4q``: audio and context), a batch of one set updates the correction by that set's head's cross-entropy.
+Every head of the music model reads the corrected representation, so the point and Gaussian embedding and the VA
+reading move with it; a track without text keeps its representation exactly.
+
+Rows per set and split: the music model alone, with the correction, and with the correction but lyrics and context
+removed (equal to the model alone by construction; measured, not assumed). Every correction early-stops on the sum
+of the sets' val macro-F1; test is reported, never used for a choice. Splits are the manifests' (by artist).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.bundle import load_bundle
+from models.default import resolve_bundle
+from models.encoders import MusicEncoder
+from models.fusion import FusionConfig, Modality, RepresentationCorrection
+from models.inference import Embedder
+from training.categorical_experiment import markdown, summarize
+from training.classify import CategoricalMetrics, categorical_metrics
+from training.fusion_experiment import SPLITS, Song, inputs, load_songs, modality_dropout
+from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
+from training.lyrics_reader import READING_WIDTH, fit_reader
+
+EVALUATED = ("val", "test")
+
+
+@dataclass(frozen=True)
+class CorrectionTrainConfig(OptimConfig):
+    epochs: int = 60
+    batch_size: int = 32
+    patience: int = 10
+    weight_decay: float = 1e-2
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+
+
+VARIANTS: dict[str, FusionConfig] = {
+    "correction": FusionConfig(),
+}
+READING_VARIANTS: dict[str, FusionConfig] = {  # with ``lyrics_sets``
+    "correction, lyrics reading": FusionConfig(lyrics_reading=READING_WIDTH),
+}
+
+
+@dataclass(frozen=True)
+class SongSet:
+    """One categorical set's songs by split, read by one music model (``Song.features``: its window
+    representations; ``Song.track``: its whole-clip representation)."""
+
+    name: str
+    taxonomy: str
+    songs: dict[str, list[Song]]
+    tracks: dict[str, torch.Tensor]  # split -> (N, H) the songs' whole-clip representations
+
+    @classmethod
+    def of(cls, name: str, taxonomy: str, songs: dict[str, list[Song]]) -> SongSet:
+        if any(s.track is None for rows in songs.values() for s in rows):
+            raise ValueError(f"{name}: songs without a music model's representation (load_songs(music=...))")
+        return cls(name, taxonomy, songs, {split: torch.from_numpy(np.stack([s.track for s in rows]))  # type: ignore[misc]
+                                           for split, rows in songs.items() if rows})
+
+
+def heads_of(music: MusicEncoder) -> nn.ModuleDict:
+    """The music model's categorical heads, held fixed."""
+    for parameter in music.categorical.parameters():
+        parameter.requires_grad_(False)
+    return music.categorical
+
+
+@torch.no_grad()
+def probabilities(heads: nn.ModuleDict, data: SongSet, split: str, correction: RepresentationCorrection | None,
+                  *, without: tuple[Modality, ...] = (), batch_size: int = 64) -> np.ndarray:
+    """(N, C) the set's head's probabilities for a split, on the corrected representation where a correction is
+    given (with ``without`` modalities removed)."""
+    songs, h = data.songs[split], data.tracks[split]
+    parts = []
+    for k in range(0, len(songs), batch_size):
+        rows = h[k : k + batch_size]
+        if correction is not None:
+            correction.eval()
+            rows = correction(rows, inputs(songs[k : k + batch_size]).without(*without))
+        parts.append(torch.softmax(heads[data.taxonomy](rows), dim=1).numpy())
+    return np.concatenate(parts)
+
+
+def evaluate(heads: nn.ModuleDict, data: SongSet, split: str, correction: RepresentationCorrection | None, *,
+             without: tuple[Modality, ...] = ()) -> CategoricalMetrics:
+    labels = np.array([s.label for s in data.songs[split]])
+    return categorical_metrics(data.taxonomy, labels, probabilities(heads, data, split, correction, without=without))
+
+
+def train_correction(sets: list[SongSet], heads: nn.ModuleDict, config: CorrectionTrainConfig, *,
+                     progress: bool = False) -> RepresentationCorrection:
+    """One correction over every set, early-stopped on the sum of the sets' val macro-F1."""
+    seed_everything(config.seed)
+    windows = np.concatenate([s.features for data in sets for s in data.songs["train"]])
+    model = RepresentationCorrection(windows.shape[1], config.fusion)
+    model.fusion.feature_mean.copy_(torch.from_numpy(windows.mean(axis=0)))
+    model.fusion.feature_std.copy_(torch.from_numpy(np.maximum(windows.std(axis=0), 1e-6)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
+
+    def train_epoch() -> dict[str, float]:
+        steps = [(data, rows) for data in sets for rows in np.array_split(
+            rng.permutation(len(data.songs["train"])), max(1, len(data.songs["train"]) // config.batch_size))]
+        parts = []
+        for k in rng.permutation(len(steps)):
+            data, rows = steps[k]
+            songs = [data.songs["train"][i] for i in rows]
+            batch = modality_dropout(inputs(songs), config.fusion.modality_dropout, generator)
+            h = data.tracks["train"][torch.from_numpy(rows)]
+            logits = heads[data.taxonomy](model(h, batch))
+            loss = nn.functional.cross_entropy(logits, torch.tensor([s.label for s in songs]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            parts.append({"loss": loss.item()})
+        return mean_parts(parts)
+
+    def validate() -> Validation:
+        scores = {f"{data.name}_val_macro_f1": evaluate(heads, data, "val", model).macro_f1 for data in sets}
+        return Validation(sum(scores.values()), scores)
+
+    fit(model, epochs=config.epochs, patience=config.patience, train_epoch=train_epoch, validate=validate,
+        desc=f"correction seed {config.seed}", progress=progress)
+    return model
+
+
+def one_seed(sets: list[SongSet], heads: nn.ModuleDict, config: CorrectionTrainConfig,
+             variants: dict[str, FusionConfig]) -> dict[str, dict[str, dict[str, dict]]]:
+    """method -> set -> split -> metrics, for one seed."""
+    run: dict[str, dict[str, dict[str, dict]]] = {}
+    for variant, fusion in variants.items():
+        model = train_correction(sets, heads, replace(config, fusion=fusion))
+        for name, without in ((variant, ()), (f"{variant}, lyrics and context missing", ("lyrics", "context"))):
+            run[name] = {data.name: {s: evaluate(heads, data, s, model, without=without).to_dict()  # type: ignore[arg-type]
+                                     for s in EVALUATED} for data in sets}
+    return run
+
+
+def song_correction_experiment(manifests: list[Path], *, out: Path, seeds: int, music: Path | None = None,
+                               config: CorrectionTrainConfig | None = None, workers: int | None = None,
+                               lyrics_sets: Path | None = None) -> dict:
+    """``music``: the bundle to correct (the default if None); ``lyrics_sets``: the folder holding moodylyrics4q/
+    and muse_lyrics/, with which the variants that read what they teach run too."""
+    config = config or CorrectionTrainConfig()
+    embedder = Embedder.from_bundle(load_bundle(resolve_bundle(music)))
+    reader = fit_reader(lyrics_sets) if lyrics_sets is not None else None
+    variants = VARIANTS | (READING_VARIANTS if reader is not None else {})
+    sets = []
+    for manifest in manifests:
+        songs, taxonomy, _ = load_songs(manifest, frontend=embedder.config.frontend.name, workers=workers,
+                                        reader=reader, music=embedder)
+        sets.append(SongSet.of(manifest.stem, taxonomy, songs))
+    heads = heads_of(embedder.model.music)
+    alone = {"music model alone": {data.name: {s: evaluate(heads, data, s, None).to_dict() for s in EVALUATED}
+                                   for data in sets}}
+    runs = [alone | one_seed(sets, heads, replace(config, seed=seed), variants) for seed in range(seeds)]
+    summary = summarize(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {data.name: {s: {"songs": len(data.songs[s]),
+                              "with_lyrics": sum(x.lyrics.shape[0] > 0 for x in data.songs[s])} for s in SPLITS}
+              for data in sets}
+    (out / "results.json").write_text(json.dumps({"summary": summary, "runs": runs, "music": embedder.version,
+                                                  "counts": counts}, indent=2))
+    (out / "results.md").write_text(markdown(summary, seeds=seeds))
+    return summary
