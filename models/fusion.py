@@ -13,10 +13,10 @@ A missing modality is a length of 0: its attention block passes the frames throu
 lyrics or context takes the audio path. Training drops each of lyrics and context per track with probability
 ``modality_dropout``, so the audio path is trained as much as the fused one.
 
-An ``anchored`` model keeps the audio path of a trained audio-only model fixed (its front-end statistics, audio
-layers and heads, ``anchor_on``) and learns only what the text adds: the fused representation feeds a correction
-head, started at zero, whose output is added to the audio-only logits of every track that has lyrics or context.
-A track without either reads exactly as the audio-only model, by construction rather than by training.
+An anchored model (``AnchoredFusion``, ``FusionConfig.anchored``) keeps a trained audio-only model fixed and
+learns only what the text adds: a second, fused model (started from the audio model's audio layers) feeds a
+correction head, started at zero, whose output is added to the audio-only logits of every track that has lyrics or
+context. A track without either reads exactly as the audio-only model, by construction rather than by training.
 
 The ablations of the paper's Table 3 are settings of the same module: ``order`` "reversed" (context first, then
 lyrics) or "concat" (the pooled audio, the mean lyrics segment and the context concatenated, no attention), and
@@ -53,7 +53,7 @@ class FusionConfig:
     anchored: bool = False  # the audio path is a trained audio-only model held fixed; text corrects its logits
 
 
-AUDIO_PATH = ("feature_mean", "feature_std", "audio_in.", "audio_gru.", "heads.")  # what ``anchor_on`` takes
+AUDIO_LAYERS = ("feature_mean", "feature_std", "audio_in.", "audio_gru.")  # an anchored fused model starts from these
 
 
 def audio_path(config: FusionConfig) -> FusionConfig:
@@ -147,8 +147,6 @@ class FusionNet(nn.Module):
             self.blocks = nn.ModuleDict({m: CrossModalAttention(dim, config.heads, config.dropout)
                                          for m in self.text_in})
         self.heads = nn.ModuleDict({t: nn.Linear(dim, len(TAXONOMIES[t])) for t in taxonomies})
-        self.corrections = nn.ModuleDict({t: zero_linear(dim, len(TAXONOMIES[t]))
-                                          for t in (taxonomies if config.anchored else [])})
 
     def order(self) -> list[str]:
         """The text modalities in the order the audio attends to them."""
@@ -173,8 +171,9 @@ class FusionNet(nn.Module):
         reading = self.reading_in(batch.lyrics_reading)[:, None]
         return torch.cat([reading, tokens], dim=1), torch.where(lengths > 0, lengths + 1, lengths)
 
-    def fuse(self, audio: Tensor, batch: Inputs) -> Tensor:
-        """(B, dim): the audio frames fused with the text and pooled."""
+    def represent(self, batch: Inputs) -> Tensor:
+        """(B, dim): the fused track representation."""
+        audio = self.audio_frames(batch.audio, batch.audio_lengths)
         if self.config.order == "concat":
             parts = [masked_mean(audio, batch.audio_lengths)]
             parts += [masked_mean(*self.text_tokens(batch, name)) for name in self.order()]
@@ -183,37 +182,46 @@ class FusionNet(nn.Module):
             audio = self.blocks[name](audio, *self.text_tokens(batch, name))
         return masked_mean(audio, batch.audio_lengths)
 
-    def represent(self, batch: Inputs) -> Tensor:
-        """(B, dim): the fused track representation."""
-        return self.fuse(self.audio_frames(batch.audio, batch.audio_lengths), batch)
-
     def voiced(self, batch: Inputs) -> Tensor:
         """(B,) True where a track has any text modality this model reads."""
         lengths = [getattr(batch, f"{name}_lengths") for name in self.text_in]
         return torch.stack(lengths).gt(0).any(0) if lengths else torch.zeros_like(batch.audio_lengths, dtype=torch.bool)
 
     def forward(self, batch: Inputs, taxonomy: str) -> Tensor:
-        if not self.config.anchored:
-            return self.heads[taxonomy](self.represent(batch))
-        audio = self.audio_frames(batch.audio, batch.audio_lengths)
-        logits = self.heads[taxonomy](masked_mean(audio, batch.audio_lengths))
-        correction = self.corrections[taxonomy](self.fuse(audio, batch))
-        return logits + torch.where(self.voiced(batch)[:, None], correction, torch.zeros_like(correction))
+        return self.heads[taxonomy](self.represent(batch))
+
+
+class AnchoredFusion(nn.Module):
+    """An audio-only ``FusionNet`` held fixed and a fused one that reads the text: the fused model's
+    representation, through a head started at zero, corrects the audio model's logits where a track has any text
+    (see the module's docstring)."""
+
+    def __init__(self, n_features: int, taxonomies: list[str], config: FusionConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.audio = FusionNet(n_features, taxonomies, audio_path(config))
+        self.fused = FusionNet(n_features, [], replace(config, anchored=False))
+        self.corrections = nn.ModuleDict({t: zero_linear(config.dim, len(TAXONOMIES[t])) for t in taxonomies})
+
+    def forward(self, batch: Inputs, taxonomy: str) -> Tensor:
+        logits = self.audio(batch, taxonomy)
+        correction = self.corrections[taxonomy](self.fused.represent(batch))
+        return logits + torch.where(self.fused.voiced(batch)[:, None], correction, torch.zeros_like(correction))
 
     def anchor_on(self, audio: FusionNet) -> None:
-        """Take the audio path (``AUDIO_PATH``) from a trained audio-only model and hold it fixed."""
-        unexpected = self.load_state_dict(audio.state_dict(), strict=False).unexpected_keys
-        if unexpected or audio.text_in:
-            raise ValueError(f"not an audio-only model of the same sizes: {unexpected or list(audio.text_in)}")
-        for name, parameter in self.named_parameters():
-            if name.startswith(AUDIO_PATH):
-                parameter.requires_grad_(False)
+        """Take a trained audio-only model as the fixed audio path; the fused model starts from its audio layers."""
+        if audio.text_in or audio.config != self.audio.config:
+            raise ValueError("not an audio-only model of the same sizes: "
+                             f"{audio.config} against {self.audio.config}")
+        self.audio.load_state_dict(audio.state_dict())
+        self.audio.requires_grad_(False)
+        self.fused.load_state_dict({k: v for k, v in audio.state_dict().items() if k.startswith(AUDIO_LAYERS)},
+                                   strict=False)
 
-    def train(self, mode: bool = True) -> FusionNet:
-        """An anchored model's audio path keeps its inference behaviour (no dropout) while the text is trained."""
+    def train(self, mode: bool = True) -> AnchoredFusion:
+        """The fixed audio path keeps its inference behaviour (no dropout) while the rest trains."""
         super().train(mode)
-        if self.config.anchored:
-            self.audio_in.train(False)
+        self.audio.train(False)
         return self
 
 
@@ -241,3 +249,6 @@ def zero_linear(dim: int, out: int) -> nn.Linear:
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
     return layer
+
+
+FusionModel = FusionNet | AnchoredFusion  # what the fusion trainer returns: anything read as ``model(batch, taxonomy)``

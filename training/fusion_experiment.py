@@ -24,7 +24,16 @@ from models.config import FrontEndName
 from models.default import resolve_bundle
 from models.encoders import TEXT_DIM, pad
 from models.frontend import frontend_config
-from models.fusion import FusionConfig, FusionNet, Inputs, Modality, audio_path, context_text
+from models.fusion import (
+    AnchoredFusion,
+    FusionConfig,
+    FusionModel,
+    FusionNet,
+    Inputs,
+    Modality,
+    audio_path,
+    context_text,
+)
 from models.inference import Embedder
 from models.manifest import read_manifest
 from models.taxonomy import TAXONOMIES, class_index
@@ -180,7 +189,7 @@ def modality_dropout(batch: Inputs, p: float, generator: torch.Generator, *, tog
 
 
 @torch.no_grad()
-def probabilities(model: FusionNet, songs: list[Song], taxonomy: str, *, without: tuple[Modality, ...] = (),
+def probabilities(model: FusionModel, songs: list[Song], taxonomy: str, *, without: tuple[Modality, ...] = (),
                   batch_size: int = 64) -> np.ndarray:
     model.eval()
     parts = [torch.softmax(model(inputs(songs[k : k + batch_size]).without(*without), taxonomy), dim=1).numpy()
@@ -188,26 +197,29 @@ def probabilities(model: FusionNet, songs: list[Song], taxonomy: str, *, without
     return np.concatenate(parts)
 
 
-def evaluate(model: FusionNet, songs: list[Song], taxonomy: str, *, without: tuple[Modality, ...] = ()
+def evaluate(model: FusionModel, songs: list[Song], taxonomy: str, *, without: tuple[Modality, ...] = ()
              ) -> CategoricalMetrics:
     labels = np.array([s.label for s in songs])
     return categorical_metrics(taxonomy, labels, probabilities(model, songs, taxonomy, without=without))
 
 
 def train_fusion(songs: dict[str, list[Song]], taxonomy: str, config: FusionTrainConfig, *,
-                 progress: bool = False) -> FusionNet:
+                 progress: bool = False) -> FusionModel:
     """One model, early-stopped on val macro-F1. An anchored model first trains its audio-only model (the same as
-    the "audio only" variant, seed for seed), then only what reads the text."""
+    the "audio only" variant, seed for seed), then, with that model fixed, the fused model and its correction."""
     audio = (train_fusion(songs, taxonomy, replace(config, fusion=audio_path(config.fusion)))
              if config.fusion.anchored else None)
     seed_everything(config.seed)
     train = songs["train"]
     frames = np.concatenate([s.features for s in train])
-    model = FusionNet(frames.shape[1], [taxonomy], config.fusion)
-    model.feature_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
-    model.feature_std.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-6)))
-    if audio is not None:
+    model: FusionModel
+    if isinstance(audio, FusionNet):
+        model = AnchoredFusion(frames.shape[1], [taxonomy], config.fusion)
         model.anchor_on(audio)
+    else:
+        model = FusionNet(frames.shape[1], [taxonomy], config.fusion)
+        model.feature_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
+        model.feature_std.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-6)))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
     rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
