@@ -13,10 +13,10 @@ A missing modality is a length of 0: its attention block passes the frames throu
 lyrics or context takes the audio path. Training drops each of lyrics and context per track with probability
 ``modality_dropout``, so the audio path is trained as much as the fused one.
 
-An anchored model (``AnchoredFusion``, ``FusionConfig.anchored``) keeps a trained audio-only model fixed and
-learns only what the text adds: a second, fused model (started from the audio model's audio layers) feeds a
-correction head, started at zero, whose output is added to the audio-only logits of every track that has lyrics or
-context. A track without either reads exactly as the audio-only model, by construction rather than by training.
+One network trained with modality dropout still reads a track without text a little worse than an audio-only
+model trained alone (the shared layers serve the fused reading first). A routed model (``RoutedFusion``,
+``FusionConfig.routed``) keeps both: the fused model reads every track that has lyrics or context, and an
+audio-only model trained apart reads the rest, so a track without text reads exactly as the audio model alone.
 
 The ablations of the paper's Table 3 are settings of the same module: ``order`` "reversed" (context first, then
 lyrics) or "concat" (the pooled audio, the mean lyrics segment and the context concatenated, no attention), and
@@ -50,16 +50,15 @@ class FusionConfig:
     modality_dropout: float = 0.3  # chance that training hides a track's lyrics, and (apart) its context
     text_dropout: float = 0.0  # chance that training hides all of a track's text at once (the audio path's share)
     lyrics_reading: int = 0  # width of a reading of the lyrics learnt elsewhere, one more lyrics token; 0: none
-    anchored: bool = False  # the audio path is a trained audio-only model held fixed; text corrects its logits
+    routed: bool = False  # a track without text is read by an audio-only model trained apart (``RoutedFusion``)
 
 
-AUDIO_LAYERS = ("feature_mean", "feature_std", "audio_in.", "audio_gru.")  # an anchored fused model starts from these
 
 
 def audio_path(config: FusionConfig) -> FusionConfig:
-    """The audio-only model an anchored ``config`` keeps fixed: the same sizes, no text, nothing dropped."""
+    """The audio-only model of a routed ``config``: the same sizes, no text, nothing dropped."""
     return replace(config, modalities=("audio",), modality_dropout=0.0, text_dropout=0.0, lyrics_reading=0,
-                   anchored=False)
+                   routed=False)
 
 
 def context_text(title: str, artist: str) -> str:
@@ -191,38 +190,19 @@ class FusionNet(nn.Module):
         return self.heads[taxonomy](self.represent(batch))
 
 
-class AnchoredFusion(nn.Module):
-    """An audio-only ``FusionNet`` held fixed and a fused one that reads the text: the fused model's
-    representation, through a head started at zero, corrects the audio model's logits where a track has any text
-    (see the module's docstring)."""
+class RoutedFusion(nn.Module):
+    """Two trained models read by what a track has: the fused one where it has any text, the audio-only one where
+    it has none (see the module's docstring)."""
 
-    def __init__(self, n_features: int, taxonomies: list[str], config: FusionConfig) -> None:
+    def __init__(self, audio: FusionNet, fused: FusionNet) -> None:
         super().__init__()
-        self.config = config
-        self.audio = FusionNet(n_features, taxonomies, audio_path(config))
-        self.fused = FusionNet(n_features, [], replace(config, anchored=False))
-        self.corrections = nn.ModuleDict({t: zero_linear(config.dim, len(TAXONOMIES[t])) for t in taxonomies})
+        if audio.text_in:
+            raise ValueError(f"the audio path reads text: {list(audio.text_in)}")
+        self.audio, self.fused = audio, fused
 
     def forward(self, batch: Inputs, taxonomy: str) -> Tensor:
-        logits = self.audio(batch, taxonomy)
-        correction = self.corrections[taxonomy](self.fused.represent(batch))
-        return logits + torch.where(self.fused.voiced(batch)[:, None], correction, torch.zeros_like(correction))
-
-    def anchor_on(self, audio: FusionNet) -> None:
-        """Take a trained audio-only model as the fixed audio path; the fused model starts from its audio layers."""
-        if audio.text_in or audio.config != self.audio.config:
-            raise ValueError("not an audio-only model of the same sizes: "
-                             f"{audio.config} against {self.audio.config}")
-        self.audio.load_state_dict(audio.state_dict())
-        self.audio.requires_grad_(False)
-        self.fused.load_state_dict({k: v for k, v in audio.state_dict().items() if k.startswith(AUDIO_LAYERS)},
-                                   strict=False)
-
-    def train(self, mode: bool = True) -> AnchoredFusion:
-        """The fixed audio path keeps its inference behaviour (no dropout) while the rest trains."""
-        super().train(mode)
-        self.audio.train(False)
-        return self
+        voiced = self.fused.voiced(batch)[:, None]
+        return torch.where(voiced, self.fused(batch, taxonomy), self.audio(batch, taxonomy))
 
 
 class RepresentationCorrection(nn.Module):
@@ -235,7 +215,7 @@ class RepresentationCorrection(nn.Module):
 
     def __init__(self, width: int, config: FusionConfig) -> None:
         super().__init__()
-        self.fusion = FusionNet(width, [], replace(config, anchored=False))
+        self.fusion = FusionNet(width, [], config)
         self.out = zero_linear(config.dim, width)
 
     def forward(self, h: Tensor, batch: Inputs) -> Tensor:
@@ -244,11 +224,11 @@ class RepresentationCorrection(nn.Module):
 
 
 def zero_linear(dim: int, out: int) -> nn.Linear:
-    """A linear layer that starts at zero output (an anchored model starts as its audio-only model)."""
+    """A linear layer that starts at zero output (a correction starts as no correction)."""
     layer = nn.Linear(dim, out)
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
     return layer
 
 
-FusionModel = FusionNet | AnchoredFusion  # what the fusion trainer returns: anything read as ``model(batch, taxonomy)``
+FusionModel = FusionNet | RoutedFusion  # what the fusion trainer returns: anything read as ``model(batch, taxonomy)``

@@ -25,12 +25,12 @@ from models.default import resolve_bundle
 from models.encoders import TEXT_DIM, pad
 from models.frontend import frontend_config
 from models.fusion import (
-    AnchoredFusion,
     FusionConfig,
     FusionModel,
     FusionNet,
     Inputs,
     Modality,
+    RoutedFusion,
     audio_path,
     context_text,
 )
@@ -61,7 +61,6 @@ class FusionTrainConfig(OptimConfig):
 
 VARIANTS: dict[str, FusionConfig] = {
     "tri-modal, hierarchical": FusionConfig(),
-    "tri-modal, hierarchical, anchored": FusionConfig(anchored=True),
     "tri-modal, reversed order": FusionConfig(order="reversed"),
     "tri-modal, concatenation": FusionConfig(order="concat"),
     "audio + lyrics": FusionConfig(modalities=("audio", "lyrics")),
@@ -70,7 +69,7 @@ VARIANTS: dict[str, FusionConfig] = {
 # with ``lyrics_sets``: the same models with what the lyrics sets teach as one more lyrics token
 READING_VARIANTS: dict[str, FusionConfig] = {
     "tri-modal, hierarchical, lyrics reading": FusionConfig(lyrics_reading=READING_WIDTH),
-    "tri-modal, hierarchical, lyrics reading, anchored": FusionConfig(lyrics_reading=READING_WIDTH, anchored=True),
+    "tri-modal, hierarchical, lyrics reading, routed": FusionConfig(lyrics_reading=READING_WIDTH, routed=True),
     "tri-modal, concatenation, lyrics reading": FusionConfig(order="concat", lyrics_reading=READING_WIDTH),
     "audio + lyrics, lyrics reading": FusionConfig(modalities=("audio", "lyrics"), lyrics_reading=READING_WIDTH),
 }
@@ -205,23 +204,26 @@ def evaluate(model: FusionModel, songs: list[Song], taxonomy: str, *, without: t
 
 def train_fusion(songs: dict[str, list[Song]], taxonomy: str, config: FusionTrainConfig, *,
                  progress: bool = False) -> FusionModel:
-    """One model, early-stopped on val macro-F1. An anchored model first trains its audio-only model (the same as
-    the "audio only" variant, seed for seed), then, with that model fixed, the fused model and its correction."""
-    audio = (train_fusion(songs, taxonomy, replace(config, fusion=audio_path(config.fusion)))
-             if config.fusion.anchored else None)
+    """One model, early-stopped on val macro-F1; a routed one is two, the fused model and the audio-only one (the
+    same as the "audio only" variant, seed for seed)."""
+    if not config.fusion.routed:
+        return train_network(songs, taxonomy, config, progress=progress)
+    audio = train_network(songs, taxonomy, replace(config, fusion=audio_path(config.fusion)), progress=progress)
+    fused = train_network(songs, taxonomy, replace(config, fusion=replace(config.fusion, routed=False)),
+                          progress=progress)
+    return RoutedFusion(audio, fused)
+
+
+def train_network(songs: dict[str, list[Song]], taxonomy: str, config: FusionTrainConfig, *,
+                  progress: bool = False) -> FusionNet:
+    """One ``FusionNet``, early-stopped on val macro-F1."""
     seed_everything(config.seed)
     train = songs["train"]
     frames = np.concatenate([s.features for s in train])
-    model: FusionModel
-    if isinstance(audio, FusionNet):
-        model = AnchoredFusion(frames.shape[1], [taxonomy], config.fusion)
-        model.anchor_on(audio)
-    else:
-        model = FusionNet(frames.shape[1], [taxonomy], config.fusion)
-        model.feature_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
-        model.feature_std.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-6)))
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    model = FusionNet(frames.shape[1], [taxonomy], config.fusion)
+    model.feature_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
+    model.feature_std.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-6)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
     labels = torch.tensor([s.label for s in train])
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models.fusion import AnchoredFusion, FusionConfig, FusionNet, Inputs, context_text
+from models.fusion import FusionConfig, FusionNet, Inputs, RoutedFusion, context_text
 
 
 def _batch(b: int = 3, *, seed: int = 0) -> Inputs:
@@ -59,26 +59,18 @@ def test_a_lyrics_reading_is_read_where_lyrics_are_present_and_nowhere_else():
         _net(lyrics_reading=6).represent(_batch())
 
 
-def test_an_anchored_model_starts_as_its_audio_model_and_trains_only_what_reads_text():
-    audio = _net(modalities=("audio",), modality_dropout=0.0)
+def test_a_routed_model_reads_voiced_tracks_with_the_fused_model_and_silent_ones_with_the_audio_model():
+    fused = _net()
     torch.manual_seed(1)
-    net = AnchoredFusion(5, ["mirex_cluster"], FusionConfig(dim=16, heads=8, dropout=0.0, anchored=True))
-    net.anchor_on(audio)
-    net.eval()
-    batch = _batch()
+    audio = FusionNet(5, ["mirex_cluster"], FusionConfig(dim=16, heads=8, dropout=0.0, modalities=("audio",))).eval()
+    net, batch = RoutedFusion(audio, fused), _batch()
+    batch.lyrics_lengths, batch.context_lengths = torch.tensor([3, 0, 0]), torch.tensor([1, 1, 0])
     with torch.no_grad():
-        assert torch.equal(net(batch, "mirex_cluster"), audio(batch, "mirex_cluster"))  # the correction starts at 0
-        assert torch.equal(net.fused.audio_frames(batch.audio, batch.audio_lengths),
-                           audio.audio_frames(batch.audio, batch.audio_lengths))  # started from the audio layers
-        net.corrections["mirex_cluster"].bias.fill_(1.0)
-        moved = net(batch, "mirex_cluster") - audio(batch, "mirex_cluster")
-        quiet = batch.without("lyrics", "context")
-        assert torch.equal(net(quiet, "mirex_cluster"), audio(quiet, "mirex_cluster"))
-    assert torch.allclose(moved, torch.ones_like(moved))
-    assert not any(p.requires_grad for p in net.audio.parameters())
-    assert net.train().audio.training is False
-    with pytest.raises(ValueError, match="audio-only"):
-        net.anchor_on(_net())
+        out, by_fused, by_audio = (m(batch, "mirex_cluster") for m in (net, fused, audio))
+    assert torch.equal(out[:2], by_fused[:2])  # lyrics and context; context only
+    assert torch.equal(out[2], by_audio[2]) and not torch.equal(by_fused[2], by_audio[2])  # no text
+    with pytest.raises(ValueError, match="reads text"):
+        RoutedFusion(fused, fused)
 
 
 def test_the_order_decides_which_text_the_audio_attends_to_first():
