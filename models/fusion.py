@@ -53,8 +53,6 @@ class FusionConfig:
     routed: bool = False  # a track without text is read by an audio-only model trained apart (``RoutedFusion``)
 
 
-
-
 def audio_path(config: FusionConfig) -> FusionConfig:
     """The audio-only model of a routed ``config``: the same sizes, no text, nothing dropped."""
     return replace(config, modalities=("audio",), modality_dropout=0.0, text_dropout=0.0, lyrics_reading=0,
@@ -206,8 +204,8 @@ class RoutedFusion(nn.Module):
 
 
 class RepresentationCorrection(nn.Module):
-    """What a song's words add to a trained music model's representation: the anchored model on another model's
-    audio path. The audio input is the music model's representation of each window (B, T, width), fused with
+    """What a song's words add to a trained music model's representation, that model held fixed (tried in
+    ``training.song_correction``; not in the service). The audio input is the music model's representation of each window (B, T, width), fused with
     the lyrics and the context as in ``FusionNet``; the pooled result, through a layer started at zero, is added
     to the music model's representation of the whole track (B, width) where the track has any text. Every head of
     the music model (the point and Gaussian embedding, the categorical heads, the VA reading) then reads the

@@ -500,7 +500,7 @@ def song_correction_experiment(
     music: Annotated[Path | None, typer.Option(help="Music bundle to correct (default: the shipped "
                                                "default).")] = None,
 ) -> None:
-    """What lyrics and title/artist add to a trained music model's own representation (the anchored fusion)."""
+    """What lyrics and title/artist add to a trained music model's own representation, that model held fixed."""
     from training.categorical_experiment import markdown
     from training.song_correction import song_correction_experiment as run_correction
 

@@ -6,8 +6,8 @@ of attention; audio + lyrics; audio only. The tri-modal model is also scored wit
 (the path a catalogue track without lyrics takes) against the audio-only model, and each text modality alone gets
 a linear probe (the mean lyrics segment; the title/artist vector). Given the lyrics sets, three variants also read
 what those sets teach (``training.lyrics_reader``) as one more lyrics token, and the hierarchical one is also
-routed (``RoutedFusion``: the audio-only model reads the tracks without text). Every learned model early-stops on the val
-split's macro-F1; test is reported, never used for a choice. Splits are the manifest's (by artist).
+routed (``RoutedFusion``: the audio-only model reads the tracks without text). Every learned model early-stops on
+the val split's macro-F1; test is reported, never used for a choice. Splits are the manifest's (by artist).
 """
 
 from __future__ import annotations

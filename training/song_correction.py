@@ -1,4 +1,4 @@
-"""``moodspace song-correction-experiment``: the anchored fusion model on a trained music model's own audio path.
+"""``moodspace song-correction-experiment``: what a song's words add to a trained music model's own representation.
 
 The music model (the shipped default, or any bundle with categorical heads) stays as it is; a
 ``RepresentationCorrection`` learns what a song's lyrics and title/artist add to its representation of the whole
