@@ -205,11 +205,12 @@ class RoutedFusion(nn.Module):
 
 class RepresentationCorrection(nn.Module):
     """What a song's words add to a trained music model's representation, that model held fixed (tried in
-    ``training.song_correction``; not in the service). The audio input is the music model's representation of each window (B, T, width), fused with
-    the lyrics and the context as in ``FusionNet``; the pooled result, through a layer started at zero, is added
-    to the music model's representation of the whole track (B, width) where the track has any text. Every head of
-    the music model (the point and Gaussian embedding, the categorical heads, the VA reading) then reads the
-    corrected representation; a track without lyrics or context keeps its own, exactly."""
+    ``training.song_correction``; not in the service). The audio input is the music model's representation of
+    each window (B, T, width), fused with the lyrics and the context as in ``FusionNet``; the pooled result,
+    through a layer started at zero, is added to the music model's representation of the whole track (B, width)
+    where the track has any text. Every head of the music model (the point and Gaussian embedding, the
+    categorical heads, the VA reading) then reads the corrected representation; a track without lyrics or context
+    keeps its own, exactly."""
 
     def __init__(self, width: int, config: FusionConfig) -> None:
         super().__init__()

@@ -24,10 +24,21 @@ def _inverse_sqrt(sigma: Tensor) -> Tensor:
     return eigenvectors @ torch.diag(eigenvalues.clamp_min(1e-12).rsqrt()) @ eigenvectors.T
 
 
-def cca_loss(h1: Tensor, h2: Tensor, *, reg: float) -> Tensor:
-    """Minus the mean canonical correlation between (B, d) batches (computed in float64)."""
+def centred(h: Tensor, groups: Tensor | None) -> Tensor:
+    """(B, d) rows minus their mean, or minus the mean of their group where (B,) ``groups`` are given."""
+    if groups is None:
+        return h - h.mean(0)
+    _, index = torch.unique(groups, return_inverse=True)
+    sums = torch.zeros(int(index.max()) + 1, h.shape[1], dtype=h.dtype, device=h.device).index_add_(0, index, h)
+    counts = torch.bincount(index).to(h.dtype)[:, None]
+    return h - (sums / counts)[index]
+
+
+def cca_loss(h1: Tensor, h2: Tensor, *, reg: float, groups: Tensor | None = None) -> Tensor:
+    """Minus the mean canonical correlation between (B, d) batches (computed in float64); with (B,) ``groups``,
+    each row is centred on its group's mean, so what tells the groups apart counts for nothing."""
     n, d = h1.shape
-    h1, h2 = h1.double() - h1.double().mean(0), h2.double() - h2.double().mean(0)
+    h1, h2 = centred(h1.double(), groups), centred(h2.double(), groups)
     eye = torch.eye(d, dtype=torch.float64, device=h1.device)
     s11 = h1.T @ h1 / (n - 1) + reg * eye
     s22 = h2.T @ h2 / (n - 1) + reg * eye
@@ -74,10 +85,11 @@ def kl_rank_loss(music: Embedding, emotion: Embedding, *, alpha: float, negative
 
 
 def composite_loss(music: Embedding, emotion: Embedding, *, lam: float, alpha: float, reg: float,
-                   negatives: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
-    """``lam * CCA + (1 - lam) * KLrank``; a term with zero weight is not computed. Returns the loss and its parts."""
+                   negatives: Tensor | None = None, groups: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+    """``lam * CCA + (1 - lam) * KLrank``; a term with zero weight is not computed. Returns the loss and its parts.
+    ``groups``: the CCA centres each group on its own mean (``cca_loss``)."""
     zero = music.E.new_zeros(())
-    cca = cca_loss(music.E, emotion.E, reg=reg) if lam > 0 else zero
+    cca = cca_loss(music.E, emotion.E, reg=reg, groups=groups) if lam > 0 else zero
     kl = kl_rank_loss(music, emotion, alpha=alpha, negatives=negatives) if lam < 1 else zero
     loss = lam * cca + (1 - lam) * kl
     return loss, {"loss": loss.item(), "cca": cca.item(), "kl_rank": kl.item()}

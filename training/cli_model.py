@@ -216,7 +216,8 @@ def recipe_experiment(
     out: ResultsFolder,
     variant: Annotated[list[str], typer.Option(help="plain, distil, augment, augment-distil, distil-stats, "
                                                     "distil-short, augment-distil-short, "
-                                                    "rendition-distil-short or rendition-vgmidi-distil-short; "
+                                                    "rendition-distil-short, rendition-vgmidi-distil-short or "
+                                                    "within-distil-short; "
                                                     "repeat the flag for several.")] =
     ["plain", "distil"],  # noqa: B006
     seeds: Seeds = 3,

@@ -39,6 +39,11 @@ class Item:
     split: str
     labels: dict[str, int] = field(default_factory=dict)  # taxonomy -> class index (models.taxonomy)
 
+    @property
+    def source(self) -> str:
+        """The data set the item comes from: every reader names its clips "<data set>-<its own id>"."""
+        return self.id.split("-", 1)[0]
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("MOODSPACE_CACHE", Path.home() / ".cache" / "moodspace")) / "features"

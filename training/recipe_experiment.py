@@ -9,8 +9,9 @@ Variants: ``plain`` (the recipe as it is), ``distil`` (soft targets of a teacher
 ``default_model.CROP_FRAMES``; ``augment-distil-short`` both; the other variants crop as ``TrainConfig`` does,
 8-24 frames); ``rendition-distil-short`` (distil-short with the augmented data, but each epoch trains on one
 rendition of each MIDI piece, drawn at random: ``TrainConfig.one_rendition``; ``rendition-vgmidi-distil-short``
-the same with VGMIDI's varied renders only). One seed's variants share their data and differ only in what the
-variant names; val figures decide, test figures are reported.
+the same with VGMIDI's varied renders only); ``within-distil-short`` (distil-short with the CCA term centred on
+each data set's own mean in a batch: ``TrainConfig.cca_within_sets``). One seed's variants share their data and
+differ only in what the variant names; val figures decide, test figures are reported.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from training.run import eval_bundle
 from training.train import Teachers, TrainConfig
 
 Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short",
-                  "augment-distil-short", "rendition-distil-short", "rendition-vgmidi-distil-short"]
+                  "augment-distil-short", "rendition-distil-short", "rendition-vgmidi-distil-short",
+                  "within-distil-short"]
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
 
@@ -73,6 +75,8 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
         train_config = replace(train_config, crop_frames=CROP_FRAMES)
     if variant.startswith("rendition"):
         train_config = replace(train_config, one_rendition=True)
+    if variant.startswith("within"):
+        train_config = replace(train_config, cca_within_sets=True)
     train_music(chosen, out=bundle, train_config=train_config,
                 teachers=teachers[augment] if "distil" in variant else None)
     return judge(bundle, data)

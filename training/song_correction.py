@@ -15,7 +15,7 @@ of the sets' val macro-F1; test is reported, never used for a choice. Splits are
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,20 +29,17 @@ from models.fusion import FusionConfig, Modality, RepresentationCorrection
 from models.inference import Embedder
 from training.categorical_experiment import markdown, summarize
 from training.classify import CategoricalMetrics, categorical_metrics
-from training.fusion_experiment import SPLITS, Song, inputs, load_songs, modality_dropout
-from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
+from training.fusion_experiment import SPLITS, FusionTrainConfig, Song, inputs, load_songs, modality_dropout
+from training.loop import Validation, fit, mean_parts, seed_everything
 from training.lyrics_reader import READING_WIDTH, fit_reader
 
 EVALUATED = ("val", "test")
 
 
 @dataclass(frozen=True)
-class CorrectionTrainConfig(OptimConfig):
+class CorrectionTrainConfig(FusionTrainConfig):
     epochs: int = 60
-    batch_size: int = 32
     patience: int = 10
-    weight_decay: float = 1e-2
-    fusion: FusionConfig = field(default_factory=FusionConfig)
 
 
 VARIANTS: dict[str, FusionConfig] = {

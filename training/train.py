@@ -37,6 +37,9 @@ class TrainConfig(OptimConfig):
     # with this on, each epoch trains on one rendition per piece, drawn at random, so the timbres vary without the
     # rendered sets' share of an epoch growing; off, every rendition is an item of its own.
     one_rendition: bool = False
+    # The CCA term centres each data set's items in a batch on their own mean: a batch's between-set differences
+    # (which set, which renderer) then earn the shared space nothing, only what varies within a set does.
+    cca_within_sets: bool = False
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -134,6 +137,12 @@ def dimensional_loss(model: CrossModalModel, h: torch.Tensor, va: list[np.ndarra
     return nn.functional.gaussian_nll_loss(mean, target, logvar.exp())
 
 
+def sources(batch: list[Item]) -> torch.Tensor:
+    """(B,) an index per data set of the batch's items."""
+    names = sorted({item.source for item in batch})
+    return torch.tensor([names.index(item.source) for item in batch])
+
+
 def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Optimizer, *,
           config: ModelConfig, train_config: TrainConfig, rng: np.random.Generator,
           teachers: Teachers | None) -> dict[str, float]:
@@ -142,7 +151,8 @@ def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Opti
     music = model.music.embed(h, align=False)
     emotion = model.emotion(*pad([w[1] for w in windows]), align=False)
     loss, parts = composite_loss(music, emotion, lam=config.lam, alpha=config.alpha, reg=config.cca_reg,
-                                 negatives=distinct_emotions([w[1] for w in windows]))
+                                 negatives=distinct_emotions([w[1] for w in windows]),
+                                 groups=sources(batch) if train_config.cca_within_sets else None)
     if config.taxonomies:
         ce = categorical_loss(model, h, batch, teachers=teachers, config=train_config)
         loss = loss + train_config.categorical_weight * ce

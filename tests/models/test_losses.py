@@ -4,7 +4,7 @@ import torch
 
 from models.config import ModelConfig
 from models.encoders import Embedding
-from models.losses import cca_loss, composite_loss, fit_linear_cca, kl_matrix, kl_rank_loss
+from models.losses import cca_loss, centred, composite_loss, fit_linear_cca, kl_matrix, kl_rank_loss
 from models.scoring import kl_diag
 
 REG = ModelConfig().cca_reg
@@ -60,6 +60,19 @@ def test_cca_loss_is_minus_one_for_linearly_related_views():
     music, _ = _pair(n=256, d=4, noise=0.0)
     related = music.E.detach() @ torch.tensor([[2.0, 0, 0, 1], [0, 1, 0, 0], [0, 0, -3, 0], [1, 0, 0, 1]])
     assert cca_loss(music.E, related, reg=1e-6).item() == pytest.approx(-1.0, abs=1e-3)
+
+
+def test_cca_within_groups_earns_nothing_for_what_tells_the_groups_apart():
+    torch.manual_seed(0)
+    groups = torch.arange(4).repeat_interleave(32)
+    offsets = 5 * torch.randn(4, 8)
+    h1, h2 = offsets[groups] + torch.randn(128, 8), offsets[groups] + torch.randn(128, 8)  # only the sets agree
+    within = centred(h1, groups)
+    assert torch.allclose(torch.stack([within[groups == g].mean(0) for g in range(4)]), torch.zeros(4, 8), atol=1e-5)
+    assert cca_loss(h1, h2, reg=1e-3) < -0.3
+    assert cca_loss(h1, h2, reg=1e-3, groups=groups) > -0.3
+    related = torch.randn(128, 8)  # agreement inside each set still counts
+    assert cca_loss(offsets[groups] + related, 2 * related, reg=1e-3, groups=groups) < -0.99
 
 
 def test_composite_skips_a_term_with_zero_weight():
