@@ -14,7 +14,7 @@ from models.config import EncoderConfig
 from models.encoders import SequenceTrunk, pad
 from training.evaluate import RetrievalMetrics, retrieval_metrics
 from training.features import Item
-from training.loop import Validation, fit, mean_parts, seed_everything
+from training.loop import Validation, descend, fit, mean_parts, seed_everything
 from training.train import TrainConfig, batches, crop, feature_stats
 
 
@@ -64,10 +64,7 @@ def train_regressor(encoder: EncoderConfig, train_items: Sequence[Item], val_ite
             windows = [crop(item, train_config.crop_frames, rng) for item in batch]
             target = torch.from_numpy(np.stack([w[1].mean(axis=0) for w in windows]))
             loss = nn.functional.mse_loss(model(*pad([w[0] for w in windows])), target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append({"loss": loss.item()})
+            losses.append({"loss": descend(optimizer, loss)})
         return mean_parts(losses)
 
     fit(model, epochs=train_config.epochs, patience=train_config.patience, train_epoch=train_epoch,

@@ -24,7 +24,7 @@ from models.manifest import Clip, audio_path, read_manifest
 from models.musicnn import log_mel, windows
 from models.student import N_PENULTIMATE, MusicnnStudent
 from training.features import clip_features
-from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
+from training.loop import OptimConfig, Validation, descend, fit, mean_parts, seed_everything
 from training.parallel import parallel_map
 
 TEACHER: FrontEndName = "musicnn-msd-tags"
@@ -106,9 +106,7 @@ def distil(manifests: list[Path], *, out: Path, config: DistilConfig = DistilCon
         for batch in torch.randperm(len(x_train), generator=generator).split(config.batch_size):
             penultimate, tags = _losses(model, x_train[batch], y_train[batch])
             loss = penultimate + tags
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss)
             parts.append({"loss": loss.item(), "penultimate": penultimate.item(), "tags": tags.item()})
         return mean_parts(parts)
 

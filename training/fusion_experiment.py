@@ -43,7 +43,7 @@ from training.categorical_experiment import markdown, summarize
 from training.classify import CategoricalMetrics, FoldsLogistic, categorical_metrics, vector_probe
 from training.datasets.lyrics import read_lyrics
 from training.features import Skipped, clip_feature_sets
-from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
+from training.loop import OptimConfig, Validation, descend, fit, mean_parts, seed_everything
 from training.lyrics_probe import ngram_probe, stack_readings, stacking_readings
 from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_reader
 from training.probe import taxonomy_of
@@ -236,10 +236,7 @@ def train_network(songs: dict[str, list[Song]], taxonomy: str, config: FusionTra
             batch = modality_dropout(inputs([train[i] for i in rows]), config.fusion.modality_dropout, generator,
                                      together=config.fusion.text_dropout)
             loss = nn.functional.cross_entropy(model(batch, taxonomy), labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            parts.append({"loss": loss.item()})
+            parts.append({"loss": descend(optimizer, loss)})
         return mean_parts(parts)
 
     def validate() -> Validation:

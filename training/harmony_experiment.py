@@ -34,7 +34,7 @@ from models.taxonomy import TAXONOMIES, class_index
 from training.categorical_experiment import markdown, summarize
 from training.classify import categorical_metrics, summary_features
 from training.features import cache_dir, clip_feature_sets
-from training.loop import OptimConfig, seed_everything
+from training.loop import OptimConfig, descend, seed_everything
 from training.parallel import parallel_map
 from training.probe import taxonomy_of
 
@@ -155,9 +155,7 @@ def run_variant(data: HarmonySet, variant: str, config: HarmonyTrainConfig, seed
             x = inputs["train"]
             loss = nn.functional.cross_entropy(model(x["audio"][batch], x["key"][batch], x["chords"][batch]),
                                                labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss)
     model.eval()
     with torch.no_grad():
         return {s: categorical_metrics(data.taxonomy, data.labels[s], torch.softmax(model(**inputs[s]), dim=1)

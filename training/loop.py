@@ -80,6 +80,14 @@ def fit(module: nn.Module, *, epochs: int, patience: int, train_epoch: Callable[
     return result
 
 
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One gradient step on ``loss``; its value."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def mean_parts(parts: list[dict[str, float]]) -> dict[str, float]:
     """Mean of each loss part over an epoch's steps."""
     return {k: float(np.mean([p[k] for p in parts])) for k in parts[0]} if parts else {}

@@ -21,7 +21,7 @@ from models.encoders import SequenceTrunk, pad
 from models.manifest import Clip
 from models.taxonomy import TAXONOMIES, class_index
 from training.classify import CategoricalMetrics, categorical_metrics
-from training.loop import OptimConfig, Validation, fit, mean_parts, seed_everything
+from training.loop import OptimConfig, Validation, descend, fit, mean_parts, seed_everything
 
 KD_WEIGHT = 0.5  # share of the soft-target loss where a teacher exists
 KD_TEMPERATURE = 2.0
@@ -135,9 +135,7 @@ def train_multitask(sets: list[LabelledSet], config: MultitaskConfig, *,
             soft = torch.from_numpy(teachers[data.name][batch]) if teachers and data.name in teachers else None
             loss = distillation_loss(student, torch.from_numpy(data.labels["train"][batch]), soft,
                                      kd_weight=config.kd_weight, temperature=config.temperature)
-            optimizer.zero_grad()
-            loss.backward()  # only this set's head (and the trunk) receive gradients: the selective update
-            optimizer.step()
+            descend(optimizer, loss)  # only this set's head (and the trunk) receive gradients: the selective update
             parts.append({"loss": loss.item()})
         return mean_parts(parts)
 

@@ -30,7 +30,7 @@ from models.inference import Embedder
 from training.categorical_experiment import markdown, summarize
 from training.classify import CategoricalMetrics, categorical_metrics
 from training.fusion_experiment import SPLITS, FusionTrainConfig, Song, inputs, load_songs, modality_dropout
-from training.loop import Validation, fit, mean_parts, seed_everything
+from training.loop import Validation, descend, fit, mean_parts, seed_everything
 from training.lyrics_reader import READING_WIDTH, fit_reader
 
 EVALUATED = ("val", "test")
@@ -119,10 +119,7 @@ def train_correction(sets: list[SongSet], heads: nn.ModuleDict, config: Correcti
             h = data.tracks["train"][torch.from_numpy(rows)]
             logits = heads[data.taxonomy](model(h, batch))
             loss = nn.functional.cross_entropy(logits, torch.tensor([s.label for s in songs]))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            parts.append({"loss": loss.item()})
+            parts.append({"loss": descend(optimizer, loss)})
         return mean_parts(parts)
 
     def validate() -> Validation:

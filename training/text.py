@@ -24,7 +24,7 @@ from models.config import TextConfig
 from models.encoders import CrossModalModel, Embedding, GaussianHeads
 from models.scoring_torch import centred_unit, composite_score_matrix
 from training.datasets.emopia import quadrant_of
-from training.loop import OptimConfig, Validation, fit, seed_everything
+from training.loop import OptimConfig, Validation, descend, fit, seed_everything
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,7 @@ def train_va_bridge(model: CrossModalModel, train: TextSet, dev: TextSet, config
     def train_epoch() -> dict[str, float]:
         for batch in _epoch_batches(len(y), config.batch_size, rng):
             loss = (_tensor(weight[batch])[:, None] * (head(_tensor(x[batch])) - _tensor(y[batch])) ** 2).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss)
         return {}
 
     def validate() -> Validation[None]:
@@ -216,9 +214,7 @@ def train_metric_bridge(model: CrossModalModel, train: TextSet, dev: TextSet, mu
     def train_epoch() -> dict[str, float]:
         for batch in _epoch_batches(len(train.va), config.batch_size, rng):
             loss = metric_step(model, tags, batch, train, music, rng=rng, generator=generator, delta=config.delta)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss)
         return {}
 
     def validate() -> Validation[None]:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from models.text import SentenceEncoder, TextTuning, mean_pool, top_layer_names
 from training.datasets import emobank
 from training.learnability import ridge_fit, ridge_predict
-from training.loop import seed_everything
+from training.loop import descend, seed_everything
 from training.run_text import emobank_part, warriner_words
 
 HEAD_RIDGE = 1.0  # the head starts from this ridge on the frozen vectors
@@ -171,10 +171,7 @@ def _train_epoch(upper: Upper, batches: list[LowerBatch], optimizer: torch.optim
     for k in tqdm(rng.permutation(len(batches)), desc="tuning", disable=not progress, leave=False):
         b = batches[k]
         loss = (b.weight[:, None] * (upper(b.hidden, b.mask) - b.target) ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(descend(optimizer, loss))
     return float(np.mean(losses))
 
 

@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
-from training.loop import Validation, fit
+from training.loop import Validation, descend, fit
 
 
 def _counting_run(scores: list[float], *, patience: int, min_epochs: int = 1) -> tuple[nn.Linear, list[float], object]:
@@ -52,3 +53,12 @@ def test_no_epoch_before_min_epochs_is_kept_and_patience_counts_from_there():
     assert len(seen) == 6  # epochs 5 and 6 did not beat 0.5: stop
     _, _, short = _counting_run([0.9, 0.1], patience=2, min_epochs=5)
     assert short.best_epoch == 2  # fewer epochs than min_epochs: the last one
+
+
+def test_descend_takes_one_step_down_and_returns_the_loss_before_it():
+    weight = torch.nn.Parameter(torch.tensor([3.0]))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    value = descend(optimizer, (weight**2).sum())
+    assert value == 9.0
+    assert weight.item() == pytest.approx(3.0 - 0.1 * 6.0)
+    assert descend(optimizer, (weight**2).sum()) == pytest.approx(2.4**2)
