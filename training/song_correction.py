@@ -81,11 +81,12 @@ def probabilities(heads: nn.ModuleDict, data: SongSet, split: str, correction: R
     """(N, C) the set's head's probabilities for a split, on the corrected representation where a correction is
     given (with ``without`` modalities removed)."""
     songs, h = data.songs[split], data.tracks[split]
+    if correction is not None:
+        correction.eval()
     parts = []
     for k in range(0, len(songs), batch_size):
         rows = h[k : k + batch_size]
         if correction is not None:
-            correction.eval()
             rows = correction(rows, inputs(songs[k : k + batch_size]).without(*without))
         parts.append(torch.softmax(heads[data.taxonomy](rows), dim=1).numpy())
     return np.concatenate(parts)
