@@ -216,8 +216,9 @@ def recipe_experiment(
     out: ResultsFolder,
     variant: Annotated[list[str], typer.Option(help="plain, distil, augment, augment-distil, distil-stats, "
                                                     "distil-short, augment-distil-short, "
-                                                    "rendition-distil-short, rendition-vgmidi-distil-short or "
-                                                    "within-distil-short; "
+                                                    "rendition-distil-short, rendition-vgmidi-distil-short, "
+                                                    "within-distil-short, ema-distil-short or "
+                                                    "rendition-ema-distil-short; "
                                                     "repeat the flag for several.")] =
     ["plain", "distil"],  # noqa: B006
     seeds: Seeds = 3,

@@ -46,6 +46,8 @@ SYNTH: dict[str, float] = {"n": 1000, "seconds": 30.0, "seed": 0}
 DEFAULT_FRONTEND: FrontEndName = "musicnn-msd-tags"
 CLASS_READING = "quadrant"  # the head whose class placements give the VA reading where it is trained
 DISTIL = True  # a teacher per categorical set, its soft targets for the heads (docs/experiments.md, "Distillation")
+# The moving average of the weights tried in recipe-experiment's ema variants (``TrainConfig.ema_decay``).
+EMA_DECAY = 0.995
 CROP_FRAMES = 9  # the default's random training crops: 3 to 9 frames, 9-27 s (docs/experiments.md, "Shorter crops")
 # Warriner's words teach the sentence encoder's tuning (tune-text), not the VA head: on the tuned encoder the head
 # reads EmoBank val with r 0.746 / 0.608 without them, 0.734 / 0.559 with (docs/experiments.md, "Tuning ...").

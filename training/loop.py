@@ -88,6 +88,14 @@ def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
     return loss.item()
 
 
+@torch.no_grad()
+def average_weights(average: nn.Module, model: nn.Module, *, decay: float) -> None:
+    """One step of an exponential moving average of ``model``'s parameters into ``average`` (a copy of it):
+    ``average = decay * average + (1 - decay) * model``. Buffers are left as they are."""
+    for mean, current in zip(average.parameters(), model.parameters(), strict=True):
+        mean.lerp_(current, 1.0 - decay)
+
+
 def mean_parts(parts: list[dict[str, float]]) -> dict[str, float]:
     """Mean of each loss part over an epoch's steps."""
     return {k: float(np.mean([p[k] for p in parts])) for k in parts[0]} if parts else {}

@@ -10,7 +10,9 @@ Variants: ``plain`` (the recipe as it is), ``distil`` (soft targets of a teacher
 8-24 frames); ``rendition-distil-short`` (distil-short with the augmented data, but each epoch trains on one
 rendition of each MIDI piece, drawn at random: ``TrainConfig.one_rendition``; ``rendition-vgmidi-distil-short``
 the same with VGMIDI's varied renders only); ``within-distil-short`` (distil-short with the CCA term centred on
-each data set's own mean in a batch: ``TrainConfig.cca_within_sets``). One seed's variants share their data and
+each data set's own mean in a batch: ``TrainConfig.cca_within_sets``); ``ema-distil-short`` (distil-short,
+validated and kept as a moving average of the weights, ``default_model.EMA_DECAY``: ``TrainConfig.ema_decay``) and
+``rendition-ema-distil-short`` (the same on rendition-distil-short). One seed's variants share their data and
 differ only in what the variant names; val figures decide, test figures are reported.
 """
 
@@ -23,14 +25,14 @@ from typing import Literal
 
 import numpy as np
 
-from training.default_model import CROP_FRAMES, Sources, prepare, recipe, teachers_of, train_music
+from training.default_model import CROP_FRAMES, EMA_DECAY, Sources, prepare, recipe, teachers_of, train_music
 from training.real_audio import eval_real_audio
 from training.run import eval_bundle
 from training.train import Teachers, TrainConfig
 
 Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short",
                   "augment-distil-short", "rendition-distil-short", "rendition-vgmidi-distil-short",
-                  "within-distil-short"]
+                  "within-distil-short", "ema-distil-short", "rendition-ema-distil-short"]
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
 
@@ -77,6 +79,8 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
         train_config = replace(train_config, one_rendition=True)
     if variant.startswith("within"):
         train_config = replace(train_config, cca_within_sets=True)
+    if "ema-" in variant:
+        train_config = replace(train_config, ema_decay=EMA_DECAY)
     train_music(chosen, out=bundle, train_config=train_config,
                 teachers=teachers[augment] if "distil" in variant else None)
     return judge(bundle, data)

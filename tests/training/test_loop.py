@@ -62,3 +62,17 @@ def test_descend_takes_one_step_down_and_returns_the_loss_before_it():
     assert value == 9.0
     assert weight.item() == pytest.approx(3.0 - 0.1 * 6.0)
     assert descend(optimizer, (weight**2).sum()) == pytest.approx(2.4**2)
+
+
+def test_average_weights_is_an_exponential_moving_average_of_the_parameters():
+    from training.loop import average_weights
+
+    model, average = nn.Linear(2, 1), nn.Linear(2, 1)
+    start = average.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for _ in range(3):
+        average_weights(average, model, decay=0.5)
+    # a = 0.5^3 a0 + (1 - 0.5^3) * 1 after three steps towards a constant model
+    torch.testing.assert_close(average.weight, 0.125 * start + 0.875 * torch.ones_like(start))
+    assert torch.equal(model.weight, torch.ones_like(model.weight))  # the trained weights are not touched

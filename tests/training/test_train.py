@@ -10,6 +10,7 @@ from models.manifest import read_manifest
 from tests.training.conftest import TINY_MODEL, TINY_TRAIN
 from training.evaluate import embed
 from training.features import Item, load_items
+from training.loop import seed_everything
 from training.splits import train_val
 from training.train import batches, crop, train_model
 
@@ -177,3 +178,37 @@ def test_draw_renditions_picks_each_rendition_in_turn():
     draws = [draw_renditions(groups, rng) for _ in range(60)]
     assert all([i.id for i in d] == ["a", "b"] for d in draws)
     assert {float(d[0].features[0, 0]) for d in draws} == {0.0, 1.0, 2.0}
+
+
+def test_with_ema_decay_the_model_kept_is_the_moving_average_of_the_trained_weights(items, monkeypatch):
+    import training.train as train_module
+
+    train, val = items
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1])
+    snapshots: list[list[torch.Tensor]] = []
+    step = train_module._step
+
+    def recording_step(model, *args, **kwargs):
+        parts = step(model, *args, **kwargs)
+        snapshots.append([p.detach().clone() for p in model.parameters()])
+        return parts
+
+    monkeypatch.setattr(train_module, "_step", recording_step)
+    epochs, decay = 3, 0.6
+    run = replace(TINY_TRAIN, epochs=epochs, patience=epochs, min_epochs=epochs)  # keep the last epoch
+    averaged = train_model(config, train, val, replace(run, ema_decay=decay), progress=False)
+    trained = snapshots[:]
+    seed_everything(run.seed)  # as train_model seeds the weights it starts from
+    initial = [p.detach().clone() for p in CrossModalModel(config).parameters()]
+    snapshots.clear()
+    plain = train_model(config, train, val, run, progress=False)
+
+    assert all(torch.equal(a, b) for a, b in zip(trained[-1], snapshots[-1], strict=True))  # same trajectory
+    expected = initial
+    for weights in trained:
+        expected = [decay * e + (1 - decay) * w for e, w in zip(expected, weights, strict=True)]
+    for kept, want in zip(averaged.model.parameters(), expected, strict=True):
+        torch.testing.assert_close(kept, want)
+    assert not all(torch.equal(a, b) for a, b in zip(averaged.model.parameters(), plain.model.parameters(),
+                                                     strict=True))
+    assert not averaged.model.training and not torch.equal(averaged.model.music.align.weight, torch.eye(4))
