@@ -217,8 +217,8 @@ def recipe_experiment(
     variant: Annotated[list[str], typer.Option(help="plain, distil, augment, augment-distil, distil-stats, "
                                                     "distil-short, augment-distil-short, "
                                                     "rendition-distil-short, rendition-vgmidi-distil-short, "
-                                                    "within-distil-short, ema-distil-short or "
-                                                    "rendition-ema-distil-short; "
+                                                    "within-distil-short, ema-distil-short, "
+                                                    "rendition-ema-distil-short or fdrop-distil-short; "
                                                     "repeat the flag for several.")] =
     ["plain", "distil"],  # noqa: B006
     seeds: Seeds = 3,

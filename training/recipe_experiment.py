@@ -12,7 +12,9 @@ rendition of each MIDI piece, drawn at random: ``TrainConfig.one_rendition``; ``
 the same with VGMIDI's varied renders only); ``within-distil-short`` (distil-short with the CCA term centred on
 each data set's own mean in a batch: ``TrainConfig.cca_within_sets``); ``ema-distil-short`` (distil-short,
 validated and kept as a moving average of the weights, ``default_model.EMA_DECAY``: ``TrainConfig.ema_decay``) and
-``rendition-ema-distil-short`` (the same on rendition-distil-short). One seed's variants share their data and
+``rendition-ema-distil-short`` (the same on rendition-distil-short); ``fdrop-distil-short`` (distil-short, each
+training window with a share of its feature dimensions dropped, ``default_model.FEATURE_DROPOUT``:
+``TrainConfig.feature_dropout``). One seed's variants share their data and
 differ only in what the variant names; val figures decide, test figures are reported.
 """
 
@@ -25,14 +27,24 @@ from typing import Literal
 
 import numpy as np
 
-from training.default_model import CROP_FRAMES, EMA_DECAY, Sources, prepare, recipe, teachers_of, train_music
+from training.default_model import (
+    CROP_FRAMES,
+    EMA_DECAY,
+    FEATURE_DROPOUT,
+    Sources,
+    prepare,
+    recipe,
+    teachers_of,
+    train_music,
+)
 from training.real_audio import eval_real_audio
 from training.run import eval_bundle
 from training.train import Teachers, TrainConfig
 
 Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short",
                   "augment-distil-short", "rendition-distil-short", "rendition-vgmidi-distil-short",
-                  "within-distil-short", "ema-distil-short", "rendition-ema-distil-short"]
+                  "within-distil-short", "ema-distil-short", "rendition-ema-distil-short",
+                  "fdrop-distil-short"]
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
 
@@ -81,6 +93,8 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
         train_config = replace(train_config, cca_within_sets=True)
     if "ema-" in variant:
         train_config = replace(train_config, ema_decay=EMA_DECAY)
+    if variant.startswith("fdrop"):
+        train_config = replace(train_config, feature_dropout=FEATURE_DROPOUT)
     train_music(chosen, out=bundle, train_config=train_config,
                 teachers=teachers[augment] if "distil" in variant else None)
     return judge(bundle, data)

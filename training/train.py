@@ -46,6 +46,10 @@ class TrainConfig(OptimConfig):
     # default's data), instead of the weights of the last step: a flatter minimum, which generalises better to
     # data unlike the training data (SWAD, Cha et al. 2021).
     ema_decay: float = 0.0
+    # The share of feature dimensions each training window loses (set to the training frames' mean, the rest
+    # scaled up to keep the spread), the same dimensions over the window: the model cannot lean on a few features,
+    # such as the front end's instrument tags, that tell one renderer or timbre from another.
+    feature_dropout: float = 0.0
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -72,6 +76,13 @@ def crop(item: Item, frames: int, rng: np.random.Generator) -> tuple[np.ndarray,
         return item.features, item.va
     start = int(rng.integers(item.features.shape[0] - frames + 1))
     return item.features[start : start + frames], item.va[start : start + frames]
+
+
+def drop_features(features: np.ndarray, mean: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """(T, F) ``features`` with a random share ``p`` of its dimensions set to ``mean`` and the others' distance
+    from it scaled by 1 / (1 - p) (dropout of whole dimensions, in the space the encoder standardises)."""
+    keep = rng.random(features.shape[1]) >= p
+    return (mean + (features - mean) * (keep / (1.0 - p))).astype(features.dtype)
 
 
 def batches(items: Sequence[Item], *, size: int, rng: np.random.Generator, min_size: int = 4) -> list[list[Item]]:
@@ -153,6 +164,9 @@ def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Opti
           config: ModelConfig, train_config: TrainConfig, rng: np.random.Generator,
           teachers: Teachers | None) -> dict[str, float]:
     windows = [crop(item, train_config.crop_frames, rng) for item in batch]
+    if train_config.feature_dropout > 0:
+        mean = model.music.feature_mean.numpy()
+        windows = [(drop_features(f, mean, train_config.feature_dropout, rng), va) for f, va in windows]
     h = model.music.represent(*pad([w[0] for w in windows]))
     music = model.music.embed(h, align=False)
     emotion = model.emotion(*pad([w[1] for w in windows]), align=False)

@@ -212,3 +212,25 @@ def test_with_ema_decay_the_model_kept_is_the_moving_average_of_the_trained_weig
     assert not all(torch.equal(a, b) for a, b in zip(averaged.model.parameters(), plain.model.parameters(),
                                                      strict=True))
     assert not averaged.model.training and not torch.equal(averaged.model.music.align.weight, torch.eye(4))
+
+
+def test_drop_features_sets_whole_dimensions_to_the_mean_and_keeps_the_spread():
+    from training.train import drop_features
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(2.0, 1.0, size=(50, 400)).astype(np.float32)
+    mean = np.full(400, 2.0, np.float32)
+    dropped = drop_features(features, mean, 0.25, rng)
+    gone = np.all(dropped == mean, axis=0)
+    assert 0.18 < gone.mean() < 0.32  # about a quarter of the dimensions, each over every frame
+    kept = ~gone
+    np.testing.assert_allclose(dropped[:, kept] - 2.0, (features[:, kept] - 2.0) / 0.75, atol=1e-5)
+    assert dropped.dtype == np.float32
+
+
+def test_feature_dropout_changes_what_the_model_trains_on(items, monkeypatch):
+    train, val = items
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1])
+    runs = [train_model(config, train, val, replace(TINY_TRAIN, feature_dropout=p), progress=False) for p in (0, 0.5)]
+    music = [embed(r.model, val)[0].E for r in runs]
+    assert not np.array_equal(music[0], music[1])
