@@ -218,7 +218,8 @@ def recipe_experiment(
                                                     "distil-short, augment-distil-short, "
                                                     "rendition-distil-short, rendition-vgmidi-distil-short, "
                                                     "within-distil-short, ema-distil-short, "
-                                                    "rendition-ema-distil-short or fdrop-distil-short; "
+                                                    "rendition-ema-distil-short, fdrop-distil-short or "
+                                                    "fdrop-ema-distil-short; "
                                                     "repeat the flag for several.")] =
     ["plain", "distil"],  # noqa: B006
     seeds: Seeds = 3,

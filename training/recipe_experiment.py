@@ -14,8 +14,8 @@ each data set's own mean in a batch: ``TrainConfig.cca_within_sets``); ``ema-dis
 validated and kept as a moving average of the weights, ``default_model.EMA_DECAY``: ``TrainConfig.ema_decay``) and
 ``rendition-ema-distil-short`` (the same on rendition-distil-short); ``fdrop-distil-short`` (distil-short, each
 training window with a share of its feature dimensions dropped, ``default_model.FEATURE_DROPOUT``:
-``TrainConfig.feature_dropout``). One seed's variants share their data and
-differ only in what the variant names; val figures decide, test figures are reported.
+``TrainConfig.feature_dropout``; ``fdrop-ema-distil-short`` with the moving average too). One seed's variants
+share their data and differ only in what the variant names; val figures decide, test figures are reported.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from training.train import Teachers, TrainConfig
 Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short",
                   "augment-distil-short", "rendition-distil-short", "rendition-vgmidi-distil-short",
                   "within-distil-short", "ema-distil-short", "rendition-ema-distil-short",
-                  "fdrop-distil-short"]
+                  "fdrop-distil-short", "fdrop-ema-distil-short"]
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
 
