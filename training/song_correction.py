@@ -42,11 +42,16 @@ class CorrectionTrainConfig(FusionTrainConfig):
     patience: int = 10
 
 
+# "lyrics only": the title and artist are not read, so a track without lyrics (every 4Q clip) keeps the music
+# model's representation exactly.
 VARIANTS: dict[str, FusionConfig] = {
     "correction": FusionConfig(),
+    "correction, lyrics only": FusionConfig(modalities=("audio", "lyrics")),
 }
 READING_VARIANTS: dict[str, FusionConfig] = {  # with ``lyrics_sets``
     "correction, lyrics reading": FusionConfig(lyrics_reading=READING_WIDTH),
+    "correction, lyrics only, lyrics reading": FusionConfig(modalities=("audio", "lyrics"),
+                                                            lyrics_reading=READING_WIDTH),
 }
 
 

@@ -46,3 +46,16 @@ def test_a_set_without_the_music_models_representation_is_refused():
     song = Song(np.zeros((4, WIDTH), np.float32), np.zeros((0, 384), np.float32), np.zeros((1, 384), np.float32), 0)
     with pytest.raises(ValueError, match="music model"):
         SongSet.of("4q", "quadrant", {"train": [song]})
+
+
+def test_a_lyrics_only_correction_leaves_tracks_without_lyrics_exactly_as_they_were():
+    rng = np.random.default_rng(1)
+    data = _set(rng, rng.normal(size=(5, 384)))
+    torch.manual_seed(0)
+    heads = nn.ModuleDict({"mirex_cluster": nn.Linear(WIDTH, 5)}).requires_grad_(False)
+    config = CorrectionTrainConfig(epochs=3, patience=3, batch_size=25,
+                                   fusion=FusionConfig(dim=16, heads=8, modalities=("audio", "lyrics")))
+    correction = train_correction([data], heads, config)
+    with_context_only = probabilities(heads, data, "test", correction, without=("lyrics",))
+    assert np.array_equal(with_context_only, probabilities(heads, data, "test", None))
+    assert not np.array_equal(probabilities(heads, data, "test", correction), with_context_only)
