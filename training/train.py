@@ -44,11 +44,12 @@ class TrainConfig(OptimConfig):
     # Above 0, validation, early stopping and the model kept read an exponential moving average of the weights,
     # updated after every step with this decay (0.995: about the last 200 steps, four or five epochs of the
     # default's data), instead of the weights of the last step: a flatter minimum, which generalises better to
-    # data unlike the training data (SWAD, Cha et al. 2021).
+    # data unlike the training data (SWAD, Cha et al. 2021). Measured, not adopted (docs/experiments.md, "A moving
+    # average of the weights").
     ema_decay: float = 0.0
     # The share of feature dimensions each training window loses (set to the training frames' mean, the rest
     # scaled up to keep the spread), the same dimensions over the window: the model cannot lean on a few features,
-    # such as the front end's instrument tags, that tell one renderer or timbre from another.
+    # such as the front end's instrument tags, that tell one renderer or timbre from another. Measured, not adopted.
     feature_dropout: float = 0.0
 
 
