@@ -98,7 +98,8 @@ class SpanGrid:
         return self.hop * self.frame_seconds
 
     def pieces(self, seconds: float) -> int:
-        """Spans in a run that covers ``seconds`` (one at least: a shorter stretch is matched to one span)."""
+        """Spans in the longest run no longer than ``seconds`` (one at least: a shorter stretch is matched to one
+        span)."""
         return max(1, int(np.floor((seconds - self.width_s) / self.hop_s + 1e-9)) + 1)
 
     def starts(self, n_frames: int) -> np.ndarray:

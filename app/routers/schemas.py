@@ -99,7 +99,8 @@ class EmotionQuery(Strict):
     span_seconds: float | None = Field(
         None, gt=0, allow_inf_nan=False,
         description="How long the stretch is, for a point or a named emotion (implies span; default one span, "
-                    "about 10 s). A curve's stretch is as long as the curve.")
+                    "about 10 s), rounded down to the span grid (one span, then one more every hop). A curve's "
+                    "stretch is as long as the curve.")
     _curve: np.ndarray | None = PrivateAttr(None)
 
     @model_validator(mode="after")
