@@ -218,8 +218,9 @@ def recipe_experiment(
                                                     "distil-short, augment-distil-short, "
                                                     "rendition-distil-short, rendition-vgmidi-distil-short, "
                                                     "within-distil-short, ema-distil-short, "
-                                                    "rendition-ema-distil-short, fdrop-distil-short or "
-                                                    "fdrop-ema-distil-short; "
+                                                    "rendition-ema-distil-short, fdrop-distil-short, "
+                                                    "fdrop-ema-distil-short, rendition-origheads-distil-short or "
+                                                    "rendition-origheads-ema-distil-short; "
                                                     "repeat the flag for several.")] =
     ["plain", "distil"],  # noqa: B006
     seeds: Seeds = 3,

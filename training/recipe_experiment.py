@@ -14,8 +14,11 @@ each data set's own mean in a batch: ``TrainConfig.cca_within_sets``); ``ema-dis
 validated and kept as a moving average of the weights, ``default_model.EMA_DECAY``: ``TrainConfig.ema_decay``) and
 ``rendition-ema-distil-short`` (the same on rendition-distil-short); ``fdrop-distil-short`` (distil-short, each
 training window with a share of its feature dimensions dropped, ``default_model.FEATURE_DROPOUT``:
-``TrainConfig.feature_dropout``; ``fdrop-ema-distil-short`` with the moving average too). One seed's variants
-share their data and differ only in what the variant names; val figures decide, test figures are reported.
+``TrainConfig.feature_dropout``; ``fdrop-ema-distil-short`` with the moving average too);
+``rendition-origheads-distil-short`` and ``rendition-origheads-ema-distil-short`` (only a piece's own render
+teaches the categorical heads, its other renditions the shared space: ``TrainConfig.heads_from_first_rendition``).
+One seed's variants share their data and differ only in what the variant names; val figures decide, test figures
+are reported.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ from training.train import Teachers, TrainConfig
 Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short",
                   "augment-distil-short", "rendition-distil-short", "rendition-vgmidi-distil-short",
                   "within-distil-short", "ema-distil-short", "rendition-ema-distil-short",
-                  "fdrop-distil-short", "fdrop-ema-distil-short"]
+                  "fdrop-distil-short", "fdrop-ema-distil-short",
+                  "rendition-origheads-distil-short", "rendition-origheads-ema-distil-short"]
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
 
@@ -93,6 +97,8 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
         train_config = replace(train_config, cca_within_sets=True)
     if "ema-" in variant:
         train_config = replace(train_config, ema_decay=EMA_DECAY)
+    if "-origheads-" in variant:
+        train_config = replace(train_config, heads_from_first_rendition=True)
     if variant.startswith("fdrop"):
         train_config = replace(train_config, feature_dropout=FEATURE_DROPOUT)
     train_music(chosen, out=bundle, train_config=train_config,

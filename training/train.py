@@ -51,6 +51,10 @@ class TrainConfig(OptimConfig):
     # scaled up to keep the spread), the same dimensions over the window: the model cannot lean on a few features,
     # such as the front end's instrument tags, that tell one renderer or timbre from another. Measured, not adopted.
     feature_dropout: float = 0.0
+    # With several renditions of a piece (``one_rendition``'s), only its first (the corpus's own render: the
+    # recipe lists the varied renders last) teaches the categorical heads; the others train the shared space only,
+    # so the heads that give the VA reading of real recordings never learn to ignore timbre.
+    heads_from_first_rendition: bool = False
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -99,6 +103,16 @@ def renditions(items: Sequence[Item]) -> list[list[Item]]:
     for item in items:
         groups.setdefault(item.id, []).append(item)
     return list(groups.values())
+
+
+def first_renditions_label(items: Sequence[Item]) -> list[Item]:
+    """``items`` with the categorical labels of every rendition but each piece's first removed."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        out.append(item if item.id not in seen else replace(item, labels={}))
+        seen.add(item.id)
+    return out
 
 
 def draw_renditions(groups: Sequence[Sequence[Item]], rng: np.random.Generator) -> list[Item]:
@@ -204,6 +218,8 @@ def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Seq
     targets for the categorical heads (``categorical_loss``). With ``train_config.ema_decay`` the weights
     validated and kept are the moving average of the trained ones."""
     min_size = _check_batch_size(config, train_config, len(train_items))
+    if train_config.heads_from_first_rendition:
+        train_items = first_renditions_label(train_items)
     seed_everything(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
     model = CrossModalModel(config)

@@ -234,3 +234,39 @@ def test_feature_dropout_changes_what_the_model_trains_on(items, monkeypatch):
     runs = [train_model(config, train, val, replace(TINY_TRAIN, feature_dropout=p), progress=False) for p in (0, 0.5)]
     music = [embed(r.model, val)[0].E for r in runs]
     assert not np.array_equal(music[0], music[1])
+
+
+def test_only_a_pieces_first_rendition_keeps_its_labels():
+    from training.train import first_renditions_label
+
+    def item(name: str, value: float) -> Item:
+        return Item(name, np.full((3, 2), value, np.float32), np.zeros((3, 2), np.float32), np.zeros(2, np.float32),
+                    "categorical", "train", {"quadrant": 1})
+
+    own, other, varied = item("emopia-a", 0), item("emopia-b", 0), item("emopia-a", 1)
+    taught = first_renditions_label([own, other, varied])
+    assert [i.labels for i in taught] == [{"quadrant": 1}, {"quadrant": 1}, {}]
+    assert taught[2].features is varied.features and varied.labels == {"quadrant": 1}  # the input is not changed
+
+
+def test_later_renditions_teach_the_heads_nothing(items, monkeypatch):
+    import training.train as train_module
+
+    train, val = items
+    labelled = [replace(i, labels={"quadrant": k % 4}) for k, i in enumerate(train)]
+    louder = [replace(i, features=i.features + 1.0) for i in labelled]  # a second rendition of each piece
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1], taxonomies=("quadrant",))
+    seen: list[list[Item]] = []
+    loss = train_module.categorical_loss
+
+    def recording_loss(model, h, batch, **kwargs):
+        seen.append(batch)
+        return loss(model, h, batch, **kwargs)
+
+    monkeypatch.setattr(train_module, "categorical_loss", recording_loss)
+    run = replace(TINY_TRAIN, one_rendition=True, heads_from_first_rendition=True)
+    train_model(config, labelled + louder, [replace(i, labels={"quadrant": 0}) for i in val], run, progress=False)
+    trained = [i for batch in seen for i in batch]
+    assert any(i.features is j.features for i in trained for j in louder)  # the louder renditions trained
+    assert all(not i.labels for i in trained if any(i.features is j.features for j in louder))
+    assert all(i.labels for i in trained if any(i.features is j.features for j in labelled))
