@@ -53,7 +53,7 @@ class TrainConfig(OptimConfig):
     feature_dropout: float = 0.0
     # With several renditions of a piece (``one_rendition``'s), only its first (the corpus's own render: the
     # recipe lists the varied renders last) teaches the categorical heads; the others train the shared space only,
-    # so the heads that give the VA reading of real recordings never learn to ignore timbre.
+    # so the heads that give the VA reading of real recordings never learn to ignore timbre. Measured, not adopted.
     heads_from_first_rendition: bool = False
 
 
