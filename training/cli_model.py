@@ -241,6 +241,34 @@ def recipe_experiment(
     typer.echo(markdown(summary, seeds=seeds))
 
 
+@cli.command("soup-experiment")
+def soup_experiment(
+    runs: Annotated[Path, typer.Option(exists=True, file_okay=False,
+                                       help="A recipe-experiment folder holding both variants' bundles.")],
+    out: ResultsFolder,
+    a: Annotated[str, typer.Option(help="The variant at alpha 0.")] = "distil-short",
+    b: Annotated[str, typer.Option(help="The variant at alpha 1.")] = "rendition-origheads-ema-distil-short",
+    alpha: Annotated[list[float], typer.Option(min=0.0, max=1.0, help="Weights of b; repeat the flag.")] =
+    [0.0, 0.25, 0.5, 0.75, 1.0],  # noqa: B006
+    seeds: Seeds = 2,
+    shared: Annotated[Path, typer.Option(help="The shared data sets folder.")] = Path("../shared/datasets"),
+    work: Annotated[Path, typer.Option(help="Where corpora are rendered (as retrain-default).")] =
+    Path("data/default-training"),
+) -> None:
+    """Two variants of one seed, their weights interpolated (WiSE-FT), judged as recipe-experiment judges."""
+    from typing import get_args
+
+    from training.recipe_experiment import Variant, markdown
+    from training.recipe_experiment import soup_experiment as run_soup
+
+    for name, hint in ((a, "--a"), (b, "--b")):
+        if name not in get_args(Variant):
+            raise typer.BadParameter(f"{name!r}: choose from {', '.join(get_args(Variant))}", param_hint=hint)
+    summary = run_soup(shared=shared, work=work, runs=runs, a=a, b=b, seeds=seeds,  # type: ignore[arg-type]
+                       alphas=alpha, out=out)
+    typer.echo(markdown(summary, seeds=seeds))
+
+
 @cli.command("span-experiment")
 def span_experiment(
     data: Manifest,

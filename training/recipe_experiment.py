@@ -19,6 +19,9 @@ training window with a share of its feature dimensions dropped, ``default_model.
 teaches the categorical heads, its other renditions the shared space: ``TrainConfig.heads_from_first_rendition``).
 One seed's variants share their data and differ only in what the variant names; val figures decide, test figures
 are reported.
+
+``soup_experiment`` reads two variants' bundles of each seed from such a run and judges models on the line between
+their weights (``training.soup``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Literal
 
 import numpy as np
 
+from models.bundle import load_bundle, save_bundle
 from training.default_model import (
     CROP_FRAMES,
     EMA_DECAY,
@@ -41,7 +45,8 @@ from training.default_model import (
     train_music,
 )
 from training.real_audio import eval_real_audio
-from training.run import eval_bundle
+from training.run import eval_bundle, train_val_items
+from training.soup import soup
 from training.train import Teachers, TrainConfig
 
 Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short",
@@ -141,5 +146,28 @@ def recipe_experiment(*, shared: Path, work: Path, out: Path, variants: list[Var
     summary = summarize(runs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
+    (out / "results.md").write_text(markdown(summary, seeds=seeds))
+    return summary
+
+
+def soup_experiment(*, shared: Path, work: Path, runs: Path, a: Variant, b: Variant, seeds: int,
+                    alphas: list[float], out: Path) -> dict:
+    """For each seed, ``a``'s and ``b``'s bundles in ``runs`` (a ``recipe_experiment`` folder) joined at each
+    weight ``alpha`` of ``b`` (``training.soup.soup``: the alignment fitted on the augmented recipe's training
+    items, lam and readout on its validation items), saved in ``out`` and judged as the variants are."""
+    sources = prepare(shared=shared, work=work, augment=True)
+    chosen = recipe(sources)
+    results: dict[str, list[dict[str, dict[str, float]]]] = {}
+    for seed in range(seeds):
+        model_a, model_b = (load_bundle(runs / f"{v}-seed{seed}").model for v in (a, b))
+        found = train_val_items(chosen.music, chosen.validation, model_a.config)
+        for alpha in alphas:
+            model = soup(model_a, model_b, alpha=alpha, train_items=found.train, val_items=found.val)
+            bundle = out / f"soup-{alpha:g}-seed{seed}"
+            save_bundle(model, bundle, name="moodspace-default", metrics={"soup": {"a": a, "b": b, "alpha": alpha}})
+            results.setdefault(f"soup {alpha:g}", []).append(judge(bundle, sources))
+    summary = summarize(results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"runs": results, "summary": summary}, indent=2))
     (out / "results.md").write_text(markdown(summary, seeds=seeds))
     return summary
