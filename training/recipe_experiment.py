@@ -155,11 +155,11 @@ def soup_experiment(*, shared: Path, work: Path, runs: Path, a: Variant, b: Vari
     """For each seed, ``a``'s and ``b``'s bundles in ``runs`` (a ``recipe_experiment`` folder) joined at each
     weight ``alpha`` of ``b`` (``training.soup.soup``: the alignment fitted on the augmented recipe's training
     items, lam and readout on its validation items), saved in ``out`` and judged as the variants are."""
-    sources = prepare(shared=shared, work=work, augment=True)
+    pairs = [tuple(load_bundle(runs / f"{v}-seed{seed}").model for v in (a, b)) for seed in range(seeds)]
+    sources = prepare(shared=shared, work=work, augment=True)  # after the bundles: a missing one fails at once
     chosen = recipe(sources)
     results: dict[str, list[dict[str, dict[str, float]]]] = {}
-    for seed in range(seeds):
-        model_a, model_b = (load_bundle(runs / f"{v}-seed{seed}").model for v in (a, b))
+    for seed, (model_a, model_b) in enumerate(pairs):
         found = train_val_items(chosen.music, chosen.validation, model_a.config)
         for alpha in alphas:
             model = soup(model_a, model_b, alpha=alpha, train_items=found.train, val_items=found.val)

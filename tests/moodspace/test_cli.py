@@ -43,6 +43,11 @@ print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('app',
     (["experiment", "--train", "{manifest}", "--test", "{manifest}", "--out", "o", "--sweep-lam", "a,b"],
      "give numbers separated by commas"),
     (["recipe-experiment", "--out", "o", "--variant", "bigger"], "choose from plain, distil, augment, augment-distil"),
+    (["soup-experiment", "--runs", "{folder}", "--out", "o", "--a", "bigger"], "choose from plain, distil, augment"),
+    (["soup-experiment", "--runs", "{folder}", "--out", "o", "--alpha", "1.5"],
+     "Invalid value for '--alpha': Input should be less than or equal to 1"),
+    (["soup-experiment", "--runs", "{folder}", "--out", "o"],
+     "distil-short-seed0: not a model bundle (config.json missing)"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch, capsys, argv: list[str], message: str):
     manifest = tmp_path / "m.jsonl"
