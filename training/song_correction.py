@@ -7,6 +7,10 @@ context; ``4q``: audio and context), a batch of one set updates the correction b
 Every head of the music model reads the corrected representation, so the point and Gaussian embedding and the VA
 reading move with it; a track without text keeps its representation exactly.
 
+With ``lyrics_sets``, the variants whose lyrics token carries what the lyrics sets teach (``READING_VARIANTS``)
+run too, and the same with the lyrics set's own stacked probe (``lyrics_probe_sets``, as the fusion model's
+"+ own stack").
+
 Rows per set and split: the music model alone, with the correction, and with the correction but lyrics and context
 removed (equal to the model alone by construction; measured, not assumed). Every correction early-stops on the sum
 of the sets' val macro-F1; test is reported, never used for a choice. Splits are the manifests' (by artist).
@@ -27,9 +31,19 @@ from models.default import resolve_bundle
 from models.encoders import MusicEncoder
 from models.fusion import FusionConfig, Modality, RepresentationCorrection
 from models.inference import Embedder
+from models.taxonomy import TAXONOMIES
 from training.categorical_experiment import markdown, summarize
 from training.classify import CategoricalMetrics, categorical_metrics
-from training.fusion_experiment import SPLITS, FusionTrainConfig, Song, inputs, load_songs, modality_dropout
+from training.fusion_experiment import (
+    OWN_PROBES,
+    SPLITS,
+    FusionTrainConfig,
+    Song,
+    inputs,
+    load_songs,
+    modality_dropout,
+    with_own_probe,
+)
 from training.loop import Validation, descend, fit, mean_parts, seed_everything
 from training.lyrics_reader import READING_WIDTH, fit_reader
 
@@ -55,6 +69,15 @@ READING_VARIANTS: dict[str, FusionConfig] = {  # with ``lyrics_sets``
 }
 
 
+def own_stack_variants(sets: list[SongSet]) -> dict[str, FusionConfig]:
+    """``READING_VARIANTS`` whose lyrics token also holds the own stacked probe of the set with lyrics
+    (``lyrics_probe_sets``)."""
+    classes = sum(len(TAXONOMIES[data.taxonomy]) for data in sets
+                  if any(s.lyrics.shape[0] for s in data.songs["train"]))
+    return {name + OWN_PROBES["stack"]: replace(config, lyrics_reading=config.lyrics_reading + classes)
+            for name, config in READING_VARIANTS.items()}
+
+
 @dataclass(frozen=True)
 class SongSet:
     """One categorical set's songs by split, read by one music model (``Song.features``: its window
@@ -78,6 +101,27 @@ def heads_of(music: MusicEncoder) -> nn.ModuleDict:
     for parameter in music.categorical.parameters():
         parameter.requires_grad_(False)
     return music.categorical
+
+
+def lyrics_probe_sets(sets: list[SongSet], probe: str = "stack") -> list[SongSet]:
+    """The sets with the own lyrics ``probe`` of the one set whose train songs have lyrics (``with_own_probe``:
+    read out of fold by artist on its train songs) after each song's lyrics reading; the other sets, which must
+    have no lyrics, get zeros in those columns."""
+    voiced = [data for data in sets if any(s.lyrics.shape[0] for s in data.songs["train"])]
+    if len(voiced) != 1:
+        raise ValueError(f"an own lyrics probe needs exactly one set with lyrics, not {len(voiced)}")
+    probed, _ = with_own_probe(voiced[0].songs, voiced[0].taxonomy, probe)
+    width = len(TAXONOMIES[voiced[0].taxonomy])
+    out = []
+    for data in sets:
+        if data is voiced[0]:
+            out.append(replace(data, songs=probed))
+            continue
+        if any(s.lyrics.shape[0] for rows in data.songs.values() for s in rows):
+            raise ValueError(f"{data.name}: lyrics, but its own probe is not fitted (only {voiced[0].name}'s is)")
+        out.append(replace(data, songs={split: [replace(s, lyrics_reading=np.concatenate(
+            [s.lyrics_reading, np.zeros(width, np.float32)])) for s in rows] for split, rows in data.songs.items()}))
+    return out
 
 
 @torch.no_grad()
@@ -166,7 +210,9 @@ def song_correction_experiment(manifests: list[Path], *, out: Path, seeds: int, 
     heads = heads_of(embedder.model.music)
     alone = {"music model alone": {data.name: {s: evaluate(heads, data, s, None).to_dict() for s in EVALUATED}
                                    for data in sets}}
-    runs = [alone | one_seed(sets, heads, replace(config, seed=seed), variants) for seed in range(seeds)]
+    probed, own = (lyrics_probe_sets(sets), own_stack_variants(sets)) if reader is not None else (sets, {})
+    runs = [alone | one_seed(sets, heads, replace(config, seed=seed), variants)
+            | one_seed(probed, heads, replace(config, seed=seed), own) for seed in range(seeds)]
     summary = summarize(runs)
     out.mkdir(parents=True, exist_ok=True)
     counts = {data.name: {s: {"songs": len(data.songs[s]),

@@ -1,5 +1,7 @@
 """The correction learns what the words add through a music model's fixed heads, and leaves silent tracks alone."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,16 @@ from torch import nn
 
 from models.fusion import FusionConfig
 from training.fusion_experiment import Song
-from training.song_correction import CorrectionTrainConfig, SongSet, evaluate, probabilities, train_correction
+from training.lyrics_reader import READING_WIDTH
+from training.song_correction import (
+    CorrectionTrainConfig,
+    SongSet,
+    evaluate,
+    lyrics_probe_sets,
+    own_stack_variants,
+    probabilities,
+    train_correction,
+)
 
 WIDTH = 12
 
@@ -59,3 +70,38 @@ def test_a_lyrics_only_correction_leaves_tracks_without_lyrics_exactly_as_they_w
     with_context_only = probabilities(heads, data, "test", correction, without=("lyrics",))
     assert np.array_equal(with_context_only, probabilities(heads, data, "test", None))
     assert not np.array_equal(probabilities(heads, data, "test", correction), with_context_only)
+
+
+def _silent(data: SongSet, name: str, taxonomy: str) -> SongSet:
+    """``data``'s songs without lyrics, as another set (4Q's clips have none)."""
+    return replace(data, name=name, taxonomy=taxonomy, songs={
+        split: [replace(s, lyrics=np.zeros((0, 384), np.float32), label=s.label % 4) for s in rows]
+        for split, rows in data.songs.items()})
+
+
+def test_the_own_probe_of_the_set_with_lyrics_reads_its_songs_and_pads_the_silent_set():
+    rng = np.random.default_rng(2)
+    voiced = _set(rng, 3.0 * rng.normal(size=(5, 384)))
+    words = ["rain", "road", "night", "home", "light", "river"]
+    voiced = replace(voiced, songs={split: [replace(s, artist=f"{split} {k // 3}", lyrics_text=" ".join(
+        [*rng.choice(words, 8).tolist(), f"word{s.label}"])) for k, s in enumerate(rows)]
+        for split, rows in voiced.songs.items()})
+    silent = _silent(_set(rng, rng.normal(size=(5, 384))), "4q", "quadrant")
+    probed, padded = lyrics_probe_sets([voiced, silent])
+    for split, rows in probed.songs.items():
+        extra = np.stack([s.lyrics_reading[READING_WIDTH:] for s in rows])
+        assert extra.shape == (len(rows), 5) and np.all(extra < 0.0)  # log-probabilities of the 5 clusters
+        labels = np.array([s.label for s in rows])
+        assert np.mean(extra.argmax(axis=1) == labels) > 0.9, split  # read out of fold on train too
+    assert all(np.array_equal(s.lyrics_reading, np.zeros(READING_WIDTH + 5)) for rows in padded.songs.values()
+               for s in rows)
+    assert all(c.lyrics_reading == READING_WIDTH + 5 for c in own_stack_variants([voiced, silent]).values())
+
+
+def test_an_own_probe_needs_exactly_one_set_with_lyrics():
+    rng = np.random.default_rng(3)
+    voiced = _set(rng, rng.normal(size=(5, 384)))
+    with pytest.raises(ValueError, match="exactly one set"):
+        lyrics_probe_sets([voiced, replace(voiced, name="other")])
+    with pytest.raises(ValueError, match="exactly one set"):
+        lyrics_probe_sets([_silent(voiced, "4q", "quadrant")])
