@@ -16,7 +16,10 @@ validated and kept as a moving average of the weights, ``default_model.EMA_DECAY
 training window with a share of its feature dimensions dropped, ``default_model.FEATURE_DROPOUT``:
 ``TrainConfig.feature_dropout``; ``fdrop-ema-distil-short`` with the moving average too);
 ``rendition-origheads-distil-short`` and ``rendition-origheads-ema-distil-short`` (only a piece's own render
-teaches the categorical heads, its other renditions the shared space: ``TrainConfig.heads_from_first_rendition``).
+teaches the categorical heads, its other renditions the shared space: ``TrainConfig.heads_from_first_rendition``);
+``rendition-consist-distil-short`` and ``rendition-origheads-consist-distil-short`` (the same window of two
+renditions of a piece pulled together, ``default_model.RENDITION_CONSISTENCY``:
+``TrainConfig.rendition_consistency``).
 One seed's variants share their data and differ only in what the variant names; val figures decide, test figures
 are reported.
 
@@ -38,6 +41,7 @@ from training.default_model import (
     CROP_FRAMES,
     EMA_DECAY,
     FEATURE_DROPOUT,
+    RENDITION_CONSISTENCY,
     Sources,
     prepare,
     recipe,
@@ -53,7 +57,8 @@ Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats"
                   "augment-distil-short", "rendition-distil-short", "rendition-vgmidi-distil-short",
                   "within-distil-short", "ema-distil-short", "rendition-ema-distil-short",
                   "fdrop-distil-short", "fdrop-ema-distil-short",
-                  "rendition-origheads-distil-short", "rendition-origheads-ema-distil-short"]
+                  "rendition-origheads-distil-short", "rendition-origheads-ema-distil-short",
+                  "rendition-consist-distil-short", "rendition-origheads-consist-distil-short"]
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
 
@@ -104,6 +109,8 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
         train_config = replace(train_config, ema_decay=EMA_DECAY)
     if "-origheads-" in variant:
         train_config = replace(train_config, heads_from_first_rendition=True)
+    if "-consist-" in variant:
+        train_config = replace(train_config, rendition_consistency=RENDITION_CONSISTENCY)
     if variant.startswith("fdrop"):
         train_config = replace(train_config, feature_dropout=FEATURE_DROPOUT)
     train_music(chosen, out=bundle, train_config=train_config,

@@ -55,6 +55,12 @@ class TrainConfig(OptimConfig):
     # recipe lists the varied renders last) teaches the categorical heads; the others train the shared space only,
     # so the heads that give the VA reading of real recordings never learn to ignore timbre. Measured, not adopted.
     heads_from_first_rendition: bool = False
+    # Above 0, the weight of a consistency term between renditions: each batch item with other renditions is also
+    # read through one of them, drawn at random, over the same window of the piece (renders of one MIDI file keep
+    # its timing), and the two music representations are pulled together (their squared distance over the
+    # batch's spread, ``rendition_consistency_loss``). Invariance to the renderer taught on the very frames, not
+    # only through shared labels. Measured, not adopted.
+    rendition_consistency: float = 0.0
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -71,16 +77,23 @@ class TrainResult:
     query_lam: float | None = None
 
 
-def crop(item: Item, frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The same random window from an item's features and VA sequence, between a third of ``frames`` and
-    ``frames`` long (so the encoders also learn short windows, as the service reads curves over time)."""
+def crop_bounds(n: int, frames: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A random window [start, end) of a sequence of ``n`` frames, between a third of ``frames`` and ``frames``
+    long (so the encoders also learn short windows, as the service reads curves over time); all of it where
+    ``frames`` is 0 or the sequence is no longer."""
     if frames <= 0:
-        return item.features, item.va
+        return 0, n
     frames = int(rng.integers(max(2, frames // 3), frames + 1))
-    if item.features.shape[0] <= frames:
-        return item.features, item.va
-    start = int(rng.integers(item.features.shape[0] - frames + 1))
-    return item.features[start : start + frames], item.va[start : start + frames]
+    if n <= frames:
+        return 0, n
+    start = int(rng.integers(n - frames + 1))
+    return start, start + frames
+
+
+def crop(item: Item, frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The same random window (``crop_bounds``) from an item's features and VA sequence."""
+    start, end = crop_bounds(item.features.shape[0], frames, rng)
+    return item.features[start:end], item.va[start:end]
 
 
 def drop_features(features: np.ndarray, mean: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
@@ -118,6 +131,27 @@ def first_renditions_label(items: Sequence[Item]) -> list[Item]:
 def draw_renditions(groups: Sequence[Sequence[Item]], rng: np.random.Generator) -> list[Item]:
     """One rendition of each piece, drawn uniformly."""
     return [group[int(rng.integers(len(group)))] if len(group) > 1 else group[0] for group in groups]
+
+
+def rendition_partners(items: Sequence[Item], bounds: Sequence[tuple[int, int]], pieces: Mapping[str, Sequence[Item]],
+                       rng: np.random.Generator) -> tuple[list[int], list[np.ndarray]]:
+    """The batch rows whose piece has other renditions, and for each the same window of one of them, drawn at
+    random (cut where that rendition ends sooner)."""
+    rows, windows = [], []
+    for row, (item, (start, end)) in enumerate(zip(items, bounds, strict=True)):
+        others = [other for other in pieces.get(item.id, ()) if other is not item]
+        if others:
+            other = others[int(rng.integers(len(others)))]
+            rows.append(row)
+            windows.append(other.features[min(start, other.features.shape[0] - 1) : end])
+    return rows, windows
+
+
+def rendition_consistency_loss(h: torch.Tensor, partner_h: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance between each row's representation and its rendition's, over the summed variance of
+    the representations (so shrinking them all earns nothing)."""
+    both = torch.cat([h, partner_h])
+    return ((h - partner_h) ** 2).sum(dim=1).mean() / (2 * both.var(dim=0).sum() + 1e-6)
 
 
 def smallest_batch(config: ModelConfig) -> int:
@@ -177,8 +211,9 @@ def sources(batch: list[Item]) -> torch.Tensor:
 
 def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Optimizer, *,
           config: ModelConfig, train_config: TrainConfig, rng: np.random.Generator,
-          teachers: Teachers | None) -> dict[str, float]:
-    windows = [crop(item, train_config.crop_frames, rng) for item in batch]
+          teachers: Teachers | None, pieces: Mapping[str, Sequence[Item]] | None = None) -> dict[str, float]:
+    bounds = [crop_bounds(item.features.shape[0], train_config.crop_frames, rng) for item in batch]
+    windows = [(item.features[a:b], item.va[a:b]) for item, (a, b) in zip(batch, bounds, strict=True)]
     if train_config.feature_dropout > 0:
         mean = model.music.feature_mean.numpy()
         windows = [(drop_features(f, mean, train_config.feature_dropout, rng), va) for f, va in windows]
@@ -196,6 +231,12 @@ def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Opti
         nll = dimensional_loss(model, h, [w[1] for w in windows])
         loss = loss + train_config.dimensional_weight * nll
         parts |= {"va_nll": nll.item()}
+    if train_config.rendition_consistency > 0 and pieces is not None:
+        rows, partners = rendition_partners(batch, bounds, pieces, rng)
+        if len(rows) > 1:
+            consistency = rendition_consistency_loss(h[rows], model.music.represent(*pad(partners)))
+            loss = loss + train_config.rendition_consistency * consistency
+            parts |= {"consistency": consistency.item()}
     parts["loss"] = loss.item()
     optimizer.zero_grad()
     loss.backward()
@@ -228,9 +269,12 @@ def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Seq
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
     lams = QUERY_LAMS if train_config.tune_query_lam and 0 < config.lam < 1 else (config.lam,)
     pieces = renditions(train_items) if train_config.one_rendition else [[item] for item in train_items]
+    consistent = train_config.rendition_consistency > 0
+    by_id = {group[0].id: group for group in renditions(train_items)} if consistent else None
 
     def step(batch: list[Item]) -> dict[str, float]:
-        parts = _step(model, batch, optimizer, config=config, train_config=train_config, rng=rng, teachers=teachers)
+        parts = _step(model, batch, optimizer, config=config, train_config=train_config, rng=rng, teachers=teachers,
+                      pieces=by_id)
         if kept is not model:
             average_weights(kept, model, decay=train_config.ema_decay)
         return parts

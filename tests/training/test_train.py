@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.encoders import CrossModalModel
+from models.encoders import CrossModalModel, pad
 from models.manifest import read_manifest
 from tests.training.conftest import TINY_MODEL, TINY_TRAIN
 from training.evaluate import embed
@@ -270,3 +270,50 @@ def test_later_renditions_teach_the_heads_nothing(items, monkeypatch):
     assert any(i.features is j.features for i in trained for j in louder)  # the louder renditions trained
     assert all(not i.labels for i in trained if any(i.features is j.features for j in louder))
     assert all(i.labels for i in trained if any(i.features is j.features for j in labelled))
+
+
+def test_a_rendition_partner_is_the_same_window_of_another_rendition():
+    from training.train import rendition_partners, renditions
+
+    def item(name: str, value: float, frames: int = 10) -> Item:
+        features = np.arange(frames, dtype=np.float32)[:, None] + np.full((frames, 2), value, np.float32)
+        return Item(name, features, np.zeros((frames, 2), np.float32), np.zeros(2, np.float32), "dynamic", "train")
+
+    own, alone, varied, shorter = item("a", 0), item("b", 0), item("a", 100), item("a", 200, frames=5)
+    pieces = {group[0].id: group for group in renditions([own, alone, varied, shorter])}
+    rows, windows = rendition_partners([own, alone, varied], [(3, 7), (0, 4), (2, 8)], pieces,
+                                       np.random.default_rng(0))
+    assert rows == [0, 2]  # "b" has no other rendition
+    assert windows[0][:, 0].tolist() in ([103, 104, 105, 106], [203, 204])  # frames 3-6, where the rendition has them
+    assert windows[1][:, 0].tolist() in ([2, 3, 4, 5, 6, 7], [202, 203, 204])  # never the row's own rendition
+    drawn = {tuple(rendition_partners([own], [(3, 7)], pieces, np.random.default_rng(s))[1][0][:, 0])
+             for s in range(20)}
+    assert drawn == {(103, 104, 105, 106), (203, 204)}
+
+
+def test_the_consistency_loss_is_zero_for_equal_renditions_and_blind_to_scale():
+    from training.train import rendition_consistency_loss
+
+    torch.manual_seed(0)
+    h, other = torch.randn(16, 8), torch.randn(16, 8)
+    assert rendition_consistency_loss(h, h).item() == 0.0
+    loss = rendition_consistency_loss(h, other).item()
+    assert loss > 0.5
+    assert rendition_consistency_loss(10 * h, 10 * other).item() == pytest.approx(loss, rel=1e-5)
+
+
+def test_consistency_brings_a_pieces_renditions_together(items):
+    train, val = items
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1])
+    shifted = [replace(i, features=i.features + np.float32(2.0) * np.sign(np.arange(i.features.shape[1]) % 2 - 0.5)
+                       .astype(np.float32)) for i in train]  # another rendition of each piece: a timbre shift
+    run = replace(TINY_TRAIN, epochs=12, patience=12, min_epochs=12, one_rendition=True)  # keeps the last epoch
+
+    def gap(weight: float) -> float:
+        model = train_model(config, train + shifted, val, replace(run, rendition_consistency=weight),
+                            progress=False).model
+        with torch.no_grad():
+            a, b = (model.music.represent(*pad([i.features for i in side])) for side in (train, shifted))
+        return float(((a - b) ** 2).sum(dim=1).mean() / torch.cat([a, b]).var(dim=0).sum())
+
+    assert gap(5.0) < 0.5 * gap(0.0)
