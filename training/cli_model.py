@@ -219,8 +219,10 @@ def recipe_experiment(
                                                     "rendition-distil-short, rendition-vgmidi-distil-short, "
                                                     "within-distil-short, ema-distil-short, "
                                                     "rendition-ema-distil-short, fdrop-distil-short, "
-                                                    "fdrop-ema-distil-short, rendition-origheads-distil-short or "
-                                                    "rendition-origheads-ema-distil-short; "
+                                                    "fdrop-ema-distil-short, rendition-origheads-distil-short, "
+                                                    "rendition-origheads-ema-distil-short, "
+                                                    "rendition-consist-distil-short or "
+                                                    "rendition-origheads-consist-distil-short; "
                                                     "repeat the flag for several.")] =
     ["plain", "distil"],  # noqa: B006
     seeds: Seeds = 3,
