@@ -77,10 +77,12 @@ READING_VARIANTS: dict[str, FusionConfig] = {
 OWN_PROBES = {"vectors": " + own probe", "stack": " + own stack"}  # the set's own lyrics probe (``with_own_probe``)
 
 
-def own_probe_variants(classes: int, probe: str = "vectors") -> dict[str, FusionConfig]:
-    """``READING_VARIANTS`` whose lyrics token also holds the own ``probe``'s log-probabilities over ``classes``."""
+def own_probe_variants(classes: int, probe: str = "vectors", variants: dict[str, FusionConfig] | None = None
+                       ) -> dict[str, FusionConfig]:
+    """``variants`` (``READING_VARIANTS`` by default) whose lyrics token also holds the own ``probe``'s
+    log-probabilities over ``classes``."""
     return {name + OWN_PROBES[probe]: replace(config, lyrics_reading=config.lyrics_reading + classes)
-            for name, config in READING_VARIANTS.items()}
+            for name, config in (READING_VARIANTS if variants is None else variants).items()}
 
 
 @dataclass(frozen=True)

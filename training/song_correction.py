@@ -35,13 +35,13 @@ from models.taxonomy import TAXONOMIES
 from training.categorical_experiment import markdown, summarize
 from training.classify import CategoricalMetrics, categorical_metrics
 from training.fusion_experiment import (
-    OWN_PROBES,
     SPLITS,
     FusionTrainConfig,
     Song,
     inputs,
     load_songs,
     modality_dropout,
+    own_probe_variants,
     with_own_probe,
 )
 from training.loop import Validation, descend, fit, mean_parts, seed_everything
@@ -72,10 +72,7 @@ READING_VARIANTS: dict[str, FusionConfig] = {  # with ``lyrics_sets``
 def own_stack_variants(sets: list[SongSet]) -> dict[str, FusionConfig]:
     """``READING_VARIANTS`` whose lyrics token also holds the own stacked probe of the set with lyrics
     (``lyrics_probe_sets``)."""
-    classes = sum(len(TAXONOMIES[data.taxonomy]) for data in sets
-                  if any(s.lyrics.shape[0] for s in data.songs["train"]))
-    return {name + OWN_PROBES["stack"]: replace(config, lyrics_reading=config.lyrics_reading + classes)
-            for name, config in READING_VARIANTS.items()}
+    return own_probe_variants(len(TAXONOMIES[voiced_set(sets).taxonomy]), "stack", READING_VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -103,22 +100,28 @@ def heads_of(music: MusicEncoder) -> nn.ModuleDict:
     return music.categorical
 
 
+def voiced_set(sets: list[SongSet]) -> SongSet:
+    """The one set whose train songs have lyrics (an own lyrics probe is fitted on it)."""
+    voiced = [data for data in sets if any(s.lyrics.shape[0] for s in data.songs["train"])]
+    if len(voiced) != 1:
+        raise ValueError(f"an own lyrics probe needs exactly one set with lyrics, not {len(voiced)}")
+    return voiced[0]
+
+
 def lyrics_probe_sets(sets: list[SongSet], probe: str = "stack") -> list[SongSet]:
     """The sets with the own lyrics ``probe`` of the one set whose train songs have lyrics (``with_own_probe``:
     read out of fold by artist on its train songs) after each song's lyrics reading; the other sets, which must
     have no lyrics, get zeros in those columns."""
-    voiced = [data for data in sets if any(s.lyrics.shape[0] for s in data.songs["train"])]
-    if len(voiced) != 1:
-        raise ValueError(f"an own lyrics probe needs exactly one set with lyrics, not {len(voiced)}")
-    probed, _ = with_own_probe(voiced[0].songs, voiced[0].taxonomy, probe)
-    width = len(TAXONOMIES[voiced[0].taxonomy])
+    voiced = voiced_set(sets)
+    probed, _ = with_own_probe(voiced.songs, voiced.taxonomy, probe)
+    width = len(TAXONOMIES[voiced.taxonomy])
     out = []
     for data in sets:
-        if data is voiced[0]:
+        if data is voiced:
             out.append(replace(data, songs=probed))
             continue
         if any(s.lyrics.shape[0] for rows in data.songs.values() for s in rows):
-            raise ValueError(f"{data.name}: lyrics, but its own probe is not fitted (only {voiced[0].name}'s is)")
+            raise ValueError(f"{data.name}: lyrics, but its own probe is not fitted (only {voiced.name}'s is)")
         out.append(replace(data, songs={split: [replace(s, lyrics_reading=np.concatenate(
             [s.lyrics_reading, np.zeros(width, np.float32)])) for s in rows] for split, rows in data.songs.items()}))
     return out
