@@ -48,13 +48,16 @@ def _fill(client: TestClient, wavs: list[bytes]) -> list[dict]:
     return tracks
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "milvus"])
-def spans_client(request: pytest.FixtureRequest, tmp_path: Path, bundle_dir: Path,
-                 long_wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict]]]:
-    """The service on SQLite and on PostgreSQL with the FAISS index, and on SQLite with the Milvus index."""
-    postgres = _postgres_database() if request.param == "postgresql" else None
+BACKENDS = ["sqlite", "postgresql", "milvus"]
+
+
+def _spans_service(backend: str, tmp_path: Path, bundle_dir: Path,
+                   long_wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict]]]:
+    """The service on SQLite and on PostgreSQL with the FAISS index, and on SQLite with the Milvus index, holding
+    the long clips, indexed."""
+    postgres = _postgres_database() if backend == "postgresql" else None
     settings = make_settings(tmp_path, bundle_dir, None if postgres is None else next(postgres),
-                             **({"index_kind": "milvus"} if request.param == "milvus" else {}))
+                             **({"index_kind": "milvus"} if backend == "milvus" else {}))
     try:
         with TestClient(create_app(settings)) as client:
             yield client, _fill(client, long_wavs)
@@ -63,14 +66,29 @@ def spans_client(request: pytest.FixtureRequest, tmp_path: Path, bundle_dir: Pat
             postgres.close()  # drops the database
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def spans_reader(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, bundle_dir: Path,
+                 long_wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict]]]:
+    """One service per backend for the tests that only ask it (built once: filling and indexing is most of a
+    test's time)."""
+    yield from _spans_service(request.param, tmp_path_factory.mktemp("spans"), bundle_dir, long_wavs)
+
+
+@pytest.fixture(params=BACKENDS)
+def spans_client(request: pytest.FixtureRequest, tmp_path: Path, bundle_dir: Path,
+                 long_wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict]]]:
+    """A service of its own for a test that changes its index or database."""
+    yield from _spans_service(request.param, tmp_path, bundle_dir, long_wavs)
+
+
 def _e2m(client: TestClient, **body) -> dict:
     response = client.post("/v1/emotion-to-music", json={"k": 10, **body})
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def test_a_point_held_15_s_returns_a_two_span_stretch_of_each_long_track(spans_client):
-    client, tracks = spans_client
+def test_a_point_held_15_s_returns_a_two_span_stretch_of_each_long_track(spans_reader):
+    client, tracks = spans_reader
     body = _e2m(client, point={"valence": 0.4, "arousal": -0.2}, span_seconds=15)
     durations = {t["id"]: t["duration_s"] for t in tracks}
     found = body["results"]
@@ -85,8 +103,8 @@ def test_a_point_held_15_s_returns_a_two_span_stretch_of_each_long_track(spans_c
     assert all(r["start_s"] is None and "#" not in r["audio_url"] for r in whole)
 
 
-def test_a_curve_finds_a_stretch_as_long_as_itself_and_a_named_emotion_one_span(spans_client):
-    client, _ = spans_client
+def test_a_curve_finds_a_stretch_as_long_as_itself_and_a_named_emotion_one_span(spans_reader):
+    client, _ = spans_reader
     curve = [{"t": 0, "valence": -0.5, "arousal": -0.5}, {"t": 20, "valence": 0.6, "arousal": 0.7}]
     found = _e2m(client, curve=curve, span=True)["results"]
     assert found and all(r["end_s"] - r["start_s"] == pytest.approx(GRID.width_s + 2 * GRID.hop_s, abs=1e-3)
@@ -95,16 +113,16 @@ def test_a_curve_finds_a_stretch_as_long_as_itself_and_a_named_emotion_one_span(
     assert len(one) == 4 and all(r["end_s"] - r["start_s"] <= GRID.width_s + 1e-3 for r in one)
 
 
-def test_span_search_keeps_to_the_filters(spans_client):
-    client, tracks = spans_client
+def test_span_search_keeps_to_the_filters(spans_reader):
+    client, tracks = spans_reader
     body = _e2m(client, point={"valence": 0.0, "arousal": 0.0}, span=True, filters={"genre": "folk"})
     assert [r["track_id"] for r in body["results"]] == [tracks[0]["id"]]
     empty = _e2m(client, point={"valence": 0.0, "arousal": 0.0}, span=True, filters={"genre": "polka"})
     assert empty["results"] == [] and "passes the filters" in empty["reason"]
 
 
-def test_a_span_longer_than_every_track_is_an_empty_answer_naming_the_longest(spans_client):
-    client, _ = spans_client
+def test_a_span_longer_than_every_track_is_an_empty_answer_naming_the_longest(spans_reader):
+    client, _ = spans_reader
     body = _e2m(client, point={"valence": 0.0, "arousal": 0.0}, span_seconds=60)
     assert body["results"] == []
     assert "60 s" in body["reason"] and "longest is" in body["reason"]
@@ -118,8 +136,8 @@ def test_a_span_longer_than_every_track_is_an_empty_answer_naming_the_longest(sp
     ({"point": {"valence": 0, "arousal": 0}, "span_seconds": 1e9}, 413, "MOODSPACE_MAX_CURVE_SECONDS"),
     ({"point": {"valence": 0, "arousal": 0}, "span": "sometimes"}, 422, "span"),
 ])
-def test_bad_span_requests_are_4xx_naming_the_field(spans_client, body: dict, status: int, named: str):
-    client, _ = spans_client
+def test_bad_span_requests_are_4xx_naming_the_field(spans_reader, body: dict, status: int, named: str):
+    client, _ = spans_reader
     response = client.post("/v1/emotion-to-music", json=body)
     assert response.status_code == status, response.text
     assert named in response.text
