@@ -2,26 +2,44 @@
 PostgreSQL; contradictory filters are a 422 naming the field, an empty pass an empty list with the reason."""
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.app.conftest import AUTH, reindex
+from app.main import create_app
+from tests.app.conftest import AUTH, _postgres_database, make_settings, reindex
 
 GENRES = ("jazz", "Rock", "jazz", "folk", "rock", "jazz")
 
 
-@pytest.fixture
-def catalogue(any_db_client: TestClient, wavs: list[bytes]) -> tuple[TestClient, list[dict]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def catalogue(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, bundle_dir: Path,
+              wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict]]]:
+    """Six tracks with genres, years, artists, tempo and key, indexed, on SQLite and on PostgreSQL: built once per
+    database, as every test here only asks."""
+    tmp_path = tmp_path_factory.mktemp("filters")
+    postgres = _postgres_database() if request.param == "postgresql" else None
+    url = f"sqlite:///{tmp_path / 'catalogue.db'}" if postgres is None else next(postgres)
+    try:
+        with TestClient(create_app(make_settings(tmp_path, bundle_dir, url))) as client:
+            yield client, _fill(client, wavs)
+    finally:
+        if postgres is not None:
+            postgres.close()  # drops the database
+
+
+def _fill(client: TestClient, wavs: list[bytes]) -> list[dict]:
     tracks = []
     for k, wav in enumerate(wavs):
-        response = any_db_client.post("/v1/admin/tracks", headers=AUTH, files={"file": (f"t{k}.wav", wav)},
+        response = client.post("/v1/admin/tracks", headers=AUTH, files={"file": (f"t{k}.wav", wav)},
                                       data={"title": f"Track {k}", "artist": f"Band {k % 3}",
                                             "genre": GENRES[k], "year": str(1990 + 5 * k)})
         assert response.status_code == 201, response.text
         tracks.append(response.json()["track"])
-    reindex(any_db_client)
-    return any_db_client, tracks
+    reindex(client)
+    return tracks
 
 
 def _e2m(client: TestClient, filters: dict | None = None, k: int = 10):
