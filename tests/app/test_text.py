@@ -12,9 +12,10 @@ STORY = ("The sun was shining and the children laughed in the park. Everyone che
          "Their grandfather had died that morning. The house fell silent and everyone wept.")
 
 
-@pytest.fixture
-def story_client(tmp_path, story_bundle_dir, wavs) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(tmp_path, story_bundle_dir))) as client:
+@pytest.fixture(scope="module")
+def story_client(tmp_path_factory, story_bundle_dir, wavs) -> Iterator[TestClient]:
+    """Six tracks indexed under a model with text heads; built once, as the tests here only ask it."""
+    with TestClient(create_app(make_settings(tmp_path_factory.mktemp("story"), story_bundle_dir))) as client:
         for i, wav in enumerate(wavs):
             add(client, wav, f"t{i}")
         reindex(client)
