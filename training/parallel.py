@@ -1,9 +1,16 @@
-"""Map a function over items on several processes with a progress bar; results keep the input order."""
+"""Map a function over items on several processes with a progress bar; results keep the input order.
+
+A worker that dies (a crash in native code, the kernel's out-of-memory killer, a script without a
+``if __name__ == "__main__":`` guard, whose workers re-run it) ends the map with ``WorkerDiedError`` naming the cause:
+``multiprocessing.Pool`` would replace the worker and wait for the lost item for ever.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import TypeVar
 
@@ -11,6 +18,10 @@ from tqdm import tqdm
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process ended before returning its items."""
 
 
 def _one_thread_each() -> None:
@@ -36,8 +47,13 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | Non
             bar.update()
         if workers == 1:
             return results
-        with get_context("spawn").Pool(workers, initializer=_one_thread_each) as pool:
-            for result in pool.imap(fn, items[1:], chunksize=2):
-                results.append(result)
-                bar.update()
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread_each) as pool:
+            try:
+                for result in pool.map(fn, items[1:], chunksize=2):
+                    results.append(result)
+                    bar.update()
+            except BrokenProcessPool as error:
+                raise WorkerDiedError(f"{desc or 'parallel_map'}: a worker process died after {len(results)} of "
+                                 f"{len(items)} {unit}s ({error}); run with one worker to see the error where it "
+                                 "happens") from error
             return results
