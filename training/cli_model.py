@@ -283,6 +283,8 @@ def span_experiment(
     seed: Seed = 0,
     json_out: JsonOut = None,
     workers: Workers = None,
+    panel: Annotated[int | None, typer.Option(min=1, help="Annotators behind each label point (VGMIDI: 30): adds "
+                                              "the ceiling of a perfect reader, a second panel of that many.")] = None,
 ) -> None:
     """Span search on held-apart dynamic labels: for curves cut from inside pieces, how often the top span covers
     the cut, and the true piece's MRR by best span against whole-track retrieval."""
@@ -290,7 +292,7 @@ def span_experiment(
     from training.span_experiment import span_experiment as run_spans
 
     results, whole = run_spans(bundle=bundle, data=data, split=split, seconds=seconds, per_piece=per_piece,
-                               seed=seed, workers=workers)
+                               seed=seed, workers=workers, panel=panel)
     typer.echo(markdown(f"{data} ({split})", results, whole))
     if json_out:
         json_out.write_text(json.dumps(to_json(results, whole), indent=2))

@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 
 from models.bundle import save_bundle
 from models.encoders import CrossModalModel
+from models.manifest import Clip
 from moodspace import cli
 from tests.training.conftest import TINY_MODEL
-from training.span_experiment import covers, cut
+from training.span_experiment import covers, cut, second_panel
 
 
 def test_a_cut_is_the_stretch_of_the_curve_timed_from_zero():
@@ -35,7 +36,7 @@ def test_span_experiment_reports_each_length_against_whole_track_retrieval(tiny_
     result = CliRunner().invoke(cli.cli, ["span-experiment", "--data", str(tiny_corpus),
                                           "--bundle", str(bundle), "--seconds", "2", "--seconds", "3.5",
                                           "--per-piece", "2", "--json", str(tmp_path / "spans.json"),
-                                          "--workers", "1"])
+                                          "--workers", "1", "--panel", "1000000000000"])
     assert result.exit_code == 0, result.output
     assert "MRR whole-track" in result.output
     written = json.loads((tmp_path / "spans.json").read_text())
@@ -47,4 +48,29 @@ def test_span_experiment_reports_each_length_against_whole_track_retrieval(tiny_
         assert row["random_mrr"] == pytest.approx(np.mean(1 / np.arange(1, 7)))
         assert row["located_top1"] <= row["located_within"]  # a top span that covers the cut is the piece's best
         assert all(0 <= row[name] <= 1 for name in ("located_within", "chance_within", "span_mrr", "track_mrr",
-                                                    "labels_top1"))
+                                                    "labels_top1", "panel_within"))
+        # a panel of 10^12 annotators labels as the labels do: its reader is the labels' reader
+        assert row["panel_top1"] == row["labels_top1"]
+    assert "a second panel" in result.output
+
+
+def _clip(std: float) -> Clip:
+    t = np.arange(200.0)
+    curve = np.column_stack([t, np.full(200, 0.5), np.full(200, 0.99)])
+    return Clip(id="c", audio="c.wav", curve=curve, curve_std=np.column_stack([t, np.full(200, std),
+                                                                                np.full(200, 2 * std)]))
+
+
+def test_a_second_panel_moves_each_point_by_its_spread_over_the_root_of_the_panel():
+    rng = np.random.default_rng(0)
+    draws = np.stack([second_panel(_clip(0.3), 9, rng).curve for _ in range(200)])  # type: ignore[misc]
+    moved = draws[:, :, 1] - 0.5
+    assert moved.std() == pytest.approx(0.3 / 3, rel=0.05) and abs(moved.mean()) < 0.005
+    assert abs(np.corrcoef(moved[:, :-1].ravel(), moved[:, 1:].ravel())[0, 1]) < 0.05  # point by point
+    assert draws[:, :, 2].max() <= 1.0  # clipped to the plane
+    assert (draws[:, :, 0] == np.arange(200.0)).all()
+
+
+def test_a_second_panel_needs_the_annotators_spread():
+    with pytest.raises(ValueError, match="curve_std"):
+        second_panel(Clip(id="c", audio="c.wav", curve=np.zeros((3, 3))), 30, np.random.default_rng(0))
