@@ -1,8 +1,8 @@
 """Map a function over items on several processes with a progress bar; results keep the input order.
 
-A worker that dies (a crash in native code, the kernel's out-of-memory killer, a script without a
-``if __name__ == "__main__":`` guard, whose workers re-run it) ends the map with ``WorkerDiedError`` naming the cause:
-``multiprocessing.Pool`` would replace the worker and wait for the lost item for ever.
+A worker that dies (a crash in native code, the kernel's out-of-memory killer, a script without an
+``if __name__ == "__main__":`` guard, whose workers re-run it) ends the map with ``WorkerDiedError`` naming the
+cause: ``multiprocessing.Pool`` would replace the worker and wait for the lost item for ever.
 """
 
 from __future__ import annotations
@@ -54,6 +54,6 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | Non
                     bar.update()
             except BrokenProcessPool as error:
                 raise WorkerDiedError(f"{desc or 'parallel_map'}: a worker process died after {len(results)} of "
-                                 f"{len(items)} {unit}s ({error}); run with one worker to see the error where it "
-                                 "happens") from error
+                                      f"{len(items)} {unit}s ({error}); run with one worker to see the error where "
+                                      "it happens") from error
             return results
