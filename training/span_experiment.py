@@ -139,10 +139,10 @@ def second_panel(clip: Clip, panel: int, rng: np.random.Generator) -> Clip:
     return replace(clip, curve=curve)
 
 
-def panel_curve(clip: Clip, item: Item, noisy: Clip, frame_seconds: float) -> np.ndarray:
-    """``piece_curve`` of ``item`` with ``noisy``'s change to ``clip``'s labels added, read at the item's frames
-    (counted from the clip's first label point)."""
-    curve = piece_curve(item, frame_seconds)
+def panel_curve(clip: Clip, curve: np.ndarray, noisy: Clip) -> np.ndarray:
+    """A piece's ``piece_curve`` (``curve``) with ``noisy``'s change to ``clip``'s labels added, read at the curve's
+    frames (counted from the clip's first label point)."""
+    curve = curve.copy()
     times = clip.curve[0, 0] + curve[:, 0]  # type: ignore[index]
     for i in (1, 2):
         curve[:, i] += np.interp(times, clip.curve[:, 0], noisy.curve[:, i] - clip.curve[:, i])  # type: ignore[index]
@@ -239,8 +239,7 @@ def span_experiment(*, bundle: Path, data: Path, split: str, seconds: list[float
     durations = np.array([item.va.shape[0] * frame_seconds for item in items])
     rng = np.random.default_rng([seed, 1])  # a stream of its own: the cuts draw from seed + i
     panel_curves = None if panel is None else [
-        panel_curve(clip, item, second_panel(clip, panel, rng), frame_seconds)
-        for clip, item in zip(clips, items, strict=True)]
+        panel_curve(clip, curve, second_panel(clip, panel, rng)) for clip, curve in zip(clips, curves, strict=True)]
     lengths = [score_length(embedder, index, tracks, curves, durations, s, per_piece=per_piece, seed=seed + i,
                             panel_curves=panel_curves) for i, s in enumerate(seconds)]
     return lengths, whole_curves(embedder, index, tracks, curves)

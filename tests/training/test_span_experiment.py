@@ -14,7 +14,7 @@ from models.encoders import CrossModalModel
 from models.manifest import Clip
 from moodspace import cli
 from tests.training.conftest import TINY_MODEL
-from training.span_experiment import covers, cut, second_panel
+from training.span_experiment import covers, cut, panel_curve, second_panel
 
 
 def test_a_cut_is_the_stretch_of_the_curve_timed_from_zero():
@@ -74,3 +74,14 @@ def test_a_second_panel_moves_each_point_by_its_spread_over_the_root_of_the_pane
 def test_a_second_panel_needs_the_annotators_spread():
     with pytest.raises(ValueError, match="curve_std"):
         second_panel(Clip(id="c", audio="c.wav", curve=np.zeros((3, 3))), 30, np.random.default_rng(0))
+
+
+def test_a_panels_change_is_read_at_the_pieces_frames_counted_from_its_first_label():
+    clip = Clip(id="c", audio="c.wav", curve=np.array([[1.0, 0.0, 0.0], [11.0, 0.0, 0.0]]))
+    noisy = Clip(id="c", audio="c.wav", curve=np.array([[1.0, 0.1, 0.0], [11.0, 0.6, -0.5]]))
+    curve = np.column_stack([np.array([0.5, 2.5, 4.5]), np.full(3, 0.2), np.full(3, -0.1)])  # frames of 2 s
+    moved = panel_curve(clip, curve, noisy)
+    np.testing.assert_allclose(moved[:, 0], curve[:, 0])
+    np.testing.assert_allclose(moved[:, 1], 0.2 + 0.1 + 0.05 * np.array([0.5, 2.5, 4.5]))  # at 1.5, 3.5, 5.5 s
+    np.testing.assert_allclose(moved[:, 2], -0.1 - 0.05 * np.array([0.5, 2.5, 4.5]))
+    assert curve[0, 1] == 0.2  # the piece's own curve is left as it was
