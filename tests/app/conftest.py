@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,20 @@ def make_settings(tmp_path: Path, bundle_dir: Path, database_url: str | None = N
     values = {"data_dir": tmp_path / "data", "database_url": database_url, "bundle": str(bundle_dir),
               "admin_token": TOKEN, "decode_processes": 1, **overrides}
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def service(tmp_path: Path, bundle_dir: Path, database: str = "sqlite", **overrides: object) -> Iterator[TestClient]:
+    """The app on a fresh SQLite or PostgreSQL database (a PostgreSQL one is dropped afterwards), for fixtures of a
+    wider scope than one test."""
+    postgres = _postgres_database() if database == "postgresql" else None
+    url = f"sqlite:///{tmp_path / 'catalogue.db'}" if postgres is None else next(postgres)
+    try:
+        with TestClient(create_app(make_settings(tmp_path, bundle_dir, url, **overrides))) as client:
+            yield client
+    finally:
+        if postgres is not None:
+            postgres.close()  # drops the database
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from tests.app.conftest import AUTH, _postgres_database, make_settings, reindex
+from tests.app.conftest import AUTH, reindex, service
 
 GENRES = ("jazz", "Rock", "jazz", "folk", "rock", "jazz")
 
@@ -19,23 +18,16 @@ def catalogue(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
               wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict]]]:
     """Six tracks with genres, years, artists, tempo and key, indexed, on SQLite and on PostgreSQL: built once per
     database, as every test here only asks."""
-    tmp_path = tmp_path_factory.mktemp("filters")
-    postgres = _postgres_database() if request.param == "postgresql" else None
-    url = f"sqlite:///{tmp_path / 'catalogue.db'}" if postgres is None else next(postgres)
-    try:
-        with TestClient(create_app(make_settings(tmp_path, bundle_dir, url))) as client:
-            yield client, _fill(client, wavs)
-    finally:
-        if postgres is not None:
-            postgres.close()  # drops the database
+    with service(tmp_path_factory.mktemp("filters"), bundle_dir, request.param) as client:
+        yield client, _fill(client, wavs)
 
 
 def _fill(client: TestClient, wavs: list[bytes]) -> list[dict]:
     tracks = []
     for k, wav in enumerate(wavs):
         response = client.post("/v1/admin/tracks", headers=AUTH, files={"file": (f"t{k}.wav", wav)},
-                                      data={"title": f"Track {k}", "artist": f"Band {k % 3}",
-                                            "genre": GENRES[k], "year": str(1990 + 5 * k)})
+                               data={"title": f"Track {k}", "artist": f"Band {k % 3}", "genre": GENRES[k],
+                                     "year": str(1990 + 5 * k)})
         assert response.status_code == 201, response.text
         tracks.append(response.json()["track"])
     reindex(client)

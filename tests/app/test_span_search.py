@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.tables import TrackEmbedding
 from models.inference import SpanGrid
-from tests.app.conftest import AUTH, _postgres_database, make_settings, reindex
+from tests.app.conftest import AUTH, make_settings, reindex, service
 from tests.app.test_text import STORY
 from training.corpus.generate import synth_clip
 from training.corpus.synth import SR
@@ -55,15 +55,10 @@ def _spans_service(backend: str, tmp_path: Path, bundle_dir: Path,
                    long_wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict]]]:
     """The service on SQLite and on PostgreSQL with the FAISS index, and on SQLite with the Milvus index, holding
     the long clips, indexed."""
-    postgres = _postgres_database() if backend == "postgresql" else None
-    settings = make_settings(tmp_path, bundle_dir, None if postgres is None else next(postgres),
-                             **({"index_kind": "milvus"} if backend == "milvus" else {}))
-    try:
-        with TestClient(create_app(settings)) as client:
-            yield client, _fill(client, long_wavs)
-    finally:
-        if postgres is not None:
-            postgres.close()  # drops the database
+    milvus = backend == "milvus"
+    with service(tmp_path, bundle_dir, "sqlite" if milvus else backend,
+                 **({"index_kind": "milvus"} if milvus else {})) as client:
+        yield client, _fill(client, long_wavs)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
