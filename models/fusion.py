@@ -222,6 +222,27 @@ class RepresentationCorrection(nn.Module):
         return h + torch.where(self.fusion.voiced(batch)[:, None], delta, torch.zeros_like(delta))
 
 
+class RepresentationReplacement(nn.Module):
+    """A song's fused representation in place of a trained music model's own where the song has text (tried in
+    ``training.song_correction``; not in the service). A ``FusionNet`` reads the front-end frames, lyrics and
+    context with its own audio layers; a linear layer maps its pooled representation into the music model's
+    representation space (B, width), which every head of the music model then reads (the point and Gaussian
+    embedding, the categorical heads, the VA reading). A track without lyrics or context keeps the music model's
+    representation exactly, as ``RoutedFusion``'s audio path."""
+
+    def __init__(self, n_features: int, width: int, config: FusionConfig) -> None:
+        super().__init__()
+        self.fusion = FusionNet(n_features, [], config)
+        self.out = nn.Linear(config.dim, width)
+
+    def forward(self, h: Tensor, batch: Inputs) -> Tensor:
+        fused = self.out(self.fusion.represent(batch))
+        return torch.where(self.fusion.voiced(batch)[:, None], fused, h)
+
+
+SongModel = RepresentationCorrection | RepresentationReplacement  # read as ``model(h, batch)``
+
+
 def zero_linear(dim: int, out: int) -> nn.Linear:
     """A linear layer that starts at zero output (a correction starts as no correction)."""
     layer = nn.Linear(dim, out)

@@ -535,10 +535,16 @@ def song_correction_experiment(
                                                      "reads what they teach as a lyrics token.")] = None,
     music: Annotated[Path | None, typer.Option(help="Music bundle to correct (default: the shipped "
                                                "default).")] = None,
+    replacement_anchor: Annotated[list[float] | None, typer.Option(
+        help="Also run a replacement of the representation by a fusion network of its own, pulled towards the "
+             "music model's representation with this weight (needs --lyrics-sets); repeat.")] = None,
+    corrections: Annotated[bool, typer.Option(help="Run the corrections (--no-corrections: the replacements "
+                                                   "alone).")] = True,
 ) -> None:
     """What lyrics and title/artist add to a trained music model's own representation, that model held fixed."""
     from training.categorical_experiment import markdown
     from training.song_correction import song_correction_experiment as run_correction
 
-    summary = run_correction(data, out=out, seeds=seeds, workers=workers, lyrics_sets=lyrics_sets, music=music)
+    summary = run_correction(data, out=out, seeds=seeds, workers=workers, lyrics_sets=lyrics_sets, music=music,
+                             replacement_anchors=tuple(replacement_anchor or ()), corrections=corrections)
     typer.echo(markdown(summary, seeds=seeds))

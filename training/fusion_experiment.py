@@ -100,18 +100,18 @@ class Song:
 
 
 def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = None,
-               reader: LyricsReader | None = None, music: Embedder | None = None
+               reader: LyricsReader | None = None, music: Embedder | None = None, windows: bool = True
                ) -> tuple[dict[str, list[Song]], str, list[Skipped]]:
     """Songs by split, the manifest's taxonomy, and the clips skipped (audio that does not decode); with a
-    ``reader``, each song with lyrics carries its lyrics reading; with a ``music`` model, the audio is its music
-    representation of each frame's window (``Embedder.represent_windows``) instead of the front-end frames, and
-    each song keeps that model's representation of the whole clip (``Song.track``)."""
+    ``reader``, each song with lyrics carries its lyrics reading; with a ``music`` model, each song keeps that
+    model's representation of the whole clip (``Song.track``) and, where ``windows``, the audio is its music
+    representation of each frame's window (``Embedder.represent_windows``) instead of the front-end frames."""
     clips = read_manifest(manifest)
     taxonomy = taxonomy_of(clips, manifest)
     config = music.config.frontend if music is not None else frontend_config(frontend)
     pairs, skipped = clip_feature_sets(manifest, clips, config, workers=workers)
     tracks = [music.represent_tracks([f])[0] if music is not None else None for _, f in pairs]
-    if music is not None:
+    if music is not None and windows:
         pairs = [(clip, music.represent_windows(features)) for clip, features in pairs]
     encoder = sentence_encoder()
     contexts = encoder.encode([context_text(c.title, c.artist) for c, _ in pairs])

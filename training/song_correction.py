@@ -11,9 +11,17 @@ With ``lyrics_sets``, the variants whose lyrics token carries what the lyrics se
 run too, and the same with the lyrics set's own stacked probe (``lyrics_probe_sets``, as the fusion model's
 "+ own stack").
 
+With ``replacement_anchors``, a ``RepresentationReplacement`` runs too (the own-stack variants): a fusion network
+of its own on the front-end frames whose output takes the place of the music model's representation where a song
+has text, read by the same frozen heads; each anchor weighs a pull towards the music model's own representation
+(the squared distance over the representations' summed variance), which keeps the point and Gaussian embedding
+near where the music model put the track.
+
 Rows per set and split: the music model alone, with the correction, and with the correction but lyrics and context
-removed (equal to the model alone by construction; measured, not assumed). Every correction early-stops on the sum
-of the sets' val macro-F1; test is reported, never used for a choice. Splits are the manifests' (by artist).
+removed (equal to the model alone by construction; measured, not assumed); for each, the same read in the shared
+space ("..., shared space": each song's class is the one whose VA placement, as an emotion query, scores highest
+against the song's point and Gaussian embedding at the model's lam). Every correction early-stops on the sum of
+the sets' val macro-F1; test is reported, never used for a choice. Splits are the manifests' (by artist).
 """
 
 from __future__ import annotations
@@ -29,9 +37,10 @@ from torch import nn
 from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.encoders import MusicEncoder
-from models.fusion import FusionConfig, Modality, RepresentationCorrection
+from models.fusion import FusionConfig, Modality, RepresentationCorrection, RepresentationReplacement, SongModel
 from models.inference import Embedder
-from models.taxonomy import TAXONOMIES
+from models.scoring import composite_scores
+from models.taxonomy import CLASS_VA, TAXONOMIES
 from training.categorical_experiment import markdown, summarize
 from training.classify import CategoricalMetrics, categorical_metrics
 from training.fusion_experiment import (
@@ -45,7 +54,7 @@ from training.fusion_experiment import (
     with_own_probe,
 )
 from training.loop import Validation, descend, fit, mean_parts, seed_everything
-from training.lyrics_reader import READING_WIDTH, fit_reader
+from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_reader
 
 EVALUATED = ("val", "test")
 
@@ -54,6 +63,8 @@ EVALUATED = ("val", "test")
 class CorrectionTrainConfig(FusionTrainConfig):
     epochs: int = 60
     patience: int = 10
+    replacement: bool = False  # a ``RepresentationReplacement`` (songs with front-end frames) instead of a correction
+    anchor: float = 0.0  # weight of the replacement's pull towards the music model's own representation
 
 
 # "lyrics only": the title and artist are not read, so a track without lyrics (every 4Q clip) keeps the music
@@ -128,7 +139,7 @@ def lyrics_probe_sets(sets: list[SongSet], probe: str = "stack") -> list[SongSet
 
 
 @torch.no_grad()
-def probabilities(heads: nn.ModuleDict, data: SongSet, split: str, correction: RepresentationCorrection | None,
+def probabilities(heads: nn.ModuleDict, data: SongSet, split: str, correction: SongModel | None,
                   *, without: tuple[Modality, ...] = (), batch_size: int = 64) -> np.ndarray:
     """(N, C) the set's head's probabilities for a split, on the corrected representation where a correction is
     given (with ``without`` modalities removed)."""
@@ -144,18 +155,27 @@ def probabilities(heads: nn.ModuleDict, data: SongSet, split: str, correction: R
     return np.concatenate(parts)
 
 
-def evaluate(heads: nn.ModuleDict, data: SongSet, split: str, correction: RepresentationCorrection | None, *,
+def evaluate(heads: nn.ModuleDict, data: SongSet, split: str, correction: SongModel | None, *,
              without: tuple[Modality, ...] = ()) -> CategoricalMetrics:
     labels = np.array([s.label for s in data.songs[split]])
     return categorical_metrics(data.taxonomy, labels, probabilities(heads, data, split, correction, without=without))
 
 
+def anchor_term(fused: torch.Tensor, h: torch.Tensor, scale: float) -> torch.Tensor:
+    """Mean squared distance between the replaced and the music model's own representations, over ``scale`` (the
+    train representations' summed variance), so that the weight does not depend on the representation's size."""
+    return ((fused - h) ** 2).sum(dim=1).mean() / scale
+
+
 def train_correction(sets: list[SongSet], heads: nn.ModuleDict, config: CorrectionTrainConfig, *,
-                     progress: bool = False) -> RepresentationCorrection:
-    """One correction over every set, early-stopped on the sum of the sets' val macro-F1."""
+                     progress: bool = False) -> SongModel:
+    """One correction (or replacement) over every set, early-stopped on the sum of the sets' val macro-F1."""
     seed_everything(config.seed)
     windows = np.concatenate([s.features for data in sets for s in data.songs["train"]])
-    model = RepresentationCorrection(windows.shape[1], config.fusion)
+    width = sets[0].tracks["train"].shape[1]
+    model: SongModel = (RepresentationReplacement(windows.shape[1], width, config.fusion) if config.replacement
+                        else RepresentationCorrection(windows.shape[1], config.fusion))
+    spread = float(torch.cat([data.tracks["train"] for data in sets]).var(dim=0).sum())
     model.fusion.feature_mean.copy_(torch.from_numpy(windows.mean(axis=0)))
     model.fusion.feature_std.copy_(torch.from_numpy(np.maximum(windows.std(axis=0), 1e-6)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -170,8 +190,10 @@ def train_correction(sets: list[SongSet], heads: nn.ModuleDict, config: Correcti
             songs = [data.songs["train"][i] for i in rows]
             batch = modality_dropout(inputs(songs), config.fusion.modality_dropout, generator)
             h = data.tracks["train"][torch.from_numpy(rows)]
-            logits = heads[data.taxonomy](model(h, batch))
-            loss = nn.functional.cross_entropy(logits, torch.tensor([s.label for s in songs]))
+            fused = model(h, batch)
+            loss = nn.functional.cross_entropy(heads[data.taxonomy](fused), torch.tensor([s.label for s in songs]))
+            if config.anchor:
+                loss = loss + config.anchor * anchor_term(fused, h, spread)
             parts.append({"loss": descend(optimizer, loss)})
         return mean_parts(parts)
 
@@ -184,38 +206,97 @@ def train_correction(sets: list[SongSet], heads: nn.ModuleDict, config: Correcti
     return model
 
 
-def one_seed(sets: list[SongSet], heads: nn.ModuleDict, config: CorrectionTrainConfig,
+@torch.no_grad()
+def space_probabilities(embedder: Embedder, data: SongSet, split: str, correction: SongModel | None, *,
+                        batch_size: int = 64) -> np.ndarray:
+    """(N, C) the set's classes read in the shared space: the softmax over the composite scores (model's lam, at
+    temperature ``SPACE_TEMPERATURE``) of each class's VA placement, as an emotion query, against the song's
+    point and Gaussian embedding (of the corrected representation where a correction is given)."""
+    songs, h = data.songs[split], data.tracks[split]
+    if correction is not None:
+        correction.eval()
+        h = torch.cat([correction(h[k : k + batch_size], inputs(songs[k : k + batch_size]))
+                       for k in range(0, len(songs), batch_size)])
+    embedder.model.eval()
+    music = embedder.model.music.embed(h).numpy()
+    classes = embedder.embed_points(np.array([CLASS_VA[data.taxonomy][c] for c in TAXONOMIES[data.taxonomy]]))
+    scores = composite_scores(music, classes, lam=embedder.config.score_lam).score / SPACE_TEMPERATURE
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+SPACE_TEMPERATURE = 0.05  # only the AUCs of the shared-space rows depend on it; accuracy and F1 do not
+
+
+def space_evaluation(embedder: Embedder, data: SongSet, split: str, correction: SongModel | None) -> dict:
+    labels = np.array([s.label for s in data.songs[split]])
+    return categorical_metrics(data.taxonomy, labels,
+                               space_probabilities(embedder, data, split, correction)).to_dict()
+
+
+def one_seed(sets: list[SongSet], embedder: Embedder, config: CorrectionTrainConfig,
              variants: dict[str, FusionConfig]) -> dict[str, dict[str, dict[str, dict]]]:
-    """method -> set -> split -> metrics, for one seed."""
+    """method -> set -> split -> metrics, for one seed (each method also read in the shared space)."""
+    heads = heads_of(embedder.model.music)
     run: dict[str, dict[str, dict[str, dict]]] = {}
     for variant, fusion in variants.items():
         model = train_correction(sets, heads, replace(config, fusion=fusion))
         for name, without in ((variant, ()), (f"{variant}, lyrics and context missing", ("lyrics", "context"))):
             run[name] = {data.name: {s: evaluate(heads, data, s, model, without=without).to_dict()  # type: ignore[arg-type]
                                      for s in EVALUATED} for data in sets}
+        run[f"{variant}, shared space"] = {data.name: {s: space_evaluation(embedder, data, s, model)
+                                                       for s in EVALUATED} for data in sets}
     return run
+
+
+def replacement_variants(sets: list[SongSet], anchors: tuple[float, ...]) -> dict[float, dict[str, FusionConfig]]:
+    """anchor -> the own-stack variants named as replacements with that anchor."""
+    return {anchor: {f"replacement (anchor {anchor:g}){name.removeprefix('correction')}": fusion
+                     for name, fusion in own_stack_variants(sets).items()} for anchor in anchors}
+
+
+def load_sets(manifests: list[Path], embedder: Embedder, *, reader: LyricsReader | None, windows: bool,
+              workers: int | None) -> list[SongSet]:
+    sets = []
+    for manifest in manifests:
+        songs, taxonomy, _ = load_songs(manifest, frontend=embedder.config.frontend.name, workers=workers,
+                                        reader=reader, music=embedder, windows=windows)
+        sets.append(SongSet.of(manifest.stem, taxonomy, songs))
+    return sets
 
 
 def song_correction_experiment(manifests: list[Path], *, out: Path, seeds: int, music: Path | None = None,
                                config: CorrectionTrainConfig | None = None, workers: int | None = None,
-                               lyrics_sets: Path | None = None) -> dict:
+                               lyrics_sets: Path | None = None, replacement_anchors: tuple[float, ...] = (),
+                               corrections: bool = True) -> dict:
     """``music``: the bundle to correct (the default if None); ``lyrics_sets``: the folder holding moodylyrics4q/
-    and muse_lyrics/, with which the variants that read what they teach run too."""
+    and muse_lyrics/, with which the variants that read what they teach run too; ``replacement_anchors`` (with
+    ``lyrics_sets``): the replacements to run; ``corrections``: False runs the replacements alone."""
     config = config or CorrectionTrainConfig()
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(music)))
     reader = fit_reader(lyrics_sets) if lyrics_sets is not None else None
+    if replacement_anchors and reader is None:
+        raise ValueError("a replacement reads the own lyrics stack: give lyrics_sets")
     variants = VARIANTS | (READING_VARIANTS if reader is not None else {})
-    sets = []
-    for manifest in manifests:
-        songs, taxonomy, _ = load_songs(manifest, frontend=embedder.config.frontend.name, workers=workers,
-                                        reader=reader, music=embedder)
-        sets.append(SongSet.of(manifest.stem, taxonomy, songs))
+    sets = load_sets(manifests, embedder, reader=reader, windows=True, workers=workers)
     heads = heads_of(embedder.model.music)
     alone = {"music model alone": {data.name: {s: evaluate(heads, data, s, None).to_dict() for s in EVALUATED}
-                                   for data in sets}}
+                                   for data in sets},
+             "music model alone, shared space": {data.name: {s: space_evaluation(embedder, data, s, None)
+                                                             for s in EVALUATED} for data in sets}}
     probed, own = (lyrics_probe_sets(sets), own_stack_variants(sets)) if reader is not None else (sets, {})
-    runs = [alone | one_seed(sets, heads, replace(config, seed=seed), variants)
-            | one_seed(probed, heads, replace(config, seed=seed), own) for seed in range(seeds)]
+    framed = (lyrics_probe_sets(load_sets(manifests, embedder, reader=reader, windows=False, workers=workers))
+              if replacement_anchors else [])
+    runs = []
+    for seed in range(seeds):
+        run = dict(alone)
+        if corrections:
+            run |= one_seed(sets, embedder, replace(config, seed=seed), variants)
+            run |= one_seed(probed, embedder, replace(config, seed=seed), own)
+        for anchor, replacements in replacement_variants(framed, replacement_anchors).items():
+            run |= one_seed(framed, embedder, replace(config, seed=seed, replacement=True, anchor=anchor),
+                            replacements)
+        runs.append(run)
     summary = summarize(runs)
     out.mkdir(parents=True, exist_ok=True)
     counts = {data.name: {s: {"songs": len(data.songs[s]),

@@ -7,12 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from models.fusion import FusionConfig
-from training.fusion_experiment import Song
+from models.fusion import FusionConfig, RepresentationReplacement, SongModel
+from training.fusion_experiment import Song, inputs
 from training.lyrics_reader import READING_WIDTH
 from training.song_correction import (
     CorrectionTrainConfig,
     SongSet,
+    anchor_term,
     evaluate,
     lyrics_probe_sets,
     own_stack_variants,
@@ -105,3 +106,41 @@ def test_an_own_probe_needs_exactly_one_set_with_lyrics():
         lyrics_probe_sets([voiced, replace(voiced, name="other")])
     with pytest.raises(ValueError, match="exactly one set"):
         lyrics_probe_sets([_silent(voiced, "4q", "quadrant")])
+
+
+def _replacement(data: SongSet, anchor: float) -> tuple[SongModel, nn.ModuleDict]:
+    torch.manual_seed(0)
+    heads = nn.ModuleDict({"mirex_cluster": nn.Linear(WIDTH, 5)}).requires_grad_(False)
+    config = CorrectionTrainConfig(epochs=20, patience=20, batch_size=25, replacement=True, anchor=anchor,
+                                   fusion=FusionConfig(dim=16, heads=8, dropout=0.0, modality_dropout=0.2))
+    return train_correction([data], heads, config), heads
+
+
+def _distance(model: SongModel, data: SongSet) -> float:
+    model.eval()
+    with torch.no_grad():
+        h = data.tracks["test"]
+        return float(((model(h, inputs(data.songs["test"])) - h) ** 2).sum(dim=1).mean() / h.var(dim=0).sum())
+
+
+def test_the_replacement_reads_the_lyrics_through_fixed_heads_and_the_anchor_keeps_it_near_the_music_model():
+    rng = np.random.default_rng(4)
+    data = _set(rng, rng.normal(size=(5, 384)))
+    data = replace(data, songs={split: [replace(s, features=np.tile(s.track, (4, 1))) for s in rows]  # type: ignore[arg-type]
+                                for split, rows in data.songs.items()})  # the audio can tell where h lies
+    free, heads = _replacement(data, 0.0)
+    anchored, _ = _replacement(data, 3.0)
+    assert isinstance(free, RepresentationReplacement)
+    assert evaluate(heads, data, "test", free).macro_f1 > 0.9
+    assert evaluate(heads, data, "test", anchored).macro_f1 > 0.7  # the lyrics still decide (the audio: < 0.5)
+    assert _distance(anchored, data) < 0.75 * _distance(free, data)
+    silent = probabilities(heads, data, "test", free, without=("lyrics", "context"))
+    assert np.array_equal(silent, probabilities(heads, data, "test", None))
+
+
+def test_the_anchor_term_is_zero_for_the_music_models_own_representation_and_blind_to_its_scale():
+    rng = np.random.default_rng(5)
+    h, fused = torch.from_numpy(rng.normal(size=(40, WIDTH))), torch.from_numpy(rng.normal(size=(40, WIDTH)))
+    assert float(anchor_term(h, h, 1.0)) == 0.0
+    spread = float(h.var(dim=0).sum())
+    assert float(anchor_term(10 * fused, 10 * h, 100 * spread)) == pytest.approx(float(anchor_term(fused, h, spread)))
