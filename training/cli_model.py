@@ -538,6 +538,9 @@ def song_correction_experiment(
     replacement_anchor: Annotated[list[float] | None, typer.Option(
         help="Also run a replacement of the representation by a fusion network of its own, pulled towards the "
              "music model's representation with this weight (needs --lyrics-sets); repeat.")] = None,
+    replacement_reading: Annotated[list[str] | None, typer.Option(
+        help="The replacements' lyrics token: stack (what the lyrics sets and the set's own train lyrics teach) or "
+             "none (segment vectors alone); repeat. Default: stack.")] = None,
     corrections: Annotated[bool, typer.Option(help="Run the corrections (--no-corrections: the replacements "
                                                    "alone).")] = True,
 ) -> None:
@@ -546,5 +549,6 @@ def song_correction_experiment(
     from training.song_correction import song_correction_experiment as run_correction
 
     summary = run_correction(data, out=out, seeds=seeds, workers=workers, lyrics_sets=lyrics_sets, music=music,
-                             replacement_anchors=tuple(replacement_anchor or ()), corrections=corrections)
+                             replacement_anchors=tuple(replacement_anchor or ()),
+                             replacement_readings=tuple(replacement_reading or ("stack",)), corrections=corrections)
     typer.echo(markdown(summary, seeds=seeds))

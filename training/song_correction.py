@@ -11,11 +11,13 @@ With ``lyrics_sets``, the variants whose lyrics token carries what the lyrics se
 run too, and the same with the lyrics set's own stacked probe (``lyrics_probe_sets``, as the fusion model's
 "+ own stack").
 
-With ``replacement_anchors``, a ``RepresentationReplacement`` runs too (the own-stack variants): a fusion network
-of its own on the front-end frames whose output takes the place of the music model's representation where a song
-has text, read by the same frozen heads; each anchor weighs a pull towards the music model's own representation
-(the squared distance over the representations' summed variance), which keeps the point and Gaussian embedding
-near where the music model put the track.
+With ``replacement_anchors``, a ``RepresentationReplacement`` runs too: a fusion network of its own on the
+front-end frames whose output takes the place of the music model's representation where a song has text, read by
+the same frozen heads; each anchor weighs a pull towards the music model's own representation (the squared distance
+over the representations' summed variance), which keeps the point and Gaussian embedding near where the music model
+put the track. ``replacement_readings`` picks the lyrics token: "stack" (the own-stack variants: what other lyrics
+sets and the set's own train lyrics teach, through word n-gram probes among others) or "none" (``VARIANTS``: the
+sentence encoder's segment vectors alone, nothing that holds the lyrics' words, so a bundle could ship it).
 
 Rows per set and split: the music model alone, with the correction, and with the correction but lyrics and context
 removed (equal to the model alone by construction; measured, not assumed); for each, the same read in the shared
@@ -249,10 +251,19 @@ def one_seed(sets: list[SongSet], embedder: Embedder, config: CorrectionTrainCon
     return run
 
 
-def replacement_variants(sets: list[SongSet], anchors: tuple[float, ...]) -> dict[float, dict[str, FusionConfig]]:
-    """anchor -> the own-stack variants named as replacements with that anchor."""
+REPLACEMENT_READINGS = ("none", "stack")
+
+
+def replacement_variants(sets: list[SongSet], anchors: tuple[float, ...], readings: tuple[str, ...] = ("stack",)
+                         ) -> dict[float, dict[str, FusionConfig]]:
+    """anchor -> the variants of each lyrics ``readings`` ("none": ``VARIANTS``; "stack": the own-stack variants),
+    named as replacements with that anchor."""
+    unknown = set(readings) - set(REPLACEMENT_READINGS)
+    if unknown:
+        raise ValueError(f"unknown replacement readings {sorted(unknown)}; known: {', '.join(REPLACEMENT_READINGS)}")
+    variants = (VARIANTS if "none" in readings else {}) | (own_stack_variants(sets) if "stack" in readings else {})
     return {anchor: {f"replacement (anchor {anchor:g}){name.removeprefix('correction')}": fusion
-                     for name, fusion in own_stack_variants(sets).items()} for anchor in anchors}
+                     for name, fusion in variants.items()} for anchor in anchors}
 
 
 def load_sets(manifests: list[Path], embedder: Embedder, *, reader: LyricsReader | None, windows: bool,
@@ -268,15 +279,16 @@ def load_sets(manifests: list[Path], embedder: Embedder, *, reader: LyricsReader
 def song_correction_experiment(manifests: list[Path], *, out: Path, seeds: int, music: Path | None = None,
                                config: CorrectionTrainConfig | None = None, workers: int | None = None,
                                lyrics_sets: Path | None = None, replacement_anchors: tuple[float, ...] = (),
-                               corrections: bool = True) -> dict:
+                               replacement_readings: tuple[str, ...] = ("stack",), corrections: bool = True) -> dict:
     """``music``: the bundle to correct (the default if None); ``lyrics_sets``: the folder holding moodylyrics4q/
     and muse_lyrics/, with which the variants that read what they teach run too; ``replacement_anchors`` (with
-    ``lyrics_sets``): the replacements to run; ``corrections``: False runs the replacements alone."""
+    ``lyrics_sets``): the replacements to run, with each of ``replacement_readings``; ``corrections``: False runs
+    the replacements alone."""
     config = config or CorrectionTrainConfig()
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(music)))
     reader = fit_reader(lyrics_sets) if lyrics_sets is not None else None
     if replacement_anchors and reader is None:
-        raise ValueError("a replacement reads the own lyrics stack: give lyrics_sets")
+        raise ValueError("the replacements run beside the lyrics sets' own-stack variants: give lyrics_sets")
     variants = VARIANTS | (READING_VARIANTS if reader is not None else {})
     sets = load_sets(manifests, embedder, reader=reader, windows=True, workers=workers)
     heads = heads_of(embedder.model.music)
@@ -293,7 +305,8 @@ def song_correction_experiment(manifests: list[Path], *, out: Path, seeds: int, 
         if corrections:
             run |= one_seed(sets, embedder, replace(config, seed=seed), variants)
             run |= one_seed(probed, embedder, replace(config, seed=seed), own)
-        for anchor, replacements in replacement_variants(framed, replacement_anchors).items():
+        for anchor, replacements in replacement_variants(framed, replacement_anchors,
+                                                                   replacement_readings).items():
             run |= one_seed(framed, embedder, replace(config, seed=seed, replacement=True, anchor=anchor),
                             replacements)
         runs.append(run)
