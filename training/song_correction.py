@@ -208,6 +208,9 @@ def train_correction(sets: list[SongSet], heads: nn.ModuleDict, config: Correcti
     return model
 
 
+SPACE_TEMPERATURE = 0.05  # only the AUCs of the shared-space rows depend on it; accuracy and F1 do not
+
+
 @torch.no_grad()
 def space_probabilities(embedder: Embedder, data: SongSet, split: str, correction: SongModel | None, *,
                         batch_size: int = 64) -> np.ndarray:
@@ -225,9 +228,6 @@ def space_probabilities(embedder: Embedder, data: SongSet, split: str, correctio
     scores = composite_scores(music, classes, lam=embedder.config.score_lam).score / SPACE_TEMPERATURE
     weights = np.exp(scores - scores.max(axis=1, keepdims=True))
     return weights / weights.sum(axis=1, keepdims=True)
-
-
-SPACE_TEMPERATURE = 0.05  # only the AUCs of the shared-space rows depend on it; accuracy and F1 do not
 
 
 def space_evaluation(embedder: Embedder, data: SongSet, split: str, correction: SongModel | None) -> dict:
