@@ -539,8 +539,9 @@ def song_correction_experiment(
         help="Also run a replacement of the representation by a fusion network of its own, pulled towards the "
              "music model's representation with this weight (needs --lyrics-sets); repeat.")] = None,
     replacement_reading: Annotated[list[str] | None, typer.Option(
-        help="The replacements' lyrics token: stack (what the lyrics sets and the set's own train lyrics teach) or "
-             "none (segment vectors alone); repeat. Default: stack.")] = None,
+        help="The replacements' lyrics token: stack (what the lyrics sets and the set's own train lyrics teach), "
+             "vectors (the same from probes on segment vectors only: no word of the lyrics) or none (no token); "
+             "repeat. Default: stack.")] = None,
     corrections: Annotated[bool, typer.Option(help="Run the corrections (--no-corrections: the replacements "
                                                    "alone).")] = True,
 ) -> None:

@@ -31,18 +31,20 @@ class LyricsReader:
 
     def read(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
         """(N, READING_WIDTH) for N lyrics and their mean segment vectors (N, 384)."""
-        texts_in = np.array(texts, dtype=object)
-        log_p = np.log(np.clip(self.quadrants.probabilities([vectors, texts_in]), 1e-9, 1.0))
+        inputs = [vectors, np.array(texts, dtype=object)][: len(self.quadrants.bases)]
+        log_p = np.log(np.clip(self.quadrants.probabilities(inputs), 1e-9, 1.0))
         return np.hstack([log_p, self.va.standardised(vectors)]).astype(np.float32)
 
 
-def fit_reader(datasets: Path) -> LyricsReader:
-    """``datasets``: the folder holding moodylyrics4q/ and muse_lyrics/."""
+def fit_reader(datasets: Path, *, words: bool = True) -> LyricsReader:
+    """``datasets``: the folder holding moodylyrics4q/ and muse_lyrics/; ``words`` False: the quadrant probe on the
+    segment vectors alone, without the word n-gram probe (a reader that keeps no word of the lyrics)."""
     moody, muse = read_moodylyrics4q(datasets / "moodylyrics4q"), read_muse(datasets / "muse_lyrics")
     x_moody, x_muse = lyrics_vectors([r.text for r in moody.rows]), lyrics_vectors([r.text for r in muse.rows])
     train = [i for i, r in enumerate(moody.rows) if r.split == "train"]
     texts = np.array([moody.rows[i].text for i in train], dtype=object)
     labels = np.array([class_index("quadrant", moody.rows[i].quadrant or "") for i in train])
-    stack = fit_stack([vector_probe, ngram_probe], [x_moody[train], texts], labels,
-                      [moody.rows[i].artist for i in train], classes=4)
+    makes, inputs = [vector_probe, ngram_probe], [x_moody[train], texts]
+    stack = fit_stack(makes[: 1 + words], inputs[: 1 + words], labels, [moody.rows[i].artist for i in train],
+                      classes=4)
     return LyricsReader(stack, fit_lyrics(muse, x_muse, moody, x_moody))

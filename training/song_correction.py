@@ -16,8 +16,9 @@ front-end frames whose output takes the place of the music model's representatio
 the same frozen heads; each anchor weighs a pull towards the music model's own representation (the squared distance
 over the representations' summed variance), which keeps the point and Gaussian embedding near where the music model
 put the track. ``replacement_readings`` picks the lyrics token: "stack" (the own-stack variants: what other lyrics
-sets and the set's own train lyrics teach, through word n-gram probes among others) or "none" (``VARIANTS``: the
-sentence encoder's segment vectors alone, nothing that holds the lyrics' words, so a bundle could ship it).
+sets and the set's own train lyrics teach, through word n-gram probes among others), "vectors" (the same readings
+from probes on the segment vectors alone: weights, no word of the lyrics, so a bundle could ship them) or "none"
+(``VARIANTS``: no reading token, the segment vectors alone).
 
 Rows per set and split: the music model alone, with the correction, and with the correction but lyrics and context
 removed (equal to the model alone by construction; measured, not assumed); for each, the same read in the shared
@@ -251,19 +252,35 @@ def one_seed(sets: list[SongSet], embedder: Embedder, config: CorrectionTrainCon
     return run
 
 
-REPLACEMENT_READINGS = ("none", "stack")
+REPLACEMENT_READINGS = ("none", "stack", "vectors")
 
 
-def replacement_variants(sets: list[SongSet], anchors: tuple[float, ...], readings: tuple[str, ...] = ("stack",)
+def replacement_variants(sets: list[SongSet], anchors: tuple[float, ...], reading: str
                          ) -> dict[float, dict[str, FusionConfig]]:
-    """anchor -> the variants of each lyrics ``readings`` ("none": ``VARIANTS``; "stack": the own-stack variants),
-    named as replacements with that anchor."""
-    unknown = set(readings) - set(REPLACEMENT_READINGS)
-    if unknown:
-        raise ValueError(f"unknown replacement readings {sorted(unknown)}; known: {', '.join(REPLACEMENT_READINGS)}")
-    variants = (VARIANTS if "none" in readings else {}) | (own_stack_variants(sets) if "stack" in readings else {})
+    """anchor -> the variants of one lyrics ``reading`` ("none": ``VARIANTS``; "stack": the own-stack variants;
+    "vectors": the own vector probe's), named as replacements with that anchor."""
+    if reading not in REPLACEMENT_READINGS:
+        raise ValueError(f"unknown replacement reading {reading!r}; known: {', '.join(REPLACEMENT_READINGS)}")
+    if reading == "none":
+        variants = VARIANTS
+    elif reading == "stack":
+        variants = own_stack_variants(sets)
+    else:
+        variants = own_probe_variants(len(TAXONOMIES[voiced_set(sets).taxonomy]), "vectors", READING_VARIANTS)
     return {anchor: {f"replacement (anchor {anchor:g}){name.removeprefix('correction')}": fusion
                      for name, fusion in variants.items()} for anchor in anchors}
+
+
+def replacement_sets(manifests: list[Path], embedder: Embedder, lyrics_sets: Path, readings: tuple[str, ...], *,
+                     workers: int | None) -> list[tuple[list[SongSet], str]]:
+    """The songs with front-end frames for each reading, with its lyrics reader and the set's own probe ("vectors":
+    both without word probes), and the reading."""
+    by_words: dict[bool, list[SongSet]] = {}
+    for words in sorted({reading != "vectors" for reading in readings}):
+        reader = fit_reader(lyrics_sets, words=words)
+        sets = load_sets(manifests, embedder, reader=reader, windows=False, workers=workers)
+        by_words[words] = lyrics_probe_sets(sets, "stack" if words else "vectors")
+    return [(by_words[reading != "vectors"], reading) for reading in readings]
 
 
 def load_sets(manifests: list[Path], embedder: Embedder, *, reader: LyricsReader | None, windows: bool,
@@ -297,18 +314,18 @@ def song_correction_experiment(manifests: list[Path], *, out: Path, seeds: int, 
              "music model alone, shared space": {data.name: {s: space_evaluation(embedder, data, s, None)
                                                              for s in EVALUATED} for data in sets}}
     probed, own = (lyrics_probe_sets(sets), own_stack_variants(sets)) if reader is not None else (sets, {})
-    framed = (lyrics_probe_sets(load_sets(manifests, embedder, reader=reader, windows=False, workers=workers))
-              if replacement_anchors else [])
+    framed = (replacement_sets(manifests, embedder, lyrics_sets, replacement_readings, workers=workers)
+              if replacement_anchors and lyrics_sets is not None else [])
     runs = []
     for seed in range(seeds):
         run = dict(alone)
         if corrections:
             run |= one_seed(sets, embedder, replace(config, seed=seed), variants)
             run |= one_seed(probed, embedder, replace(config, seed=seed), own)
-        for anchor, replacements in replacement_variants(framed, replacement_anchors,
-                                                                   replacement_readings).items():
-            run |= one_seed(framed, embedder, replace(config, seed=seed, replacement=True, anchor=anchor),
-                            replacements)
+        for songs, reading in framed:
+            for anchor, replacements in replacement_variants(songs, replacement_anchors, reading).items():
+                run |= one_seed(songs, embedder, replace(config, seed=seed, replacement=True, anchor=anchor),
+                                replacements)
         runs.append(run)
     summary = summarize(runs)
     out.mkdir(parents=True, exist_ok=True)

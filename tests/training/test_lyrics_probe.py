@@ -4,6 +4,7 @@ lyrics reader built on them, on lyrics the tests make up."""
 import csv
 
 import numpy as np
+import pytest
 
 from training.classify import artist_folds, vector_probe
 from training.lyrics_probe import fit_stack, ngram_probe, out_of_fold, stack_readings, stacking_readings
@@ -96,10 +97,12 @@ def _write(path, header, rows):
         csv.writer(handle).writerows([header, *rows])
 
 
-def test_the_lyrics_reader_reads_what_the_lyrics_sets_teach(tmp_path, monkeypatch):
+@pytest.mark.parametrize("words", [True, False])
+def test_the_lyrics_reader_reads_what_the_lyrics_sets_teach(tmp_path, monkeypatch, words):
     monkeypatch.setenv("MOODSPACE_CACHE", str(tmp_path / "cache"))
     _lyrics_sets(tmp_path, np.random.default_rng(3))
-    reader = fit_reader(tmp_path)
+    reader = fit_reader(tmp_path, words=words)
+    assert len(reader.quadrants.bases) == (2 if words else 1)  # without words: the vector probe alone
     texts = ["joy and sunshine, we are dancing and laughing", "tears at the grave, lonely and crying goodbye"]
     reading = reader.read(texts, lyrics_vectors(texts, progress=False))
     assert reading.shape == (2, READING_WIDTH)

@@ -150,10 +150,12 @@ def test_the_anchor_term_is_zero_for_the_music_models_own_representation_and_bli
 def test_replacement_variants_are_named_by_anchor_and_reading_and_an_unknown_reading_is_refused():
     rng = np.random.default_rng(6)
     voiced = _set(rng, rng.normal(size=(5, 384)))
-    plain = replacement_variants([voiced], (0.3, 1.0), ("none",))
+    plain = replacement_variants([voiced], (0.3, 1.0), "none")
     assert list(plain[0.3]) == ["replacement (anchor 0.3)", "replacement (anchor 0.3), lyrics only"]
     assert all(config.lyrics_reading == 0 for config in plain[1.0].values())
-    stacked = replacement_variants([voiced], (1.0,), ("none", "stack"))[1.0]
-    assert sum(config.lyrics_reading > READING_WIDTH for config in stacked.values()) == 2
-    with pytest.raises(ValueError, match="unknown replacement readings"):
-        replacement_variants([voiced], (1.0,), ("ngrams",))
+    for reading, suffix in (("stack", "own stack"), ("vectors", "own probe")):
+        read = replacement_variants([voiced], (1.0,), reading)[1.0]
+        assert all(name.endswith(suffix) and config.lyrics_reading == READING_WIDTH + 5
+                   for name, config in read.items()), reading
+    with pytest.raises(ValueError, match="unknown replacement reading"):
+        replacement_variants([voiced], (1.0,), "ngrams")
