@@ -271,14 +271,14 @@ def replacement_variants(sets: list[SongSet], anchors: tuple[float, ...], readin
                      for name, fusion in variants.items()} for anchor in anchors}
 
 
-def replacement_sets(manifests: list[Path], embedder: Embedder, lyrics_sets: Path, readings: tuple[str, ...], *,
-                     workers: int | None) -> list[tuple[list[SongSet], str]]:
-    """The songs with front-end frames for each reading, with its lyrics reader and the set's own probe ("vectors":
-    both without word probes), and the reading."""
+def replacement_sets(manifests: list[Path], embedder: Embedder, reader: LyricsReader, lyrics_sets: Path,
+                     readings: tuple[str, ...], *, workers: int | None) -> list[tuple[list[SongSet], str]]:
+    """The songs with front-end frames for each reading, and the reading: read by ``reader`` with the set's own
+    stack, or for "vectors" by a reader and an own probe without word probes (fitted here on ``lyrics_sets``)."""
     by_words: dict[bool, list[SongSet]] = {}
     for words in sorted({reading != "vectors" for reading in readings}):
-        reader = fit_reader(lyrics_sets, words=words)
-        sets = load_sets(manifests, embedder, reader=reader, windows=False, workers=workers)
+        sets = load_sets(manifests, embedder, reader=reader if words else fit_reader(lyrics_sets, words=False),
+                         windows=False, workers=workers)
         by_words[words] = lyrics_probe_sets(sets, "stack" if words else "vectors")
     return [(by_words[reading != "vectors"], reading) for reading in readings]
 
@@ -314,8 +314,8 @@ def song_correction_experiment(manifests: list[Path], *, out: Path, seeds: int, 
              "music model alone, shared space": {data.name: {s: space_evaluation(embedder, data, s, None)
                                                              for s in EVALUATED} for data in sets}}
     probed, own = (lyrics_probe_sets(sets), own_stack_variants(sets)) if reader is not None else (sets, {})
-    framed = (replacement_sets(manifests, embedder, lyrics_sets, replacement_readings, workers=workers)
-              if replacement_anchors and lyrics_sets is not None else [])
+    framed = (replacement_sets(manifests, embedder, reader, lyrics_sets, replacement_readings, workers=workers)
+              if replacement_anchors and reader is not None and lyrics_sets is not None else [])
     runs = []
     for seed in range(seeds):
         run = dict(alone)
