@@ -44,7 +44,7 @@ def fit_reader(datasets: Path, *, words: bool = True) -> LyricsReader:
     train = [i for i, r in enumerate(moody.rows) if r.split == "train"]
     texts = np.array([moody.rows[i].text for i in train], dtype=object)
     labels = np.array([class_index("quadrant", moody.rows[i].quadrant or "") for i in train])
-    makes, inputs = [vector_probe, ngram_probe], [x_moody[train], texts]
-    stack = fit_stack(makes[: 1 + words], inputs[: 1 + words], labels, [moody.rows[i].artist for i in train],
-                      classes=4)
+    bases = 2 if words else 1  # the vector probe, then the word n-gram probe
+    stack = fit_stack([vector_probe, ngram_probe][:bases], [x_moody[train], texts][:bases], labels,
+                      [moody.rows[i].artist for i in train], classes=4)
     return LyricsReader(stack, fit_lyrics(muse, x_muse, moody, x_moody))
