@@ -255,12 +255,27 @@ def one_seed(sets: list[SongSet], embedder: Embedder, config: CorrectionTrainCon
 REPLACEMENT_READINGS = ("none", "stack", "vectors")
 
 
+def check_reading(reading: str) -> None:
+    if reading not in REPLACEMENT_READINGS:
+        raise ValueError(f"unknown replacement reading {reading!r}; known: {', '.join(REPLACEMENT_READINGS)}")
+
+
+def check_replacements(anchors: tuple[float, ...], readings: tuple[str, ...], lyrics_sets: Path | None) -> None:
+    """A ``ValueError`` naming what is wrong with the replacements asked for, before any data is read."""
+    for reading in readings:
+        check_reading(reading)
+    if anchors and lyrics_sets is None:
+        raise ValueError("the replacements read what the lyrics sets teach: give lyrics_sets (--lyrics-sets)")
+    negative = [anchor for anchor in anchors if anchor < 0]
+    if negative:
+        raise ValueError(f"a replacement anchor is a weight of 0 or more, not {negative[0]:g}")
+
+
 def replacement_variants(sets: list[SongSet], anchors: tuple[float, ...], reading: str
                          ) -> dict[float, dict[str, FusionConfig]]:
     """anchor -> the variants of one lyrics ``reading`` ("none": ``VARIANTS``; "stack": the own-stack variants;
     "vectors": the own vector probe's), named as replacements with that anchor."""
-    if reading not in REPLACEMENT_READINGS:
-        raise ValueError(f"unknown replacement reading {reading!r}; known: {', '.join(REPLACEMENT_READINGS)}")
+    check_reading(reading)
     if reading == "none":
         variants = VARIANTS
     elif reading == "stack":
@@ -301,11 +316,10 @@ def song_correction_experiment(manifests: list[Path], *, out: Path, seeds: int, 
     and muse_lyrics/, with which the variants that read what they teach run too; ``replacement_anchors`` (with
     ``lyrics_sets``): the replacements to run, with each of ``replacement_readings``; ``corrections``: False runs
     the replacements alone."""
+    check_replacements(replacement_anchors, replacement_readings, lyrics_sets)
     config = config or CorrectionTrainConfig()
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(music)))
     reader = fit_reader(lyrics_sets) if lyrics_sets is not None else None
-    if replacement_anchors and reader is None:
-        raise ValueError("the replacements run beside the lyrics sets' own-stack variants: give lyrics_sets")
     variants = VARIANTS | (READING_VARIANTS if reader is not None else {})
     sets = load_sets(manifests, embedder, reader=reader, windows=True, workers=workers)
     heads = heads_of(embedder.model.music)

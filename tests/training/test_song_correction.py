@@ -19,6 +19,7 @@ from training.song_correction import (
     own_stack_variants,
     probabilities,
     replacement_variants,
+    song_correction_experiment,
     train_correction,
 )
 
@@ -159,3 +160,17 @@ def test_replacement_variants_are_named_by_anchor_and_reading_and_an_unknown_rea
                    for name, config in read.items()), reading
     with pytest.raises(ValueError, match="unknown replacement reading"):
         replacement_variants([voiced], (1.0,), "ngrams")
+
+
+@pytest.mark.parametrize(("anchors", "readings", "lyrics_sets", "message"), [
+    ((1.0,), ("stack", "ngrams"), "sets", "unknown replacement reading 'ngrams'"),
+    ((1.0,), ("stack",), None, "give lyrics_sets"),
+    ((0.3, -1.0), ("vectors",), "sets", "0 or more, not -1"),
+])
+def test_replacements_asked_wrongly_are_refused_before_any_data_is_read(tmp_path, anchors, readings, lyrics_sets,
+                                                                        message):
+    with pytest.raises(ValueError, match=message):
+        song_correction_experiment([tmp_path / "missing.jsonl"], out=tmp_path / "out", seeds=1, music=tmp_path / "none",
+                                   lyrics_sets=tmp_path if lyrics_sets else None, replacement_anchors=anchors,
+                                   replacement_readings=readings)
+    assert not (tmp_path / "out").exists()
