@@ -13,7 +13,28 @@ from models.errors import QueryError
 from models.harmony import Tonality, tonality
 from models.inference import Embedder, TrackSpans
 from models.scoring import Gaussians, composite_scores, unstack
+from models.song_model import SongModel
 from models.taxonomy import TAXONOMIES
+from models.text import sentence_encoder
+
+
+@dataclass(frozen=True)
+class SongFusion:
+    """What the music model's heads read from a song model's representation of a track with lyrics."""
+
+    version: str  # the song model's
+    valence: float
+    arousal: float
+    classes: dict[str, dict[str, float]]  # empty where only the stored VA is at hand
+
+
+@dataclass(frozen=True)
+class SongAnalysis:
+    """A song model's reading of a track with lyrics (``models.song_model``): the fused embedding, which the
+    index holds in place of the audio's, and its reading."""
+
+    gaussians: Gaussians  # (1, d) each
+    fusion: SongFusion
 
 
 @dataclass(frozen=True)
@@ -33,6 +54,12 @@ class TrackAnalysis:
     tonality: Tonality  # tempo, key and mode (models.harmony)
     fingerprint: str  # of the decoded signal (app.decoding.fingerprint)
     spans: TrackSpans | None  # the span search's units (models.inference.SpanGrid); computed for the catalogue
+    song: SongAnalysis | None = None  # where a song model read the track's lyrics
+
+    @property
+    def indexed(self) -> Gaussians:
+        """The embedding the index holds: the song model's where it read the lyrics, else the audio's."""
+        return self.gaussians if self.song is None else self.song.gaussians
 
 
 @dataclass(frozen=True)
@@ -49,22 +76,44 @@ def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysi
     return analyze_decoded(embedder, Decoded(embedder.frontend(y), y.size / sr, tonality(y, sr), fingerprint(y)))
 
 
-def analyze_decoded(embedder: Embedder, decoded: Decoded, *, spans: bool = False) -> TrackAnalysis:
+def analyze_decoded(embedder: Embedder, decoded: Decoded, *, spans: bool = False, song: SongModel | None = None,
+                    lyrics: str | None = None) -> TrackAnalysis:
     """Embedding of the whole clip, the VA curve read over sliding windows, and its aggregate reading; with
-    ``spans``, the span embeddings a catalogue track keeps (a query upload does not need them)."""
+    ``spans``, the span embeddings a catalogue track keeps (a query upload does not need them); with a ``song``
+    model and ``lyrics``, the fused reading too (``TrackAnalysis.song``). The curve and its aggregate stay the
+    audio's: lyrics carry no time."""
     features = decoded.features
     track = embedder.read_track(features)
-    classes = {t: dict(zip(TAXONOMIES[t], (round(float(p), 4) for p in probabilities), strict=True))
-               for t, probabilities in track.classes.items()}
     return TrackAnalysis(
-        gaussians=embedder.embed_features([features]), windows=track.windows, classes=classes,
+        gaussians=embedder.embed_features([features]), windows=track.windows, classes=rounded(track.classes),
         valence=float(track.mean[0]), arousal=float(track.mean[1]), valence_std=float(track.std[0]),
         arousal_std=float(track.std[1]),
         curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)]
                for t, (cv, ca) in zip(track.times, track.curve, strict=True)],
         duration_s=decoded.seconds, tonality=decoded.tonality, fingerprint=decoded.fingerprint,
         spans=_within(embedder.embed_spans(features), decoded.seconds) if spans else None,
+        song=analyze_song(embedder, song, features, lyrics) if song is not None and lyrics else None,
     )
+
+
+def rounded(classes: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """taxonomy -> class -> probability (4 decimals) from (C,) probabilities per taxonomy."""
+    return {t: dict(zip(TAXONOMIES[t], (round(float(p), 4) for p in probabilities), strict=True))
+            for t, probabilities in classes.items()}
+
+
+def analyze_song(embedder: Embedder, song: SongModel, features: np.ndarray, lyrics: str) -> SongAnalysis | None:
+    """The song model's reading of (T, F) front-end ``features`` with ``lyrics``; None where the lyrics hold no
+    words the encoder reads. The song model must have been fitted with ``embedder``'s music model."""
+    assert song.music_model == embedder.version, "a song model replaces its own music model's representation"
+    segments = sentence_encoder().encode_segments(lyrics)
+    if segments.shape[0] == 0:
+        return None
+    h = song.represent(embedder.represent_tracks([features])[0], features, segments)
+    read = embedder.read_representations(h[None])
+    valence, arousal = (round(float(x), 4) for x in read.va.mean[0])
+    return SongAnalysis(read.gaussians, SongFusion(song.version, valence, arousal,
+                                                   rounded({t: p[0] for t, p in read.classes.items()})))
 
 
 def _within(spans: TrackSpans, seconds: float) -> TrackSpans:

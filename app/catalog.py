@@ -172,14 +172,16 @@ def count_tracks(session: Session) -> int:
 
 def add_embedding(session: Session, *, track_id: int, model_version: str, gaussians: Gaussians,
                   va: tuple[float, float, float, float], curve: list[list[float]],
-                  spans: TrackSpans | None = None) -> TrackEmbedding:
+                  spans: TrackSpans | None = None, song: tuple[str, float, float] | None = None) -> TrackEmbedding:
     """Store one track's embedding ((d,) arrays), VA reading and spans for a model version (replacing an older
-    one)."""
+    one); ``song``: the song model's version and fused valence and arousal, where it made the embedding."""
     session.execute(delete(TrackEmbedding).where(TrackEmbedding.track_id == track_id,
                                                  TrackEmbedding.model_version == model_version))
     row = TrackEmbedding(track_id=track_id, model_version=model_version, E=_blob(gaussians.E),
                          mu=_blob(gaussians.mu), logvar=_blob(gaussians.logvar), valence=va[0], arousal=va[1],
                          valence_std=va[2], arousal_std=va[3], va_curve=curve)
+    if song is not None:
+        row.song_model, row.fused_valence, row.fused_arousal = song
     if spans is not None:
         row.span_times = [[round(float(a), 3), round(float(b), 3)] for a, b in zip(spans.starts, spans.ends,
                                                                                     strict=True)]
@@ -234,10 +236,15 @@ def spans_for_version(session: Session, model_version: str, *, chunk: int = 2000
                         Gaussians(*(np.vstack(p) for p in parts)))
 
 
-def tracks_to_embed(session: Session, model_version: str) -> list[Track]:
-    """Tracks without an embedding for ``model_version``, or with one stored before spans existed."""
+def tracks_to_embed(session: Session, model_version: str, song_model: str | None = None) -> list[Track]:
+    """Tracks without an embedding for ``model_version``, with one stored before spans existed, or, where a
+    ``song_model`` (its version) reads lyrics, tracks with lyrics whose embedding another song model made or none."""
     embedded = select(TrackEmbedding.track_id).where(TrackEmbedding.model_version == model_version,
                                                      TrackEmbedding.span_E.is_not(None))
+    if song_model is not None:
+        fused = or_(TrackEmbedding.song_model == song_model, TrackEmbedding.track_id.in_(
+            select(Track.id).where(or_(Track.lyrics.is_(None), Track.lyrics == ""))))
+        embedded = embedded.where(fused)
     return list(session.scalars(select(Track).where(Track.id.not_in(embedded)).order_by(Track.id)))
 
 

@@ -55,24 +55,36 @@ def store_audio(data: bytes, *, data_dir: Path, digest: str) -> str:
     return relative.as_posix()
 
 
-def analyze_bytes(model: Model, data: bytes, *, name: str, spans: bool = False) -> TrackAnalysis:
-    """Decode (in a worker, time-limited) and analyse one audio file (``spans``: as ``analyze_decoded``)."""
-    return analyze_decoded(model.embedder, model.audio.decode(data, name=name), spans=spans)
+def analyze_bytes(model: Model, data: bytes, *, name: str, spans: bool = False, lyrics: str | None = None
+                  ) -> TrackAnalysis:
+    """Decode (in a worker, time-limited) and analyse one audio file (``spans``, ``lyrics``: as
+    ``analyze_decoded``, with the model's song model)."""
+    return analyze_decoded(model.embedder, model.audio.decode(data, name=name), spans=spans, song=model.song_model,
+                           lyrics=lyrics)
 
 
 def embed_track(session: Session, embedder: Embedder, track: Track, analysis: TrackAnalysis) -> None:
-    """Store the track's embedding (and spans: analyse with ``spans=True``) under the model's version; fill in
-    tempo, key, mode and the fingerprint where the track was added before they existed."""
+    """Store the track's embedding (the song model's where it read the lyrics) and spans (analyse with
+    ``spans=True``) under the model's version; fill in tempo, key, mode and the fingerprint where the track was
+    added before they existed."""
     assert analysis.spans is not None, "a catalogue track is analysed with its spans"
     if track.key is None:
         catalog.set_tonality(track, analysis.tonality)
     if track.audio_fingerprint is None and catalog.track_by_fingerprint(session, analysis.fingerprint) is None:
         track.audio_fingerprint = analysis.fingerprint
+    fusion = analysis.song.fusion if analysis.song is not None else None
     catalog.add_embedding(
         session, track_id=track.id, model_version=embedder.version,
-        gaussians=Gaussians(*(part[0] for part in analysis.gaussians)),
+        gaussians=Gaussians(*(part[0] for part in analysis.indexed)),
         va=(analysis.valence, analysis.arousal, analysis.valence_std, analysis.arousal_std), curve=analysis.curve,
-        spans=analysis.spans)
+        spans=analysis.spans, song=(fusion.version, fusion.valence, fusion.arousal) if fusion is not None else None)
+
+
+def reembed(session: Session, model: Model, track: Track, *, data_dir: Path) -> None:
+    """Embed the track again from its stored audio, with its lyrics as they are now (after they changed)."""
+    data = (data_dir / track.audio_path).read_bytes()
+    embed_track(session, model.embedder, track, analyze_bytes(model, data, name=track.title, spans=True,
+                                                              lyrics=track.lyrics))
 
 
 def already_embedded(session: Session, data: bytes, *, model_version: str) -> bool:
@@ -90,24 +102,26 @@ def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes,
     where given, else ``info``'s (by default the file's own tags, ``app.songinfo.read_tags``)."""
     embedder = model.embedder
     digest = content_hash(data)
+    decoded_: list[Decoded] = [] if decoded is None else [decoded]
 
-    def analysis() -> TrackAnalysis:
-        if decoded is None:
-            return analyze_bytes(model, data, name=title or "upload", spans=True)
-        return analyze_decoded(embedder, decoded, spans=True)
+    def analysis(lyrics: str | None) -> TrackAnalysis:
+        if not decoded_:  # decoded once, even where a track with the same audio needs it read with its own lyrics
+            decoded_.append(model.audio.decode(data, name=title or "upload"))
+        return analyze_decoded(embedder, decoded_[0], spans=True, song=model.song_model, lyrics=lyrics)
 
     existing = catalog.track_by_hash(session, digest)
     if existing is not None:
         if catalog.embedding_for(session, existing.id, embedder.version) is None:
-            embed_track(session, embedder, existing, analysis())
+            embed_track(session, embedder, existing, analysis(existing.lyrics))
         return Ingested(existing, False)
-    analysis_ = analysis()
+    song = (info or read_tags(data, name=title or "upload")).overridden_by(title=title, artist=artist)
+    analysis_ = analysis(song.lyrics)
     same_audio = catalog.track_by_fingerprint(session, analysis_.fingerprint)
     if same_audio is not None:
         if catalog.embedding_for(session, same_audio.id, embedder.version) is None:
-            embed_track(session, embedder, same_audio, analysis_)
+            embed_track(session, embedder, same_audio,
+                        analysis_ if same_audio.lyrics == song.lyrics else analysis(same_audio.lyrics))
         return Ingested(same_audio, False)
-    song = (info or read_tags(data, name=title or "upload")).overridden_by(title=title, artist=artist)
     track = catalog.add_track(session, title=(song.title or "untitled")[:MAX_TITLE_CHARS],
                               artist=song.artist[:MAX_TITLE_CHARS], duration_s=analysis_.duration_s,
                               fingerprint=analysis_.fingerprint,

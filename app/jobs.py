@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from app import catalog
-from app.ingest import analyze_bytes, embed_track
+from app.ingest import reembed
 from app.services import Services
 from app.tables import Job, JobState, utcnow
 
@@ -41,10 +41,10 @@ def embed_missing(services: Services, report: Callable[[float, str], None]) -> i
     audio."""
     model = services.require_model()
     with services.sessions() as session:
-        missing = catalog.tracks_to_embed(session, model.embedder.version)
+        song_model = model.song_model.version if model.song_model is not None else None
+        missing = catalog.tracks_to_embed(session, model.embedder.version, song_model)
         for done, track in enumerate(missing, start=1):
-            data = (services.settings.data_dir / track.audio_path).read_bytes()
-            embed_track(session, model.embedder, track, analyze_bytes(model, data, name=track.title, spans=True))
+            reembed(session, model, track, data_dir=services.settings.data_dir)
             if done % COMMIT_EVERY == 0 or done == len(missing):
                 session.commit()
                 report(0.8 * done / len(missing), f"embedded {done}/{len(missing)} tracks")

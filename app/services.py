@@ -35,6 +35,7 @@ from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.errors import MoodspaceError
 from models.inference import Embedder
+from models.song_model import SongModel
 from models.songtext import SongReadings, SongTextModel
 from models.text import sentence_encoder
 
@@ -51,6 +52,7 @@ class Model:
     embedder: Embedder
     audio: AudioWorkers
     song_text: SongTextModel | None = None  # lyrics and title/artist readings, where the settings name a model
+    song_model: SongModel | None = None  # lyrics read with the audio into the embedding (of this music model)
 
     def read_song(self, audio: tuple[float, float], *, title: str, artist: str, lyrics: str | None
                   ) -> SongReadings | None:
@@ -216,18 +218,21 @@ def load_model(settings: Settings, *, embedder: Embedder | None = None, text: bo
     audio = AudioWorkers(embedder.config.frontend, timeout_s=settings.decode_timeout_s,
                          max_seconds=settings.max_audio_seconds, processes=settings.decode_pool_size(batch=batch))
     song_text = load_song_text(settings, embedder) if text else None
-    if text and (embedder.has_text or song_text is not None):
+    song_model = load_song_model(settings, embedder)  # it makes the embedding of a track with lyrics: always
+    if text and (embedder.has_text or song_text is not None or song_model is not None):
         encoder = sentence_encoder()  # loaded now, not on the first story or lyrics
         encoder.keep_recent(TEXT_CACHE)
-        warn_of_other_text_encoders(embedder, song_text, running=encoder.version)
-    return Model(embedder, audio, song_text), ""
+        warn_of_other_text_encoders(embedder, song_text, song_model, running=encoder.version)
+    return Model(embedder, audio, song_text, song_model), ""
 
 
-def warn_of_other_text_encoders(embedder: Embedder, song_text: SongTextModel | None, *, running: str) -> None:
-    """Text heads or song-text readings fitted on a sentence encoder other than the ``running`` one read text
-    wrongly: say so at start."""
+def warn_of_other_text_encoders(embedder: Embedder, song_text: SongTextModel | None,
+                                song_model: SongModel | None = None, *, running: str) -> None:
+    """Text heads, song-text readings or a song model fitted on a sentence encoder other than the ``running`` one
+    read text wrongly: say so at start."""
     fitted = {"the model's text heads": embedder.text_encoder if embedder.has_text else running,
-              "the lyrics and title/artist readings": song_text.text_encoder if song_text else running}
+              "the lyrics and title/artist readings": song_text.text_encoder if song_text else running,
+              "the song model's lyrics": song_model.text_encoder if song_model else running}
     for what, version in fitted.items():
         if version != running:
             log.warning("%s were fitted on sentence encoder %s, not %s: their text readings are off until they "
@@ -248,6 +253,24 @@ def load_song_text(settings: Settings, embedder: Embedder) -> SongTextModel | No
         log.warning("%s was fitted with music model %s, not %s: its lyrics and title/artist readings are given, "
                     "the fused reading stays the audio's", settings.song_text, song_text.audio_model, embedder.version)
     return song_text
+
+
+def load_song_model(settings: Settings, embedder: Embedder) -> SongModel | None:
+    """The song model, or None (logged) where the settings name none, the file is bad, or it was fitted with
+    another music model (its representation lives in that model's space): tracks are then read from the audio
+    alone."""
+    if settings.song_model is None:
+        return None
+    try:
+        song_model = SongModel.load(settings.song_model)
+    except (OSError, ValueError) as error:
+        log.error("no song model: %s: %s", settings.song_model, error)
+        return None
+    if song_model.music_model != embedder.version:
+        log.warning("%s was fitted with music model %s, not %s: lyrics are not read into the embeddings",
+                    settings.song_model, song_model.music_model, embedder.version)
+        return None
+    return song_model
 
 
 # The dependencies run on the event loop (a plain def would cost a thread hop each). get_index may swap to a

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.song_model import SONG_MODEL_PATH
 from models.songtext import SONG_TEXT_PATH
 
 
@@ -22,6 +23,9 @@ class Settings(BaseSettings):
     bundle: str | None = Field(None, description="Model bundle folder; 'default' or unset: the built-in model.")
     song_text: Path | None = Field(SONG_TEXT_PATH, description="Lyrics and title/artist readings (.npz, from "
                                    "`moodspace train-song-text`); default: the built-in one; unset: none.")
+    song_model: Path | None = Field(SONG_MODEL_PATH, description="Song model that reads a track's lyrics with its "
+                                    "audio into the embedding (.pt, from `moodspace train-song-model`); default: "
+                                    "the built-in one; unset: the audio alone.")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin; unset: admin is off.")
     max_upload_mb: float = Field(50.0, gt=0, description="Largest accepted upload.")
     max_audio_seconds: float = Field(900.0, gt=0, description="Longest accepted audio.")

@@ -89,6 +89,11 @@ class TrackEmbedding(Base):
     span_E: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # noqa: N815 (E, as in the paper)
     span_mu: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     span_logvar: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # Where a song model (models.song_model) read the track's lyrics: its version, and the fused VA it read; the
+    # embedding (E, mu, logvar) is then the fused one. None: the audio's alone.
+    song_model: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    fused_valence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fused_arousal: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     track: Mapped[Track] = relationship(back_populates="embeddings")
 

@@ -240,7 +240,7 @@ class RepresentationReplacement(nn.Module):
         return torch.where(self.fusion.voiced(batch)[:, None], fused, h)
 
 
-SongModel = RepresentationCorrection | RepresentationReplacement  # read as ``model(h, batch)``
+RepresentationChange = RepresentationCorrection | RepresentationReplacement  # read as ``model(h, batch)``
 
 
 def zero_linear(dim: int, out: int) -> nn.Linear:

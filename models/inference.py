@@ -116,6 +116,23 @@ class TrackSpans:
     gaussians: Gaussians  # (S, d) each
 
 
+@dataclass(frozen=True)
+class RepresentationReading:
+    """What the music model's heads read from representations: (N, d) embeddings, (N, C_t) class probabilities per
+    taxonomy, and the (N, 2) VA reading."""
+
+    gaussians: Gaussians
+    classes: dict[str, np.ndarray]
+    va: Reading
+
+
+def placement_reading(probabilities: np.ndarray, taxonomy: str) -> Reading:
+    """The expected VA placement of (N, C) class probabilities of ``taxonomy``, and the spread of that mixture."""
+    placement = np.array([CLASS_VA[taxonomy][c] for c in TAXONOMIES[taxonomy]], dtype=np.float64)  # (C, 2)
+    mean = probabilities @ placement
+    return Reading(mean, np.sqrt(np.maximum(probabilities @ placement**2 - mean**2, 0.0)))
+
+
 class Embedder:
     """A loaded bundle, ready to embed queries and catalogue items. Holds the encoded VA grid and vocabulary."""
 
@@ -262,10 +279,26 @@ class Embedder:
 
     def read_classes(self, sequences: list[np.ndarray], taxonomy: str) -> Reading:
         """The expected VA placement of ``taxonomy``'s class probabilities, and the spread of that mixture."""
-        probabilities = self.class_probabilities(sequences)[taxonomy]  # (N, C)
-        placement = np.array([CLASS_VA[taxonomy][c] for c in TAXONOMIES[taxonomy]], dtype=np.float64)  # (C, 2)
-        mean = probabilities @ placement
-        return Reading(mean, np.sqrt(np.maximum(probabilities @ placement**2 - mean**2, 0.0)))
+        return placement_reading(self.class_probabilities(sequences)[taxonomy], taxonomy)
+
+    @torch.inference_mode()
+    def read_representations(self, h: np.ndarray) -> RepresentationReading:
+        """What every head reads from (N, H) shared music representations (a whole clip's, or one a song model
+        put in its place: ``models.song_model``): the music embedding, the class probabilities and the VA
+        reading, as ``read_features`` reads it."""
+        rows = torch.from_numpy(np.asarray(h, dtype=np.float32))
+        music = self.model.music
+        gaussians = music.embed(rows).numpy()
+        classes = {t: torch.softmax(head(rows), dim=1).numpy().astype(np.float64)
+                   for t, head in music.categorical.items()}
+        if self.config.class_reading is not None:
+            reading = placement_reading(classes[self.config.class_reading], self.config.class_reading)
+        elif music.dimensional is not None:
+            mean, logvar = music.dimensional(rows)
+            reading = Reading(mean.numpy().astype(np.float64), np.exp(logvar.numpy().astype(np.float64) / 2))
+        else:
+            reading = self.read_va(gaussians)
+        return RepresentationReading(gaussians, classes, reading)
 
     @torch.inference_mode()
     def read_dimensional(self, sequences: list[np.ndarray]) -> Reading:

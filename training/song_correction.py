@@ -40,7 +40,13 @@ from torch import nn
 from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.encoders import MusicEncoder
-from models.fusion import FusionConfig, Modality, RepresentationCorrection, RepresentationReplacement, SongModel
+from models.fusion import (
+    FusionConfig,
+    Modality,
+    RepresentationChange,
+    RepresentationCorrection,
+    RepresentationReplacement,
+)
 from models.inference import Embedder
 from models.scoring import composite_scores
 from models.taxonomy import CLASS_VA, TAXONOMIES
@@ -142,7 +148,7 @@ def lyrics_probe_sets(sets: list[SongSet], probe: str = "stack") -> list[SongSet
 
 
 @torch.no_grad()
-def probabilities(heads: nn.ModuleDict, data: SongSet, split: str, correction: SongModel | None,
+def probabilities(heads: nn.ModuleDict, data: SongSet, split: str, correction: RepresentationChange | None,
                   *, without: tuple[Modality, ...] = (), batch_size: int = 64) -> np.ndarray:
     """(N, C) the set's head's probabilities for a split, on the corrected representation where a correction is
     given (with ``without`` modalities removed)."""
@@ -158,7 +164,7 @@ def probabilities(heads: nn.ModuleDict, data: SongSet, split: str, correction: S
     return np.concatenate(parts)
 
 
-def evaluate(heads: nn.ModuleDict, data: SongSet, split: str, correction: SongModel | None, *,
+def evaluate(heads: nn.ModuleDict, data: SongSet, split: str, correction: RepresentationChange | None, *,
              without: tuple[Modality, ...] = ()) -> CategoricalMetrics:
     labels = np.array([s.label for s in data.songs[split]])
     return categorical_metrics(data.taxonomy, labels, probabilities(heads, data, split, correction, without=without))
@@ -171,13 +177,13 @@ def anchor_term(fused: torch.Tensor, h: torch.Tensor, scale: float) -> torch.Ten
 
 
 def train_correction(sets: list[SongSet], heads: nn.ModuleDict, config: CorrectionTrainConfig, *,
-                     progress: bool = False) -> SongModel:
+                     progress: bool = False) -> RepresentationChange:
     """One correction (or replacement) over every set, early-stopped on the sum of the sets' val macro-F1."""
     seed_everything(config.seed)
     windows = np.concatenate([s.features for data in sets for s in data.songs["train"]])
     width = sets[0].tracks["train"].shape[1]
-    model: SongModel = (RepresentationReplacement(windows.shape[1], width, config.fusion) if config.replacement
-                        else RepresentationCorrection(windows.shape[1], config.fusion))
+    model: RepresentationChange = (RepresentationReplacement(windows.shape[1], width, config.fusion)
+                                   if config.replacement else RepresentationCorrection(windows.shape[1], config.fusion))
     spread = float(torch.cat([data.tracks["train"] for data in sets]).var(dim=0).sum())
     model.fusion.feature_mean.copy_(torch.from_numpy(windows.mean(axis=0)))
     model.fusion.feature_std.copy_(torch.from_numpy(np.maximum(windows.std(axis=0), 1e-6)))
@@ -213,7 +219,7 @@ SPACE_TEMPERATURE = 0.05  # only the AUCs of the shared-space rows depend on it;
 
 
 @torch.no_grad()
-def space_probabilities(embedder: Embedder, data: SongSet, split: str, correction: SongModel | None, *,
+def space_probabilities(embedder: Embedder, data: SongSet, split: str, correction: RepresentationChange | None, *,
                         batch_size: int = 64) -> np.ndarray:
     """(N, C) the set's classes read in the shared space: the softmax over the composite scores (model's lam, at
     temperature ``SPACE_TEMPERATURE``) of each class's VA placement, as an emotion query, against the song's
@@ -231,7 +237,7 @@ def space_probabilities(embedder: Embedder, data: SongSet, split: str, correctio
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def space_evaluation(embedder: Embedder, data: SongSet, split: str, correction: SongModel | None) -> dict:
+def space_evaluation(embedder: Embedder, data: SongSet, split: str, correction: RepresentationChange | None) -> dict:
     labels = np.array([s.label for s in data.songs[split]])
     return categorical_metrics(data.taxonomy, labels,
                                space_probabilities(embedder, data, split, correction)).to_dict()

@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app import catalog
 from app.db import SessionDep
 from app.errors import AdminDisabledError, AuthError, NotFoundError, SongInfoError
-from app.ingest import ingest_audio
+from app.ingest import ingest_audio, reembed
 from app.jobs import submit_reindex
 from app.routers.schemas import LYRICS, AddedTrack, ErrorOut, JobOut, LyricsIn, TrackOut
 from app.routers.tracks import TrackId, full_track_out
@@ -78,12 +78,19 @@ def add_track(
 
 
 @router.put("/tracks/{track_id}/lyrics", response_model=TrackOut, summary="Set or replace a track's lyrics")
-def setrequest_lyrics(track_id: TrackId, body: LyricsIn, session: SessionDep, model: ModelDep) -> TrackOut:
-    """Replaces the track's lyrics (LRC time stamps are removed); an empty text removes them."""
+def setrequest_lyrics(track_id: TrackId, body: LyricsIn, session: SessionDep, model: ModelDep,
+                      settings: SettingsDep) -> TrackOut:
+    """Replaces the track's lyrics (LRC time stamps are removed); an empty text removes them. Where the service
+    has a song model, the track's embedding is computed again with the new lyrics (the index holds it after the
+    next reindex)."""
     track = catalog.get_track(session, track_id)
     if track is None:
         raise NotFoundError(f"no track with id {track_id}")
-    track.lyrics = request_lyrics(body.lyrics)
+    lyrics = request_lyrics(body.lyrics)
+    changed = lyrics != track.lyrics
+    track.lyrics = lyrics
+    if changed and model.song_model is not None:
+        reembed(session, model, track, data_dir=settings.data_dir)
     session.commit()
     return full_track_out(track, catalog.embedding_for(session, track.id, model.embedder.version), model)
 

@@ -39,7 +39,7 @@ def music_to_emotion(
     song_title, song_artist = request_text(title, field="title"), request_text(artist, field="artist")
     song_lyrics = request_lyrics(lyrics)
     data = read_upload(file, limit=settings.max_upload_bytes)
-    analysis = analyze_bytes(model, data, name=file.filename or "upload")
+    analysis = analyze_bytes(model, data, name=file.filename or "upload", lyrics=song_lyrics)
     embedder = model.embedder
     lam = embedder.query_lam(lam)
     emotions = rank_emotions(embedder, analysis.windows, lam=lam, k=k)
@@ -53,5 +53,5 @@ def music_to_emotion(
         key=PITCHES[tonality.key.tonic], mode=tonality.key.mode, key_strength=round(tonality.key.strength, 4), lam=lam,
         model_version=embedder.version,
         readings=song_readings(model, (analysis.valence, analysis.arousal), title=song_title, artist=song_artist,
-                               lyrics=song_lyrics),
+                               lyrics=song_lyrics, song=analysis.song.fusion if analysis.song else None),
     )

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from app.analysis import SongFusion
 from app.catalog import TrackFilters
 from app.search import TrackResult
 from app.tables import MAX_GENRE_CHARS, MAX_TITLE_CHARS, JobState
@@ -175,19 +176,31 @@ class Reading(BaseModel):
 class SongReadingsOut(BaseModel):
     """What each part of the song says, so a user sees why: the audio (the overall ``valence``/``arousal``), the
     lyrics and the title/artist (the sentence encoder's reading, calibrated onto the VA plane on real recordings),
-    and the fused reading: the audio's plus a fitted weight times each text reading given. A part not sent is
-    null; without text the fused reading is the audio's."""
+    and the fused reading. Where the service's song model read the lyrics with the audio (``fused_by`` "song
+    model"), the fused reading is what the music model's heads read from the song model's representation of the
+    track, the one the index holds for it; otherwise ("readings") it is the audio's plus a fitted weight times
+    each text reading given. A part not sent is null; without text the fused reading is the audio's."""
 
     audio: Reading
     lyrics: Reading | None = Field(description="From the lyrics alone; null without lyrics.")
     context: Reading | None = Field(description="From the title and artist alone; null without either.")
     fused: Reading = Field(description="Audio and text together.")
+    fused_by: Literal["song model", "readings"] = Field(description="What made the fused reading (see above).")
+    fused_classes: dict[str, dict[str, float]] | None = Field(
+        None, description="The song model's class probabilities per taxonomy (as ``classes``, of the whole clip); "
+        "null where it did not read the lyrics, and in a catalogue track's view.")
     model_version: str = Field(description="Version of the lyrics and title/artist readings.")
+    song_model: str | None = Field(None, description="Version of the song model that read the lyrics with the "
+                                   "audio; null where none did.")
 
     @classmethod
-    def of(cls, readings: SongReadings, version: str) -> SongReadingsOut:
+    def of(cls, readings: SongReadings, version: str, song: SongFusion | None = None) -> SongReadingsOut:
         parts = {k: Reading(**v.__dict__) if v else None for k, v in readings.__dict__.items()}
-        return cls(**parts, model_version=version)
+        if song is None:
+            return cls(**parts, fused_by="readings", model_version=version)
+        parts["fused"] = Reading(valence=song.valence, arousal=song.arousal)
+        return cls(**parts, fused_by="song model", fused_classes=song.classes or None, model_version=version,
+                   song_model=song.version)
 
 
 class MusicToEmotionResponse(BaseModel):

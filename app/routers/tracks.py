@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from app import catalog
+from app.analysis import SongFusion
 from app.db import SessionDep
 from app.errors import NotFoundError
 from app.routers.schemas import MAX_ID, CurvePoint, ErrorOut, SongReadingsOut, TrackOut, TrackPage
@@ -33,13 +34,21 @@ def track_out(track: Track, reading: TrackEmbedding | None, *, with_curve: bool 
                     curve=curve, readings=readings)
 
 
-def song_readings(model: Model, audio: tuple[float, float], *, title: str, artist: str, lyrics: str | None
-                  ) -> SongReadingsOut | None:
-    """The audio, lyrics, title/artist and fused readings (``models.songtext``), or None without that model."""
+def song_readings(model: Model, audio: tuple[float, float], *, title: str, artist: str, lyrics: str | None,
+                  song: SongFusion | None = None) -> SongReadingsOut | None:
+    """The audio, lyrics, title/artist and fused readings (``models.songtext``; the fused one ``song``'s where
+    the song model read the lyrics), or None without the song-text model."""
     readings = model.read_song(audio, title=title, artist=artist, lyrics=lyrics)
     if readings is None or model.song_text is None:
         return None
-    return SongReadingsOut.of(readings, model.song_text.version)
+    return SongReadingsOut.of(readings, model.song_text.version, song)
+
+
+def stored_fusion(reading: TrackEmbedding) -> SongFusion | None:
+    """The song model's fused reading a stored embedding holds, if a song model made it."""
+    if reading.song_model is None or reading.fused_valence is None or reading.fused_arousal is None:
+        return None
+    return SongFusion(reading.song_model, reading.fused_valence, reading.fused_arousal, {})
 
 
 def full_track_out(track: Track, reading: TrackEmbedding | None, model: Model | None) -> TrackOut:
@@ -48,7 +57,7 @@ def full_track_out(track: Track, reading: TrackEmbedding | None, model: Model | 
     readings = None
     if model is not None and reading is not None:
         readings = song_readings(model, (reading.valence, reading.arousal), title=track.title, artist=track.artist,
-                                 lyrics=track.lyrics)
+                                 lyrics=track.lyrics, song=stored_fusion(reading))
     return track_out(track, reading, with_curve=True, readings=readings)
 
 

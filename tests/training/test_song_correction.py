@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.fusion import FusionConfig, RepresentationReplacement, SongModel
+from models.fusion import FusionConfig, RepresentationChange, RepresentationReplacement
 from training.fusion_experiment import Song, inputs
 from training.lyrics_reader import READING_WIDTH
 from training.song_correction import (
@@ -110,7 +110,7 @@ def test_an_own_probe_needs_exactly_one_set_with_lyrics():
         lyrics_probe_sets([_silent(voiced, "4q", "quadrant")])
 
 
-def _replacement(data: SongSet, anchor: float) -> tuple[SongModel, nn.ModuleDict]:
+def _replacement(data: SongSet, anchor: float) -> tuple[RepresentationChange, nn.ModuleDict]:
     torch.manual_seed(0)
     heads = nn.ModuleDict({"mirex_cluster": nn.Linear(WIDTH, 5)}).requires_grad_(False)
     config = CorrectionTrainConfig(epochs=20, patience=20, batch_size=25, replacement=True, anchor=anchor,
@@ -118,7 +118,7 @@ def _replacement(data: SongSet, anchor: float) -> tuple[SongModel, nn.ModuleDict
     return train_correction([data], heads, config), heads
 
 
-def _distance(model: SongModel, data: SongSet) -> float:
+def _distance(model: RepresentationChange, data: SongSet) -> float:
     model.eval()
     with torch.no_grad():
         h = data.tracks["test"]

@@ -1,0 +1,169 @@
+"""``moodspace train-song-model``: the song model the service ships beside the default (``models.song_model``).
+
+One ``RepresentationReplacement`` of the music model's representation, the variant docs/experiments.md chose on
+validation among those a bundle can ship (stop 39: audio + lyrics, the word-free lyrics reading, anchor 0.3):
+
+1. the lyrics reader without word probes (``lyrics_reader.fit_reader(words=False)``), fitted on the lyrics sets'
+   train splits, and the categorical set's own vector probe (``FoldsLogistic``) on its train songs' lyrics;
+2. the replacement trained as ``song_correction.train_correction`` trains it (the train songs' own-probe column
+   read out of fold by artist), through the music model's frozen categorical heads, early-stopped on the sets'
+   val macro-F1;
+3. the saved file loaded back and measured through ``SongModel.represent`` (the service's path) on val and test,
+   beside the music model alone: head macro-F1 and the shared-space reading, per set.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from models.bundle import load_bundle
+from models.default import resolve_bundle
+from models.fusion import FusionConfig
+from models.inference import Embedder
+from models.scoring import Gaussians, composite_scores
+from models.song_model import SONG_MODEL_PATH, LinearProbe, LyricsReading, SongModel
+from models.taxonomy import CLASS_VA, TAXONOMIES
+from models.text import sentence_encoder
+from training.classify import FoldsLogistic, categorical_metrics
+from training.fusion_experiment import SPLITS, Song
+from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_reader
+from training.song_correction import (
+    SPACE_TEMPERATURE,
+    CorrectionTrainConfig,
+    SongSet,
+    heads_of,
+    load_sets,
+    lyrics_probe_sets,
+    train_correction,
+    voiced_set,
+)
+
+EVALUATED = ("val", "test")
+
+
+@dataclass(frozen=True)
+class SongModelConfig:
+    anchor: float = 0.3  # the replacement's pull towards the music model's own representation
+    seed: int = 0
+
+
+def fusion_config(classes: int) -> FusionConfig:
+    """Audio and lyrics (no title/artist), with the lyrics reading and the own probe over ``classes`` as a token."""
+    return FusionConfig(modalities=("audio", "lyrics"), lyrics_reading=READING_WIDTH + classes)
+
+
+def probe_of(model: LogisticRegression, *, classes: int, mean: np.ndarray | None = None,
+             std: np.ndarray | None = None) -> LinearProbe:
+    """A fitted multinomial logistic regression as numbers; it must have seen every class."""
+    if list(model.classes_) != list(range(classes)):
+        raise ValueError(f"the probe saw classes {list(model.classes_)}, not all {classes}")
+    width = model.coef_.shape[1]
+    return LinearProbe(np.zeros(width) if mean is None else mean, np.ones(width) if std is None else std,
+                       model.coef_.copy(), model.intercept_.copy())
+
+
+def lyrics_reading(reader: LyricsReader, own: FoldsLogistic) -> LyricsReading:
+    """The word-free ``reader`` (one base probe: the segment vectors') and the set's own probe, as numbers."""
+    if len(reader.quadrants.bases) != 1:
+        raise ValueError("a shipped lyrics reading reads vectors only: fit_reader(words=False)")
+    quadrants = reader.quadrants.classes
+    return LyricsReading(probe_of(reader.quadrants.bases[0], classes=quadrants),
+                         probe_of(reader.quadrants.top, classes=quadrants), reader.va,
+                         probe_of(own.model, classes=own.classes, mean=own.mean, std=own.std))
+
+
+def own_probe(data: SongSet) -> FoldsLogistic:
+    """The set's own probe of its classes on its train songs' mean lyrics vectors (as ``with_own_probe`` fits it)."""
+    voiced = [s for s in data.songs["train"] if s.lyrics.shape[0]]
+    return FoldsLogistic.fit(np.stack([s.lyrics.mean(axis=0) for s in voiced]), np.array([s.label for s in voiced]),
+                             [s.artist for s in voiced], classes=len(TAXONOMIES[data.taxonomy]))
+
+
+def represented(song_model: SongModel | None, data: SongSet, split: str) -> np.ndarray:
+    """(N, H): the split's representations, through the song model where one is given."""
+    tracks = data.tracks[split].numpy()
+    if song_model is None:
+        return tracks
+    return np.stack([song_model.represent(h, s.features, s.lyrics)
+                     for h, s in zip(tracks, data.songs[split], strict=True)])
+
+
+def space_probabilities(embedder: Embedder, gaussians: Gaussians, taxonomy: str) -> np.ndarray:
+    """(N, C): the classes read in the shared space (as ``song_correction.space_probabilities``)."""
+    classes = embedder.embed_points(np.array([CLASS_VA[taxonomy][c] for c in TAXONOMIES[taxonomy]]))
+    scores = composite_scores(gaussians, classes, lam=embedder.config.score_lam).score / SPACE_TEMPERATURE
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def measure(embedder: Embedder, song_model: SongModel | None, sets: list[SongSet]) -> dict:
+    """set -> split -> {"head": metrics, "shared space": metrics}, on val and test."""
+    out: dict = {}
+    for data in sets:
+        for split in EVALUATED:
+            labels = np.array([s.label for s in data.songs[split]])
+            read = embedder.read_representations(represented(song_model, data, split))
+            out.setdefault(data.name, {})[split] = {
+                "head": categorical_metrics(data.taxonomy, labels, read.classes[data.taxonomy]).to_dict(),
+                "shared space": categorical_metrics(
+                    data.taxonomy, labels, space_probabilities(embedder, read.gaussians, data.taxonomy)).to_dict()}
+    return out
+
+
+def train_song_model(manifests: list[Path], *, lyrics_sets: Path, out: Path = SONG_MODEL_PATH,
+                     music: Path | None = None, config: SongModelConfig | None = None, workers: int | None = None,
+                     report: Path | None = None) -> dict:
+    """Train, save to ``out`` and measure the song model of ``music`` (the default bundle if None) on the
+    categorical ``manifests`` (one of them with lyrics); ``lyrics_sets``: the folder holding moodylyrics4q/ and
+    muse_lyrics/. Returns (and writes to ``report``, a folder) the measurement."""
+    config = config or SongModelConfig()
+    embedder = Embedder.from_bundle(load_bundle(resolve_bundle(music)))
+    reader = fit_reader(lyrics_sets, words=False)
+    sets = load_sets(manifests, embedder, reader=reader, windows=False, workers=workers)
+    voiced = voiced_set(sets)
+    probe = own_probe(voiced)
+    train = CorrectionTrainConfig(seed=config.seed, replacement=True, anchor=config.anchor,
+                                  fusion=fusion_config(len(TAXONOMIES[voiced.taxonomy])))
+    replacement = train_correction(lyrics_probe_sets(sets, "vectors"), heads_of(embedder.model.music), train,
+                                   progress=True)
+    n_features = sets[0].songs["train"][0].features.shape[1]
+    version = SongModel(replacement, lyrics_reading(reader, probe), n_features, embedder.version,  # type: ignore[arg-type]
+                        sentence_encoder().version).save(out)  # the encoder that read every lyrics vector here
+    shipped = SongModel.load(out)
+    result = {"version": version, "music_model": embedder.version, "anchor": config.anchor, "seed": config.seed,
+              "own_probe": {"C": probe.c, "folds_accuracy": probe.folds_accuracy},
+              "counts": counts(sets), "music model alone": measure(embedder, None, sets),
+              "song model": measure(embedder, shipped, sets)}
+    if report is not None:
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "song_model.json").write_text(json.dumps(result, indent=2))
+        (report / "song_model.md").write_text(markdown(result))
+    return result
+
+
+def counts(sets: list[SongSet]) -> dict:
+    return {data.name: {s: {"songs": len(data.songs[s]), "with_lyrics": sum(_voiced(x) for x in data.songs[s])}
+                        for s in SPLITS} for data in sets}
+
+
+def _voiced(song: Song) -> bool:
+    return song.lyrics.shape[0] > 0
+
+
+def markdown(result: dict) -> str:
+    lines = [f"Song model {result['version']} of {result['music_model']} (anchor {result['anchor']:g}, seed "
+             f"{result['seed']}): macro-F1 / accuracy, head and shared space", "",
+             "| model | set | split | head macro-F1 | head accuracy | space macro-F1 | space accuracy |",
+             "|---|---|---|---|---|---|---|"]
+    for model in ("music model alone", "song model"):
+        for name, splits in result[model].items():
+            for split, parts in splits.items():
+                head, space = parts["head"], parts["shared space"]
+                lines.append(f"| {model} | {name} | {split} | {head['macro_f1']:.3f} | {head['accuracy']:.3f} | "
+                             f"{space['macro_f1']:.3f} | {space['accuracy']:.3f} |")
+    return "\n".join(lines) + "\n"
