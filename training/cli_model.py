@@ -539,10 +539,11 @@ def retrain_default(
     if not shared.is_dir():
         typer.echo(f"{shared} not found: training on the built-in corpus alone")
     song_text = SONG_TEXT_PATH if out is None else out.with_name(f"{out.name}-song_text.npz")
+    song_model = SONG_MODEL_PATH if out is None else out.with_name(f"{out.name}-song_model.pt")
     bundle = run_retrain_default(shared=shared if shared.is_dir() else None, work=work, card=card,
                                  frontend=frontend, dimensional=dimensional, out=out or DEFAULT_BUNDLE,
                                  train_config=replace(TRAIN, seed=seed, crop_frames=crop_frames), song_text=song_text,
-                                 augment=augment, distil=distil,
+                                 augment=augment, distil=distil, song_model=song_model,
                                  music_from=DEFAULT_BUNDLE if keep_music else None)
     typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")
 

@@ -25,6 +25,7 @@ from models.bundle import Bundle, load_bundle, save_bundle
 from models.config import FrontEndName, ModelConfig, TextConfig
 from models.default import DEFAULT_BUNDLE
 from models.frontend import frontend_config
+from models.song_model import SONG_MODEL_PATH
 from models.songtext import SONG_TEXT_PATH
 from training.corpus.generate import synth_corpus
 from training.corpus.midi import Renderer
@@ -34,6 +35,7 @@ from training.model_card import write_model_card
 from training.real_audio import eval_real_audio, probe_baseline
 from training.run import eval_bundle, train_bundle
 from training.run_text import eval_text, train_text
+from training.song_model import SONG_MODEL_LYRICS, SONG_MODEL_SETS, train_song_model
 from training.song_text import SONG_TEXT_SETS, train_song_text
 from training.teachers import teacher_logits
 from training.text import TextTrainConfig, without_text_heads
@@ -184,9 +186,11 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
                     synth_size: dict[str, float] = SYNTH, train_config: TrainConfig | None = None,
                     frontend: FrontEndName = DEFAULT_FRONTEND, dimensional: bool = False,
                     song_text: Path | None = SONG_TEXT_PATH, augment: bool = False,
-                    distil: bool = DISTIL, music_from: Path | None = None) -> Bundle:
+                    distil: bool = DISTIL, music_from: Path | None = None,
+                    song_model: Path | None = SONG_MODEL_PATH) -> Bundle:
     """Train, evaluate and install the default bundle; write its model card; refit the lyrics and title/artist
-    readings on the new audio reading (``song_text``, where the shared folder has ``SONG_TEXT_SETS``).
+    readings on the new audio reading (``song_text``, where the shared folder has ``SONG_TEXT_SETS``) and the
+    song model on the new music model (``song_model``, where it has ``SONG_MODEL_SETS``).
     ``augment`` adds the MIDI sets' train pieces with a random production each (``prepare``); ``distil`` trains a
     teacher per categorical data set first and teaches the categorical heads with its soft targets too.
     ``music_from`` gives a bundle whose music and emotion encoders are kept instead of trained (after a new text
@@ -214,6 +218,9 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
             (shared / name).is_dir() for name in SONG_TEXT_SETS):
         report = train_song_text(datasets=shared, manifests=sources.real, bundle=out, out=song_text)
         (work / "song_text.json").write_text(json.dumps(report, indent=2))
+    if song_model is not None and shared is not None and SONG_MODEL_LYRICS in {m.stem for m in sources.real} and all(
+            (shared / name).is_dir() for name in SONG_MODEL_SETS):
+        train_song_model(sources.real, lyrics_sets=shared, out=song_model, music=out, report=work / "song_model")
     if card is not None:
         write_model_card(card, load_bundle(out))
     return load_bundle(out)

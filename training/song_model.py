@@ -44,6 +44,8 @@ from training.song_correction import (
 )
 
 EVALUATED = ("val", "test")
+SONG_MODEL_SETS = ("moodylyrics4q", "muse_lyrics")  # the lyrics sets its reading is fitted on
+SONG_MODEL_LYRICS = "mirex_mm"  # the categorical set whose songs have lyrics
 
 
 @dataclass(frozen=True)

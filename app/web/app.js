@@ -291,13 +291,15 @@ function setupAnalysis() {
 }
 
 // One row per part of the song the service read: the sound, the lyrics and the title/artist if given, and the
-// fused reading of them all.
+// fused reading of them all (the song model's, where it read the lyrics with the sound).
 const READING_NAMES = {audio: "Sound", lyrics: "Lyrics", context: "Title and artist", fused: "All together"};
+const SONG_MODEL_NAME = "Sound and lyrics together (song model)";
 
 function showReadings(readings) {
   const body = $("m2e-readings").tBodies[0];
   if (!readings) { body.replaceChildren(); return; }
-  body.replaceChildren(...Object.entries(READING_NAMES).filter(([key]) => readings[key]).map(([key, name]) => {
+  const names = {...READING_NAMES, ...(readings.fused_by === "song model" ? {fused: SONG_MODEL_NAME} : {})};
+  body.replaceChildren(...Object.entries(names).filter(([key]) => readings[key]).map(([key, name]) => {
     const row = document.createElement("tr");
     row.dataset.reading = key;
     for (const text of [name, fmt(readings[key].valence), fmt(readings[key].arousal)]) {

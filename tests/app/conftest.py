@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import sqlalchemy as sa
@@ -23,9 +24,14 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from models.bundle import save_bundle
+from models.bundle import load_bundle, save_bundle
 from models.config import EncoderConfig, ModelConfig
 from models.encoders import CrossModalModel
+from models.fusion import FusionConfig, RepresentationReplacement
+from models.inference import Embedder
+from models.song_model import SongModel
+from models.text import shipped_version
+from tests.models.test_song_model import tiny_song_model
 from training.corpus.generate import synth_clip
 from training.corpus.synth import SR
 
@@ -40,6 +46,21 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = ModelConfig(music=EncoderConfig(kind="bigru", hidden=8, layers=(16,)),
                          emotion=EncoderConfig(kind="bigru", hidden=8, layers=(16,)), d=4)
     return save_bundle(CrossModalModel(config).eval(), tmp_path_factory.mktemp("bundle") / "tiny").path  # type: ignore
+
+
+def song_model_for(bundle_dir: Path, path: Path, seed: int = 0) -> SongModel:
+    """A random song model for the tests' tiny music model (its quality does not matter here)."""
+    embedder = Embedder.from_bundle(load_bundle(bundle_dir))
+    features = embedder.frontend(np.zeros(22050, np.float32))
+    width = embedder.represent_tracks([features])[0].shape[0]
+    shape = tiny_song_model(seed)
+    torch.manual_seed(seed)
+    config = FusionConfig(dim=16, heads=8, dropout=0.0, modalities=("audio", "lyrics"),
+                          lyrics_reading=shape.reading.width)
+    song = SongModel(RepresentationReplacement(features.shape[1], width, config), shape.reading, features.shape[1],
+                     embedder.version, shipped_version())
+    song.save(path)
+    return song
 
 
 @pytest.fixture(scope="session")

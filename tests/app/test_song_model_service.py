@@ -5,41 +5,23 @@ import logging
 
 import numpy as np
 import pytest
-import torch
 from fastapi.testclient import TestClient
 
 from app import catalog
 from app.main import create_app
 from app.services import load_song_model
 from models.bundle import load_bundle
-from models.fusion import FusionConfig, RepresentationReplacement
 from models.inference import Embedder
-from models.song_model import SongModel
-from models.text import sentence_encoder, shipped_version
-from tests.app.conftest import AUTH, add, make_settings, reindex
+from models.text import sentence_encoder
+from tests.app.conftest import AUTH, add, make_settings, reindex, song_model_for
 from tests.models.test_song_model import tiny_song_model
 
 LYRICS = "Morning light across the kitchen floor\nwe laugh and dance like never before"
 
 
-def _song_model_for(bundle_dir, path, seed: int = 0) -> SongModel:
-    """A random song model for the tests' tiny music model (its quality does not matter here)."""
-    embedder = Embedder.from_bundle(load_bundle(bundle_dir))
-    features = embedder.frontend(np.zeros(22050, np.float32))
-    width = embedder.represent_tracks([features])[0].shape[0]
-    shape = tiny_song_model(seed)
-    torch.manual_seed(seed)
-    config = FusionConfig(dim=16, heads=8, dropout=0.0, modalities=("audio", "lyrics"),
-                          lyrics_reading=shape.reading.width)
-    song = SongModel(RepresentationReplacement(features.shape[1], width, config), shape.reading, features.shape[1],
-                     embedder.version, shipped_version())
-    song.save(path)
-    return song
-
-
 @pytest.fixture
 def song_client(tmp_path, bundle_dir):
-    song = _song_model_for(bundle_dir, tmp_path / "song.pt")
+    song = song_model_for(bundle_dir, tmp_path / "song.pt")
     with TestClient(create_app(make_settings(tmp_path, bundle_dir, song_model=tmp_path / "song.pt"))) as client:
         assert client.app.state.services.model.song_model.version == song.version
         yield client
@@ -105,7 +87,7 @@ def test_tracks_with_lyrics_are_embedded_again_by_a_new_song_model_at_the_next_r
         plain = add(client, wavs[3], "Plain")["track"]["id"]
         assert _stored(client, sung).song_model is None
         plain_row = _stored(client, plain)
-    song = _song_model_for(bundle_dir, tmp_path / "song.pt")
+    song = song_model_for(bundle_dir, tmp_path / "song.pt")
     with TestClient(create_app(make_settings(tmp_path, bundle_dir, song_model=tmp_path / "song.pt"))) as client:
         services = client.app.state.services
         with services.sessions() as session:

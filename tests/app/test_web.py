@@ -16,7 +16,7 @@ import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app.main import create_app
-from tests.app.conftest import AUTH, make_settings
+from tests.app.conftest import AUTH, make_settings, song_model_for
 from tests.app.test_text import STORY
 
 CHROMIUM = os.environ.get("MOODSPACE_CHROMIUM", "/usr/bin/chromium")
@@ -28,7 +28,9 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, story_bundle_dir: Path, wavs: list[bytes]) -> Iterator[str]:
     """The app with six tracks, served on a free loopback port."""
-    settings = make_settings(tmp_path_factory.mktemp("web"), story_bundle_dir)
+    folder = tmp_path_factory.mktemp("web")
+    song_model_for(story_bundle_dir, folder / "song.pt")
+    settings = make_settings(folder, story_bundle_dir, song_model=folder / "song.pt")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -139,6 +141,7 @@ def test_upload_a_clip_and_see_its_emotions(page: Page, tmp_path: Path, wavs: li
     expect(page.locator("#m2e-summary")).to_contain_text("my clip.wav: 3.0 s; valence")
     assert page.locator("#m2e-plane ellipse.spread").count() == 1
     expect(page.locator("#m2e-readings tbody tr")).to_have_count(2)  # the sound, and all together
+    expect(page.locator("#m2e-readings tbody tr").nth(1).locator("td").first).to_have_text("All together")
     shot(page, "music-to-emotion")
 
 
@@ -154,6 +157,7 @@ def test_title_and_lyrics_add_their_own_readings(page: Page, tmp_path: Path, wav
     expect(rows).to_have_count(4)
     expect(rows.nth(1)).to_contain_text("Lyrics")
     expect(rows.nth(2)).to_contain_text("Title and artist")
+    expect(rows.nth(3)).to_contain_text("Sound and lyrics together (song model)")
 
 
 def test_story_gives_a_cue_list(page: Page):
