@@ -9,7 +9,9 @@ before the front end tells glibc to keep freed memory (models.musicnn.keep_freed
 "musicnn-msd, every filter" computes every filter the original way (before models.musicnn_living); "embed" is
 the music encoder on a whole clip; "analyse" is what /v1/music-to-emotion does after decoding: features, whole-clip
 embedding, VA reading, windowed VA curve, ranked emotions; "song text" the lyrics and title/artist readings
-(``models.songtext``) of made-up lyrics of about 250 words. The clip defaults to a generated 30 s clip.
+(``models.songtext``) of made-up lyrics of about 250 words, "song model" the song model's reading of the clip
+with them (``models.song_model``: the lyrics segments encoded, the fusion network, the heads), and "m2e end to end +
+lyrics" all of these. The clip defaults to a generated 30 s clip.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from app.analysis import analyze_audio, rank_emotions
+from app.analysis import analyze_audio, analyze_song, rank_emotions
 from models.bundle import load_bundle
 from models.config import FrontEndName
 from models.default import resolve_bundle
@@ -40,6 +42,7 @@ from models.frontend import frontend_config, load_audio, make_frontend
 from models.harmony import tonality
 from models.inference import Embedder
 from models.musicnn import MusicnnFrontEnd
+from models.song_model import SONG_MODEL_PATH, SongModel
 from models.songtext import SONG_TEXT_PATH, SongTextModel
 from models.student import WEIGHTS as STUDENT_WEIGHTS
 from models.text import sentence_encoder
@@ -108,6 +111,12 @@ def main() -> None:
 
         stages["song text (lyrics, title)"] = read_song
         stages["m2e end to end + lyrics"] = lambda: (stages["m2e end to end"](), read_song())
+    if SONG_MODEL_PATH.is_file() and (song := SongModel.load(SONG_MODEL_PATH)).music_model == embedder.version:
+        stages["song model (lyrics)"] = partial(analyze_song, embedder, song, features, BENCH_LYRICS)
+        if "song text (lyrics, title)" in stages:
+            stages["m2e end to end + lyrics"] = lambda: (stages["m2e end to end"](),
+                                                         stages["song text (lyrics, title)"](),
+                                                         stages["song model (lyrics)"]())
     stages["tempo, key, mode"] = partial(tonality, y, sr)
     frontends: tuple[FrontEndName, ...] = ("logmel", "musicnn-msd", "musicnn-msd-tags")
     for name in (*frontends, *(("student-msd-tags",) if STUDENT_WEIGHTS.is_file() else ())):

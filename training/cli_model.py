@@ -380,7 +380,7 @@ def train_song_model(
                                                "(default: the shipped default).")] = None,
     out: Annotated[Path, typer.Option(help="Song model to write (.pt).")] = SONG_MODEL_PATH,
     anchor: Annotated[float, typer.Option(min=0, help="Pull towards the music model's own representation.")] = 0.3,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    seeds: Annotated[int, typer.Option(min=1, help="Trainings (seeds 0, 1, ...); the best on val ships.")] = 5,
     report: Annotated[Path | None, typer.Option(help="Folder for song_model.json and song_model.md.")] = None,
     workers: Workers = None,
 ) -> None:
@@ -390,7 +390,7 @@ def train_song_model(
     from training.song_model import train_song_model as run_song_model
 
     result = run_song_model(data, lyrics_sets=lyrics_sets, out=out, music=music, workers=workers, report=report,
-                            config=SongModelConfig(anchor=anchor, seed=seed))
+                            config=SongModelConfig(anchor=anchor, seeds=seeds))
     typer.echo(markdown(result) + f"\n{result['version']}: {out}")
 
 
