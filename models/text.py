@@ -34,6 +34,7 @@ MINILM_DIM = TEXT_DIM
 MAX_TOKENS = 256
 MAX_LYRICS_CHARS = 20_000  # a long song's lyrics are 5,000: the catalogue's limit and the training sets'
 SEGMENT_TOKENS = 128  # lyrics are cut into segments of at most this many tokens (Zhao et al.)
+SEGMENT_MEMO = 4  # lyrics whose segments a service remembers (``SentenceEncoder.keep_recent``)
 
 
 def minilm_path() -> Path:
@@ -139,13 +140,15 @@ class SentenceEncoder:
             parameter.requires_grad_(False)
         self._cache: OrderedDict[str, np.ndarray] | None = None  # text -> vector, most recent last
         self._cache_size = 0
+        self._segments: OrderedDict[tuple[str, int], np.ndarray] | None = None  # (lyrics, width) -> segments
         self._cache_lock = threading.Lock()
 
     def keep_recent(self, size: int) -> None:
         """Remember the vectors of the last ``size`` distinct texts (the service: a story sent again, or a
-        sentence many stories share, is not encoded again); training leaves it off."""
+        sentence many stories share, is not encoded again), and the segments of the last ``SEGMENT_MEMO`` lyrics
+        (an upload's lyrics are read by the song-text readings and by the song model); training leaves it off."""
         with self._cache_lock:
-            self._cache, self._cache_size = OrderedDict(), size
+            self._cache, self._cache_size, self._segments = OrderedDict(), size, OrderedDict()
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """(N, 384) unit vectors; with ``keep_recent``, the texts seen lately are not encoded again."""
@@ -177,11 +180,28 @@ class SentenceEncoder:
         return np.concatenate(out) if out else np.zeros((0, MINILM_DIM), dtype=np.float32)
 
 
-    @torch.no_grad()
     def encode_segments(self, text: str, *, max_tokens: int = SEGMENT_TOKENS) -> np.ndarray:
         """A long text (lyrics) as (S, 384) unit vectors, one per consecutive segment of at most ``max_tokens``
         tokens, special tokens included (as Zhao et al. cut lyrics for their 128-token encoder); (0, 384) for a
-        text with no tokens. Segments are encoded from their token ids, so nothing is lost to re-tokenising."""
+        text with no tokens. Segments are encoded from their token ids, so nothing is lost to re-tokenising. With
+        ``keep_recent``, the last ``SEGMENT_MEMO`` texts' segments are remembered (read-only arrays)."""
+        if self._segments is None:
+            return self._encode_segments(text, max_tokens)
+        key = (text, max_tokens)
+        with self._cache_lock:
+            if key in self._segments:
+                self._segments.move_to_end(key)
+                return self._segments[key]
+        segments = self._encode_segments(text, max_tokens)
+        segments.setflags(write=False)
+        with self._cache_lock:
+            self._segments[key] = segments
+            while len(self._segments) > SEGMENT_MEMO:
+                self._segments.popitem(last=False)
+        return segments
+
+    @torch.no_grad()
+    def _encode_segments(self, text: str, max_tokens: int) -> np.ndarray:
         ids = self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         width = max_tokens - 2
         chunks = [ids[k : k + width] for k in range(0, len(ids), width)]

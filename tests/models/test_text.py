@@ -121,3 +121,20 @@ def test_remembered_texts_are_not_encoded_again_and_read_the_same(monkeypatch):
     encoder.encode(["A third sentence pushes the least recent out."])
     encoder.encode(["The storm broke at noon.", "She laughed all the way home."])
     assert encoded[-1] == ["She laughed all the way home."]  # only the last 2 distinct texts are kept
+
+
+def test_remembered_lyrics_are_cut_and_encoded_once_and_read_the_same(monkeypatch):
+    encoder = SentenceEncoder()
+    lyrics = [f"Verse {k}: the night is long and the road goes on, we sing until the morning" for k in range(6)]
+    plain = encoder.encode_segments(lyrics[0])
+    encoder.keep_recent(2)
+    encoded: list[str] = []
+    inner = encoder._encode_segments
+    monkeypatch.setattr(encoder, "_encode_segments", lambda text, width: encoded.append(text) or inner(text, width))
+    first, again = encoder.encode_segments(lyrics[0]), encoder.encode_segments(lyrics[0])
+    assert encoded == [lyrics[0]] and again is first and not first.flags.writeable
+    np.testing.assert_allclose(first, plain, atol=1e-6)
+    for text in lyrics[1:]:
+        encoder.encode_segments(text)
+    encoder.encode_segments(lyrics[0])
+    assert encoded[-1] == lyrics[0] and len(encoded) == 7  # only the last SEGMENT_MEMO lyrics are kept
