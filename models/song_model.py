@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import asdict, dataclass, fields
+import json
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,7 @@ class SongModel:
     music_model: str  # the music model whose representation is replaced
     text_encoder: str = BASE_VERSION
     version: str = "unsaved"
+    metrics: dict = field(default_factory=dict)  # held-apart figures its trainer measured (not in its version)
 
     def __post_init__(self) -> None:
         self.replacement.eval()
@@ -124,7 +126,8 @@ class SongModel:
         torch.save(payload | {"version": "", "music_model": self.music_model}, buffer)
         self.version = f"song-{hashlib.sha256(buffer.getvalue()).hexdigest()[:12]}"
         with atomic_file(path) as handle:
-            torch.save(payload | {"version": self.version, "music_model": self.music_model}, handle)
+            torch.save(payload | {"version": self.version, "music_model": self.music_model,
+                                  "metrics": json.dumps(self.metrics)}, handle)
         return self.version
 
     def _payload(self) -> dict:
@@ -150,4 +153,4 @@ class SongModel:
         replacement.load_state_dict(data["state"])
         reading = LyricsReading.of_arrays({k: v.numpy() for k, v in data["reading"].items()})
         return cls(replacement, reading, data["n_features"], data["music_model"], data["text_encoder"],
-                   data["version"])
+                   data["version"], json.loads(data.get("metrics", "{}")))

@@ -222,7 +222,7 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
             (shared / name).is_dir() for name in SONG_MODEL_SETS):
         train_song_model(sources.real, lyrics_sets=shared, out=song_model, music=out, report=work / "song_model")
     if card is not None:
-        write_model_card(card, load_bundle(out))
+        write_model_card(card, load_bundle(out), song_model)
     return load_bundle(out)
 
 

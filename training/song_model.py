@@ -156,6 +156,8 @@ def train_song_model(manifests: list[Path], *, lyrics_sets: Path, out: Path = SO
               "own_probe": {"C": probe.c, "folds_accuracy": probe.folds_accuracy}, "counts": counts(sets),
               "candidates": {seed: {"val_score": val_score(v), **v} for seed, v in val.items()},
               "music model alone": measure(embedder, None, sets), "song model": measure(embedder, shipped, sets)}
+    shipped.metrics = {k: result[k] for k in ("seed", "anchor", "counts", "music model alone", "song model")}
+    shipped.save(out)  # the same version: the figures are not part of it
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
         (report / "song_model.json").write_text(json.dumps(result, indent=2))

@@ -7,6 +7,7 @@ from models.bundle import load_bundle, save_bundle
 from models.config import EncoderConfig, ModelConfig
 from models.encoders import CrossModalModel
 from models.frontend import frontend_config
+from tests.models.test_song_model import tiny_song_model
 from training.model_card import render
 
 EVALUATION = {"synth_test": {"n_test": 200, "lam": 0.98, "m2e": {"mrr": 0.25, "ar": 12.5},
@@ -32,3 +33,23 @@ def test_card_describes_the_bundle_it_was_written_from(tmp_path: Path, frontend:
     pretrained = "musicnn MSD weights" in card and "ISC" in card
     assert pretrained == (frontend == "musicnn-msd")
     assert ("trained on real recordings" in card) == (frontend == "musicnn-msd")
+
+
+def _split(head: float, space: float) -> dict:
+    return {"head": {"macro_f1": head}, "shared space": {"macro_f1": space}}
+
+
+def test_the_card_shows_the_song_model_fitted_with_its_bundle_and_only_that_one(tmp_path: Path):
+    config = ModelConfig(music=EncoderConfig(kind="mlp", hidden=8, layers=(16, 8)), d=4)
+    bundle = load_bundle(save_bundle(CrossModalModel(config).eval(), tmp_path / "b",
+                                     metrics={"evaluation": EVALUATION}).path)
+    song = tiny_song_model(music_model=bundle.version)
+    song.metrics = {"seed": 4, "anchor": 0.3, "counts": {"mirex_mm": {"val": {"songs": 96, "with_lyrics": 80}}},
+                    "music model alone": {"mirex_mm": {"val": _split(0.449, 0.481)}},
+                    "song model": {"mirex_mm": {"val": _split(0.563, 0.575)}}}
+    version = song.save(tmp_path / "song.pt")
+    assert song.save(tmp_path / "again.pt") == version == tiny_song_model(music_model=bundle.version).save(
+        tmp_path / "bare.pt")  # the figures are not part of the version
+    card = render(bundle, type(song).load(tmp_path / "song.pt"))
+    assert f"Song model `{version}`" in card and "| mirex_mm | val | 96 (80) | 0.449 | 0.563 | 0.481 | 0.575 |" in card
+    assert "Song model" not in render(bundle, tiny_song_model(music_model="another"))
