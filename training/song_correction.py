@@ -48,7 +48,7 @@ from models.fusion import (
     RepresentationReplacement,
 )
 from models.inference import Embedder
-from models.scoring import composite_scores
+from models.scoring import Gaussians, composite_scores
 from models.taxonomy import CLASS_VA, TAXONOMIES
 from training.categorical_experiment import markdown, summarize
 from training.classify import CategoricalMetrics, categorical_metrics
@@ -230,8 +230,14 @@ def space_probabilities(embedder: Embedder, data: SongSet, split: str, correctio
         h = torch.cat([correction(h[k : k + batch_size], inputs(songs[k : k + batch_size]))
                        for k in range(0, len(songs), batch_size)])
     embedder.model.eval()
-    music = embedder.model.music.embed(h).numpy()
-    classes = embedder.embed_points(np.array([CLASS_VA[data.taxonomy][c] for c in TAXONOMIES[data.taxonomy]]))
+    return class_space_probabilities(embedder, embedder.model.music.embed(h).numpy(), data.taxonomy)
+
+
+def class_space_probabilities(embedder: Embedder, music: Gaussians, taxonomy: str) -> np.ndarray:
+    """(N, C) ``taxonomy``'s classes read in the shared space from N music embeddings: the softmax over the
+    composite scores (model's lam, at temperature ``SPACE_TEMPERATURE``) of each class's VA placement, as an
+    emotion query."""
+    classes = embedder.embed_points(np.array([CLASS_VA[taxonomy][c] for c in TAXONOMIES[taxonomy]]))
     scores = composite_scores(music, classes, lam=embedder.config.score_lam).score / SPACE_TEMPERATURE
     weights = np.exp(scores - scores.max(axis=1, keepdims=True))
     return weights / weights.sum(axis=1, keepdims=True)

@@ -27,17 +27,16 @@ from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.fusion import FusionConfig
 from models.inference import Embedder
-from models.scoring import Gaussians, composite_scores
 from models.song_model import SONG_MODEL_PATH, LinearProbe, LyricsReading, SongModel
-from models.taxonomy import CLASS_VA, TAXONOMIES
+from models.taxonomy import TAXONOMIES
 from models.text import sentence_encoder
 from training.classify import FoldsLogistic, categorical_metrics
 from training.fusion_experiment import SPLITS, Song
 from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_reader
 from training.song_correction import (
-    SPACE_TEMPERATURE,
     CorrectionTrainConfig,
     SongSet,
+    class_space_probabilities,
     heads_of,
     load_sets,
     lyrics_probe_sets,
@@ -97,14 +96,6 @@ def represented(song_model: SongModel | None, data: SongSet, split: str) -> np.n
                      for h, s in zip(tracks, data.songs[split], strict=True)])
 
 
-def space_probabilities(embedder: Embedder, gaussians: Gaussians, taxonomy: str) -> np.ndarray:
-    """(N, C): the classes read in the shared space (as ``song_correction.space_probabilities``)."""
-    classes = embedder.embed_points(np.array([CLASS_VA[taxonomy][c] for c in TAXONOMIES[taxonomy]]))
-    scores = composite_scores(gaussians, classes, lam=embedder.config.score_lam).score / SPACE_TEMPERATURE
-    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return weights / weights.sum(axis=1, keepdims=True)
-
-
 def measure(embedder: Embedder, song_model: SongModel | None, sets: list[SongSet],
             splits: tuple[str, ...] = EVALUATED) -> dict:
     """set -> split -> {"head": metrics, "shared space": metrics}."""
@@ -113,10 +104,10 @@ def measure(embedder: Embedder, song_model: SongModel | None, sets: list[SongSet
         for split in splits:
             labels = np.array([s.label for s in data.songs[split]])
             read = embedder.read_representations(represented(song_model, data, split))
+            space = class_space_probabilities(embedder, read.gaussians, data.taxonomy)
             out.setdefault(data.name, {})[split] = {
                 "head": categorical_metrics(data.taxonomy, labels, read.classes[data.taxonomy]).to_dict(),
-                "shared space": categorical_metrics(
-                    data.taxonomy, labels, space_probabilities(embedder, read.gaussians, data.taxonomy)).to_dict()}
+                "shared space": categorical_metrics(data.taxonomy, labels, space).to_dict()}
     return out
 
 
