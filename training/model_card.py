@@ -214,15 +214,18 @@ def _song_model(song: SongModel) -> list[str]:
              "audio and lyrics takes the place of this model's representation; seed "
              f"{metrics['seed']}, chosen on val among trainings of anchor {metrics['anchor']:g}, so its val figures "
              "are optimistic; test chose nothing): macro-F1 of the categorical head and read in the shared space "
-             "(what the index holds), songs without lyrics unchanged.",
+             "(what the index holds), songs without lyrics unchanged; and emotion -> music over the split's songs, "
+             "each class's VA placement as the query, mean average precision over the classes.",
              "", "| set | split | songs (with lyrics) | head, music alone | head, song model | space, music alone | "
-             "space, song model |", "|---|---|---|---|---|---|---|"]
+             "space, song model | E2M mAP, music alone | E2M mAP, song model |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, splits in metrics["song model"].items():
         for split, parts in splits.items():
             alone, n = metrics["music model alone"][name][split], metrics["counts"][name][split]
             lines.append(f"| {name} | {split} | {n['songs']} ({n['with_lyrics']}) | "
                          f"{alone['head']['macro_f1']:.3f} | {parts['head']['macro_f1']:.3f} | "
-                         f"{alone['shared space']['macro_f1']:.3f} | {parts['shared space']['macro_f1']:.3f} |")
+                         f"{alone['shared space']['macro_f1']:.3f} | {parts['shared space']['macro_f1']:.3f} | "
+                         f"{alone['emotion -> music']['map']:.3f} | {parts['emotion -> music']['map']:.3f} |")
     return lines
 
 

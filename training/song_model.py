@@ -27,8 +27,9 @@ from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.fusion import FusionConfig
 from models.inference import Embedder
+from models.scoring import Gaussians, composite_scores
 from models.song_model import SONG_MODEL_PATH, LinearProbe, LyricsReading, SongModel
-from models.taxonomy import TAXONOMIES
+from models.taxonomy import CLASS_VA, TAXONOMIES
 from models.text import sentence_encoder
 from training.classify import FoldsLogistic, categorical_metrics
 from training.fusion_experiment import SPLITS, Song
@@ -107,8 +108,27 @@ def measure(embedder: Embedder, song_model: SongModel | None, sets: list[SongSet
             space = class_space_probabilities(embedder, read.gaussians, data.taxonomy)
             out.setdefault(data.name, {})[split] = {
                 "head": categorical_metrics(data.taxonomy, labels, read.classes[data.taxonomy]).to_dict(),
-                "shared space": categorical_metrics(data.taxonomy, labels, space).to_dict()}
+                "shared space": categorical_metrics(data.taxonomy, labels, space).to_dict(),
+                "emotion -> music": class_retrieval(embedder, read.gaussians, labels, data.taxonomy)}
     return out
+
+
+RETRIEVED = 10  # the precision of emotion -> music is read at this rank
+
+
+def class_retrieval(embedder: Embedder, music: Gaussians, labels: np.ndarray, taxonomy: str) -> dict[str, float]:
+    """Emotion -> music as the index answers it: each class's VA placement as the query, the songs ranked by the
+    composite score (model's lam) against their music embeddings; precision at ``RETRIEVED`` and average
+    precision of the songs of that class, each averaged over the classes."""
+    queries = embedder.embed_points(np.array([CLASS_VA[taxonomy][c] for c in TAXONOMIES[taxonomy]]))
+    scores = composite_scores(queries, music, lam=embedder.config.score_lam).score  # (C, N)
+    precision, average = [], []
+    for c, row in enumerate(scores):
+        relevant = labels[np.argsort(-row, kind="stable")] == c
+        hits = np.cumsum(relevant)
+        precision.append(relevant[:RETRIEVED].mean())
+        average.append((hits / np.arange(1, len(relevant) + 1))[relevant].mean() if relevant.any() else 0.0)
+    return {f"p@{RETRIEVED}": float(np.mean(precision)), "map": float(np.mean(average))}
 
 
 def val_score(measured: dict) -> float:
@@ -169,13 +189,14 @@ def markdown(result: dict) -> str:
     scores = ", ".join(f"{seed}: {c['val_score']:.3f}" for seed, c in result["candidates"].items())
     lines = [f"Song model {result['version']} of {result['music_model']} (anchor {result['anchor']:g}, seed "
              f"{result['seed']}, chosen by val score among seeds {scores}): macro-F1 / accuracy, head and shared "
-             "space", "",
-             "| model | set | split | head macro-F1 | head accuracy | space macro-F1 | space accuracy |",
-             "|---|---|---|---|---|---|---|"]
+             "space; emotion -> music with each class's VA placement as the query", "",
+             f"| model | set | split | head macro-F1 | head accuracy | space macro-F1 | space accuracy | "
+             f"E2M P@{RETRIEVED} | E2M mAP |", "|---|---|---|---|---|---|---|---|---|"]
     for model in ("music model alone", "song model"):
         for name, splits in result[model].items():
             for split, parts in splits.items():
-                head, space = parts["head"], parts["shared space"]
+                head, space, e2m = parts["head"], parts["shared space"], parts["emotion -> music"]
                 lines.append(f"| {model} | {name} | {split} | {head['macro_f1']:.3f} | {head['accuracy']:.3f} | "
-                             f"{space['macro_f1']:.3f} | {space['accuracy']:.3f} |")
+                             f"{space['macro_f1']:.3f} | {space['accuracy']:.3f} | {e2m[f'p@{RETRIEVED}']:.3f} | "
+                             f"{e2m['map']:.3f} |")
     return "\n".join(lines) + "\n"

@@ -35,8 +35,8 @@ def test_card_describes_the_bundle_it_was_written_from(tmp_path: Path, frontend:
     assert ("trained on real recordings" in card) == (frontend == "musicnn-msd")
 
 
-def _split(head: float, space: float) -> dict:
-    return {"head": {"macro_f1": head}, "shared space": {"macro_f1": space}}
+def _split(head: float, space: float, retrieval: float) -> dict:
+    return {"head": {"macro_f1": head}, "shared space": {"macro_f1": space}, "emotion -> music": {"map": retrieval}}
 
 
 def test_the_card_shows_the_song_model_fitted_with_its_bundle_and_only_that_one(tmp_path: Path):
@@ -45,11 +45,12 @@ def test_the_card_shows_the_song_model_fitted_with_its_bundle_and_only_that_one(
                                      metrics={"evaluation": EVALUATION}).path)
     song = tiny_song_model(music_model=bundle.version)
     song.metrics = {"seed": 4, "anchor": 0.3, "counts": {"mirex_mm": {"val": {"songs": 96, "with_lyrics": 80}}},
-                    "music model alone": {"mirex_mm": {"val": _split(0.449, 0.481)}},
-                    "song model": {"mirex_mm": {"val": _split(0.563, 0.575)}}}
+                    "music model alone": {"mirex_mm": {"val": _split(0.449, 0.481, 0.5)}},
+                    "song model": {"mirex_mm": {"val": _split(0.563, 0.575, 0.549)}}}
     version = song.save(tmp_path / "song.pt")
     assert song.save(tmp_path / "again.pt") == version == tiny_song_model(music_model=bundle.version).save(
         tmp_path / "bare.pt")  # the figures are not part of the version
     card = render(bundle, type(song).load(tmp_path / "song.pt"))
-    assert f"Song model `{version}`" in card and "| mirex_mm | val | 96 (80) | 0.449 | 0.563 | 0.481 | 0.575 |" in card
+    assert f"Song model `{version}`" in card
+    assert "| mirex_mm | val | 96 (80) | 0.449 | 0.563 | 0.481 | 0.575 | 0.500 | 0.549 |" in card
     assert "Song model" not in render(bundle, tiny_song_model(music_model="another"))
