@@ -13,7 +13,7 @@ from mutagen.wave import WAVE
 
 from app.songinfo import clean_lyrics, decode_lyrics, read_sidecar, read_tags
 from models.text import MAX_LYRICS_CHARS
-from tests.app.conftest import AUTH, add
+from tests.app.conftest import AUTH, add, song_model_for
 
 LYRICS = "[00:01.00]Paper boats along the drain\n[00:04.50]we sail them out again"  # the project's own words
 
@@ -137,11 +137,15 @@ def test_cli_ingest_reads_tags_and_sidecar_lyrics(tmp_path: Path, bundle_dir: Pa
     (folder / "three.lrc").write_bytes("caf\xe9".encode("latin-1"))
     monkeypatch.setenv("MOODSPACE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MOODSPACE_BUNDLE", str(bundle_dir))
+    song = song_model_for(bundle_dir, tmp_path / "song.pt")
+    monkeypatch.setenv("MOODSPACE_SONG_MODEL", str(tmp_path / "song.pt"))
     result = CliRunner().invoke(cli.cli, ["ingest", str(folder)])
     assert result.exit_code == 0 and "added 3" in result.output, result.output
     assert "three.wav: lyrics left out" in result.output and "UTF-8" in result.output
     with Session(make_engine(Settings().db_url)) as session:
         tracks = {t.title: t for t in session.scalars(select(Track))}
+        fused_by = {t.title: [e.song_model for e in t.embeddings] for t in tracks.values()}
     assert set(tracks) == {"From Tags", "two", "three"}
     assert tracks["From Tags"].artist == "Tagger" and tracks["From Tags"].genre == "Jazz"
     assert tracks["two"].lyrics == "words beside the file" and tracks["three"].lyrics is None
+    assert fused_by == {"From Tags": [None], "two": [song.version], "three": [None]}  # the lyrics read into it
