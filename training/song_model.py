@@ -99,7 +99,7 @@ def represented(song_model: SongModel | None, data: SongSet, split: str) -> np.n
 
 def measure(embedder: Embedder, song_model: SongModel | None, sets: list[SongSet],
             splits: tuple[str, ...] = EVALUATED) -> dict:
-    """set -> split -> {"head": metrics, "shared space": metrics}."""
+    """set -> split -> {"head": metrics, "shared space": metrics, "emotion -> music": ``class_retrieval``}."""
     out: dict = {}
     for data in sets:
         for split in splits:

@@ -3,12 +3,17 @@ ship."""
 
 import numpy as np
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 
+from models.config import EncoderConfig, ModelConfig
+from models.encoders import CrossModalModel
+from models.inference import Embedder
+from models.taxonomy import CLASS_VA, TAXONOMIES
 from tests.training.test_lyrics_probe import _lyrics_sets
 from training.classify import FoldsLogistic
 from training.lyrics_reader import READING_WIDTH, fit_reader
-from training.song_model import fusion_config, lyrics_reading, probe_of
+from training.song_model import class_retrieval, fusion_config, lyrics_reading, probe_of
 from training.song_text import lyrics_vectors
 
 TEXTS = ["joy and sunshine, we are dancing and laughing", "tears at the grave, lonely and crying goodbye",
@@ -41,3 +46,14 @@ def test_a_probe_that_never_saw_a_class_is_refused(rng):
     assert probe_of(model, classes=3).weight.shape == (3, 3)
     with pytest.raises(ValueError, match="not all 4"):
         probe_of(model, classes=4)
+
+
+def test_emotion_to_music_finds_each_class_where_its_songs_sit_in_the_space():
+    torch.manual_seed(0)
+    embedder = Embedder(CrossModalModel(ModelConfig(music=EncoderConfig(kind="mlp", hidden=8, layers=(16, 8)), d=4)))
+    placements = np.array([CLASS_VA["quadrant"][c] for c in TAXONOMIES["quadrant"]])
+    labels = np.repeat(np.arange(4), 3)
+    at_home = embedder.embed_points(placements[labels])  # each song embedded where its class's query lands
+    assert class_retrieval(embedder, at_home, labels, "quadrant") == {"p@10": pytest.approx(0.3), "map": 1.0}
+    elsewhere = class_retrieval(embedder, at_home, (labels + 1) % 4, "quadrant")
+    assert elsewhere["map"] < 0.5 and elsewhere["p@10"] < 0.3
