@@ -84,15 +84,17 @@ def analyze_decoded(embedder: Embedder, decoded: Decoded, *, spans: bool = False
     audio's: lyrics carry no time."""
     features = decoded.features
     track = embedder.read_track(features)
+    whole = embedder.represent_tracks([features])  # (1, H): the index's item, and what a song model replaces
     return TrackAnalysis(
-        gaussians=embedder.embed_features([features]), windows=track.windows, classes=rounded(track.classes),
+        gaussians=embedder.read_representations(whole).gaussians, windows=track.windows,
+        classes=rounded(track.classes),
         valence=float(track.mean[0]), arousal=float(track.mean[1]), valence_std=float(track.std[0]),
         arousal_std=float(track.std[1]),
         curve=[[round(float(t), 3), round(float(cv), 4), round(float(ca), 4)]
                for t, (cv, ca) in zip(track.times, track.curve, strict=True)],
         duration_s=decoded.seconds, tonality=decoded.tonality, fingerprint=decoded.fingerprint,
         spans=_within(embedder.embed_spans(features), decoded.seconds) if spans else None,
-        song=analyze_song(embedder, song, features, lyrics) if song is not None and lyrics else None,
+        song=analyze_song(embedder, song, features, whole[0], lyrics) if song is not None and lyrics else None,
     )
 
 
@@ -102,14 +104,16 @@ def rounded(classes: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
             for t, probabilities in classes.items()}
 
 
-def analyze_song(embedder: Embedder, song: SongModel, features: np.ndarray, lyrics: str) -> SongAnalysis | None:
-    """The song model's reading of (T, F) front-end ``features`` with ``lyrics``; None where the lyrics hold no
-    words the encoder reads. The song model must have been fitted with ``embedder``'s music model."""
+def analyze_song(embedder: Embedder, song: SongModel, features: np.ndarray, whole: np.ndarray, lyrics: str
+                 ) -> SongAnalysis | None:
+    """The song model's reading of (T, F) front-end ``features``, whose whole-clip representation is ``whole``
+    (H,), with ``lyrics``; None where the lyrics hold no words the encoder reads. The song model must have been
+    fitted with ``embedder``'s music model."""
     assert song.music_model == embedder.version, "a song model replaces its own music model's representation"
     segments = sentence_encoder().encode_segments(lyrics)
     if segments.shape[0] == 0:
         return None
-    h = song.represent(embedder.represent_tracks([features])[0], features, segments)
+    h = song.represent(whole, features, segments)
     read = embedder.read_representations(h[None])
     valence, arousal = (round(float(x), 4) for x in read.va.mean[0])
     return SongAnalysis(read.gaussians, SongFusion(song.version, valence, arousal,

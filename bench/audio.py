@@ -115,7 +115,8 @@ def main() -> None:
         song_text = SongTextModel.load(SONG_TEXT_PATH)
         stages["song text (lyrics, title)"] = lambda: read_song(f"{BENCH_LYRICS}\n{next(verses)}")
     if SONG_MODEL_PATH.is_file() and (song := SongModel.load(SONG_MODEL_PATH)).music_model == embedder.version:
-        stages["song model (lyrics)"] = lambda: analyze_song(embedder, song, features,
+        whole = embedder.represent_tracks([features])[0]
+        stages["song model (lyrics)"] = lambda: analyze_song(embedder, song, features, whole,
                                                              f"{BENCH_LYRICS}\n{next(verses)}")
     if SONG_TEXT_PATH.is_file():
 
@@ -123,7 +124,7 @@ def main() -> None:
             lyrics = f"{BENCH_LYRICS}\n{next(verses)}"
             stages["m2e end to end"]()
             read_song(lyrics)
-            return analyze_song(embedder, song, features, lyrics) if "song model (lyrics)" in stages else None
+            return analyze_song(embedder, song, features, whole, lyrics) if "song model (lyrics)" in stages else None
 
         stages["m2e end to end + lyrics"] = with_lyrics
     stages["tempo, key, mode"] = partial(tonality, y, sr)

@@ -258,24 +258,17 @@ class Embedder:
     def read_track(self, features: np.ndarray) -> TrackReading:
         """The track's reading from its (T, F) features (see ``TrackReading``)."""
         frames, times = self.window_frames(features)
-        windows = self.embed_features(frames)
-        reading = self.read_va(windows) if self._reads_by_retrieval else self.read_features(frames)
+        read = self.read_representations(self.represent_tracks(frames))  # the windows through the trunk once
+        reading = read.va
         std = np.sqrt((reading.std**2).mean(axis=0) + reading.mean.var(axis=0))
-        classes = {t: p.mean(axis=0) for t, p in self.class_probabilities(frames).items()}
-        return TrackReading(windows, times, reading.mean, reading.mean.mean(axis=0), std, classes)
-
-    @property
-    def _reads_by_retrieval(self) -> bool:
-        return self.config.class_reading is None and self.model.music.dimensional is None
+        classes = {t: p.mean(axis=0) for t, p in read.classes.items()}
+        return TrackReading(read.gaussians, times, reading.mean, reading.mean.mean(axis=0), std, classes)
 
     def read_features(self, sequences: list[np.ndarray]) -> Reading:
         """Valence/arousal of whole (T, F) feature sequences: the class head's the config names, else the
-        dimensional head's where the model has one, otherwise by retrieval over the VA grid."""
-        if self.config.class_reading is not None:
-            return self.read_classes(sequences, self.config.class_reading)
-        if self.model.music.dimensional is not None:
-            return self.read_dimensional(sequences)
-        return self.read_va(self.embed_features(sequences))
+        dimensional head's where the model has one, otherwise by retrieval over the VA grid
+        (``read_representations``)."""
+        return self.read_representations(self.represent_tracks(sequences)).va
 
     def read_classes(self, sequences: list[np.ndarray], taxonomy: str) -> Reading:
         """The expected VA placement of ``taxonomy``'s class probabilities, and the spread of that mixture."""
@@ -285,7 +278,8 @@ class Embedder:
     def read_representations(self, h: np.ndarray) -> RepresentationReading:
         """What every head reads from (N, H) shared music representations (a whole clip's, or one a song model
         put in its place: ``models.song_model``): the music embedding, the class probabilities and the VA
-        reading, as ``read_features`` reads it."""
+        reading: the class head's the config names, else the dimensional head's where the model has one,
+        otherwise by retrieval over the VA grid."""
         rows = torch.from_numpy(np.asarray(h, dtype=np.float32))
         music = self.model.music
         gaussians = music.embed(rows).numpy()
@@ -299,12 +293,6 @@ class Embedder:
         else:
             reading = self.read_va(gaussians)
         return RepresentationReading(gaussians, classes, reading)
-
-    @torch.inference_mode()
-    def read_dimensional(self, sequences: list[np.ndarray]) -> Reading:
-        """The dimensional head's Gaussian reading of (T, F) feature sequences."""
-        mean, logvar = self.model.music.valence_arousal(*pad(sequences))
-        return Reading(mean.numpy().astype(np.float64), np.exp(logvar.numpy().astype(np.float64) / 2))
 
     def read_va(self, music: Gaussians, *, lam: float | None = None, temperature: float | None = None) -> Reading:
         """Valence/arousal of music embeddings by composite-score retrieval over the VA grid."""
