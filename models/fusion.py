@@ -50,13 +50,15 @@ class FusionConfig:
     modality_dropout: float = 0.3  # chance that training hides a track's lyrics, and (apart) its context
     text_dropout: float = 0.0  # chance that training hides all of a track's text at once (the audio path's share)
     lyrics_reading: int = 0  # width of a reading of the lyrics learnt elsewhere, one more lyrics token; 0: none
+    context_reading: int = 0  # width of a reading of the title/artist learnt elsewhere, one more context token
     routed: bool = False  # a track without text is read by an audio-only model trained apart (``RoutedFusion``)
+    voiced_by: Literal["any", "lyrics"] = "any"  # the text that makes a track the fusion's ("any": lyrics or context)
 
 
 def audio_path(config: FusionConfig) -> FusionConfig:
     """The audio-only model of a routed ``config``: the same sizes, no text, nothing dropped."""
     return replace(config, modalities=("audio",), modality_dropout=0.0, text_dropout=0.0, lyrics_reading=0,
-                   routed=False)
+                   context_reading=0, routed=False)
 
 
 def context_text(title: str, artist: str) -> str:
@@ -108,6 +110,7 @@ class Inputs:
     context: Tensor  # (B, 1, 384)
     context_lengths: Tensor
     lyrics_reading: Tensor | None = None  # (B, FusionConfig.lyrics_reading), read where lyrics are present
+    context_reading: Tensor | None = None  # (B, FusionConfig.context_reading), read where the context is present
 
     def without(self, *modalities: Modality) -> Inputs:
         """The same batch with ``modalities`` missing."""
@@ -134,8 +137,8 @@ class FusionNet(nn.Module):
         self.text_in = nn.ModuleDict({m: nn.Sequential(nn.Linear(TEXT_DIM, dim), nn.GELU(),
                                                        nn.Dropout(config.dropout))
                                       for m in ("lyrics", "context") if m in config.modalities})
-        self.reading_in = (nn.Sequential(nn.Linear(config.lyrics_reading, dim), nn.GELU(), nn.Dropout(config.dropout))
-                           if config.lyrics_reading and "lyrics" in self.text_in else None)
+        self.reading_in = self._reading_in("lyrics", config.lyrics_reading)
+        self.context_reading_in = self._reading_in("context", config.context_reading)
         if config.order == "concat":
             self.blocks = nn.ModuleDict()
             self.merge = nn.Sequential(nn.Linear(dim * (1 + len(self.text_in)), dim), nn.GELU(),
@@ -144,6 +147,12 @@ class FusionNet(nn.Module):
             self.blocks = nn.ModuleDict({m: CrossModalAttention(dim, config.heads, config.dropout)
                                          for m in self.text_in})
         self.heads = nn.ModuleDict({t: nn.Linear(dim, len(TAXONOMIES[t])) for t in taxonomies})
+
+    def _reading_in(self, modality: str, width: int) -> nn.Module | None:
+        """The projection of a reading of ``modality`` learnt elsewhere to one token; None without one."""
+        if not width or modality not in self.text_in:
+            return None
+        return nn.Sequential(nn.Linear(width, self.config.dim), nn.GELU(), nn.Dropout(self.config.dropout))
 
     def order(self) -> list[str]:
         """The text modalities in the order the audio attends to them."""
@@ -158,14 +167,16 @@ class FusionNet(nn.Module):
         return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
 
     def text_tokens(self, batch: Inputs, name: str) -> tuple[Tensor, Tensor]:
-        """(B, S, dim) tokens of one text modality and their lengths; with a lyrics reading, the reading is the
-        lyrics' first token (where the lyrics are present)."""
+        """(B, S, dim) tokens of one text modality and their lengths; with a reading of the modality (lyrics or
+        context), the reading is its first token (where the modality is present)."""
         tokens, lengths = self.text_in[name](getattr(batch, name)), getattr(batch, f"{name}_lengths")
-        if name != "lyrics" or self.reading_in is None:
+        project = self.reading_in if name == "lyrics" else self.context_reading_in
+        if project is None:
             return tokens, lengths
-        if batch.lyrics_reading is None:
-            raise ValueError("this model reads a lyrics reading: the batch has none")
-        reading = self.reading_in(batch.lyrics_reading)[:, None]
+        values = getattr(batch, f"{name}_reading")
+        if values is None:
+            raise ValueError(f"this model reads a {name} reading: the batch has none")
+        reading = project(values)[:, None]
         return torch.cat([reading, tokens], dim=1), torch.where(lengths > 0, lengths + 1, lengths)
 
     def represent(self, batch: Inputs) -> Tensor:
@@ -180,8 +191,9 @@ class FusionNet(nn.Module):
         return masked_mean(audio, batch.audio_lengths)
 
     def voiced(self, batch: Inputs) -> Tensor:
-        """(B,) True where a track has any text modality this model reads."""
-        lengths = [getattr(batch, f"{name}_lengths") for name in self.text_in]
+        """(B,) True where a track has any text modality this model reads (with ``voiced_by`` "lyrics": lyrics)."""
+        names = ["lyrics"] if self.config.voiced_by == "lyrics" else list(self.text_in)
+        lengths = [getattr(batch, f"{name}_lengths") for name in names if name in self.text_in]
         return torch.stack(lengths).gt(0).any(0) if lengths else torch.zeros_like(batch.audio_lengths, dtype=torch.bool)
 
     def forward(self, batch: Inputs, taxonomy: str) -> Tensor:

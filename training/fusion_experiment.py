@@ -37,6 +37,8 @@ from models.fusion import (
 )
 from models.inference import Embedder
 from models.manifest import read_manifest
+from models.song_model import CONTEXT_READING_WIDTH
+from models.songtext import TextModality
 from models.taxonomy import TAXONOMIES, class_index
 from models.text import sentence_encoder
 from training.categorical_experiment import markdown, summarize
@@ -45,7 +47,7 @@ from training.datasets.lyrics import read_lyrics
 from training.features import Skipped, clip_feature_sets
 from training.loop import OptimConfig, Validation, descend, fit, mean_parts, seed_everything
 from training.lyrics_probe import ngram_probe, stack_readings, stacking_readings
-from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_reader
+from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_context_reader, fit_reader
 from training.probe import taxonomy_of
 
 SPLITS = ("train", "val", "test")
@@ -73,6 +75,10 @@ READING_VARIANTS: dict[str, FusionConfig] = {
     "tri-modal, hierarchical, lyrics reading, routed": FusionConfig(lyrics_reading=READING_WIDTH, routed=True),
     "tri-modal, concatenation, lyrics reading": FusionConfig(order="concat", lyrics_reading=READING_WIDTH),
     "audio + lyrics, lyrics reading": FusionConfig(modalities=("audio", "lyrics"), lyrics_reading=READING_WIDTH),
+    "tri-modal, hierarchical, lyrics and context readings": FusionConfig(lyrics_reading=READING_WIDTH,
+                                                                         context_reading=CONTEXT_READING_WIDTH),
+    "tri-modal, concatenation, lyrics and context readings": FusionConfig(
+        order="concat", lyrics_reading=READING_WIDTH, context_reading=CONTEXT_READING_WIDTH),
 }
 OWN_PROBES = {"vectors": " + own probe", "stack": " + own stack"}  # the set's own lyrics probe (``with_own_probe``)
 
@@ -94,16 +100,19 @@ class Song:
     context: np.ndarray  # (1, 384)
     label: int
     lyrics_reading: np.ndarray = field(default_factory=lambda: np.zeros(READING_WIDTH, np.float32))
+    context_reading: np.ndarray = field(default_factory=lambda: np.zeros(CONTEXT_READING_WIDTH, np.float32))
     lyrics_text: str = ""  # for the own word n-gram probe (``with_own_probe``)
     artist: str = ""  # for the probes' artist folds; "" reads as a group of its own
     track: np.ndarray | None = None  # (H,) a music model's representation of the whole clip (``load_songs(music)``)
 
 
 def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = None,
-               reader: LyricsReader | None = None, music: Embedder | None = None, windows: bool = True
+               reader: LyricsReader | None = None, context_reader: TextModality | None = None,
+               music: Embedder | None = None, windows: bool = True
                ) -> tuple[dict[str, list[Song]], str, list[Skipped]]:
     """Songs by split, the manifest's taxonomy, and the clips skipped (audio that does not decode); with a
-    ``reader``, each song with lyrics carries its lyrics reading; with a ``music`` model, each song keeps that
+    ``reader``, each song with lyrics carries its lyrics reading, with a ``context_reader`` each song its context
+    reading (``lyrics_reader.fit_context_reader``); with a ``music`` model, each song keeps that
     model's representation of the whole clip (``Song.track``) and, where ``windows``, the audio is its music
     representation of each frame's window (``Embedder.represent_windows``) instead of the front-end frames."""
     clips = read_manifest(manifest)
@@ -123,6 +132,8 @@ def load_songs(manifest: Path, *, frontend: FrontEndName, workers: int | None = 
                     artist=clip.group, lyrics_text=text if lyrics.shape[0] else "", track=track)
         if reader is not None and lyrics.shape[0]:
             song = replace(song, lyrics_reading=reader.read([text], lyrics.mean(axis=0, keepdims=True))[0])
+        if context_reader is not None:
+            song = replace(song, context_reading=context_reader.standardised(context[None, :])[0].astype(np.float32))
         songs[clip.split].append(song)
     return songs, taxonomy, skipped
 
@@ -171,7 +182,8 @@ def inputs(songs: list[Song]) -> Inputs:
     lyrics, lyrics_lengths = _padded_text([s.lyrics for s in songs])
     context, context_lengths = _padded_text([s.context for s in songs])
     reading = torch.from_numpy(np.stack([s.lyrics_reading for s in songs]))
-    return Inputs(audio, audio_lengths, lyrics, lyrics_lengths, context, context_lengths, reading)
+    context_reading = torch.from_numpy(np.stack([s.context_reading for s in songs]))
+    return Inputs(audio, audio_lengths, lyrics, lyrics_lengths, context, context_lengths, reading, context_reading)
 
 
 def modality_dropout(batch: Inputs, p: float, generator: torch.Generator, *, together: float = 0.0) -> Inputs:
@@ -287,9 +299,10 @@ def fusion_experiment(manifest: Path, *, out: Path, frontend: FrontEndName, seed
     config, chosen = config or FusionTrainConfig(), variants
     variants = variants or (VARIANTS | READING_VARIANTS if lyrics_sets is not None else VARIANTS)
     reader = fit_reader(lyrics_sets) if lyrics_sets is not None else None
+    context_reader = fit_context_reader(lyrics_sets) if lyrics_sets is not None else None
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(music))) if music is not None else None
     songs, taxonomy, skipped = load_songs(manifest, frontend=frontend, workers=workers, reader=reader,
-                                          music=embedder)
+                                          context_reader=context_reader, music=embedder)
     name = manifest.stem
     probes = {f"{m} alone (linear probe)": {name: probe(songs, taxonomy, m)} for m in ("lyrics", "context")}
     own = {probe: own_probe_variants(len(TAXONOMIES[taxonomy]), probe)

@@ -17,9 +17,9 @@ import numpy as np
 from models.songtext import TextModality
 from models.taxonomy import class_index
 from training.classify import vector_probe
-from training.datasets.lyrics import read_moodylyrics4q, read_muse
+from training.datasets.lyrics import read_deezer, read_moodylyrics4q, read_muse
 from training.lyrics_probe import StackedProbe, fit_stack, ngram_probe
-from training.song_text import fit_lyrics, lyrics_vectors
+from training.song_text import context_vectors, fit_lyrics, fit_ridge, lyrics_vectors
 
 READING_WIDTH = 6  # four quadrant log-probabilities, standardised valence and arousal
 
@@ -48,3 +48,11 @@ def fit_reader(datasets: Path, *, words: bool = True) -> LyricsReader:
     stack = fit_stack([vector_probe, ngram_probe][:bases], [x_moody[train], texts][:bases], labels,
                       [moody.rows[i].artist for i in train], classes=4)
     return LyricsReader(stack, fit_lyrics(muse, x_muse, moody, x_moody))
+
+
+def fit_context_reader(datasets: Path) -> TextModality:
+    """What other songs' titles and artists teach: Deezer's (MSDD, 13,000 songs) valence/arousal ridge on the
+    title/artist vector, fitted on its train split (``datasets``: the folder holding deezer_msdd/); its
+    ``standardised`` output is the context reading (``models.fusion.FusionConfig.context_reading``)."""
+    deezer = read_deezer(datasets / "deezer_msdd")
+    return fit_ridge(deezer, context_vectors([r.text for r in deezer.rows]))

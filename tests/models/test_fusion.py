@@ -59,6 +59,29 @@ def test_a_lyrics_reading_is_read_where_lyrics_are_present_and_nowhere_else():
         _net(lyrics_reading=6).represent(_batch())
 
 
+def test_a_context_reading_is_read_where_the_context_is_present_and_nowhere_else():
+    for order in ("hierarchical", "concat"):
+        net, batch = _net(order=order, context_reading=2), _batch()
+        batch.context_reading = torch.randn(3, 2)
+        batch.context_lengths = torch.tensor([1, 0, 1])  # the second track has no title or artist
+        other = Inputs(**batch.__dict__)
+        other.context_reading = torch.randn(3, 2)
+        with torch.no_grad():
+            changed = (net.represent(batch) - net.represent(other)).abs().amax(dim=1)
+        assert changed[0] > 1e-4 and changed[2] > 1e-4, order
+        assert changed[1] == 0.0, order
+    with pytest.raises(ValueError, match="context reading"):
+        _net(context_reading=2).represent(_batch())
+
+
+def test_a_model_voiced_by_lyrics_calls_a_track_with_only_a_title_and_artist_silent():
+    batch = _batch()
+    batch.lyrics_lengths = torch.tensor([3, 0, 0])
+    batch.context_lengths = torch.tensor([1, 1, 0])
+    assert _net().voiced(batch).tolist() == [True, True, False]
+    assert _net(voiced_by="lyrics").voiced(batch).tolist() == [True, False, False]
+
+
 def test_a_routed_model_reads_voiced_tracks_with_the_fused_model_and_silent_ones_with_the_audio_model():
     fused = _net()
     torch.manual_seed(1)
