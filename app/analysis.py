@@ -10,6 +10,7 @@ import numpy as np
 from app.decoding import Decoded, fingerprint
 from models.curves import curve_mean
 from models.errors import QueryError
+from models.fusion import context_text
 from models.harmony import Tonality, tonality
 from models.inference import Embedder, TrackSpans
 from models.scoring import Gaussians, composite_scores, unstack
@@ -77,11 +78,12 @@ def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysi
 
 
 def analyze_decoded(embedder: Embedder, decoded: Decoded, *, spans: bool = False, song: SongModel | None = None,
-                    lyrics: str | None = None) -> TrackAnalysis:
+                    lyrics: str | None = None, title: str = "", artist: str = "") -> TrackAnalysis:
     """Embedding of the whole clip, the VA curve read over sliding windows, and its aggregate reading; with
     ``spans``, the span embeddings a catalogue track keeps (a query upload does not need them); with a ``song``
-    model and ``lyrics``, the fused reading too (``TrackAnalysis.song``). The curve and its aggregate stay the
-    audio's: lyrics carry no time."""
+    model and ``lyrics``, the fused reading too (``TrackAnalysis.song``; a tri-modal song model also reads the
+    ``title`` and ``artist`` where both are known). The curve and its aggregate stay the audio's: lyrics carry no
+    time."""
     features = decoded.features
     track = embedder.read_track(features)
     whole = embedder.represent_tracks([features])  # (1, H): the index's item, and what a song model replaces
@@ -94,7 +96,8 @@ def analyze_decoded(embedder: Embedder, decoded: Decoded, *, spans: bool = False
                for t, (cv, ca) in zip(track.times, track.curve, strict=True)],
         duration_s=decoded.seconds, tonality=decoded.tonality, fingerprint=decoded.fingerprint,
         spans=_within(embedder.embed_spans(features), decoded.seconds) if spans else None,
-        song=analyze_song(embedder, song, features, whole[0], lyrics) if song is not None and lyrics else None,
+        song=(analyze_song(embedder, song, features, whole[0], lyrics, context=song_context(title, artist))
+              if song is not None and lyrics else None),
     )
 
 
@@ -104,16 +107,25 @@ def rounded(classes: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
             for t, probabilities in classes.items()}
 
 
-def analyze_song(embedder: Embedder, song: SongModel, features: np.ndarray, whole: np.ndarray, lyrics: str
-                 ) -> SongAnalysis | None:
+def song_context(title: str, artist: str) -> str | None:
+    """What a tri-modal song model reads of a track's title and artist: both, as the models were trained on songs
+    that have both (a file name standing in for a title is not read alone)."""
+    return context_text(title, artist) if title.strip() and artist.strip() else None
+
+
+def analyze_song(embedder: Embedder, song: SongModel, features: np.ndarray, whole: np.ndarray, lyrics: str, *,
+                 context: str | None = None) -> SongAnalysis | None:
     """The song model's reading of (T, F) front-end ``features``, whose whole-clip representation is ``whole``
-    (H,), with ``lyrics``; None where the lyrics hold no words the encoder reads. The song model must have been
-    fitted with ``embedder``'s music model."""
+    (H,), with ``lyrics`` (and ``context``, ``song_context``'s text, where the model reads it); None where the
+    lyrics hold no words the encoder reads. The song model must have been fitted with ``embedder``'s music
+    model."""
     assert song.music_model == embedder.version, "a song model replaces its own music model's representation"
-    segments = sentence_encoder().encode_segments(lyrics)
+    encoder = sentence_encoder()
+    segments = encoder.encode_segments(lyrics)
     if segments.shape[0] == 0:
         return None
-    h = song.represent(whole, features, segments)
+    vector = encoder.encode([context])[0] if song.reads_context and context else None
+    h = song.represent(whole, features, segments, vector)
     read = embedder.read_representations(h[None])
     valence, arousal = (round(float(x), 4) for x in read.va.mean[0])
     return SongAnalysis(read.gaussians, SongFusion(song.version, valence, arousal,

@@ -11,6 +11,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import soundfile as sf
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from models.atomic import atomic_file
 from models.inference import Embedder
 from models.scoring import Gaussians
 
+UNTITLED = "untitled"  # a track's title where neither the request nor the file gives one (not read as context)
 _SUFFIXES = {"WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg", "MP3": ".mp3", "AIFF": ".aiff"}
 
 
@@ -55,12 +57,12 @@ def store_audio(data: bytes, *, data_dir: Path, digest: str) -> str:
     return relative.as_posix()
 
 
-def analyze_bytes(model: Model, data: bytes, *, name: str, spans: bool = False, lyrics: str | None = None
-                  ) -> TrackAnalysis:
-    """Decode (in a worker, time-limited) and analyse one audio file (``spans``, ``lyrics``: as
-    ``analyze_decoded``, with the model's song model)."""
+def analyze_bytes(model: Model, data: bytes, *, name: str, spans: bool = False, lyrics: str | None = None,
+                  title: str = "", artist: str = "") -> TrackAnalysis:
+    """Decode (in a worker, time-limited) and analyse one audio file (``spans``, ``lyrics``, ``title``,
+    ``artist``: as ``analyze_decoded``, with the model's song model)."""
     return analyze_decoded(model.embedder, model.audio.decode(data, name=name), spans=spans, song=model.song_model,
-                           lyrics=lyrics)
+                           lyrics=lyrics, title=title, artist=artist)
 
 
 def embed_track(session: Session, embedder: Embedder, track: Track, analysis: TrackAnalysis) -> None:
@@ -83,8 +85,23 @@ def embed_track(session: Session, embedder: Embedder, track: Track, analysis: Tr
 def reembed(session: Session, model: Model, track: Track, *, data_dir: Path) -> None:
     """Embed the track again from its stored audio, with its lyrics as they are now (after they changed)."""
     data = (data_dir / track.audio_path).read_bytes()
+    words = words_of(track)
     embed_track(session, model.embedder, track, analyze_bytes(model, data, name=track.title, spans=True,
-                                                              lyrics=track.lyrics))
+                                                              lyrics=words.lyrics, title=words.title,
+                                                              artist=words.artist))
+
+
+class Words(NamedTuple):
+    """A track's words, as the song model reads them (``analyze_decoded``)."""
+
+    lyrics: str | None
+    title: str
+    artist: str
+
+
+def words_of(track: Track) -> Words:
+    """A stored track's words (a title the catalogue made up is none)."""
+    return Words(track.lyrics, "" if track.title == UNTITLED else track.title, track.artist)
 
 
 def already_embedded(session: Session, data: bytes, *, model_version: str) -> bool:
@@ -104,26 +121,29 @@ def ingest_audio(session: Session, model: Model, *, data_dir: Path, data: bytes,
     digest = content_hash(data)
     decoded_: list[Decoded] = [] if decoded is None else [decoded]
 
-    def analysis(lyrics: str | None) -> TrackAnalysis:
-        if not decoded_:  # decoded once, even where a track with the same audio needs it read with its own lyrics
+    def analysis(words: Words) -> TrackAnalysis:
+        if not decoded_:  # decoded once, even where a track with the same audio needs it read with its own words
             decoded_.append(model.audio.decode(data, name=title or "upload"))
-        return analyze_decoded(embedder, decoded_[0], spans=True, song=model.song_model, lyrics=lyrics)
+        return analyze_decoded(embedder, decoded_[0], spans=True, song=model.song_model, lyrics=words.lyrics,
+                               title=words.title, artist=words.artist)
 
     existing = catalog.track_by_hash(session, digest)
     if existing is not None:
         if catalog.embedding_for(session, existing.id, embedder.version) is None:
-            embed_track(session, embedder, existing, analysis(existing.lyrics))
+            embed_track(session, embedder, existing, analysis(words_of(existing)))
         return Ingested(existing, False)
     song = (info or read_tags(data, name=title or "upload")).overridden_by(title=title, artist=artist)
-    analysis_ = analysis(song.lyrics)
+    stored_title, stored_artist = song.title[:MAX_TITLE_CHARS], song.artist[:MAX_TITLE_CHARS]
+    words = Words(song.lyrics, stored_title, stored_artist)
+    analysis_ = analysis(words)
     same_audio = catalog.track_by_fingerprint(session, analysis_.fingerprint)
     if same_audio is not None:
         if catalog.embedding_for(session, same_audio.id, embedder.version) is None:
-            embed_track(session, embedder, same_audio,
-                        analysis_ if same_audio.lyrics == song.lyrics else analysis(same_audio.lyrics))
+            embed_track(session, embedder, same_audio, analysis_ if words_of(same_audio) == words else
+                        analysis(words_of(same_audio)))
         return Ingested(same_audio, False)
-    track = catalog.add_track(session, title=(song.title or "untitled")[:MAX_TITLE_CHARS],
-                              artist=song.artist[:MAX_TITLE_CHARS], duration_s=analysis_.duration_s,
+    track = catalog.add_track(session, title=stored_title or UNTITLED,
+                              artist=stored_artist, duration_s=analysis_.duration_s,
                               fingerprint=analysis_.fingerprint,
                               audio_path=store_audio(data, data_dir=data_dir, digest=digest),
                               content_hash=digest, source=source, tags=tags, album=song.album,

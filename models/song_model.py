@@ -11,8 +11,13 @@ the VA reading. A track without lyrics keeps the music model's representation ex
 
 The ``LyricsReading`` is what other songs' lyrics teach, as linear probes on the mean segment vector (weights
 only, no word of any lyrics): MoodyLyrics4Q's quadrant probe and the logistic that weighs it, MuSe's valence and
-arousal ridge (standardised), and the categorical set's own probe of its classes. The title and artist are not
-read: with them the fused model lost on 4Q, whose clips have no lyrics (docs/experiments.md, stop 39).
+arousal ridge (standardised), and the categorical set's own probe of its classes.
+
+A tri-modal song model (``reads_context``) also reads the title and artist, after the lyrics (Zhao et al.'s
+hierarchy): their sentence vector and, as one more context token, what other songs' titles and artists teach
+(``context``: Deezer's valence/arousal ridge, standardised). Only lyrics make a track the song model's
+(``FusionConfig.voiced_by``): a track with a title and an artist but no lyrics keeps the music model's
+representation, since a replacement read from title and artist alone lost on 4Q (docs/experiments.md, stop 39).
 
 The file holds the network's weights, its ``FusionConfig``, the probes and the versions it was fitted with;
 ``SongModel.version`` names its contents.
@@ -37,6 +42,7 @@ from models.text import BASE_VERSION
 
 SONG_MODEL_PATH = Path(__file__).with_name("song_model.pt")
 LOG_FLOOR = 1e-9  # probabilities are clipped here before their log, as the trainers read them
+CONTEXT_READING_WIDTH = 2  # the title/artist reading: standardised valence and arousal
 
 
 @dataclass(frozen=True)
@@ -102,22 +108,42 @@ class SongModel:
     text_encoder: str = BASE_VERSION
     version: str = "unsaved"
     metrics: dict = field(default_factory=dict)  # held-apart figures its trainer measured (not in its version)
+    context: TextModality | None = None  # the title/artist reading, where the model reads the context
 
     def __post_init__(self) -> None:
         self.replacement.eval()
+        config = self.replacement.fusion.config
+        width = CONTEXT_READING_WIDTH if self.context is not None else 0
+        if self.reads_context != (self.context is not None) or config.context_reading != width:
+            raise ValueError("a song model reads the title and artist with their reading, or neither")
+
+    @property
+    def reads_context(self) -> bool:
+        return "context" in self.replacement.fusion.config.modalities
 
     @torch.inference_mode()
-    def represent(self, h: np.ndarray, features: np.ndarray, lyrics: np.ndarray) -> np.ndarray:
+    def represent(self, h: np.ndarray, features: np.ndarray, lyrics: np.ndarray, context: np.ndarray | None = None
+                  ) -> np.ndarray:
         """(H,) the representation of a track whose music model's representation is ``h`` (H,), front-end frames
-        ``features`` (T, F) and lyrics segment vectors ``lyrics`` (S, 384): ``h`` itself where S is 0."""
+        ``features`` (T, F), lyrics segment vectors ``lyrics`` (S, 384) and, where known, the sentence vector of
+        its title and artist ``context`` (384,; ``models.fusion.context_text``): ``h`` itself where S is 0."""
         if lyrics.shape[0] == 0:
             return h
         text = torch.from_numpy(lyrics.astype(np.float32))[None]
         reading = torch.from_numpy(self.reading.read(lyrics.mean(axis=0, keepdims=True)))
+        title, title_length, title_reading = self._context(context, text.shape[2])
         batch = Inputs(torch.from_numpy(features.astype(np.float32))[None], torch.tensor([features.shape[0]]),
-                       text, torch.tensor([lyrics.shape[0]]), torch.zeros(1, 1, text.shape[2]), torch.tensor([0]),
-                       reading)
+                       text, torch.tensor([lyrics.shape[0]]), title, title_length, reading, title_reading)
         return self.replacement(torch.from_numpy(h.astype(np.float32))[None], batch)[0].numpy()
+
+    def _context(self, context: np.ndarray | None, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The context as the network reads it: its (1, 1, width) vector, (1,) length and (1, 2) reading; absent
+        (length 0) where the model does not read it or it is not known."""
+        if self.context is None or context is None:
+            return torch.zeros(1, 1, width), torch.tensor([0]), torch.zeros(1, CONTEXT_READING_WIDTH)
+        vector = np.asarray(context, dtype=np.float32).reshape(1, -1)
+        return (torch.from_numpy(vector)[None], torch.tensor([1]),
+                torch.from_numpy(self.context.standardised(vector).astype(np.float32)))
 
     def save(self, path: Path) -> str:
         """Write the model to ``path`` and return its version (a hash of what it holds)."""
@@ -134,7 +160,8 @@ class SongModel:
         return {"state": self.replacement.state_dict(), "fusion": asdict(self.replacement.fusion.config),
                 "n_features": self.n_features, "width": self.replacement.out.out_features,
                 "reading": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.reading.arrays().items()},
-                "text_encoder": self.text_encoder}
+                "text_encoder": self.text_encoder} | ({} if self.context is None else {"context": {
+                    f: torch.from_numpy(np.ascontiguousarray(getattr(self.context, f))) for f in VA_FIELDS}})
 
     @classmethod
     def load(cls, path: Path = SONG_MODEL_PATH) -> SongModel:
@@ -152,5 +179,6 @@ class SongModel:
         replacement = RepresentationReplacement(data["n_features"], data["width"], FusionConfig(**fusion))
         replacement.load_state_dict(data["state"])
         reading = LyricsReading.of_arrays({k: v.numpy() for k, v in data["reading"].items()})
+        context = TextModality(**{f: data["context"][f].numpy() for f in VA_FIELDS}) if "context" in data else None
         return cls(replacement, reading, data["n_features"], data["music_model"], data["text_encoder"],
-                   data["version"], json.loads(data.get("metrics", "{}")))
+                   data["version"], json.loads(data.get("metrics", "{}")), context)

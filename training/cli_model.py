@@ -16,6 +16,7 @@ from models.frontend import frontend_config
 from models.song_model import SONG_MODEL_PATH
 from models.songtext import SONG_TEXT_PATH
 from training.default_model import CROP_FRAMES, DEFAULT_FRONTEND, DISTIL
+from training.song_model import SongModelConfig
 from training.splits import Split
 from training.text import TextTrainConfig
 from training.text_tuning import TuneConfig
@@ -375,22 +376,24 @@ def train_song_text(
 def train_song_model(
     data: CategoricalManifests,
     lyrics_sets: Annotated[Path, typer.Option(exists=True, file_okay=False, help="Folder holding moodylyrics4q/ "
-                                              "and muse_lyrics/.")],
+                                              "and muse_lyrics/ (and deezer_msdd/ for --context).")],
     music: Annotated[Path | None, typer.Option(help="Music bundle whose representation the song model replaces "
                                                "(default: the shipped default).")] = None,
     out: Annotated[Path, typer.Option(help="Song model to write (.pt).")] = SONG_MODEL_PATH,
     anchor: Annotated[float, typer.Option(min=0, help="Pull towards the music model's own representation.")] = 0.3,
+    context: Annotated[bool, typer.Option(help="Tri-modal: also read the title and artist, after the lyrics.")
+                       ] = SongModelConfig.context,
     seeds: Annotated[int, typer.Option(min=1, help="Trainings (seeds 0, 1, ...); the best on val ships.")] = 5,
     report: Annotated[Path | None, typer.Option(help="Folder for song_model.json and song_model.md.")] = None,
     workers: Workers = None,
 ) -> None:
     """The song model the service ships: the music model's representation replaced, where a song has lyrics, by
     a fusion of its audio and lyrics (measured on val and test through the saved file)."""
-    from training.song_model import SongModelConfig, markdown
+    from training.song_model import markdown
     from training.song_model import train_song_model as run_song_model
 
     result = run_song_model(data, lyrics_sets=lyrics_sets, out=out, music=music, workers=workers, report=report,
-                            config=SongModelConfig(anchor=anchor, seeds=seeds))
+                            config=SongModelConfig(anchor=anchor, seeds=seeds, context=context))
     typer.echo(markdown(result) + f"\n{result['version']}: {out}")
 
 

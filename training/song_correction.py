@@ -49,6 +49,7 @@ from models.fusion import (
 )
 from models.inference import Embedder
 from models.scoring import Gaussians, composite_scores
+from models.songtext import TextModality
 from models.taxonomy import CLASS_VA, TAXONOMIES
 from training.categorical_experiment import markdown, summarize
 from training.classify import CategoricalMetrics, categorical_metrics
@@ -311,11 +312,12 @@ def replacement_sets(manifests: list[Path], embedder: Embedder, reader: LyricsRe
 
 
 def load_sets(manifests: list[Path], embedder: Embedder, *, reader: LyricsReader | None, windows: bool,
-              workers: int | None) -> list[SongSet]:
+              workers: int | None, context_reader: TextModality | None = None) -> list[SongSet]:
     sets = []
     for manifest in manifests:
         songs, taxonomy, _ = load_songs(manifest, frontend=embedder.config.frontend.name, workers=workers,
-                                        reader=reader, music=embedder, windows=windows)
+                                        reader=reader, context_reader=context_reader, music=embedder,
+                                        windows=windows)
         sets.append(SongSet.of(manifest.stem, taxonomy, songs))
     return sets
 

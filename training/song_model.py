@@ -28,12 +28,12 @@ from models.default import resolve_bundle
 from models.fusion import FusionConfig
 from models.inference import Embedder
 from models.scoring import Gaussians, composite_scores
-from models.song_model import SONG_MODEL_PATH, LinearProbe, LyricsReading, SongModel
+from models.song_model import CONTEXT_READING_WIDTH, SONG_MODEL_PATH, LinearProbe, LyricsReading, SongModel
 from models.taxonomy import CLASS_VA, TAXONOMIES
 from models.text import sentence_encoder
 from training.classify import FoldsLogistic, categorical_metrics
 from training.fusion_experiment import SPLITS, Song
-from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_reader
+from training.lyrics_reader import READING_WIDTH, LyricsReader, fit_context_reader, fit_reader
 from training.song_correction import (
     CorrectionTrainConfig,
     SongSet,
@@ -54,11 +54,17 @@ SONG_MODEL_LYRICS = "mirex_mm"  # the categorical set whose songs have lyrics
 class SongModelConfig:
     anchor: float = 0.3  # the replacement's pull towards the music model's own representation
     seeds: int = 5  # trainings, seeds 0 to seeds - 1; the one with the best val score ships (``val_score``)
+    context: bool = False  # tri-modal: the title and artist read after the lyrics, with their Deezer reading
 
 
-def fusion_config(classes: int) -> FusionConfig:
-    """Audio and lyrics (no title/artist), with the lyrics reading and the own probe over ``classes`` as a token."""
-    return FusionConfig(modalities=("audio", "lyrics"), lyrics_reading=READING_WIDTH + classes)
+def fusion_config(classes: int, *, context: bool = False) -> FusionConfig:
+    """Audio and lyrics, with the lyrics reading and the own probe over ``classes`` as a token; with ``context``,
+    then the title/artist and their reading as a token. Only lyrics make a track the song model's."""
+    if not context:
+        return FusionConfig(modalities=("audio", "lyrics"), lyrics_reading=READING_WIDTH + classes,
+                            voiced_by="lyrics")
+    return FusionConfig(lyrics_reading=READING_WIDTH + classes, context_reading=CONTEXT_READING_WIDTH,
+                        voiced_by="lyrics")
 
 
 def probe_of(model: LogisticRegression, *, classes: int, mean: np.ndarray | None = None,
@@ -93,7 +99,7 @@ def represented(song_model: SongModel | None, data: SongSet, split: str) -> np.n
     tracks = data.tracks[split].numpy()
     if song_model is None:
         return tracks
-    return np.stack([song_model.represent(h, s.features, s.lyrics)
+    return np.stack([song_model.represent(h, s.features, s.lyrics, s.context[0])
                      for h, s in zip(tracks, data.songs[split], strict=True)])
 
 
@@ -146,7 +152,8 @@ def train_song_model(manifests: list[Path], *, lyrics_sets: Path, out: Path = SO
     config = config or SongModelConfig()
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(music)))
     reader = fit_reader(lyrics_sets, words=False)
-    sets = load_sets(manifests, embedder, reader=reader, windows=False, workers=workers)
+    context = fit_context_reader(lyrics_sets) if config.context else None
+    sets = load_sets(manifests, embedder, reader=reader, windows=False, workers=workers, context_reader=context)
     voiced = voiced_set(sets)
     probe = own_probe(voiced)
     reading, probed = lyrics_reading(reader, probe), lyrics_probe_sets(sets, "vectors")
@@ -154,20 +161,22 @@ def train_song_model(manifests: list[Path], *, lyrics_sets: Path, out: Path = SO
     candidates, val = [], {}
     for seed in range(config.seeds):
         train = CorrectionTrainConfig(seed=seed, replacement=True, anchor=config.anchor,
-                                      fusion=fusion_config(len(TAXONOMIES[voiced.taxonomy])))
+                                      fusion=fusion_config(len(TAXONOMIES[voiced.taxonomy]), context=config.context))
         replacement = train_correction(probed, heads, train, progress=True)
         # the encoder that read every lyrics vector here
         candidates.append(SongModel(replacement, reading, n_features, embedder.version,  # type: ignore[arg-type]
-                                    sentence_encoder().version))
+                                    sentence_encoder().version, context=context))
         val[seed] = measure(embedder, candidates[-1], sets, ("val",))
     chosen = max(val, key=lambda seed: val_score(val[seed]))
     version = candidates[chosen].save(out)
     shipped = SongModel.load(out)
     result = {"version": version, "music_model": embedder.version, "anchor": config.anchor, "seed": chosen,
+              "modalities": list(shipped.replacement.fusion.config.modalities),
               "own_probe": {"C": probe.c, "folds_accuracy": probe.folds_accuracy}, "counts": counts(sets),
               "candidates": {seed: {"val_score": val_score(v), **v} for seed, v in val.items()},
               "music model alone": measure(embedder, None, sets), "song model": measure(embedder, shipped, sets)}
-    shipped.metrics = {k: result[k] for k in ("seed", "anchor", "counts", "music model alone", "song model")}
+    shipped.metrics = {k: result[k] for k in ("seed", "anchor", "modalities", "counts", "music model alone",
+                                              "song model")}
     shipped.save(out)  # the same version: the figures are not part of it
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,8 @@ def music_to_emotion(
     song_title, song_artist = request_text(title, field="title"), request_text(artist, field="artist")
     song_lyrics = request_lyrics(lyrics)
     data = read_upload(file, limit=settings.max_upload_bytes)
-    analysis = analyze_bytes(model, data, name=file.filename or "upload", lyrics=song_lyrics)
+    analysis = analyze_bytes(model, data, name=file.filename or "upload", lyrics=song_lyrics, title=song_title,
+                             artist=song_artist)
     embedder = model.embedder
     lam = embedder.query_lam(lam)
     emotions = rank_emotions(embedder, analysis.windows, lam=lam, k=k)

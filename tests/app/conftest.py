@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from app.settings import Settings
 from models.bundle import load_bundle, save_bundle
 from models.config import EncoderConfig, ModelConfig
 from models.encoders import CrossModalModel
-from models.fusion import FusionConfig, RepresentationReplacement
+from models.fusion import RepresentationReplacement
 from models.inference import Embedder
 from models.song_model import SongModel
 from models.text import shipped_version
@@ -48,17 +49,17 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_bundle(CrossModalModel(config).eval(), tmp_path_factory.mktemp("bundle") / "tiny").path  # type: ignore
 
 
-def song_model_for(bundle_dir: Path, path: Path, seed: int = 0) -> SongModel:
-    """A random song model for the tests' tiny music model (its quality does not matter here)."""
+def song_model_for(bundle_dir: Path, path: Path, seed: int = 0, *, context: bool = False) -> SongModel:
+    """A random song model for the tests' tiny music model (its quality does not matter here); with ``context``,
+    a tri-modal one."""
     embedder = Embedder.from_bundle(load_bundle(bundle_dir))
     features = embedder.frontend(np.zeros(22050, np.float32))
     width = embedder.represent_tracks([features])[0].shape[0]
-    shape = tiny_song_model(seed)
+    shape = tiny_song_model(seed, context=context)
     torch.manual_seed(seed)
-    config = FusionConfig(dim=16, heads=8, dropout=0.0, modalities=("audio", "lyrics"),
-                          lyrics_reading=shape.reading.width)
+    config = replace(shape.replacement.fusion.config, dim=16, heads=8, dropout=0.0)
     song = SongModel(RepresentationReplacement(features.shape[1], width, config), shape.reading, features.shape[1],
-                     embedder.version, shipped_version())
+                     embedder.version, shipped_version(), context=shape.context)
     song.save(path)
     return song
 

@@ -80,6 +80,33 @@ def test_a_track_with_lyrics_is_indexed_by_its_fused_embedding_which_follows_its
         "valence": pytest.approx(again.fused_valence), "arousal": pytest.approx(again.fused_arousal)}
 
 
+def test_a_tri_modal_song_model_reads_the_title_and_artist_beside_the_lyrics(tmp_path, bundle_dir, wavs):
+    song = song_model_for(bundle_dir, tmp_path / "song.pt", context=True)
+    with TestClient(create_app(make_settings(tmp_path, bundle_dir, song_model=tmp_path / "song.pt"))) as client:
+        lyrics_only = _post(client, wavs[0], lyrics=LYRICS)["readings"]["fused"]
+        assert _post(client, wavs[0], lyrics=LYRICS, title="Kitchen Dance")["readings"]["fused"] == lyrics_only
+        titled = _post(client, wavs[0], lyrics=LYRICS, title="Kitchen Dance", artist="The Made-Up Band")
+        assert titled["readings"]["fused_by"] == "song model" and titled["readings"]["fused"] != lyrics_only
+
+        services = client.app.state.services
+        embedder = services.model.embedder
+        response = client.post("/v1/admin/tracks", headers=AUTH, files={"file": ("k.wav", wavs[1], "audio/wav")},
+                               data={"title": "Kitchen Dance", "artist": "The Made-Up Band", "lyrics": LYRICS})
+        track_id = response.json()["track"]["id"]
+        features = services.model.audio.decode(wavs[1], name="k").features
+        h, segments = embedder.represent_tracks([features])[0], sentence_encoder().encode_segments(LYRICS)
+        context = sentence_encoder().encode(["Kitchen Dance by The Made-Up Band"])[0]
+        expected = embedder.read_representations(song.represent(h, features, segments, context)[None]).gaussians.E[0]
+        assert np.allclose(np.frombuffer(_stored(client, track_id).E, np.float32), expected, atol=1e-5)
+        without_title = song.represent(h, features, segments)
+        assert not np.allclose(expected, embedder.read_representations(without_title[None]).gaussians.E[0])
+
+        client.put(f"/v1/admin/tracks/{track_id}/lyrics", headers=AUTH, json={"lyrics": LYRICS + "\nagain"})
+        again = song.represent(h, features, sentence_encoder().encode_segments(LYRICS + "\nagain"), context)
+        assert np.allclose(np.frombuffer(_stored(client, track_id).E, np.float32),
+                           embedder.read_representations(again[None]).gaussians.E[0], atol=1e-5)
+
+
 def test_tracks_with_lyrics_are_embedded_again_by_a_new_song_model_at_the_next_reindex(tmp_path, bundle_dir, wavs):
     with TestClient(create_app(make_settings(tmp_path, bundle_dir, song_model=None))) as client:
         sung = add(client, wavs[2], "Sung")["track"]["id"]
