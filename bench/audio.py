@@ -10,8 +10,8 @@ before the front end tells glibc to keep freed memory (models.musicnn.keep_freed
 the music encoder on a whole clip; "analyse" is what /v1/music-to-emotion does after decoding: features, whole-clip
 embedding, VA reading, windowed VA curve, ranked emotions; "song text" the lyrics and title/artist readings
 (``models.songtext``) of made-up lyrics of about 250 words, "song model" the song model's reading of the clip
-with them (``models.song_model``: the lyrics segments encoded, the fusion network, the heads), and "m2e end to end +
-lyrics" all of these. The clip defaults to a generated 30 s clip.
+with them (``models.song_model``: the lyrics segments encoded, the fusion network, the heads; a tri-modal one also
+reads the made-up title and artist), and "m2e end to end + lyrics" all of these. The clip defaults to a generated 30 s clip.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from app.analysis import analyze_audio, analyze_song, rank_emotions
+from app.analysis import analyze_audio, analyze_song, rank_emotions, song_context
 from models.bundle import load_bundle
 from models.config import FrontEndName
 from models.default import resolve_bundle
@@ -107,8 +107,11 @@ def main() -> None:
     encoder.keep_recent(4096)  # as the service: the lyrics' segments are read once per upload
     verses = itertools.count()
 
+    title, artist = "Kitchen Dance", "The Made-Up Band"
+    context = song_context(title, artist)  # read where the song model is tri-modal
+
     def read_song(lyrics: str) -> object:
-        vectors = song_text.vectors(encoder, lyrics=lyrics, title="Kitchen Dance", artist="The Made-Up Band")
+        vectors = song_text.vectors(encoder, lyrics=lyrics, title=title, artist=artist)
         return song_text.read(np.zeros(2), vectors)
 
     if SONG_TEXT_PATH.is_file():  # new lyrics on every call: nothing is remembered from the call before
@@ -117,14 +120,16 @@ def main() -> None:
     if SONG_MODEL_PATH.is_file() and (song := SongModel.load(SONG_MODEL_PATH)).music_model == embedder.version:
         whole = embedder.represent_tracks([features])[0]
         stages["song model (lyrics)"] = lambda: analyze_song(embedder, song, features, whole,
-                                                             f"{BENCH_LYRICS}\n{next(verses)}")
+                                                             f"{BENCH_LYRICS}\n{next(verses)}", context=context)
     if SONG_TEXT_PATH.is_file():
 
         def with_lyrics() -> object:  # what the route does with an upload's lyrics
             lyrics = f"{BENCH_LYRICS}\n{next(verses)}"
             stages["m2e end to end"]()
             read_song(lyrics)
-            return analyze_song(embedder, song, features, whole, lyrics) if "song model (lyrics)" in stages else None
+            if "song model (lyrics)" not in stages:
+                return None
+            return analyze_song(embedder, song, features, whole, lyrics, context=context)
 
         stages["m2e end to end + lyrics"] = with_lyrics
     stages["tempo, key, mode"] = partial(tonality, y, sr)

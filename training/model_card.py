@@ -210,8 +210,9 @@ COMMANDS = ["", "Commands that produce these figures (after `make model`):", "",
 def _song_model(song: SongModel) -> list[str]:
     """The song model's held-apart figures beside the music model's alone (``training.song_model``)."""
     metrics = song.metrics
+    words = "lyrics, title and artist" if song.reads_context else "lyrics"
     lines = ["", f"Song model `{song.version}` (`models/song_model.pt`: where a track has lyrics, a fusion of its "
-             "audio and lyrics takes the place of this model's representation; seed "
+             f"audio and {words} takes the place of this model's representation; seed "
              f"{metrics['seed']}, chosen on val among trainings of anchor {metrics['anchor']:g}, so its val figures "
              "are optimistic; test chose nothing): macro-F1 of the categorical head and read in the shared space "
              "(what the index holds), songs without lyrics unchanged; and emotion -> music over the split's songs, "
