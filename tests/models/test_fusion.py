@@ -44,34 +44,20 @@ def test_padding_frames_do_not_change_a_track():
         assert torch.allclose(net.represent(batch), net.represent(longer), atol=1e-5)
 
 
-def test_a_lyrics_reading_is_read_where_lyrics_are_present_and_nowhere_else():
+@pytest.mark.parametrize(("modality", "width", "lengths"), [("lyrics", 6, [3, 0, 2]), ("context", 2, [1, 0, 1])])
+def test_a_reading_is_read_where_its_modality_is_present_and_nowhere_else(modality, width, lengths):
     for order in ("hierarchical", "concat"):
-        net, batch = _net(order=order, lyrics_reading=6), _batch()
-        batch.lyrics_reading = torch.randn(3, 6)
-        batch.lyrics_lengths = torch.tensor([3, 0, 2])  # the second track has no lyrics
+        net, batch = _net(order=order, **{f"{modality}_reading": width}), _batch()
+        setattr(batch, f"{modality}_reading", torch.randn(3, width))
+        setattr(batch, f"{modality}_lengths", torch.tensor(lengths))  # the second track lacks the modality
         other = Inputs(**batch.__dict__)
-        other.lyrics_reading = torch.randn(3, 6)
+        setattr(other, f"{modality}_reading", torch.randn(3, width))
         with torch.no_grad():
             changed = (net.represent(batch) - net.represent(other)).abs().amax(dim=1)
         assert changed[0] > 1e-4 and changed[2] > 1e-4, order
         assert changed[1] == 0.0, order
-    with pytest.raises(ValueError, match="lyrics reading"):
-        _net(lyrics_reading=6).represent(_batch())
-
-
-def test_a_context_reading_is_read_where_the_context_is_present_and_nowhere_else():
-    for order in ("hierarchical", "concat"):
-        net, batch = _net(order=order, context_reading=2), _batch()
-        batch.context_reading = torch.randn(3, 2)
-        batch.context_lengths = torch.tensor([1, 0, 1])  # the second track has no title or artist
-        other = Inputs(**batch.__dict__)
-        other.context_reading = torch.randn(3, 2)
-        with torch.no_grad():
-            changed = (net.represent(batch) - net.represent(other)).abs().amax(dim=1)
-        assert changed[0] > 1e-4 and changed[2] > 1e-4, order
-        assert changed[1] == 0.0, order
-    with pytest.raises(ValueError, match="context reading"):
-        _net(context_reading=2).represent(_batch())
+    with pytest.raises(ValueError, match=f"{modality} reading"):
+        _net(**{f"{modality}_reading": width}).represent(_batch())
 
 
 def test_a_model_voiced_by_lyrics_calls_a_track_with_only_a_title_and_artist_silent():
