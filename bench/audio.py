@@ -11,7 +11,8 @@ the music encoder on a whole clip; "analyse" is what /v1/music-to-emotion does a
 embedding, VA reading, windowed VA curve, ranked emotions; "song text" the lyrics and title/artist readings
 (``models.songtext``) of made-up lyrics of about 250 words, "song model" the song model's reading of the clip
 with them (``models.song_model``: the lyrics segments encoded, the fusion network, the heads; a tri-modal one also
-reads the made-up title and artist), and "m2e end to end + lyrics" all of these. The clip defaults to a generated 30 s clip.
+reads the made-up title and artist), and "m2e end to end + lyrics" all of these. The clip defaults to a generated
+30 s clip.
 """
 
 from __future__ import annotations
