@@ -324,8 +324,9 @@ def fusion_experiment(
     seeds: Seeds = 3,
     workers: Workers = None,
     lyrics_sets: Annotated[Path | None, typer.Option(exists=True, file_okay=False, help="Folder holding "
-                                                     "moodylyrics4q/ and muse_lyrics/: also run the variants that "
-                                                     "read what they teach as a lyrics token.")] = None,
+                                                     "moodylyrics4q/, muse_lyrics/ and deezer_msdd/: also run the "
+                                                     "variants that read what they teach as a lyrics (and a "
+                                                     "context) token.")] = None,
     music: Annotated[Path | None, typer.Option(help="Music bundle (or 'default') whose music representation of "
                                                "each window is the audio input, instead of the front-end "
                                                "frames.")] = None,

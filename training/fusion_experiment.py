@@ -293,9 +293,10 @@ def fusion_experiment(manifest: Path, *, out: Path, frontend: FrontEndName, seed
                       config: FusionTrainConfig | None = None, variants: dict[str, FusionConfig] | None = None,
                       workers: int | None = None, lyrics_sets: Path | None = None,
                       music: Path | None = None) -> dict:
-    """``lyrics_sets``: the folder holding moodylyrics4q/ and muse_lyrics/; with it the lyrics-reading variants
-    run too (``READING_VARIANTS``), and, unless ``variants`` are chosen, the same with the set's own lyrics probe
-    (``with_own_probe``). ``music``: a bundle whose music representation is the audio input."""
+    """``lyrics_sets``: the folder holding moodylyrics4q/, muse_lyrics/ and deezer_msdd/; with it the reading
+    variants run too (``READING_VARIANTS``: a lyrics reading, and a context reading), and, unless ``variants`` are
+    chosen, the same with the set's own lyrics probe (``with_own_probe``). ``music``: a bundle whose music
+    representation is the audio input."""
     config, chosen = config or FusionTrainConfig(), variants
     variants = variants or (VARIANTS | READING_VARIANTS if lyrics_sets is not None else VARIANTS)
     reader = fit_reader(lyrics_sets) if lyrics_sets is not None else None

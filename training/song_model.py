@@ -1,7 +1,9 @@
 """``moodspace train-song-model``: the song model the service ships beside the default (``models.song_model``).
 
 One ``RepresentationReplacement`` of the music model's representation, the variant docs/experiments.md chose on
-validation among those a bundle can ship (stop 39: audio + lyrics, the word-free lyrics reading, anchor 0.3):
+validation among those a bundle can ship (stop 39: audio + lyrics, the word-free lyrics reading, anchor 0.3; stop
+41: the tri-modal form, ``SongModelConfig.context``, the title and artist read after the lyrics with Deezer's
+reading of them, reads MIREX val no better, so it is an option):
 
 1. the lyrics reader without word probes (``lyrics_reader.fit_reader(words=False)``), fitted on the lyrics sets'
    train splits, and the categorical set's own vector probe (``FoldsLogistic``) on its train songs' lyrics;
@@ -148,7 +150,8 @@ def train_song_model(manifests: list[Path], *, lyrics_sets: Path, out: Path = SO
     """Train ``config.seeds`` song models of ``music`` (the default bundle if None) on the categorical
     ``manifests`` (one of them with lyrics), save the one with the best ``val_score`` to ``out`` and measure it
     through the saved file on val and test (test chooses nothing); ``lyrics_sets``: the folder holding
-    moodylyrics4q/ and muse_lyrics/. Returns (and writes to ``report``, a folder) the measurement."""
+    moodylyrics4q/ and muse_lyrics/ (and deezer_msdd/ for a tri-modal one, ``config.context``). Returns (and writes
+    to ``report``, a folder) the measurement."""
     config = config or SongModelConfig()
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(music)))
     reader = fit_reader(lyrics_sets, words=False)
