@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 
 from models.bundle import load_bundle
 from models.default import resolve_bundle
-from models.fusion import FusionConfig
+from models.fusion import MODALITIES, FusionConfig
 from models.inference import Embedder
 from models.scoring import Gaussians, composite_scores
 from models.song_model import CONTEXT_READING_WIDTH, SONG_MODEL_PATH, LinearProbe, LyricsReading, SongModel
@@ -62,11 +62,9 @@ class SongModelConfig:
 def fusion_config(classes: int, *, context: bool = False) -> FusionConfig:
     """Audio and lyrics, with the lyrics reading and the own probe over ``classes`` as a token; with ``context``,
     then the title/artist and their reading as a token. Only lyrics make a track the song model's."""
-    if not context:
-        return FusionConfig(modalities=("audio", "lyrics"), lyrics_reading=READING_WIDTH + classes,
-                            voiced_by="lyrics")
-    return FusionConfig(lyrics_reading=READING_WIDTH + classes, context_reading=CONTEXT_READING_WIDTH,
-                        voiced_by="lyrics")
+    return FusionConfig(modalities=MODALITIES if context else ("audio", "lyrics"),
+                        lyrics_reading=READING_WIDTH + classes,
+                        context_reading=CONTEXT_READING_WIDTH if context else 0, voiced_by="lyrics")
 
 
 def probe_of(model: LogisticRegression, *, classes: int, mean: np.ndarray | None = None,
