@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -152,7 +153,9 @@ def term_by_name(embedder: Embedder, name: str) -> int:
     names = [t.name for t in embedder.terms]
     key = name.strip().lower()
     if key not in names:
-        raise QueryError(f"unknown emotion {name!r}; known: {', '.join(sorted(names))}")
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise QueryError(f"unknown emotion {name!r}{hint}; known: {', '.join(sorted(names))}")
     return names.index(key)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Sequence
+from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from app.errors import (
@@ -63,10 +67,59 @@ async def domain_error(_: Request, error: Exception) -> JSONResponse:
     return error_response(status, name, str(error), headers)
 
 
-async def validation_error(_: Request, error: Exception) -> JSONResponse:
+async def validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in error.errors()]
+    body = getattr(getattr(request.scope.get("route"), "body_field", None), "field_info", None)
+    models = _models(getattr(body, "annotation", None))
+    detail = [{"loc": list(e.get("loc", ())), "msg": _message(e, models[0] if models else None)}
+              for e in error.errors()]
     return error_response(422, "invalid_request", detail)
+
+
+def _message(error: dict[str, Any], body: type[BaseModel] | None) -> str:
+    """Pydantic's message, but for a field the request's object does not have: which field, what was probably
+    meant and what the object takes (pydantic says only "Extra inputs are not permitted")."""
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") != "extra_forbidden" or body is None or loc[:1] != ("body",) or not loc[1:]:
+        return str(error.get("msg", ""))
+    model = _model_at(body, loc[1:-1])
+    return str(error.get("msg", "")) if model is None else unknown_field(model, str(loc[-1]))
+
+
+def unknown_field(model: type[BaseModel], name: str) -> str:
+    """"unknown field" for ``name`` in ``model``: the fields it probably meant (``tempo`` -> ``tempo_min``, a
+    misspelling -> the nearest names, a field of a nested object -> ``filters.tempo_min``), then every field."""
+    fields = list(model.model_fields)
+    meant = _named_like(name, fields) or difflib.get_close_matches(name, fields, n=2) or [
+        f"{outer}.{inner}" for outer, field in model.model_fields.items() for nested in _models(field.annotation)
+        for inner in _named_like(name, list(nested.model_fields))]
+    hint = f" (did you mean {' or '.join(meant)}?)" if meant else ""
+    return f"unknown field {name!r}{hint}; this object takes {', '.join(fields)}"
+
+
+def _named_like(name: str, fields: list[str]) -> list[str]:
+    """``name`` itself or the fields it begins (a range's ``tempo`` -> ``tempo_min``, ``tempo_max``)."""
+    return [f for f in fields if f == name or f.startswith(f"{name}_")]
+
+
+def _models(annotation: object) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds, through Optional, lists and Annotated."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models(arg)]
+
+
+def _model_at(model: type[BaseModel], path: Sequence[object]) -> type[BaseModel] | None:
+    """The model of the object at ``path`` (field names; list positions are passed over) inside ``model``."""
+    for step in path:
+        if isinstance(step, int):
+            continue
+        field = model.model_fields.get(str(step))
+        inner = _models(field.annotation) if field is not None else []
+        if not inner:
+            return None
+        model = inner[0]
+    return model
 
 
 async def http_error(_: Request, error: Exception) -> JSONResponse:

@@ -62,7 +62,15 @@ BAD_QUERIES = {
     "unknown emotion": ({"emotion": "hungry"}, "unknown emotion 'hungry'"),
     "k zero": ({"emotion": "sad", "k": 0}, "greater than or equal to 1"),
     "lam above one": ({"emotion": "sad", "lam": 2}, "less than or equal to 1"),
-    "extra field": ({"emotion": "sad", "colour": "blue"}, "Extra inputs"),
+    "misspelt emotion": ({"emotion": "hapy"}, "unknown emotion 'hapy' (did you mean 'happy'?)"),
+    "extra field": ({"emotion": "sad", "colour": "blue"},
+                    "unknown field 'colour'; this object takes curve, point, emotion, k, lam, filters"),
+    "a filter at the top": ({"emotion": "sad", "tempo": 120},
+                            "unknown field 'tempo' (did you mean filters.tempo_min or filters.tempo_max?)"),
+    "a range's name": ({"emotion": "sad", "filters": {"tempo": 120}}, "did you mean tempo_min or tempo_max?"),
+    "a misspelt filter": ({"emotion": "sad", "filters": {"artist": "Mira"}}, "did you mean artists?"),
+    "extra in a curve point": ({"curve": [{"t": 0, "valence": 0, "arousal": 0, "x": 1}]},
+                               "unknown field 'x'; this object takes t, valence, arousal"),
 }
 
 
@@ -72,6 +80,14 @@ def test_bad_emotion_queries_get_422(client: TestClient, case: str):
     response = client.post("/v1/emotion-to-music", json=body)
     assert response.status_code == 422, response.text
     assert message in str(response.json()["detail"])
+
+
+def test_unknown_fields_of_a_story_query_are_named_with_what_was_meant(client: TestClient):
+    response = client.post("/v1/text-to-music", json={"text": "A calm sea.", "moode": "arc"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"loc": ["body", "moode"], "msg": (
+        "unknown field 'moode' (did you mean mode?); this object takes text, k, mode, bridge, lam, filters, span, "
+        "seconds_per_sentence")}]
 
 
 def test_nan_in_json_is_refused(client: TestClient):
