@@ -223,8 +223,9 @@ def recipe_experiment(
                                                     "rendition-ema-distil-short, fdrop-distil-short, "
                                                     "fdrop-ema-distil-short, rendition-origheads-distil-short, "
                                                     "rendition-origheads-ema-distil-short, "
-                                                    "rendition-consist-distil-short or "
-                                                    "rendition-origheads-consist-distil-short; "
+                                                    "rendition-consist-distil-short, "
+                                                    "rendition-origheads-consist-distil-short "
+                                                    "or key-distil-short; "
                                                     "repeat the flag for several.")] =
     ["plain", "distil"],  # noqa: B006
     seeds: Seeds = 3,

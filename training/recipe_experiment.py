@@ -19,7 +19,8 @@ training window with a share of its feature dimensions dropped, ``default_model.
 teaches the categorical heads, its other renditions the shared space: ``TrainConfig.heads_from_first_rendition``);
 ``rendition-consist-distil-short`` and ``rendition-origheads-consist-distil-short`` (the same window of two
 renditions of a piece pulled together, ``default_model.RENDITION_CONSISTENCY``:
-``TrainConfig.rendition_consistency``).
+``TrainConfig.rendition_consistency``); ``key-distil-short`` (distil-short over the ``musicnn-msd-tags-key``
+front end: local mode, key strength and tempo beside each frame; the teachers stay the default front end's).
 One seed's variants share their data and differ only in what the variant names; val figures decide, test figures
 are reported.
 
@@ -37,8 +38,10 @@ from typing import Literal
 import numpy as np
 
 from models.bundle import load_bundle, save_bundle
+from models.config import FrontEndName
 from training.default_model import (
     CROP_FRAMES,
+    DEFAULT_FRONTEND,
     EMA_DECAY,
     FEATURE_DROPOUT,
     RENDITION_CONSISTENCY,
@@ -58,7 +61,9 @@ Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats"
                   "within-distil-short", "ema-distil-short", "rendition-ema-distil-short",
                   "fdrop-distil-short", "fdrop-ema-distil-short",
                   "rendition-origheads-distil-short", "rendition-origheads-ema-distil-short",
-                  "rendition-consist-distil-short", "rendition-origheads-consist-distil-short"]
+                  "rendition-consist-distil-short", "rendition-origheads-consist-distil-short",
+                  "key-distil-short"]
+KEY_FRONTEND: FrontEndName = "musicnn-msd-tags-key"  # the key variant's front end
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
 
@@ -94,7 +99,7 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
     data = sources[augment]
     if "-vgmidi-" in variant:
         data = replace(data, varied=tuple(m for m in data.varied if m.parent.name.startswith("vgmidi")))
-    chosen = recipe(data)
+    chosen = recipe(data, frontend=KEY_FRONTEND if variant.startswith("key-") else DEFAULT_FRONTEND)
     if variant.endswith("-stats"):
         chosen = replace(chosen, config=replace(chosen.config, music=replace(chosen.config.music, stats_pool=True)))
     bundle = out / f"{variant}-seed{seed}"
@@ -147,9 +152,16 @@ def recipe_experiment(*, shared: Path, work: Path, out: Path, variants: list[Var
     sources = {a: prepare(shared=shared, work=work, augment=a) for a in augments}
     distils = {_augmented(v) for v in variants if "distil" in v}
     teachers = {a: teachers_of(recipe(sources[a])) if a in distils else None for a in augments}
-    runs: dict[str, list[dict[str, dict[str, float]]]] = {
-        v: [run_variant(v, sources=sources, teachers=teachers, seed=seed, out=out) for seed in range(seeds)]
-        for v in variants}
+    runs: dict[str, list[dict[str, dict[str, float]]]] = {}
+    summary: dict = {}
+    for v in variants:
+        for seed in range(seeds):
+            runs.setdefault(v, []).append(run_variant(v, sources=sources, teachers=teachers, seed=seed, out=out))
+            summary = _write(runs, out, seeds=seeds)  # after every run: an hour's experiment stopped keeps its part
+    return summary
+
+
+def _write(runs: dict[str, list[dict[str, dict[str, float]]]], out: Path, *, seeds: int) -> dict:
     summary = summarize(runs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
