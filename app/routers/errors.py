@@ -87,8 +87,9 @@ def _message(error: dict[str, Any], body: type[BaseModel] | None) -> str:
 
 
 def unknown_field(model: type[BaseModel], name: str) -> str:
-    """"unknown field" for ``name`` in ``model``: the fields it probably meant (``tempo`` -> ``tempo_min``, a
-    misspelling -> the nearest names, a field of a nested object -> ``filters.tempo_min``), then every field."""
+    """The message for ``name``, a field ``model`` does not have: the fields it probably meant (``tempo`` ->
+    ``tempo_min``, a misspelling -> the nearest names, a field of a nested object -> ``filters.tempo_min``), then
+    every field the model has."""
     fields = list(model.model_fields)
     meant = _named_like(name, fields) or difflib.get_close_matches(name, fields, n=2) or [
         f"{outer}.{inner}" for outer, field in model.model_fields.items() for nested in _models(field.annotation)
