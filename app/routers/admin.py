@@ -16,7 +16,7 @@ from app.ingest import ingest_audio, reembed
 from app.jobs import submit_reindex
 from app.routers.schemas import LYRICS, AddedTrack, ErrorOut, JobOut, LyricsIn, TrackOut
 from app.routers.tracks import TrackId, full_track_out
-from app.routers.uploads import read_upload
+from app.routers.uploads import known_form_fields, read_upload
 from app.services import ModelDep, ServicesDep, SettingsDep
 from app.songinfo import read_tags, request_lyrics
 from app.tables import MAX_GENRE_CHARS, MAX_TITLE_CHARS, Job, JobState
@@ -47,7 +47,8 @@ def job_out(job: Job) -> JobOut:
                   started_at=job.started_at, finished_at=job.finished_at)
 
 
-@router.post("/tracks", response_model=AddedTrack, status_code=201, summary="Add a track")
+@router.post("/tracks", response_model=AddedTrack, status_code=201, summary="Add a track",
+             dependencies=[Depends(known_form_fields)])
 def add_track(
     services: ServicesDep, model: ModelDep, session: SessionDep,
     file: Annotated[UploadFile, File(description="Audio: WAV, FLAC, OGG or MP3.")],

@@ -69,11 +69,16 @@ async def domain_error(_: Request, error: Exception) -> JSONResponse:
 
 async def validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    body = request_model(request)
+    detail = [{"loc": list(e.get("loc", ())), "msg": _message(e, body)} for e in error.errors()]
+    return error_response(422, "invalid_request", detail)
+
+
+def request_model(request: Request) -> type[BaseModel] | None:
+    """The model of the request body the matched route reads (for a form, the one FastAPI makes of its fields)."""
     body = getattr(getattr(request.scope.get("route"), "body_field", None), "field_info", None)
     models = _models(getattr(body, "annotation", None))
-    detail = [{"loc": list(e.get("loc", ())), "msg": _message(e, models[0] if models else None)}
-              for e in error.errors()]
-    return error_response(422, "invalid_request", detail)
+    return models[0] if models else None
 
 
 def _message(error: dict[str, Any], body: type[BaseModel] | None) -> str:

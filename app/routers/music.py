@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
 from app import limits
 from app.analysis import rank_emotions
 from app.ingest import analyze_bytes
 from app.routers.schemas import LYRICS, CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse
 from app.routers.tracks import song_readings
-from app.routers.uploads import read_upload
+from app.routers.uploads import known_form_fields, read_upload
 from app.services import ModelDep, SettingsDep
 from app.songinfo import request_lyrics, request_text
 from app.tables import MAX_TITLE_CHARS
@@ -23,7 +23,7 @@ ERRORS = {code: {"model": ErrorOut} for code in (413, 415, 422, 503)}
 
 
 @router.post("/music-to-emotion", response_model=MusicToEmotionResponse, responses=ERRORS,  # type: ignore[arg-type]
-             summary="Emotions of an audio clip")
+             summary="Emotions of an audio clip", dependencies=[Depends(known_form_fields)])
 def music_to_emotion(
     settings: SettingsDep, model: ModelDep,
     file: Annotated[UploadFile, File(description="Audio: WAV, FLAC, OGG or MP3.")],

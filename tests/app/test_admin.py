@@ -41,6 +41,17 @@ def test_upload_needs_a_title_and_audio(client: TestClient, wavs: list[bytes]):
     assert client.get("/v1/tracks").json()["total"] == 0
 
 
+def test_a_misspelt_form_field_is_refused_and_adds_nothing(client: TestClient, wavs: list[bytes]):
+    response = client.post("/v1/admin/tracks", headers=AUTH, files={"file": ("a.wav", wavs[0])},
+                           data={"title": "Tide", "artsit": "Mira Novak"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"].startswith("unknown field 'artsit' (did you mean artist?)")
+    assert client.get("/v1/tracks").json()["total"] == 0
+    response = client.post("/v1/admin/tracks", data={"title": "Tide", "artsit": "Mira Novak"},
+                           files={"file": ("a.wav", wavs[0])})
+    assert response.status_code == 401  # the token is checked before the fields
+
+
 def test_client_file_names_never_become_paths(client: TestClient, settings, wavs: list[bytes]):
     response = client.post("/v1/admin/tracks", headers=AUTH, data={"title": "t"},
                            files={"file": ("../../../etc/evil.wav", wavs[3], "audio/wav")})

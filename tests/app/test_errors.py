@@ -90,6 +90,15 @@ def test_unknown_fields_of_a_story_query_are_named_with_what_was_meant(client: T
         "seconds_per_sentence")}]
 
 
+def test_a_misspelt_form_field_is_refused_by_name_not_dropped(client: TestClient, wavs: list[bytes]):
+    upload = {"file": ("a.wav", wavs[0], "audio/wav")}
+    response = client.post("/v1/music-to-emotion", files=upload, data={"lyric": "rain on the window"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"loc": ["body", "lyric"], "msg": (
+        "unknown field 'lyric' (did you mean lyrics?); this object takes file, title, artist, lyrics")}]
+    assert client.post("/v1/music-to-emotion", files=upload, data={"lyrics": "rain on the window"}).status_code == 200
+
+
 def test_nan_in_json_is_refused(client: TestClient):
     response = client.post("/v1/emotion-to-music", content='{"point": {"valence": NaN, "arousal": 0}}',
                            headers={"content-type": "application/json"})
