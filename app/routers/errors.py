@@ -128,9 +128,48 @@ def _model_at(model: type[BaseModel], path: Sequence[object]) -> type[BaseModel]
     return model
 
 
-async def http_error(_: Request, error: Exception) -> JSONResponse:
+async def http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    return error_response(error.status_code, "http_error", error.detail, dict(error.headers or {}))
+    headers = dict(error.headers or {})
+    return error_response(error.status_code, "http_error", _routing_message(request, error, headers), headers)
+
+
+def _routing_message(request: Request, error: HTTPException, headers: dict[str, str]) -> object:
+    """Starlette's bare "Not Found" and "Method Not Allowed" said in the user's terms: which method and path, and
+    the endpoint probably meant (``GET /emotion-to-music`` -> ``POST /v1/emotion-to-music``, ``DELETE
+    /v1/tracks/3`` -> ``DELETE /v1/admin/tracks/{track_id}``). A 404 from inside an endpoint or a mount (a static
+    file) keeps its own detail."""
+    method, path = request.method, request.url.path
+    endpoints = request.app.openapi().get("paths", {})
+    taking = {template: methods for template, methods in endpoints.items() if method.lower() in methods}
+    allowed = {name.lower(): value for name, value in headers.items()}.get("allow")
+    if error.status_code == 405 and allowed:
+        meant = endpoint_like(path, taking)
+        return f"{path} does not take {method}; it takes {allowed}" + (f" (did you mean {meant}?)" if meant else "")
+    if error.status_code != 404 or "endpoint" in request.scope:
+        return error.detail
+    meant = endpoint_like(path, taking) or endpoint_like(path, endpoints)
+    hint = f" (did you mean {meant}?)" if meant else ""
+    return f"no endpoint {method} {path}{hint}; the endpoints are listed at /docs"
+
+
+def endpoint_like(path: str, endpoints: dict[str, dict[str, Any]]) -> str | None:
+    """The endpoint of ``endpoints`` (OpenAPI's ``paths``) whose path is nearest ``path``, with its methods. Both
+    are compared by their shape, each parameter or part with a digit in it read as ``{}``, so ``/v1/track/3``
+    finds ``/v1/tracks/{track_id}``."""
+    shapes: dict[str, str] = {}
+    for template in endpoints:
+        shapes.setdefault(_shape(template), template)
+    nearest = difflib.get_close_matches(_shape(path), list(shapes), n=1, cutoff=0.75)
+    if not nearest:
+        return None
+    template = shapes[nearest[0]]
+    return f"{' or '.join(method.upper() for method in endpoints[template])} {template}"
+
+
+def _shape(path: str) -> str:
+    parts = path.strip("/").split("/")
+    return "/" + "/".join("{}" if part.startswith("{") or any(c.isdigit() for c in part) else part for part in parts)
 
 
 async def internal_error(request: Request, error: Exception) -> JSONResponse:

@@ -123,6 +123,30 @@ def test_unknown_ids_get_404(client: TestClient):
     assert client.get("/v1/nowhere").status_code == 404
 
 
+WRONG_ROUTES = {
+    ("POST", "/emotion-to-music"): (404, "POST /emotion-to-music (did you mean POST /v1/emotion-to-music?)"),
+    ("GET", "/v1/track/3"): (404, "no endpoint GET /v1/track/3 (did you mean GET /v1/tracks/{track_id}?)"),
+    ("PUT", "/v1/tracks/3/lyrics"): (404, "(did you mean PUT /v1/admin/tracks/{track_id}/lyrics?)"),
+    ("GET", "/v1/emotion"): (404, "(did you mean GET /v1/emotions?)"),
+    ("GET", "/nowhere/at/all"): (404, "no endpoint GET /nowhere/at/all; the endpoints are listed at /docs"),
+    ("GET", "/v1/emotion-to-music"): (405, "/v1/emotion-to-music does not take GET; it takes POST"),
+    ("DELETE", "/v1/tracks/3"): (405, "it takes GET (did you mean DELETE /v1/admin/tracks/{track_id}?)"),
+}
+
+
+@pytest.mark.parametrize("route", sorted(WRONG_ROUTES))
+def test_a_wrong_path_or_method_names_the_endpoint_meant(client: TestClient, route: tuple[str, str]):
+    status, message = WRONG_ROUTES[route]
+    response = client.request(*route)
+    assert response.status_code == status and response.json()["error"] == "http_error"
+    assert message in response.json()["detail"]
+
+
+def test_a_missing_static_file_keeps_its_own_404(client: TestClient):
+    response = client.get("/static/no-such-file.js")
+    assert response.status_code == 404 and response.json()["detail"] == "Not Found"
+
+
 def test_malformed_json_and_wrong_content_type(client: TestClient):
     response = client.post("/v1/emotion-to-music", content="{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422 and response.json()["error"] == "invalid_request"
