@@ -52,7 +52,8 @@ function trackItem(track) {
   const parts = document.createElement("p");
   parts.className = "parts";
   parts.textContent = `score ${fmt(track.score, 3)} · corr ${fmt(track.corr, 3)} · −KL ${fmt(track.neg_kl, 2)}` +
-    ` · valence ${fmt(track.valence)} · arousal ${fmt(track.arousal)}`;
+    ` · valence ${fmt(track.valence)} · arousal ${fmt(track.arousal)}` +
+    (track.va_distance === undefined ? "" : ` · ${fmt(track.va_distance)} from the request`);
   const audio = document.createElement("audio");
   audio.controls = true;
   audio.preload = "none";

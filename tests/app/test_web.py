@@ -4,6 +4,7 @@ served by uvicorn on loopback. Screenshots go to artifacts/screenshots/ (not com
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -90,10 +91,13 @@ def test_draw_a_curve_get_tracks_and_play_one(page: Page):
         page.mouse.move(box["x"] + box["width"] * (0.2 + 0.06 * step), box["y"] + box["height"] * (0.8 - 0.06 * step))
     page.mouse.up()
     expect(page.locator("#e2m-caption")).to_contain_text("Curve of")
-    page.get_by_role("button", name="Find music").click()
+    with page.expect_response("**/v1/emotion-to-music") as answer:
+        page.get_by_role("button", name="Find music").click()
     tracks = page.locator("#e2m-results li.track")
     expect(tracks).to_have_count(6)
     expect(tracks.first).to_contain_text("score")
+    shown = re.search(r"· ([0-9.]+) from the request", tracks.first.inner_text())
+    assert shown and float(shown[1]) == pytest.approx(answer.value.json()["results"][0]["va_distance"], abs=0.0051)
     playing = page.evaluate("""async () => {
         const audio = document.querySelector('#e2m-results audio');
         await audio.play();
