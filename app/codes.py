@@ -10,6 +10,9 @@ every item's approximate score ``base + unit * acc_i``, off its exact ``q . x_i`
 
 (``err_j``: dimension j's largest coding error over the catalogue, measured when encoding).
 
+The codes are kept in blocks of 16 rows by 4 dimensions and scanned by the fastest integer kernel the CPU has
+(``app.code_kernels``: AVX-512 VNNI, AVX2 or plain loops, the same integers from each).
+
 The scan keeps each block's best item. The best items of the k best blocks are scored exactly; the lowest of
 those scores, ``F``, is reached by k items, so an item whose approximate score plus the slack stays below ``F``
 cannot enter the top k. Every other item is a candidate (blocks whose best item falls short are skipped whole):
@@ -27,18 +30,32 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from app.code_kernels import (
+    GROUP_OF_BLOCKS,
+    KERNEL,
+    ROWS,
+    ROWS_PADDED,
+    WEIGHT_MAX,
+    dot_blocks,
+    groups,
+    layout,
+    matrix,
+    prepared,
+    stored_rows,
+)
 from models.scoring import Gaussians
 
-BLOCK = 1024  # rows per block maximum
+BLOCK = 1024  # rows per block maximum (a multiple of the kernels' ROWS_PADDED)
 ROUNDING = 1e-9  # per unit of sum_j |q_j| max_j |x_ij|: float64 rounding of the exact and approximate scores
-ENCODE_CHUNK = 100_000  # rows encoded at a time
+ENCODE_CHUNK = 1024 * ROWS_PADDED  # rows encoded at a time
 
 
 @dataclass(frozen=True)
 class ScalarCodes:
     """8-bit codes of ``(N, D)`` augmented vectors and what decodes them."""
 
-    codes: np.ndarray  # (N, D) uint8, memory-mapped when loaded
+    codes: np.ndarray  # (B, G, 16, 4) uint8 in app.code_kernels' block layout, memory-mapped when loaded
+    rows: int  # N: the layout pads the rows with zero codes
     low: np.ndarray  # (D,) float64: code 0
     step: np.ndarray  # (D,) float64: one code step
     max_error: np.ndarray  # (D,) float64: largest |x_ij - (low_j + step_j c_ij)| over the catalogue
@@ -46,7 +63,11 @@ class ScalarCodes:
 
     @property
     def size(self) -> int:
-        return int(self.codes.shape[0])
+        return self.rows
+
+    def matrix(self) -> np.ndarray:
+        """The ``(N, D)`` codes (a copy)."""
+        return matrix(self.codes, self.rows, self.low.size)
 
     def certified(self, q: np.ndarray, k: int, exact: Callable[[np.ndarray], np.ndarray],
                   rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -58,12 +79,7 @@ class ScalarCodes:
             found = np.arange(n)
         else:
             weights, unit, slack = self.query_weights(q)
-            acc, block_max, block_arg, positions = _buffers(n)
-            if rows is None:
-                _scan(self.codes, weights, acc, block_max, block_arg)
-            else:
-                _scan_rows(self.codes, np.ascontiguousarray(rows, dtype=np.int64), weights, acc, block_max,
-                           block_arg)
+            acc, block_max, block_arg, positions = self._scores(prepared(weights, KERNEL), rows)
             leaders = (block_arg[np.argpartition(block_max, -k)[-k:]] if block_max.size >= k
                        else np.argpartition(acc, -k)[-k:])
             floor = float(exact(leaders if rows is None else rows[leaders]).min())
@@ -74,6 +90,23 @@ class ScalarCodes:
                 found = np.arange(n)
         found = found if rows is None else rows[found]
         return found, exact(found)
+
+    def _scores(self, weights: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """Every row's (or each of ``rows``'s) integer score, each block's best and where it is, and a buffer for
+        the candidates' positions."""
+        if rows is None:
+            acc, block_max, block_arg = _buffer("acc", stored_rows(self.rows), np.int32), *_leader_buffers(self.rows)
+            _scan(self.codes, _all_blocks(self.codes.shape[0]), weights, acc, block_max, block_arg, self.rows)
+            acc = acc[: self.rows]
+        else:
+            rows, blocks = np.ascontiguousarray(rows, dtype=np.int64), self.codes.shape[0]
+            block_ids, where = _buffer("ids", blocks + GROUP_OF_BLOCKS, np.int64), _buffer("where", rows.size, np.int64)
+            count = _blocks_of(rows, _buffer("place", blocks, np.int64), block_ids, where)
+            sums = _buffer("sums", count * ROWS, np.int32)
+            dot_blocks(self.codes, block_ids, 0, count, weights, sums)
+            acc, (block_max, block_arg) = _buffer("acc", rows.size, np.int32), _leader_buffers(rows.size)
+            _gather(sums, where, rows, acc, block_max, block_arg)
+        return acc, block_max, block_arg, _buffer("positions", acc.size, np.int64)
 
     @staticmethod
     def scorer(gaussians: Gaussians, centre: np.ndarray, q: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -92,96 +125,104 @@ class ScalarCodes:
     def save(self, folder: Path) -> None:
         np.save(folder / "codes.npy", np.ascontiguousarray(self.codes))
         np.savez(folder / "codes_scale.npz", low=self.low, step=self.step, max_error=self.max_error,
-                 abs_max=self.abs_max)
+                 abs_max=self.abs_max, rows=np.int64(self.rows))
 
     @staticmethod
     def load(folder: Path) -> ScalarCodes:
-        """Saved codes, memory-mapped (every process serving the folder shares one copy), the kernels warmed."""
+        """Saved codes, memory-mapped (every process serving the folder shares one copy), the kernels warmed.
+        Codes saved row by row (``(N, D)``, before the block layout) are laid out in blocks in memory."""
         with np.load(folder / "codes_scale.npz") as scale:
             parts = {name: scale[name] for name in ("low", "step", "max_error", "abs_max")}
-        codes = ScalarCodes(np.load(folder / "codes.npy", mmap_mode="r"), **parts)
+            saved_rows = int(scale["rows"]) if "rows" in scale else None
+        stored = np.load(folder / "codes.npy", mmap_mode="r")
+        if stored.ndim == 2:
+            codes = ScalarCodes(layout(np.asarray(stored)), stored.shape[0], **parts)
+        else:
+            assert saved_rows is not None, "block-layout codes without their row count"
+            codes = ScalarCodes(stored, saved_rows, **parts)
         codes.warm()
         return codes
 
     def warm(self) -> None:
         """Compile the scans for this array type now (numba caches them on disk), not in the first request."""
         if self.size:
-            q = np.ones(self.codes.shape[1])
+            q = np.ones(self.low.size)
             self.certified(q, 1, np.zeros_like, rows=np.zeros(2, dtype=np.int64))
             self.certified(q, 1, np.zeros_like)
 
 
 CODE_MAX = 255  # the largest code
-WEIGHT_MAX = 32767  # the largest |weight|: 255 * 32767 * D stays inside int32 for D up to 257
 MAX_DIMENSIONS = (2**31 - 1) // (CODE_MAX * WEIGHT_MAX)
 
 
 def encode(xb: np.ndarray) -> ScalarCodes:
-    """8-bit codes of ``xb`` ((N, D) float64 augmented vectors) with each dimension's largest coding error."""
+    """8-bit codes of ``xb`` ((N, D) float64 augmented vectors) with each dimension's largest coding error, in the
+    block layout of ``app.code_kernels``."""
     n, d = xb.shape
     assert d <= MAX_DIMENSIONS, f"{d} dimensions overflow the int32 scan"
     low = xb.min(axis=0) if n else np.zeros(d)
     step = np.maximum((xb.max(axis=0) - low) / CODE_MAX, np.finfo(np.float64).tiny) if n else np.ones(d)
-    codes = np.empty((n, d), dtype=np.uint8)
+    blocks = np.zeros((stored_rows(n) // ROWS, groups(d), ROWS, 4), dtype=np.uint8)
     max_error, abs_max = np.zeros(d), np.zeros(d)
     for start in range(0, n, ENCODE_CHUNK):
         x = xb[start : start + ENCODE_CHUNK]
-        c = np.clip(np.rint((x - low) / step), 0, CODE_MAX)
-        codes[start : start + ENCODE_CHUNK] = c
+        c = np.clip(np.rint((x - low) / step), 0, CODE_MAX).astype(np.uint8)
+        laid = layout(c)
+        blocks[start // ROWS : start // ROWS + laid.shape[0]] = laid
         max_error = np.maximum(max_error, np.abs(x - (low + step * c)).max(axis=0))
         abs_max = np.maximum(abs_max, np.abs(x).max(axis=0))
-    return ScalarCodes(codes, low, step, max_error, abs_max)
+    return ScalarCodes(blocks, n, low, step, max_error, abs_max)
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def _dot_rows(codes, weights, acc):  # pragma: no cover - compiled
-    """``acc[i] = sum_j weights[j] * codes[i, j]`` for every row, ``weights`` int32. Four rows at a time, each
-    with its own sum: the loop over j vectorises and the four sums keep the core busy (one row at a time spent
-    most of its time summing each row's vector lanes: 21.7 ms against 12.1 ms at 1M x 104 on one machine;
-    int16 weights widened inside the loop, 17.7 ms)."""
-    n, d = codes.shape
-    full = n - n % 4
-    for i in range(0, full, 4):
-        t0, t1, t2, t3 = np.int32(0), np.int32(0), np.int32(0), np.int32(0)
-        r0, r1, r2, r3 = codes[i], codes[i + 1], codes[i + 2], codes[i + 3]
-        for j in range(d):
-            w = weights[j]
-            t0 += np.int32(r0[j]) * w
-            t1 += np.int32(r1[j]) * w
-            t2 += np.int32(r2[j]) * w
-            t3 += np.int32(r3[j]) * w
-        acc[i], acc[i + 1], acc[i + 2], acc[i + 3] = t0, t1, t2, t3
-    for i in range(full, n):
-        total = np.int32(0)
-        for j in range(d):
-            total += np.int32(codes[i, j]) * weights[j]
-        acc[i] = total
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
-def _scan(codes, weights, acc, block_max, block_arg):  # pragma: no cover - compiled
-    """``_dot_rows`` over every row, block by block, with each block's best score and where it is (checking
-    rows one by one inside the product loop kept it from vectorising: 11 ms instead of 7 at 1M)."""
-    n = codes.shape[0]
-    wide = weights.astype(np.int32)
+def _scan(blocks, block_ids, weights, acc, block_max, block_arg, n):  # pragma: no cover - compiled
+    """The kernel over every block, BLOCK rows at a time, with each BLOCK's best score and where it is."""
+    per = BLOCK // ROWS
     for b in range(block_max.size):
+        dot_blocks(blocks, block_ids, b * per, min(block_ids.size, (b + 1) * per), weights, acc)
         start, stop = b * BLOCK, min(n, (b + 1) * BLOCK)
-        _dot_rows(codes[start:stop], wide, acc[start:stop])
         block_arg[b] = start + acc[start:stop].argmax()
         block_max[b] = acc[block_arg[b]]
 
 
+DENSE_BLOCKS = 0.5  # a filter's pass touching more of the blocks than this reads them all, in order
+
+
 @njit(cache=True, nogil=True, boundscheck=False)
-def _scan_rows(codes, rows, weights, acc, block_max, block_arg):  # pragma: no cover - compiled
-    """``_scan`` of the given rows only (a filter's pass): ``acc[t]`` is row ``rows[t]``'s score."""
+def _blocks_of(rows, place, ids, where):  # pragma: no cover - compiled
+    """The blocks that hold ``rows`` into ``ids`` (ascending; every block where they are more than DENSE_BLOCKS
+    of them: a scan in order reads faster than one that skips), padded to the kernels' group of blocks by
+    repeating the last, and each row's block's place among them into ``where``; returns how many ids.
+    ``place`` is scratch, one entry per block."""
+    place[:] = -1
+    for t in range(rows.size):
+        place[rows[t] // ROWS] = 0
+    count = 0
+    for b in range(place.size):
+        count += place[b] == 0
+    dense = count > DENSE_BLOCKS * place.size
+    count = 0
+    for b in range(place.size):
+        if dense or place[b] == 0:
+            place[b] = count
+            ids[count] = b
+            count += 1
+    while count % GROUP_OF_BLOCKS:
+        ids[count] = ids[count - 1]
+        count += 1
+    for t in range(rows.size):
+        where[t] = place[rows[t] // ROWS]
+    return count
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _gather(sums, where, rows, acc, block_max, block_arg):  # pragma: no cover - compiled
+    """``acc[t]``: row ``rows[t]``'s score from its block's sums (a filter's pass), with each BLOCK of ``acc``'s
+    best score and where it is."""
+    for t in range(rows.size):
+        acc[t] = sums[where[t] * ROWS + rows[t] % ROWS]
     for b in range(block_max.size):
         start, stop = b * BLOCK, min(rows.size, (b + 1) * BLOCK)
-        for t in range(start, stop):
-            total = np.int32(0)
-            row = codes[rows[t]]
-            for j in range(codes.shape[1]):
-                total += np.int32(row[j]) * np.int32(weights[j])
-            acc[t] = total
         block_arg[b] = start + acc[start:stop].argmax()
         block_max[b] = acc[block_arg[b]]
 
@@ -203,16 +244,29 @@ def _at_least(acc, block_max, cut, positions):  # pragma: no cover - compiled
 _local = threading.local()
 
 
-def _buffers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """This thread's score, block maximum, block leader and candidate position arrays for ``n`` rows, reused
-    across queries (a fresh 4 MB array costs a page fault per 4 kB on every query)."""
+def _buffer(name: str, size: int, dtype: type) -> np.ndarray:
+    """This thread's array ``name`` of at least ``size`` items, reused across queries (a fresh 4 MB array costs
+    a page fault per 4 kB on every query)."""
+    held = getattr(_local, name, None)
+    if held is None or held.size < size:
+        held = np.empty(size, dtype=dtype)
+        setattr(_local, name, held)
+    return held[:size]
+
+
+def _leader_buffers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each BLOCK's best score and where it is, for ``n`` scores."""
     blocks = -(-n // BLOCK)
-    if getattr(_local, "acc", np.empty(0)).size < n:
-        _local.acc = np.empty(n, dtype=np.int32)
-        _local.block_max = np.empty(blocks, dtype=np.int32)
-        _local.block_arg = np.empty(blocks, dtype=np.int64)
-        _local.positions = np.empty(n, dtype=np.int64)
-    return _local.acc[:n], _local.block_max[:blocks], _local.block_arg[:blocks], _local.positions[:n]
+    return _buffer("block_max", blocks, np.int32), _buffer("block_arg", blocks, np.int64)
+
+
+def _all_blocks(blocks: int) -> np.ndarray:
+    """``arange(blocks)``, kept: the full scan's list of blocks."""
+    held = getattr(_local, "all_blocks", None)
+    if held is None or held.size != blocks:
+        held = np.arange(blocks, dtype=np.int64)
+        _local.all_blocks = held
+    return held
 
 
 def augmented_scores(rows: np.ndarray, *, E: np.ndarray, mu: np.ndarray, logvar: np.ndarray, centre: np.ndarray,

@@ -66,7 +66,7 @@ def pca_bound(x: np.ndarray, centre: np.ndarray, rotation: np.ndarray, axes: int
     its norm off them."""
     rotated = (x - centre) @ rotation
     codes = encode(rotated[:, :axes])
-    decoded = codes.low + codes.step * codes.codes
+    decoded = codes.low + codes.step * codes.matrix()
     rest = np.linalg.norm(rotated[:, axes:], axis=1)
 
     def upper(q: np.ndarray) -> np.ndarray:

@@ -117,7 +117,7 @@ def bench_size(items: Gaussians, queries: Gaussians, lam: float, *, n_numpy: int
     }
     truth = [numpy_top(_row(queries, i), items, lam) for i in range(queries.E.shape[0])]
     out = {"n": n, "d": d, "bytes_per_query": n * (3 * d + 1) * 4, "fp16_bytes_per_query": n * fp16.faiss_index.d * 2,
-           "sq8_bytes_per_query": n * (3 * d + 1), "build_s": build}
+           "sq8_bytes_per_query": sq8.codes.codes.nbytes, "build_s": build}
     for name, fn in methods.items():
         count = n_numpy if name == "numpy" else queries.E.shape[0]
         times, recalls = [], []

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.code_kernels import KERNELS, WEIGHT_MAX, available_kernels, layout, matrix, prepared
 from app.codes import BLOCK, augmented_scores, encode
 from app.index import IndexStore, build_snapshot
 from app.main import create_app
@@ -28,6 +29,29 @@ def _brute(query: Gaussians, items: Gaussians, lam: float, k: int) -> list[int]:
     return list(np.argsort(-composite_scores(query, items, lam=lam).score[0], kind="stable")[:k])
 
 
+@pytest.mark.parametrize("kernel", available_kernels())
+@pytest.mark.parametrize(("n", "d"), [(1000, 97), (37, 5), (64, 4), (130, 9)])
+def test_each_kernel_gives_the_integer_products_of_codes_and_weights(kernel: str, n: int, d: int):
+    """Rows and dimensions past the blocks' multiples, the largest codes against the largest weights of both
+    signs, and a scattered list of blocks (a filter's pass), the last repeated to fill a group of blocks."""
+    rng = np.random.default_rng(n + d)
+    codes = rng.integers(0, 256, (n, d), dtype=np.uint8)
+    codes[:5] = 255
+    weights = rng.integers(-WEIGHT_MAX, WEIGHT_MAX + 1, d).astype(np.int16)
+    weights[0], weights[-1] = WEIGHT_MAX, -WEIGHT_MAX
+    expected = codes.astype(np.int64) @ weights.astype(np.int64)
+    blocks = layout(codes)
+    assert blocks.shape[2:] == (16, 4) and (matrix(blocks, n, d) == codes).all()
+    ids = np.arange(blocks.shape[0], dtype=np.int64)
+    out = np.full(ids.size * 16, 7, dtype=np.int32)
+    KERNELS[kernel](blocks, ids, 0, ids.size, prepared(weights, kernel), out)
+    assert (out[:n] == expected).all() and (out[n:] == 0).all()  # padded rows have zero codes
+    last = (n - 1) // 16  # the last block with rows in it
+    out = np.zeros(64, dtype=np.int32)
+    KERNELS[kernel](blocks, np.array([last, 0, 0, 0], dtype=np.int64), 0, 4, prepared(weights, kernel), out)
+    assert (out[: n - 16 * last] == expected[16 * last :]).all() and (out[16:32] == expected[:16]).all()
+
+
 def test_no_items_approximate_score_is_further_from_its_exact_score_than_the_slack():
     items = _gaussians(5000, seed=1)
     centre = items.mu.mean(axis=0)
@@ -36,7 +60,7 @@ def test_no_items_approximate_score_is_further_from_its_exact_score_than_the_sla
     for seed, lam in zip(range(20), np.linspace(0, 1, 20), strict=True):
         q = augment_query(_query(seed + 50), lam=lam, centre=centre)[0][0]
         weights, unit, slack = codes.query_weights(q)
-        approx = codes.low @ q + unit * (codes.codes.astype(np.int64) @ weights.astype(np.int64))
+        approx = codes.low @ q + unit * (codes.matrix().astype(np.int64) @ weights.astype(np.int64))
         error = np.abs(approx - xb @ q)
         assert error.max() <= slack
         assert slack < 20 * error.max()  # a bound, not a blanket: it stays near the worst error it covers
@@ -131,6 +155,24 @@ def test_the_service_serves_an_sq8_index_and_loads_it_back(tmp_path: Path, bundl
     with TestClient(create_app(settings)) as client:
         assert client.post("/v1/emotion-to-music", json=request).json()["results"] == first
     assert len(first) == 4 and [r["score"] for r in first] == sorted((r["score"] for r in first), reverse=True)
+
+
+def test_codes_saved_row_by_row_before_the_block_layout_still_load_and_answer_the_same(tmp_path: Path):
+    store = IndexStore(tmp_path, kind="sq8")
+    items = _gaussians(1500, seed=12)
+    snapshot = store.build(model_version="v1", track_ids=np.arange(1500), gaussians=items)
+    store.publish(snapshot)
+    folder = next((tmp_path / "v1").iterdir())
+    assert snapshot.codes is not None
+    np.save(folder / "codes.npy", snapshot.codes.matrix())  # (N, D), as earlier versions wrote them
+    with np.load(folder / "codes_scale.npz") as scale:
+        np.savez(folder / "codes_scale.npz", **{name: scale[name] for name in scale.files if name != "rows"})
+    loaded = IndexStore(tmp_path, kind="sq8").load_current("v1")
+    assert loaded is not None and loaded.codes is not None and loaded.codes.size == 1500
+    for seed in range(3):
+        query = _query(400 + seed)
+        assert loaded.search(query, lam=0.6, k=5, rescore_head=0) == snapshot.search(query, lam=0.6, k=5,
+                                                                                     rescore_head=0)
 
 
 @pytest.mark.parametrize("n", [1, 5])
