@@ -121,96 +121,137 @@ def _splat(builder: ir.IRBuilder, value: ir.Value, lanes: int) -> ir.Value:
 
 def _block_bases(builder: ir.IRBuilder, args: list[ir.Value], count: int) -> list[ir.Value]:
     """The addresses of the ``count`` blocks ``ids[first .. first + count - 1]`` name."""
-    codes, ids, first, _, n_groups, _ = args
+    codes, ids, first, n_groups = args[0], args[1], args[2], args[4]
     stride = builder.mul(n_groups, ir.Constant(I64, LINE))
     return [builder.add(codes, builder.mul(_load(builder, _address(builder, ids, builder.add(
         first, ir.Constant(I64, k)), 8), I64, 8), stride)) for k in range(count)]
 
 
-def _vnni_codegen(context, builder, signature, args):  # pragma: no cover - runs inside numba's compiler
-    _, _, first, weights, n_groups, out = args
-    v16 = ir.VectorType(I32, 16)
-    dot = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16, [v16, v16, v16]),
-                                         "llvm.x86.avx512.vpdpbusd.512")
-    bases = _block_bases(builder, args, GROUP_OF_BLOCKS)
-    zero = ir.Constant(v16, [0] * 16)
-    low = [cgutils.alloca_once_value(builder, zero) for _ in bases]
-    high = [cgutils.alloca_once_value(builder, zero) for _ in bases]
-    with cgutils.for_range(builder, n_groups) as loop:
-        offset = builder.mul(loop.index, ir.Constant(I64, LINE))
-        w_low = _splat(builder, _load(builder, _address(builder, weights, loop.index, 8), I32, 4), 16)
-        w_high = _splat(builder, _load(builder, builder.add(_address(builder, weights, loop.index, 8),
-                                                              ir.Constant(I64, 4)), I32, 4), 16)
-        for base, lo, hi in zip(bases, low, high, strict=True):
-            line = _load(builder, builder.add(base, offset), v16)
-            builder.store(builder.call(dot, [builder.load(lo), line, w_low]), lo)
-            builder.store(builder.call(dot, [builder.load(hi), line, w_high]), hi)
-    for k, (lo, hi) in enumerate(zip(low, high, strict=True)):
-        total = builder.add(builder.shl(builder.load(hi), ir.Constant(v16, [8] * 16)), builder.load(lo))
-        target = _address(builder, out, builder.add(first, ir.Constant(I64, k)), 4 * ROWS)
-        builder.store(total, builder.inttoptr(target, v16.as_pointer()), align=4)
-    return context.get_dummy_value()
+def _per_query(builder: ir.IRBuilder, base: ir.Value, stride: ir.Value, queries: int) -> list[ir.Value]:
+    return [builder.add(base, builder.mul(stride, ir.Constant(I64, q))) for q in range(queries)]
 
 
-AVX2_BLOCKS = 2  # blocks per avx2 call: 2 x 4 quarters = 8 of the 16 ymm registers for sums
+def _vnni(blocks: int, queries: int) -> Callable[..., ir.Value]:
+    def codegen(context, builder, signature, args):  # pragma: no cover - runs inside numba's compiler
+        """``blocks`` blocks and ``queries`` queries: each group's line of each block times each query's low and
+        high weight bytes of the group (``vpdpbusd`` adds a row's four unsigned-by-signed products into its
+        lane), the sums in registers; then 256 high + low."""
+        _, _, first, weights, n_groups, out, weight_stride, out_stride = args
+        v16 = ir.VectorType(I32, 16)
+        dot = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16, [v16, v16, v16]),
+                                             "llvm.x86.avx512.vpdpbusd.512")
+        bases = _block_bases(builder, args, blocks)
+        zero = ir.Constant(v16, [0] * 16)
+        low = [[cgutils.alloca_once_value(builder, zero) for _ in bases] for _ in range(queries)]
+        high = [[cgutils.alloca_once_value(builder, zero) for _ in bases] for _ in range(queries)]
+        with cgutils.for_range(builder, n_groups) as loop:
+            offset = builder.mul(loop.index, ir.Constant(I64, LINE))
+            lines = [_load(builder, builder.add(base, offset), v16) for base in bases]
+            for q, w in enumerate(_per_query(builder, weights, weight_stride, queries)):
+                at = _address(builder, w, loop.index, 8)
+                w_low = _splat(builder, _load(builder, at, I32, 4), 16)
+                w_high = _splat(builder, _load(builder, builder.add(at, ir.Constant(I64, 4)), I32, 4), 16)
+                for line, lo, hi in zip(lines, low[q], high[q], strict=True):
+                    builder.store(builder.call(dot, [builder.load(lo), line, w_low]), lo)
+                    builder.store(builder.call(dot, [builder.load(hi), line, w_high]), hi)
+        for q, target_base in enumerate(_per_query(builder, out, out_stride, queries)):
+            for k, (lo, hi) in enumerate(zip(low[q], high[q], strict=True)):
+                total = builder.add(builder.shl(builder.load(hi), ir.Constant(v16, [8] * 16)), builder.load(lo))
+                target = _address(builder, target_base, builder.add(first, ir.Constant(I64, k)), 4 * ROWS)
+                builder.store(total, builder.inttoptr(target, v16.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return codegen
 
 
-def _avx2_codegen(context, builder, signature, args):  # pragma: no cover - runs inside numba's compiler
-    _, _, first, weights, n_groups, out = args
-    v8, v16w, v16b = ir.VectorType(I32, 8), ir.VectorType(ir.IntType(16), 16), ir.VectorType(ir.IntType(8), 16)
-    madd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v8, [v16w, v16w]),
-                                          "llvm.x86.avx2.pmadd.wd")
-    bases = _block_bases(builder, args, AVX2_BLOCKS)
-    zero = ir.Constant(v8, [0] * 8)
-    sums = [[cgutils.alloca_once_value(builder, zero) for _ in range(4)] for _ in bases]
-    with cgutils.for_range(builder, n_groups) as loop:
-        offset = builder.mul(loop.index, ir.Constant(I64, LINE))
-        w = _load(builder, _address(builder, weights, loop.index, 32), v16w, 2)
-        for base, quarters in zip(bases, sums, strict=True):
-            for q, total in enumerate(quarters):  # rows 4q .. 4q + 3: 16 bytes
-                part = _load(builder, builder.add(base, builder.add(offset, ir.Constant(I64, 16 * q))), v16b)
-                product = builder.call(madd, [builder.zext(part, v16w), w])
-                builder.store(builder.add(builder.load(total), product), total)
-    v4 = ir.VectorType(I32, 4)
-    for k, quarters in enumerate(sums):
-        for q, total in enumerate(quarters):  # lanes hold each row's two pair sums: add them
-            value = builder.load(total)
-            even = builder.shuffle_vector(value, ir.Constant(v8, ir.Undefined), ir.Constant(v4, [0, 2, 4, 6]))
-            odd = builder.shuffle_vector(value, ir.Constant(v8, ir.Undefined), ir.Constant(v4, [1, 3, 5, 7]))
-            row = builder.add(builder.mul(builder.add(first, ir.Constant(I64, k)), ir.Constant(I64, ROWS)),
-                              ir.Constant(I64, 4 * q))
-            builder.store(builder.add(even, odd), builder.inttoptr(_address(builder, out, row, 4),
-                                                                   v4.as_pointer()), align=4)
-    return context.get_dummy_value()
+def _avx2(blocks: int, queries: int) -> Callable[..., ir.Value]:
+    def codegen(context, builder, signature, args):  # pragma: no cover - runs inside numba's compiler
+        """``blocks`` blocks and ``queries`` queries: each group's line in quarters of four rows, widened to 16
+        bits and multiplied by each query's four weights of the group (``vpmaddwd``: two pair sums per row), the
+        pairs added at the end."""
+        _, _, first, weights, n_groups, out, weight_stride, out_stride = args
+        v8, v16w, v16b = ir.VectorType(I32, 8), ir.VectorType(ir.IntType(16), 16), ir.VectorType(ir.IntType(8), 16)
+        madd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v8, [v16w, v16w]),
+                                              "llvm.x86.avx2.pmadd.wd")
+        bases = _block_bases(builder, args, blocks)
+        zero = ir.Constant(v8, [0] * 8)
+        sums = [[[cgutils.alloca_once_value(builder, zero) for _ in range(4)] for _ in bases] for _ in range(queries)]
+        with cgutils.for_range(builder, n_groups) as loop:
+            offset = builder.mul(loop.index, ir.Constant(I64, LINE))
+            parts = [[builder.zext(_load(builder, builder.add(base, builder.add(offset, ir.Constant(I64, 16 * q))),
+                                         v16b), v16w) for q in range(4)] for base in bases]  # rows 4q .. 4q + 3
+            for q, w_base in enumerate(_per_query(builder, weights, weight_stride, queries)):
+                w = _load(builder, _address(builder, w_base, loop.index, 32), v16w, 2)
+                for quarters, totals in zip(parts, sums[q], strict=True):
+                    for part, total in zip(quarters, totals, strict=True):
+                        builder.store(builder.add(builder.load(total), builder.call(madd, [part, w])), total)
+        v4 = ir.VectorType(I32, 4)
+        for q, target_base in enumerate(_per_query(builder, out, out_stride, queries)):
+            for k, totals in enumerate(sums[q]):
+                for quarter, total in enumerate(totals):  # lanes hold each row's two pair sums: add them
+                    value = builder.load(total)
+                    even = builder.shuffle_vector(value, ir.Constant(v8, ir.Undefined),
+                                                  ir.Constant(v4, [0, 2, 4, 6]))
+                    odd = builder.shuffle_vector(value, ir.Constant(v8, ir.Undefined), ir.Constant(v4, [1, 3, 5, 7]))
+                    row = builder.add(builder.mul(builder.add(first, ir.Constant(I64, k)), ir.Constant(I64, ROWS)),
+                                      ir.Constant(I64, 4 * quarter))
+                    builder.store(builder.add(even, odd), builder.inttoptr(_address(builder, target_base, row, 4),
+                                                                           v4.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return codegen
 
 
-_SIGNATURE = types.void(types.intp, types.intp, types.intp, types.intp, types.intp, types.intp)
+_SIGNATURE = types.void(*[types.intp] * 8)
 
 
-def _kernel(codegen: Callable[..., ir.Value]) -> Any:
-    """A numba intrinsic ``(codes, ids, first, weights, groups, out)``, addresses and counts as integers, whose
-    body ``codegen`` writes in LLVM IR."""
-    def typer(typingctx, codes, ids, first, weights, n_groups, out):  # pragma: no cover - numba's typing
+def _kernel(name: str, codegen: Callable[..., ir.Value]) -> Any:
+    """A numba intrinsic ``(codes, ids, first, weights, groups, out, weight_stride, out_stride)``, addresses,
+    counts and byte strides as integers, whose body ``codegen`` writes in LLVM IR."""
+    def typer(typingctx, codes, ids, first, weights, n_groups, out, weight_stride, out_stride):  # pragma: no cover
         return _SIGNATURE, codegen
 
-    typer.__name__ = codegen.__name__.removesuffix("_codegen")
+    typer.__name__ = name
     return intrinsic(typer)
 
 
-_vnni_blocks = _kernel(_vnni_codegen)
-_avx2_blocks = _kernel(_avx2_codegen)
+# blocks per call: independent sums hide the multiply's latency; blocks x queries x sums fit the registers
+VNNI_ONE, VNNI_MANY = (GROUP_OF_BLOCKS, 1), (1, 4)  # (blocks, queries) per call: 8 of 32 zmm registers for sums
+AVX2_ONE, AVX2_MANY = (2, 1), (1, 2)  # 8 of 16 ymm registers for sums
+_vnni_one, _vnni_many = _kernel("vnni_one", _vnni(*VNNI_ONE)), _kernel("vnni_many", _vnni(*VNNI_MANY))
+_avx2_one, _avx2_many = _kernel("avx2_one", _avx2(*AVX2_ONE)), _kernel("avx2_many", _avx2(*AVX2_MANY))
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
 def _dot_vnni(blocks, ids, first, last, weights, out):  # pragma: no cover - compiled
-    for t in range(first, last, GROUP_OF_BLOCKS):
-        _vnni_blocks(blocks.ctypes.data, ids.ctypes.data, t, weights.ctypes.data, blocks.shape[1], out.ctypes.data)
+    for t in range(first, last, VNNI_ONE[0]):
+        _vnni_one(blocks.ctypes.data, ids.ctypes.data, t, weights.ctypes.data, blocks.shape[1], out.ctypes.data,
+                  0, 0)
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
 def _dot_avx2(blocks, ids, first, last, weights, out):  # pragma: no cover - compiled
-    for t in range(first, last, AVX2_BLOCKS):
-        _avx2_blocks(blocks.ctypes.data, ids.ctypes.data, t, weights.ctypes.data, blocks.shape[1], out.ctypes.data)
+    for t in range(first, last, AVX2_ONE[0]):
+        _avx2_one(blocks.ctypes.data, ids.ctypes.data, t, weights.ctypes.data, blocks.shape[1], out.ctypes.data,
+                  0, 0)
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _dot_vnni_many(blocks, ids, first, last, weights, out):  # pragma: no cover - compiled
+    """``_dot_vnni`` for each query: ``weights`` (Q, G, 2) with Q a multiple of VNNI_MANY[1], ``out`` (Q, rows)."""
+    for q in range(0, weights.shape[0], VNNI_MANY[1]):
+        for t in range(first, last, VNNI_MANY[0]):
+            _vnni_many(blocks.ctypes.data, ids.ctypes.data, t, weights[q].ctypes.data, blocks.shape[1],
+                       out[q].ctypes.data, weights.strides[0], out.strides[0])
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _dot_avx2_many(blocks, ids, first, last, weights, out):  # pragma: no cover - compiled
+    """``_dot_avx2`` for each query: ``weights`` (Q, G, 16) with Q a multiple of AVX2_MANY[1], ``out`` (Q, rows)."""
+    for q in range(0, weights.shape[0], AVX2_MANY[1]):
+        for t in range(first, last, AVX2_MANY[0]):
+            _avx2_many(blocks.ctypes.data, ids.ctypes.data, t, weights[q].ctypes.data, blocks.shape[1],
+                       out[q].ctypes.data, weights.strides[0], out.strides[0])
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
@@ -228,6 +269,48 @@ def _dot_plain(blocks, ids, first, last, weights, out):  # pragma: no cover - co
         out[t * ROWS : (t + 1) * ROWS] = sums
 
 
+@njit(cache=True, nogil=True, boundscheck=False)
+def _dot_plain_many(blocks, ids, first, last, weights, out):  # pragma: no cover - compiled
+    for q in range(weights.shape[0]):
+        _dot_plain(blocks, ids, first, last, weights[q], out[q])
+
+
 KERNELS: dict[str, Callable[..., None]] = {"avx512-vnni": _dot_vnni, "avx2": _dot_avx2, "plain": _dot_plain}
+KERNELS_MANY: dict[str, Callable[..., None]] = {"avx512-vnni": _dot_vnni_many, "avx2": _dot_avx2_many,
+                                                 "plain": _dot_plain_many}
+QUERIES_PER_CALL = {"avx512-vnni": VNNI_MANY[1], "avx2": AVX2_MANY[1], "plain": 1}
 KERNEL = host_kernel()
-dot_blocks = KERNELS[KERNEL]
+dot_blocks, dot_blocks_many = KERNELS[KERNEL], KERNELS_MANY[KERNEL]
+
+
+def prepared_many(weights: list[np.ndarray], kernel: str) -> np.ndarray:
+    """``prepared`` of each query's weights, stacked, with all-zero queries to fill the kernel's last call."""
+    forms = [prepared(w, kernel) for w in weights]
+    forms += [np.zeros_like(forms[0])] * (-len(forms) % QUERIES_PER_CALL[kernel])
+    return np.ascontiguousarray(np.stack(forms))
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def scan(blocks, ids, weights, acc, block_max, block_arg, n, per_leader):  # pragma: no cover - compiled
+    """``dot_blocks`` over ``ids``, ``per_leader`` rows at a time (a multiple of ROWS_PADDED), with each such
+    stretch's best score among the first ``n`` rows and where it is. Here, beside the kernels, because numba's
+    disk cache notices a change to the file a function is in, not to the files of the functions it calls."""
+    per = per_leader // ROWS
+    for b in range(block_max.size):
+        dot_blocks(blocks, ids, b * per, min(ids.size, (b + 1) * per), weights, acc)
+        start, stop = b * per_leader, min(n, (b + 1) * per_leader)
+        block_arg[b] = start + acc[start:stop].argmax()
+        block_max[b] = acc[block_arg[b]]
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def scan_many(blocks, ids, weights, acc, block_max, block_arg, n, per_leader):  # pragma: no cover - compiled
+    """``scan`` for several queries at once (``weights`` from ``prepared_many``; ``acc``, ``block_max`` and
+    ``block_arg`` one row per query): each stretch of codes is read from memory once for all of them."""
+    per = per_leader // ROWS
+    for b in range(block_max.shape[1]):
+        dot_blocks_many(blocks, ids, b * per, min(ids.size, (b + 1) * per), weights, acc)
+        start, stop = b * per_leader, min(n, (b + 1) * per_leader)
+        for q in range(block_max.shape[0]):
+            block_arg[q, b] = start + acc[q, start:stop].argmax()
+            block_max[q, b] = acc[q, block_arg[q, b]]

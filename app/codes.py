@@ -41,6 +41,9 @@ from app.code_kernels import (
     layout,
     matrix,
     prepared,
+    prepared_many,
+    scan,
+    scan_many,
     stored_rows,
 )
 from models.scoring import Gaussians
@@ -79,24 +82,50 @@ class ScalarCodes:
             found = np.arange(n)
         else:
             weights, unit, slack = self.query_weights(q)
-            acc, block_max, block_arg, positions = self._scores(prepared(weights, KERNEL), rows)
-            leaders = (block_arg[np.argpartition(block_max, -k)[-k:]] if block_max.size >= k
-                       else np.argpartition(acc, -k)[-k:])
-            floor = float(exact(leaders if rows is None else rows[leaders]).min())
-            cut = np.floor((floor - slack - float(self.low @ q)) / unit)
-            if abs(cut) < 2**31:  # an int32 score, as the codes' are
-                found = positions[: _at_least(acc, block_max, int(cut), positions)].copy()
-            else:  # the codes cannot order these items (they are all the same): every row is a candidate
-                found = np.arange(n)
+            acc, block_max, block_arg = self._scores(prepared(weights, KERNEL), rows)
+            found = self._candidates(q, k, exact, (unit, slack), (acc, block_max, block_arg), rows)
         found = found if rows is None else rows[found]
         return found, exact(found)
 
+    def certified_many(self, qs: np.ndarray, ks: list[int],
+                       exacts: list[Callable[[np.ndarray], np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``certified`` for each augmented query of ``qs`` ((Q, D)) over the whole catalogue, the codes read
+        once for all of them (``app.code_kernels.scan_many``)."""
+        if len(ks) == 1 or self.size <= max(ks):
+            return [self.certified(q, k, exact) for q, k, exact in zip(qs, ks, exacts, strict=True)]
+        parts = [self.query_weights(q) for q in qs]
+        weights = prepared_many([w for w, _, _ in parts], KERNEL)
+        acc = _buffer("acc_many", weights.shape[0] * stored_rows(self.rows), np.int32).reshape(weights.shape[0], -1)
+        leaders = -(-self.rows // BLOCK)
+        block_max = _buffer("max_many", weights.shape[0] * leaders, np.int32).reshape(weights.shape[0], -1)
+        block_arg = _buffer("arg_many", weights.shape[0] * leaders, np.int64).reshape(weights.shape[0], -1)
+        scan_many(self.codes, _all_blocks(self.codes.shape[0]), weights, acc, block_max, block_arg, self.rows, BLOCK)
+        answers = []
+        for i, (q, k, exact) in enumerate(zip(qs, ks, exacts, strict=True)):
+            found = self._candidates(q, k, exact, parts[i][1:], (acc[i, : self.rows], block_max[i], block_arg[i]))
+            answers.append((found, exact(found)))
+        return answers
+
+    def _candidates(self, q: np.ndarray, k: int, exact: Callable[[np.ndarray], np.ndarray],
+                    scale: tuple[float, float], scores: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    rows: np.ndarray | None = None) -> np.ndarray:
+        """The positions the certificate keeps, from the integer scores, each block's best and where it is:
+        every one whose score plus the slack reaches the lowest exact score of the k best blocks' leaders."""
+        (unit, slack), (acc, block_max, block_arg) = scale, scores
+        leaders = (block_arg[np.argpartition(block_max, -k)[-k:]] if block_max.size >= k
+                   else np.argpartition(acc, -k)[-k:])
+        floor = float(exact(leaders if rows is None else rows[leaders]).min())
+        cut = np.floor((floor - slack - float(self.low @ q)) / unit)
+        if abs(cut) >= 2**31:  # the codes cannot order these items (they are all the same): every row is one
+            return np.arange(acc.size)
+        positions = _buffer("positions", acc.size, np.int64)
+        return positions[: _at_least(acc, block_max, int(cut), positions)].copy()
+
     def _scores(self, weights: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, ...]:
-        """Every row's (or each of ``rows``'s) integer score, each block's best and where it is, and a buffer for
-        the candidates' positions."""
+        """Every row's (or each of ``rows``'s) integer score, and each block's best and where it is."""
         if rows is None:
             acc, block_max, block_arg = _buffer("acc", stored_rows(self.rows), np.int32), *_leader_buffers(self.rows)
-            _scan(self.codes, _all_blocks(self.codes.shape[0]), weights, acc, block_max, block_arg, self.rows)
+            scan(self.codes, _all_blocks(self.codes.shape[0]), weights, acc, block_max, block_arg, self.rows, BLOCK)
             acc = acc[: self.rows]
         else:
             rows, blocks = np.ascontiguousarray(rows, dtype=np.int64), self.codes.shape[0]
@@ -106,7 +135,7 @@ class ScalarCodes:
             dot_blocks(self.codes, block_ids, 0, count, weights, sums)
             acc, (block_max, block_arg) = _buffer("acc", rows.size, np.int32), _leader_buffers(rows.size)
             _gather(sums, where, rows, acc, block_max, block_arg)
-        return acc, block_max, block_arg, _buffer("positions", acc.size, np.int64)
+        return acc, block_max, block_arg
 
     @staticmethod
     def scorer(gaussians: Gaussians, centre: np.ndarray, q: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -172,17 +201,6 @@ def encode(xb: np.ndarray) -> ScalarCodes:
         max_error = np.maximum(max_error, np.abs(x - (low + step * c)).max(axis=0))
         abs_max = np.maximum(abs_max, np.abs(x).max(axis=0))
     return ScalarCodes(blocks, n, low, step, max_error, abs_max)
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
-def _scan(blocks, block_ids, weights, acc, block_max, block_arg, n):  # pragma: no cover - compiled
-    """The kernel over every block, BLOCK rows at a time, with each BLOCK's best score and where it is."""
-    per = BLOCK // ROWS
-    for b in range(block_max.size):
-        dot_blocks(blocks, block_ids, b * per, min(block_ids.size, (b + 1) * per), weights, acc)
-        start, stop = b * BLOCK, min(n, (b + 1) * BLOCK)
-        block_arg[b] = start + acc[start:stop].argmax()
-        block_max[b] = acc[block_arg[b]]
 
 
 DENSE_BLOCKS = 0.5  # a filter's pass touching more of the blocks than this reads them all, in order

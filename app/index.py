@@ -178,11 +178,14 @@ class Snapshot:
 
     def search_many(self, queries: Gaussians, *, lams: Sequence[float], ks: Sequence[int], rescore_head: int,
                     ef_search: int = 128) -> list[list[Hit]]:
-        """``search`` of several unfiltered queries ((n, d) arrays, a lam and a k each) in one FAISS call: the
-        catalogue is read once for all of them. Each query's answer is the one ``search`` gives it alone."""
+        """``search`` of several unfiltered queries ((n, d) arrays, a lam and a k each) in one FAISS call (flat,
+        HNSW) or one scan of the 8-bit codes (sq8): the catalogue is read once for all of them (fp16 searches
+        each on its own). Each query's answer is the one ``search`` gives it alone."""
         n = queries.E.shape[0]
         one = [Gaussians(*(part[i : i + 1] for part in queries)) for i in range(n)]
-        if self.kind in ("fp16", "sq8") or n == 1 or self.size == 0:
+        if self.codes is not None and n > 1 and self.size:
+            return self._search_codes_many(one, lams, ks)
+        if self.kind == "fp16" or n == 1 or self.size == 0:
             return [self.search(q, lam=lam, k=k, rescore_head=rescore_head, ef_search=ef_search)
                     for q, lam, k in zip(one, lams, ks, strict=True)]
         augmented = [augment_query(query, lam=lam, centre=self.centre) for query, lam in zip(one, lams, strict=True)]
@@ -195,6 +198,19 @@ class Snapshot:
                 answers.append(self.search(query, lam=lam, k=k, rescore_head=rescore_head))  # grows its head
             else:
                 answers.append(self._hits(rows[i][:head], exact, k))
+        return answers
+
+    def _search_codes_many(self, queries: list[Gaussians], lams: Sequence[float], ks: Sequence[int]) -> list[list[Hit]]:
+        """``search_many`` on 8-bit codes: one scan of the codes for every query, each certified on its own."""
+        assert self.codes is not None
+        qs = np.vstack([augment_query(query, lam=lam, centre=self.centre)[0] for query, lam in zip(queries, lams,
+                                                                                                 strict=True)])
+        exacts = [self.codes.scorer(self.gaussians, self.centre, q) for q in qs]
+        answers = []
+        for query, lam, k, (rows, scores) in zip(queries, lams, ks, self.codes.certified_many(qs, list(ks), exacts),
+                                                  strict=True):
+            rows = rows[scores >= np.partition(scores, -k)[-k] - NEAR_TIE] if rows.size > k else rows
+            answers.append(self._hits(rows, self._exact(query, rows, lam), k))
         return answers
 
     def first_head(self, k: int, rescore_head: int) -> int:

@@ -9,6 +9,8 @@ Per query (one at a time, one thread for the scans), top-10 by score = lam * cor
   numpy      the composite formula evaluated directly over all N items (float64)
   rerank     the literal design "FAISS top-100 by point embedding, then composite rerank in Python"
   hnsw       HNSW on MIPS->L2-transformed augmented vectors (M=32, efSearch=128), top 256 rescored
+  batch      exact and sq8, 8 queries in one search_many call (a story's cue list: one FAISS call, one scan
+             of the codes) against the same 8 one by one, per query
   filtered   exact and sq8, restricted to a random 10% and 1% of the catalogue (a filter's pass), against numpy
              on that subset
   fp16       the service's default: half-precision codes scanned first (2k + 8 candidates), grown until the
@@ -44,6 +46,7 @@ from models.scoring import Gaussians, augment_query, centred, composite_scores, 
 K, HEAD, RERANK = 10, 256, 100
 OTHER_LAMS = (0.5, 0.9, 0.98)  # the shortcut's recall depends on how much the KL part weighs
 FILTER_SHARES = (0.1, 0.01)  # shares of the catalogue a filter lets through
+BATCH = 8  # queries in one search_many call (a story's cue list)
 
 
 def bandwidth() -> float:
@@ -128,6 +131,7 @@ def bench_size(items: Gaussians, queries: Gaussians, lam: float, *, n_numpy: int
             recalls.append(recall(found, truth[i]))
         out[name] = {"ms_p50": 1000 * float(np.median(times)), "ms_mean": 1000 * float(np.mean(times)),
                      "recall@10": float(np.mean(recalls)), "queries": count}
+    out["batch"] = {name: _batch(snapshot, queries, lam) for name, snapshot in (("exact", exact), ("sq8", sq8))}
     out["filtered"] = _filtered(exact, items, queries, lam, n_numpy)
     out["sq8_filtered"] = _filtered(sq8, items, queries, lam, n_numpy)
     out["fp16_by_lam"] = {str(other): _coded_check(fp16, items, queries, other, n_numpy) for other in OTHER_LAMS}
@@ -155,6 +159,23 @@ def _filtered(snapshot, items: Gaussians, queries: Gaussians, lam: float, count:
             recalls.append(recall(np.array([h.track_id for h in hits]), rows[numpy_top(query, subset, lam)]))
         out[str(share)] = {"ms_p50": 1000 * float(np.median(times)), "recall@10": float(np.mean(recalls))}
     return out
+
+
+def _batch(snapshot, queries: Gaussians, lam: float, size: int = BATCH) -> dict:
+    """``size`` queries in one ``search_many`` call (an arc's cues) against the same queries one by one, per query,
+    the median of up to 5 batches; the answers must agree."""
+    together, alone = [], []
+    for r in range(max(1, min(5, queries.E.shape[0] // size))):
+        batch = Gaussians(*(part[r * size : (r + 1) * size] for part in queries))
+        start = time.perf_counter()
+        many = snapshot.search_many(batch, lams=[lam] * size, ks=[K] * size, rescore_head=HEAD)
+        together.append((time.perf_counter() - start) / size)
+        start = time.perf_counter()
+        one = [snapshot.search(_row(batch, i), lam=lam, k=K, rescore_head=HEAD) for i in range(size)]
+        alone.append((time.perf_counter() - start) / size)
+        assert [[h.track_id for h in hits] for hits in many] == [[h.track_id for h in hits] for hits in one]
+    return {"ms_per_query_batched": 1000 * float(np.median(together)),
+            "ms_per_query_alone": 1000 * float(np.median(alone)), "size": size}
 
 
 def _coded_check(snapshot, items: Gaussians, queries: Gaussians, lam: float, count: int) -> dict:
@@ -217,6 +238,9 @@ def main() -> None:
         print(f"{size:>9} rerank recall@10 by query lam: {by_lam}")
         coded = {kind: ", ".join(f"lam {lam}: {v['recall@10']:.3f} ({v['rescored_mean']:.0f} rescored)"
                                  for lam, v in r[f"{kind}_by_lam"].items()) for kind in ("fp16", "sq8")}
+        batches = ", ".join(f"{name} {v['ms_per_query_batched']:.3f} ms per query (alone {v['ms_per_query_alone']:.3f})"
+                            for name, v in r["batch"].items())
+        print(f"{size:>9} {r['batch']['sq8']['size']} queries in one call: {batches}")
         for name, key in (("exact", "filtered"), ("sq8", "sq8_filtered")):
             shares = ", ".join(f"{float(share):.0%} pass: {v['ms_p50']:.3f} ms, recall {v['recall@10']:.3f}"
                                for share, v in r[key].items())

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.code_kernels import KERNELS, WEIGHT_MAX, available_kernels, layout, matrix, prepared
+from app.code_kernels import (
+    KERNELS,
+    KERNELS_MANY,
+    WEIGHT_MAX,
+    available_kernels,
+    layout,
+    matrix,
+    prepared,
+    prepared_many,
+)
 from app.codes import BLOCK, augmented_scores, encode
 from app.index import IndexStore, build_snapshot
 from app.main import create_app
@@ -50,6 +59,22 @@ def test_each_kernel_gives_the_integer_products_of_codes_and_weights(kernel: str
     out = np.zeros(64, dtype=np.int32)
     KERNELS[kernel](blocks, np.array([last, 0, 0, 0], dtype=np.int64), 0, 4, prepared(weights, kernel), out)
     assert (out[: n - 16 * last] == expected[16 * last :]).all() and (out[16:32] == expected[:16]).all()
+
+
+@pytest.mark.parametrize("kernel", available_kernels())
+def test_each_kernel_scores_several_queries_in_one_pass_as_it_scores_each(kernel: str):
+    """Three queries (the kernel's last call filled with all-zero queries) over 300 rows."""
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, (300, 21), dtype=np.uint8)
+    weights = [rng.integers(-WEIGHT_MAX, WEIGHT_MAX + 1, 21).astype(np.int16) for _ in range(3)]
+    blocks = layout(codes)
+    ids = np.arange(blocks.shape[0], dtype=np.int64)
+    forms = prepared_many(weights, kernel)
+    out = np.full((forms.shape[0], ids.size * 16), 7, dtype=np.int32)
+    KERNELS_MANY[kernel](blocks, ids, 0, ids.size, forms, out)
+    for i, w in enumerate(weights):
+        assert (out[i, :300] == codes.astype(np.int64) @ w.astype(np.int64)).all()
+    assert (out[3:] == 0).all()
 
 
 def test_no_items_approximate_score_is_further_from_its_exact_score_than_the_slack():
