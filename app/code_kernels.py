@@ -46,7 +46,8 @@ I32, I64 = ir.IntType(32), ir.IntType(64)
 def host_kernel() -> str:
     """The fastest kernel this CPU runs: what numba compiles for (the host, unless ``NUMBA_CPU_NAME`` says
     otherwise, in which case only ``plain`` is safe)."""
-    if platform.machine().lower() not in ("x86_64", "amd64") or getattr(numba.config, "CPU_NAME", None):
+    target = getattr(numba.config, "CPU_NAME", None)
+    if platform.machine().lower() not in ("x86_64", "amd64") or target not in (None, "host"):
         return "plain"
     try:
         from llvmlite import binding

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +12,7 @@ from app.code_kernels import (
     KERNELS_MANY,
     WEIGHT_MAX,
     available_kernels,
+    host_kernel,
     layout,
     matrix,
     prepared,
@@ -75,6 +77,15 @@ def test_each_kernel_scores_several_queries_in_one_pass_as_it_scores_each(kernel
     for i, w in enumerate(weights):
         assert (out[i, :300] == codes.astype(np.int64) @ w.astype(np.int64)).all()
     assert (out[3:] == 0).all()
+
+
+def test_a_numba_target_other_than_the_host_gets_the_plain_kernel(monkeypatch: pytest.MonkeyPatch):
+    """Code compiled for another CPU (``NUMBA_CPU_NAME=generic``, for a portable cache) must not use this one's
+    vector instructions."""
+    monkeypatch.setattr(numba.config, "CPU_NAME", "generic", raising=False)
+    assert host_kernel() == "plain" and available_kernels() == ["plain"]
+    monkeypatch.setattr(numba.config, "CPU_NAME", None, raising=False)
+    assert host_kernel() == available_kernels()[0]
 
 
 def test_no_items_approximate_score_is_further_from_its_exact_score_than_the_slack():
