@@ -31,7 +31,7 @@ from app.errors import NotReadyError, PayloadTooLargeError, SilentAudioError
 from app.processes import process_exists
 from models.config import FrontEndConfig
 from models.errors import AudioError
-from models.frontend import load_audio, make_frontend
+from models.frontend import LIBROSA_GUFUNC_MODULES, load_audio, make_frontend
 from models.harmony import Tonality, tonality
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class _DecodingContext(context.ForkServerContext):
 
 
 _CONTEXT = _DecodingContext()
-_CONTEXT.set_forkserver_preload(["models.frontend", "models.harmony", "app.decoding"])
+_CONTEXT.set_forkserver_preload(["models.frontend", "models.harmony", "app.decoding", *LIBROSA_GUFUNC_MODULES])
 
 
 def riff_declared_seconds(data: bytes) -> float | None:

@@ -24,6 +24,12 @@ from models.config import FrontEndConfig, FrontEndName
 from models.errors import AudioError, UndecodableAudioError
 from models.harmony import local_key_features
 
+# librosa's modules that compile numba gufuncs when imported (librosa imports them lazily, on first use). Processes
+# that import them at once on a cold numba cache can leave it mixed, and every later process that loads it crashes
+# (numba/numba#10128: a gufunc's two cache files are written apart); a process that starts workers imports these
+# first, so that one process writes the cache.
+LIBROSA_GUFUNC_MODULES = ("librosa.core.audio", "librosa.core.pitch", "librosa.util.utils", "librosa.beat")
+
 MIN_SECONDS = 0.96
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,10 @@ import io
 import os
 import signal
 import time
+from multiprocessing import forkserver
+from pathlib import Path
 
+import librosa
 import numpy as np
 import pytest
 import soundfile as sf
@@ -11,6 +14,7 @@ from fastapi.testclient import TestClient
 from app.decoding import _CONTEXT, _exists, declared_seconds, stop_pool
 from app.main import create_app
 from app.services import Services
+from models.frontend import LIBROSA_GUFUNC_MODULES
 from tests.app.conftest import make_settings
 
 
@@ -116,3 +120,15 @@ def test_a_pool_whose_dead_worker_held_the_queue_lock_stops_with_its_replacement
     replacement = pool._pool[0]
     stop_pool(pool, timeout_s=0.5)
     assert _wait_until(lambda: not _exists(replacement.pid)), "the replacement worker outlived the pool"
+
+
+def test_the_forkserver_imports_every_librosa_module_that_compiles_gufuncs_before_a_worker_starts():
+    """Workers that compile the same numba gufunc at once can leave its disk cache mixed, which crashes every
+    later process (numba/numba#10128; seen here after a first ingest). The forkserver imports each such librosa
+    module once, before it forks a worker: the list must cover every module of the installed librosa that uses
+    ``guvectorize``."""
+    root = Path(librosa.__file__).parent
+    compiling = {".".join(("librosa", *path.relative_to(root).with_suffix("").parts))
+                 for path in root.rglob("*.py") if "guvectorize(" in path.read_text(encoding="utf-8")}
+    assert compiling and compiling <= set(LIBROSA_GUFUNC_MODULES)
+    assert set(LIBROSA_GUFUNC_MODULES) <= set(forkserver._forkserver._preload_modules)  # set_forkserver_preload's
