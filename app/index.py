@@ -164,8 +164,7 @@ class Snapshot:
         q, offset = augment_query(query, lam=lam, centre=self.centre)
         if self.codes is not None:
             rows, scores = self.codes.certified(q[0], k, self.codes.scorer(self.gaussians, self.centre, q[0]), allowed)
-            rows = rows[scores >= np.partition(scores, -k)[-k] - NEAR_TIE] if rows.size > k else rows
-            return self._hits(rows, self._exact(query, rows, lam), k)
+            return self._certified_hits(query, lam, k, rows, scores)
         head = min(size, self.first_head(k, rescore_head))
         params = None if allowed is None else _selection(self.kind, allowed)
         if self.max_error is not None:
@@ -206,12 +205,14 @@ class Snapshot:
         qs = np.vstack([augment_query(query, lam=lam, centre=self.centre)[0] for query, lam in zip(queries, lams,
                                                                                                  strict=True)])
         exacts = [self.codes.scorer(self.gaussians, self.centre, q) for q in qs]
-        answers = []
-        for query, lam, k, (rows, scores) in zip(queries, lams, ks, self.codes.certified_many(qs, list(ks), exacts),
-                                                  strict=True):
-            rows = rows[scores >= np.partition(scores, -k)[-k] - NEAR_TIE] if rows.size > k else rows
-            answers.append(self._hits(rows, self._exact(query, rows, lam), k))
-        return answers
+        return [self._certified_hits(query, lam, k, rows, scores) for query, lam, k, (rows, scores)
+                in zip(queries, lams, ks, self.codes.certified_many(qs, list(ks), exacts), strict=True)]
+
+    def _certified_hits(self, query: Gaussians, lam: float, k: int, rows: np.ndarray, scores: np.ndarray) -> list[Hit]:
+        """The top ``k`` hits among the rows the codes' certificate kept (their augmented scores ``scores``): the
+        rows within NEAR_TIE of the k-th are ranked by their exact score parts."""
+        rows = rows[scores >= np.partition(scores, -k)[-k] - NEAR_TIE] if rows.size > k else rows
+        return self._hits(rows, self._exact(query, rows, lam), k)
 
     def first_head(self, k: int, rescore_head: int) -> int:
         """How many candidates a search rescores first: on a certified index a few past ``k`` (flat) or twice as
