@@ -195,6 +195,11 @@ def embedding_for(session: Session, track_id: int, model_version: str) -> TrackE
                                                         TrackEmbedding.model_version == model_version)).first()
 
 
+def stored_gaussians(row: TrackEmbedding) -> Gaussians:
+    """A stored embedding as a (1, d) query: the track as the index holds it."""
+    return Gaussians(*(_array(blob)[None] for blob in (row.E, row.mu, row.logvar)))
+
+
 def embeddings_for_version(session: Session, model_version: str, *, chunk: int = 5000) -> VersionEmbeddings:
     """Every embedding of ``model_version`` as arrays, read in chunks."""
     ids: list[int] = []

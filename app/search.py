@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app import catalog
 from app.catalog import TrackFilters
-from app.errors import SpansUnavailableError
+from app.errors import NotFoundError, NotReadyError, SpansUnavailableError
 from app.index import Hit, SearchIndex
 from app.settings import Settings
 from app.spans import SpanSearch
@@ -70,6 +70,19 @@ def no_span_reason(spans: SpanSearch, *, seconds: float, allowed: np.ndarray | N
     passing = " that passes the filters" if allowed is not None else ""
     return (f"no track has a stretch as long as the {seconds:g} s asked for; the longest{passing} is "
             f"{spans.longest_s(allowed):.1f} s")
+
+
+def track_query(session: Session, track_id: int, model_version: str) -> tuple[Gaussians, tuple[float, float]]:
+    """A catalogue track's embedding as a query (tracks that feel like it: ``EmotionQuery.like_track``) and its
+    VA reading; the track's own embedding, as the index holds it, measured the best of the queries a track offers
+    (docs/experiments.md, "Tracks that feel like a track")."""
+    if catalog.get_track(session, track_id) is None:
+        raise NotFoundError(f"like_track: no track {track_id} in the catalogue")
+    stored = catalog.embedding_for(session, track_id, model_version)
+    if stored is None:
+        raise NotReadyError(f"like_track: track {track_id} has no reading by model {model_version} yet; "
+                            f"the next reindex gives it one")
+    return catalog.stored_gaussians(stored), (stored.valence, stored.arousal)
 
 
 def search_spans(session: Session, snapshot: SearchIndex, pieces: Gaussians, *, lam: float, k: int,

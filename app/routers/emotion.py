@@ -1,4 +1,5 @@
-"""Emotion to music: a VA curve, a VA point or a named emotion in; ranked tracks with score parts out."""
+"""Emotion to music: a VA curve, a VA point, a named emotion or a catalogue track in; ranked tracks with score parts
+out."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from app.search import (
     search_tracks,
     search_tracks_many,
     span_index,
+    track_query,
 )
 from app.services import EmbedderDep, IndexDep, Services, ServicesDep, SettingsDep
 from app.settings import Settings
@@ -31,18 +33,19 @@ from models.inference import Embedder
 from models.scoring import Gaussians, stack
 
 router = APIRouter(prefix="/v1", tags=["emotion"])
-ERRORS = {code: {"model": ErrorOut} for code in (409, 413, 422, 503)}
+ERRORS = {code: {"model": ErrorOut} for code in (404, 409, 413, 422, 503)}
+NO_OTHER_TRACK = "the index holds no track but the one asked about"
 
 
 def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: EmotionQuery, gaussians: Gaussians,
-           *, settings: Settings, lam: float) -> tuple[list[TrackResult], str | None]:
+           *, settings: Settings, lam: float, exclude: tuple[int, ...]) -> tuple[list[TrackResult], str | None]:
     """The best-matching span of each of the top tracks, and why there is none when there is none."""
     if query.span_seconds is not None:
         limits.check_span(settings, query.span_seconds)
     spans = span_index(snapshot)
     pieces, seconds = encode_span_query(embedder, gaussians, curve=query.curve_array(), seconds=query.span_seconds)
     allowed = allowed_spans(session, spans, query.filters.to_filters() if query.filters else None)
-    results = search_spans(session, snapshot, pieces, lam=lam, k=query.k, allowed=allowed)
+    results = search_spans(session, snapshot, pieces, lam=lam, k=query.k, allowed=allowed, exclude=exclude)
     return results, None if results else no_span_reason(spans, seconds=seconds, allowed=allowed)
 
 
@@ -50,12 +53,12 @@ def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: E
              summary="Tracks whose feeling matches a curve, a point or a named emotion")
 async def emotion_to_music(query: EmotionQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
                            services: ServicesDep) -> EmotionToMusicResponse:
-    if query.curve is None and not query.span and query.filters is None:
+    if query.curve is None and query.like_track is None and not query.span and query.filters is None:
         limits.check_k(settings, query.k)
         return await services.answer_batched(_answer_points, PointRequest(query, services))  # the query thread
     work = partial(_emotion_to_music, query, settings, embedder, snapshot, services.sessions)
     if query.curve is None and not query.span:
-        return await services.answer(work)  # a filtered point or named emotion: the query thread, alone
+        return await services.answer(work)  # a filtered point or named emotion, or a track: the query thread, alone
     return await run_in_threadpool(work)
 
 
@@ -91,22 +94,33 @@ def _emotion_to_music(query: EmotionQuery, settings: Settings, embedder: Embedde
     limits.check_k(settings, query.k)
     if query.curve is not None:
         limits.check_curve(settings, [p.t for p in query.curve])
-    point = None if query.point is None else (query.point.valence, query.point.arousal)
-    gaussians, (valence, arousal) = encode_emotion_query(embedder, curve=query.curve_array(), point=point,
-                                                         emotion=query.emotion)
     lam = embedder.query_lam(query.lam)
     filters = query.filters.to_filters() if query.filters else None
+    exclude = () if query.like_track is None else (query.like_track,)  # a track is not "like" itself
     with sessions() as session:
+        gaussians, (valence, arousal) = _query(session, embedder, snapshot, query)
         if query.span:
-            results, reason = _spans(session, snapshot, embedder, query, gaussians, settings=settings, lam=lam)
+            results, reason = _spans(session, snapshot, embedder, query, gaussians, settings=settings, lam=lam,
+                                     exclude=exclude)
         else:
             allowed = allowed_rows(session, snapshot, filters)
             results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k,
-                                    allowed=allowed)
+                                    exclude=exclude, allowed=allowed)
             reason = NO_TRACK_PASSES if filters and not results else None
+            if not results and reason is None and exclude:
+                reason = NO_OTHER_TRACK
     return EmotionToMusicResponse(results=[TrackHit.of(r, query_va=(valence, arousal)) for r in results],
                                   reason=reason, query=VAPoint(valence=valence, arousal=arousal), lam=lam,
                                   model_version=embedder.version, index_generation=snapshot.generation)
+
+
+def _query(session: Session, embedder: Embedder, snapshot: SearchIndex, query: EmotionQuery
+           ) -> tuple[Gaussians, tuple[float, float]]:
+    """The query's embedding and its VA: a catalogue track's stored embedding, or the emotion encoder's."""
+    if query.like_track is not None:
+        return track_query(session, query.like_track, snapshot.model_version)
+    point = None if query.point is None else (query.point.valence, query.point.arousal)
+    return encode_emotion_query(embedder, curve=query.curve_array(), point=point, emotion=query.emotion)
 
 
 @router.get("/emotions", response_model=list[NamedEmotion], summary="The named emotions a query may use")

@@ -44,6 +44,7 @@ class VAPoint(Strict):
 
 
 MAX_FILTER_NAMES = 100  # artists or tags in one filter
+QUERY_KINDS = ("curve", "point", "emotion", "like_track")  # what an emotion -> music query may be
 
 
 class TrackFilter(Strict):
@@ -86,11 +87,14 @@ class TrackFilter(Strict):
 
 
 class EmotionQuery(Strict):
-    """Exactly one of ``curve``, ``point`` or ``emotion``."""
+    """Exactly one of ``curve``, ``point``, ``emotion`` or ``like_track``."""
 
     curve: list[CurvePoint] | None = Field(None, description="A valence/arousal curve over time.")
     point: VAPoint | None = Field(None, description="One valence/arousal point.")
     emotion: str | None = Field(None, description="A named emotion (see GET /v1/emotions).", max_length=64)
+    like_track: int | None = Field(None, ge=1, le=MAX_ID,
+                                   description="A catalogue track's id: tracks that feel like it (its embedding in "
+                                               "the emotion space is the query); the track itself is left out.")
     k: int = Field(10, ge=1, description="Number of tracks.")
     lam: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False,
                               description="Weight of correlation vs KL in the score (default: the model's).")
@@ -99,16 +103,16 @@ class EmotionQuery(Strict):
                                           "its score parts; the audio URL plays from its start), not whole tracks.")
     span_seconds: float | None = Field(
         None, gt=0, allow_inf_nan=False,
-        description="How long the stretch is, for a point or a named emotion (implies span; default one span, "
-                    "about 10 s), rounded down to the span grid (one span, then one more every hop). A curve's "
-                    "stretch is as long as the curve.")
+        description="How long the stretch is, for a point, a named emotion or a track (implies span; default "
+                    "one span, about 10 s), rounded down to the span grid (one span, then one more every hop). A "
+                    "curve's stretch is as long as the curve.")
     _curve: np.ndarray | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> EmotionQuery:
-        given = [name for name in ("curve", "point", "emotion") if getattr(self, name) is not None]
+        given = [name for name in QUERY_KINDS if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of curve, point, emotion (got {given or 'none'})")
+            raise ValueError(f"give exactly one of {', '.join(QUERY_KINDS)} (got {given or 'none'})")
         if self.span_seconds is not None:
             if self.curve is not None:
                 raise ValueError("span_seconds: a curve's span is as long as the curve; leave span_seconds out")
