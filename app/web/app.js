@@ -66,8 +66,35 @@ function trackItem(track) {
     moment.textContent = `best moment ${clock(track.start_s)}–${clock(track.end_s)}`;
     item.append(moment);
   }
-  item.append(audio);
+  const like = document.createElement("button");
+  like.type = "button";
+  like.className = "secondary like";
+  like.textContent = "More like this";
+  like.setAttribute("aria-label", `Tracks that feel like ${track.title}`);
+  like.addEventListener("click", () => likeTrack(track));
+  item.append(audio, like);
   return item;
+}
+
+// Tracks that feel like one of the results: its own embedding is the query (the API's `like_track`), shown on the
+// emotion -> music tab with that tab's number of tracks, lam and filters.
+async function likeTrack(track) {
+  $("tab-e2m").click();
+  const body = {like_track: track.track_id, k: Number($("e2m-k").value) || 8};
+  if (!$("e2m-lam-default").checked) body.lam = Number($("e2m-lam").value);
+  const filters = readFilters();
+  if (Object.keys(filters).length) body.filters = filters;
+  status(`Searching for tracks that feel like ${track.title}…`);
+  try {
+    const answer = await api("/v1/emotion-to-music", {method: "POST", headers: {"content-type": "application/json"},
+                                                       body: JSON.stringify(body)});
+    showTracks($("e2m-results"), answer.results, answer.reason);
+    redrawE2M(answer.results);
+    drawMarker($("e2m-plane").querySelector("g.layer"), answer.query, track.title);
+    $("e2m-caption").textContent = `Tracks that feel like “${track.title}” (valence ${fmt(answer.query.valence)}, ` +
+      `arousal ${fmt(answer.query.arousal)}).`;
+    status(answer.reason ? `No tracks: ${answer.reason}.` : `${answer.results.length} tracks that feel like ${track.title}.`);
+  } catch (error) { status(`Error: ${error.message}`); }
 }
 
 function clock(seconds) {

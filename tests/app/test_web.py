@@ -175,6 +175,24 @@ def test_story_gives_a_cue_list(page: Page):
     shot(page, "story-to-music")
 
 
+def test_more_like_a_story_s_track_lists_the_other_tracks_on_the_emotion_tab(page: Page):
+    page.get_by_role("tab", name="Story → music").click()
+    page.get_by_label("Story text").fill(STORY)
+    page.get_by_role("button", name="Find music for the story").click()
+    first = page.locator("#t2m-results li.track").first
+    title = first.locator("strong").inner_text()
+    with page.expect_request("**/v1/emotion-to-music") as request:
+        first.get_by_role("button", name=f"Tracks that feel like {title}").click()
+    assert "like_track" in request.value.post_data_json
+    expect(page.get_by_role("tab", name="Emotion → music")).to_have_attribute("aria-selected", "true")
+    tracks = page.locator("#e2m-results li.track")
+    expect(tracks).to_have_count(5)  # every track of six but the one asked about
+    assert title not in tracks.locator("strong").all_inner_texts()
+    expect(page.locator("#e2m-caption")).to_contain_text(f"Tracks that feel like “{title}”")
+    expect(page.locator("#e2m-plane .emotion-marker")).to_have_count(1)
+    shot(page, "more-like-this")
+
+
 def test_errors_are_shown_not_thrown(page: Page, tmp_path: Path):
     page.get_by_role("button", name="Find music").click()
     expect(page.locator("#status")).to_contain_text("Draw a curve, click a point or pick an emotion first")
