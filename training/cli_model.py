@@ -412,6 +412,19 @@ def readings_experiment(
     typer.echo(markdown(run_readings(bundle, data, workers=workers)))
 
 
+@cli.command("like-experiment")
+def like_experiment(
+    data: CategoricalManifests,
+    bundle: Annotated[Path, typer.Option(help="Bundle whose weights are read.")] = Path("default"),
+    workers: Workers = None,
+) -> None:
+    """Which query makes "tracks that feel like this track" agree with listeners' labels (val, test)."""
+    from training.like_experiment import like_experiment as run_like
+    from training.like_experiment import markdown
+
+    typer.echo(markdown(run_like(bundle, data, workers=workers)))
+
+
 @cli.command("distil-frontend")
 def distil_frontend(
     data: Annotated[list[Path], typer.Option(exists=True, dir_okay=False, help="Manifest(s) whose train clips the "
