@@ -18,10 +18,8 @@ import numpy as np
 from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.inference import Embedder
-from models.manifest import read_manifest
 from models.scoring import composite_scores, stack
-from training.features import clip_feature_sets
-from training.probe import taxonomy_of
+from training.real_audio import split_features
 
 TOP = 10
 
@@ -67,9 +65,7 @@ def like_experiment(bundle: Path, manifests: list[Path], *, workers: int | None 
     results: dict = {}
     for manifest in manifests:
         for split in ("val", "test"):
-            clips = [c for c in read_manifest(manifest) if c.split == split]
-            taxonomy = taxonomy_of(clips, manifest)
-            pairs, _ = clip_feature_sets(manifest, clips, embedder.config.frontend, workers=workers, progress=False)
+            taxonomy, pairs = split_features(embedder, manifest, split, workers=workers)
             labels = np.array([c.labels[taxonomy] for c, _ in pairs])
             found, va = rankings(embedder, [f for _, f in pairs], taxonomy)
             results.setdefault(manifest.stem, {})[split] = {name: agreement(s, labels, va) for name, s in found.items()}

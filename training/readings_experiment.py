@@ -15,11 +15,9 @@ import numpy as np
 from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.inference import Embedder
-from models.manifest import read_manifest
 from models.taxonomy import TAXONOMIES
 from training.classify import auc, positive_classes
-from training.features import clip_feature_sets
-from training.probe import taxonomy_of
+from training.real_audio import split_features
 
 
 def quadrant_of(va: np.ndarray) -> np.ndarray:
@@ -49,9 +47,7 @@ def readings_experiment(bundle: Path, manifests: list[Path], *, workers: int | N
     results: dict = {}
     for manifest in manifests:
         for split in ("val", "test"):
-            clips = [c for c in read_manifest(manifest) if c.split == split]
-            taxonomy = taxonomy_of(clips, manifest)
-            pairs, _ = clip_feature_sets(manifest, clips, embedder.config.frontend, workers=workers, progress=False)
+            taxonomy, pairs = split_features(embedder, manifest, split, workers=workers)
             labels = np.array([TAXONOMIES[taxonomy].index(c.labels[taxonomy]) for c, _ in pairs])
             sides = [np.isin(labels, positive_classes(taxonomy, axis)) for axis in (0, 1)]
             for name, va in candidates(embedder, [f for _, f in pairs]).items():

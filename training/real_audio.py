@@ -17,7 +17,7 @@ from models.bundle import load_bundle
 from models.config import FrontEndName
 from models.default import resolve_bundle
 from models.inference import Embedder
-from models.manifest import read_manifest
+from models.manifest import Clip, read_manifest
 from models.taxonomy import HIGH_AROUSAL, POSITIVE_VALENCE, class_index
 from training.classify import CategoricalMetrics, auc, categorical_metrics
 from training.datasets.emopia import quadrant_of
@@ -48,11 +48,19 @@ def _reading_metrics(readings: np.ndarray, labels: list[str]) -> tuple[float, fl
             float(np.mean(np.array(estimated) == np.array(labels))))
 
 
+def split_features(embedder: Embedder, manifest: Path, split: str, *, workers: int | None = None
+                   ) -> tuple[str, list[tuple[Clip, np.ndarray]]]:
+    """The taxonomy that labels ``manifest``, and (clip, features) of its ``split`` as ``embedder`` hears them
+    (clips that do not decode left out)."""
+    clips = [c for c in read_manifest(manifest) if c.split == split]
+    taxonomy = taxonomy_of(clips, manifest)
+    pairs, _ = clip_feature_sets(manifest, clips, embedder.config.frontend, workers=workers, progress=False)
+    return taxonomy, pairs
+
+
 def eval_real_audio(*, bundle: Path, data: Path, split: str, workers: int | None = None) -> RealAudioMetrics:
     embedder = Embedder.from_bundle(load_bundle(resolve_bundle(bundle)))
-    clips = [c for c in read_manifest(data) if c.split == split]
-    taxonomy = taxonomy_of(clips, data)
-    pairs, _ = clip_feature_sets(data, clips, embedder.config.frontend, workers=workers, progress=False)
+    taxonomy, pairs = split_features(embedder, data, split, workers=workers)
     tracks = [embedder.read_track(features) for _, features in pairs]
     labels = [clip.labels[taxonomy] for clip, _ in pairs]
     reading = np.stack([t.mean for t in tracks])
