@@ -64,7 +64,7 @@ BAD_QUERIES = {
     "lam above one": ({"emotion": "sad", "lam": 2}, "less than or equal to 1"),
     "misspelt emotion": ({"emotion": "hapy"}, "unknown emotion 'hapy' (did you mean 'happy'?)"),
     "extra field": ({"emotion": "sad", "colour": "blue"},
-                    "unknown field 'colour'; this object takes curve, point, emotion, k, lam, filters"),
+                    "unknown field 'colour'; this object takes curve, point, emotion, like_track, k, lam, filters"),
     "a filter at the top": ({"emotion": "sad", "tempo": 120},
                             "unknown field 'tempo' (did you mean filters.tempo_min or filters.tempo_max?)"),
     "a range's name": ({"emotion": "sad", "filters": {"tempo": 120}}, "did you mean tempo_min or tempo_max?"),
