@@ -7,9 +7,10 @@ from app.errors import PayloadTooLargeError
 from app.settings import Settings
 
 
-def check_k(settings: Settings, k: int) -> None:
+def check_k(settings: Settings, k: int, *, name: str = "k") -> None:
+    """A number of results asked for (``name`` as the request spells it) within MOODSPACE_MAX_K."""
     if k > settings.max_k:
-        raise PayloadTooLargeError(f"k={k} is above the limit of {settings.max_k} (MOODSPACE_MAX_K)")
+        raise PayloadTooLargeError(f"{name}={k} is above the limit of {settings.max_k} (MOODSPACE_MAX_K)")
 
 
 def check_curve(settings: Settings, times: list[float]) -> None:

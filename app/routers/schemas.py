@@ -237,6 +237,9 @@ class MusicToEmotionResponse(BaseModel):
     model_version: str
     readings: SongReadingsOut | None = Field(None, description="Audio, lyrics, title/artist and fused readings; "
                                              "null where the service has no lyrics and title/artist model.")
+    tracks: list[TrackHit] | None = Field(None, description="With ?tracks=N: the catalogue tracks that feel most "
+                                          "like the clip (its embedding as the query, ranked as like_track ranks; "
+                                          "the clip itself left out where the catalogue holds the same audio).")
 
 
 class TrackOut(BaseModel):

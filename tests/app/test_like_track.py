@@ -93,3 +93,25 @@ def test_a_deleted_track_is_not_a_query_and_the_only_track_has_no_likes(tmp_path
         reindex(client)
         alone = _like(client, ids[1]).json()
         assert alone["results"] == [] and "no track but the one asked about" in alone["reason"]
+
+
+def test_an_upload_asks_for_the_tracks_that_feel_like_it_as_a_catalogue_track_does(catalogue, wavs: list[bytes]):
+    """A reference track: the upload's embedding is the query; the same audio in the catalogue is left out, so
+    uploading a catalogue track's audio gives what like_track gives for that track."""
+    client, tracks, _ = catalogue
+    asked = tracks[3]["id"]
+    upload = client.post("/v1/music-to-emotion?k=2&tracks=10", files={"file": ("ref.wav", wavs[3])})
+    assert upload.status_code == 200, upload.text
+    found = upload.json()["tracks"]
+    liked = _like(client, asked, k=10).json()["results"]
+    assert [r["track_id"] for r in found] == [r["track_id"] for r in liked] and asked not in [r["track_id"]
+                                                                                              for r in found]
+    np.testing.assert_allclose([r["score"] for r in found], [r["score"] for r in liked], atol=1e-5)
+    assert client.post("/v1/music-to-emotion?k=2", files={"file": ("ref.wav", wavs[3])}).json()["tracks"] is None
+
+
+def test_an_upload_s_track_count_is_checked_like_k(catalogue, wavs: list[bytes]):
+    client, _, _ = catalogue
+    response = client.post("/v1/music-to-emotion?tracks=100000", files={"file": ("ref.wav", wavs[0])})
+    assert response.status_code == 413 and "tracks=100000 is above the limit" in response.text
+    assert client.post("/v1/music-to-emotion?tracks=-1", files={"file": ("ref.wav", wavs[0])}).status_code == 422
