@@ -283,6 +283,8 @@ function setupStory() {
 }
 
 // Music -> emotion ------------------------------------------------------------------------------------------------
+const REFERENCE_TRACKS = 5;  // catalogue tracks that feel like the uploaded clip (a reference track)
+
 function setupAnalysis() {
   $("m2e-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -298,9 +300,10 @@ function setupAnalysis() {
     $("m2e-summary").textContent = "";
     $("m2e-emotions").replaceChildren();
     $("m2e-readings").tBodies[0].replaceChildren();
+    $("m2e-tracks").replaceChildren();
     status(`Analysing ${file.name}…`);
     try {
-      const answer = await api("/v1/music-to-emotion?k=8", {method: "POST", body: form});
+      const answer = await api(`/v1/music-to-emotion?k=8&tracks=${REFERENCE_TRACKS}`, {method: "POST", body: form});
       const layer = drawAxes($("m2e-plane"));
       const points = answer.curve.map((p) => ({valence: p.valence, arousal: p.arousal}));
       drawPath(layer, points, "curve");
@@ -313,6 +316,7 @@ function setupAnalysis() {
       $("m2e-emotions").replaceChildren(...answer.emotions.map((e) => Object.assign(document.createElement("li"), {
         textContent: `${e.name} — score ${fmt(e.score, 3)} · corr ${fmt(e.corr, 3)} · −KL ${fmt(e.neg_kl, 2)}`})));
       showReadings(answer.readings);
+      showTracks($("m2e-tracks"), answer.tracks || []);
       status("Analysis done.");
     } catch (error) { status(`Error: ${error.message}`); }
   });

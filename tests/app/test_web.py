@@ -146,6 +146,9 @@ def test_upload_a_clip_and_see_its_emotions(page: Page, tmp_path: Path, wavs: li
     assert page.locator("#m2e-plane ellipse.spread").count() == 1
     expect(page.locator("#m2e-readings tbody tr")).to_have_count(2)  # the sound, and all together
     expect(page.locator("#m2e-readings tbody tr").nth(1).locator("td").first).to_have_text("All together")
+    like = page.locator("#m2e-tracks li.track")  # the clip is Track 2's audio: the other five feel like it
+    expect(like).to_have_count(5)
+    assert "Track 2" not in like.locator("strong").all_inner_texts()
     shot(page, "music-to-emotion")
 
 
@@ -251,6 +254,7 @@ def test_a_failed_upload_clears_the_previous_results(page: Page, tmp_path: Path,
     page.get_by_role("button", name="Analyse").click()
     expect(page.locator("#status")).to_contain_text("Error: bad.wav")
     expect(page.locator("#m2e-emotions li")).to_have_count(0)
+    expect(page.locator("#m2e-tracks li")).to_have_count(0)
     expect(page.locator("#m2e-summary")).to_have_text("")
     assert page.locator("#m2e-plane ellipse.spread").count() == 0
 
