@@ -50,7 +50,7 @@ def _spans(session: Session, snapshot: SearchIndex, embedder: Embedder, query: E
 
 
 @router.post("/emotion-to-music", response_model=EmotionToMusicResponse, responses=ERRORS,  # type: ignore[arg-type]
-             summary="Tracks whose feeling matches a curve, a point or a named emotion")
+             summary="Tracks whose feeling matches a curve, a point, a named emotion or a catalogue track")
 async def emotion_to_music(query: EmotionQuery, settings: SettingsDep, embedder: EmbedderDep, snapshot: IndexDep,
                            services: ServicesDep) -> EmotionToMusicResponse:
     if query.curve is None and query.like_track is None and not query.span and query.filters is None:
