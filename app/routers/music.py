@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
 from app import catalog, limits
 from app.analysis import TrackAnalysis, rank_emotions
+from app.index import SearchIndex
 from app.ingest import analyze_bytes
 from app.routers.schemas import LYRICS, CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse, TrackHit
 from app.routers.tracks import song_readings
@@ -42,6 +43,7 @@ def music_to_emotion(
 ) -> MusicToEmotionResponse:
     limits.check_k(settings, k)
     limits.check_k(settings, tracks, name="tracks")
+    snapshot = services.require_index() if tracks else None  # before the analysis: no index, no work done
     song_title, song_artist = request_text(title, field="title"), request_text(artist, field="artist")
     song_lyrics = request_lyrics(lyrics)
     data = read_upload(file, limit=settings.max_upload_bytes)
@@ -61,14 +63,14 @@ def music_to_emotion(
         model_version=embedder.version,
         readings=song_readings(model, (analysis.valence, analysis.arousal), title=song_title, artist=song_artist,
                                lyrics=song_lyrics, song=analysis.song.fusion if analysis.song else None),
-        tracks=_like(services, analysis, lam=lam, k=tracks) if tracks else None,
+        tracks=_like(services, snapshot, analysis, lam=lam, k=tracks) if snapshot is not None else None,
     )
 
 
-def _like(services: Services, analysis: TrackAnalysis, *, lam: float, k: int) -> list[TrackHit]:
+def _like(services: Services, snapshot: SearchIndex, analysis: TrackAnalysis, *, lam: float, k: int
+          ) -> list[TrackHit]:
     """The ``k`` catalogue tracks that feel most like an analysed upload, the upload itself left out where the
     catalogue holds the same audio."""
-    snapshot = services.require_index()
     with services.sessions() as session:
         same = catalog.track_by_fingerprint(session, analysis.fingerprint)
         results = search_tracks(session, snapshot, analysis.indexed, settings=services.settings, lam=lam, k=k,
