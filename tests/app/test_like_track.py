@@ -115,3 +115,26 @@ def test_an_upload_s_track_count_is_checked_like_k(catalogue, wavs: list[bytes])
     response = client.post("/v1/music-to-emotion?tracks=100000", files={"file": ("ref.wav", wavs[0])})
     assert response.status_code == 413 and "tracks=100000 is above the limit" in response.text
     assert client.post("/v1/music-to-emotion?tracks=-1", files={"file": ("ref.wav", wavs[0])}).status_code == 422
+
+
+def test_a_track_without_a_reading_by_the_loaded_model_is_a_503_that_says_so(tmp_path: Path, bundle_dir: Path,
+                                                                               wavs: list[bytes]):
+    """A track the catalogue holds but the loaded model has not read yet (its embedding is another model's) is
+    not a query until a reindex reads it; the track and its other model's embedding are kept."""
+    from sqlalchemy import update
+
+    from app.tables import TrackEmbedding
+
+    with service(tmp_path, bundle_dir) as client:
+        ids = [client.post("/v1/admin/tracks", headers=AUTH, files={"file": (f"t{k}.wav", wavs[k])},
+                           data={"title": f"T{k}"}).json()["track"]["id"] for k in range(2)]
+        reindex(client)
+        engine = make_engine(f"sqlite:///{tmp_path / 'catalogue.db'}")
+        with sessionmaker(engine)() as session:
+            session.execute(update(TrackEmbedding).where(TrackEmbedding.track_id == ids[0])
+                            .values(model_version="an-older-model"))
+            session.commit()
+        engine.dispose()
+        response = _like(client, ids[0])
+        assert response.status_code == 503 and f"track {ids[0]} has no reading by model" in response.text
+        assert client.get(f"/v1/tracks/{ids[0]}").status_code == 200
