@@ -111,8 +111,9 @@ def evaluate(
     result = eval_bundle(bundle=bundle, data=data, split=split, lam=lam, workers=workers)
     for direction in ("m2e", "e2m"):
         m = getattr(result.metrics, direction)
-        typer.echo(f"{direction.upper()}: MRR {m.mrr:.3f}  AR {m.ar:.2f}  top-5% cos {m.top5_cosine:.3f}"
-                   f"  (n={result.metrics.n_test})")
+        low, high = m.mrr_interval or (float("nan"), float("nan"))
+        typer.echo(f"{direction.upper()}: MRR {m.mrr:.3f} (95% {low:.3f}-{high:.3f} over the queries)  "
+                   f"AR {m.ar:.2f}  top-5% cos {m.top5_cosine:.3f}  (n={result.metrics.n_test})")
     if (agreement := result.metrics.va_agreement) is not None:
         typer.echo(f"E2M top-{agreement.k} VA distance {agreement.top_k_distance:.3f} "
                    f"(VA nearest neighbours: {agreement.nearest_distance:.3f})")

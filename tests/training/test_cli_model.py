@@ -29,9 +29,11 @@ def test_train_then_eval_writes_a_bundle_and_metrics(tiny_corpus: Path, tmp_path
     result = _invoke("eval", "--bundle", tmp_path / "bundle", "--data", tiny_corpus, "--json", tmp_path / "m.json",
                      "--workers", "1")
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert metrics["n_test"] == 6 and set(metrics["m2e"]) == {"mrr", "ar", "top5_cosine"}
+    assert metrics["n_test"] == 6 and set(metrics["m2e"]) == {"mrr", "ar", "top5_cosine", "mrr_interval"}
     assert 1 / 6 <= metrics["e2m"]["mrr"] <= 1 and 1 <= metrics["m2e"]["ar"] <= 6
-    assert "M2E: MRR" in result.output
+    low, high = metrics["e2m"]["mrr_interval"]
+    assert low <= metrics["e2m"]["mrr"] <= high
+    assert "M2E: MRR" in result.output and "over the queries" in result.output
 
 
 def test_experiment_writes_tables_and_sweep_plot(tiny_corpus: Path, tmp_path: Path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.evaluate import direction_metrics, partner_ranks, retrieval_metrics, top_cosine
+from training.evaluate import direction_metrics, mrr_interval, partner_ranks, retrieval_metrics, top_cosine
 
 
 def test_known_ranks_give_known_mrr_and_ar():
@@ -11,6 +11,17 @@ def test_known_ranks_give_known_mrr_and_ar():
     metrics = direction_metrics(scores, np.eye(3)[:, :2] + 0.1)
     assert metrics.mrr == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
     assert metrics.ar == pytest.approx(2.0)
+
+
+def test_the_mrr_interval_holds_the_mrr_and_narrows_with_more_queries():
+    ranks = np.tile([1.0, 2.0, 5.0, 10.0, 30.0], 6)  # 30 queries, MRR 0.366
+    low, high = mrr_interval(ranks)
+    assert low < np.mean(1 / ranks) < high
+    assert 0.1 < high - low < 0.4  # what 30 pieces allow
+    wide, many = high - low, np.subtract(*mrr_interval(np.tile(ranks, 20))[::-1])
+    assert many < wide / 3  # 20 times the queries: about a root of 20 narrower
+    assert mrr_interval(ranks) == mrr_interval(ranks)  # seeded
+    assert mrr_interval(np.ones(8)) == (1.0, 1.0)  # every partner first: nothing to move
 
 
 def test_ties_share_their_mean_rank():
