@@ -68,7 +68,7 @@ class Sources:
     fourq: Path | None = None
     mirex: Path | None = None
     varied: tuple[Path, ...] = ()  # train splits of VGMIDI and EMOPIA again, by the varied renderers
-    vgmidi_fluidsynth: Path | None = None  # VGMIDI's test split rendered by FluidSynth: a renderer never trained on
+    vgmidi_fluidsynth: Path | None = None  # VGMIDI's val and test series rendered by FluidSynth: never trained on
 
     @property
     def real(self) -> list[Path]:
@@ -125,13 +125,14 @@ def _varied(shared: Path | None, work: Path, name: str, renderer: Renderer) -> P
 
 
 def _other_renderer(shared: Path | None, work: Path) -> Path | None:
-    """VGMIDI's test pieces rendered by FluidSynth, written once into ``work`` (None without FluidSynth)."""
-    root, manifest = _shared(shared, "vgmidi"), work / "vgmidi-fluidsynth-test" / "manifest.jsonl"
+    """VGMIDI's val and test pieces rendered by FluidSynth, written once into ``work`` (None without FluidSynth):
+    the val series choose between recipes across renderers, the test series report."""
+    root, manifest = _shared(shared, "vgmidi"), work / "vgmidi-fluidsynth" / "manifest.jsonl"
     if root is None or shutil.which("fluidsynth") is None:
         return None
     if not manifest.is_file():
         render_dataset(dataset="vgmidi", root=root, out=manifest.parent, renderer="fluidsynth", overwrite=True,
-                       splits=("test",))
+                       splits=("val", "test"))
     return manifest
 
 
@@ -227,7 +228,8 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
 
 
 def evaluate(bundle: Path, sources: Sources) -> dict:
-    """Held-apart metrics: real recordings; retrieval on the test splits (VGMIDI's also as FluidSynth renders);
+    """Held-apart metrics: real recordings; retrieval on the test splits (VGMIDI's val and test series also as
+    FluidSynth renders);
     EMOPIA val quadrants; text retrieval and text -> VA on EmoBank dev."""
     results: dict = {}
     if sources.real:  # real recordings first
@@ -239,8 +241,9 @@ def evaluate(bundle: Path, sources: Sources) -> dict:
     if sources.vgmidi is not None:
         results["vgmidi_test"] = eval_bundle(bundle=bundle, data=sources.vgmidi, split="test").to_dict()
     if sources.vgmidi_fluidsynth is not None:
-        results["vgmidi_test_fluidsynth"] = eval_bundle(bundle=bundle, data=sources.vgmidi_fluidsynth,
-                                                        split="test").to_dict()
+        for split in ("val", "test"):
+            results[f"vgmidi_{split}_fluidsynth"] = eval_bundle(bundle=bundle, data=sources.vgmidi_fluidsynth,
+                                                                split=split).to_dict()
     if sources.emopia is not None:  # its val songs are never trained on nor used for a choice
         results["emopia_val"] = eval_real_audio(bundle=bundle, data=sources.emopia, split="val").to_dict()
     if sources.emobank is not None and sources.emopia is not None and sources.vgmidi is not None:

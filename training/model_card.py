@@ -69,11 +69,16 @@ def _limits(frontend: str) -> str:
     return FRONTEND_LIMITS["musicnn" if frontend.startswith("musicnn") else "logmel"]
 
 
+def _mrr(direction: dict) -> str:
+    interval = direction.get("mrr_interval")
+    return f"{direction['mrr']:.3f}" + (f" ({interval[0]:.2f}-{interval[1]:.2f})" if interval else "")
+
+
 def _row(name: str, metrics: dict) -> str:
     m2e, e2m = metrics["m2e"], metrics["e2m"]
     agreement = metrics.get("va_agreement")
     distance = (f"{agreement['top_k_distance']:.3f} ({agreement['nearest_distance']:.3f})" if agreement else "")
-    return (f"| {name} | {metrics['n_test']} | {m2e['mrr']:.3f} | {m2e['ar']:.1f} | {e2m['mrr']:.3f} | "
+    return (f"| {name} | {metrics['n_test']} | {_mrr(m2e)} | {m2e['ar']:.1f} | {_mrr(e2m)} | "
             f"{e2m['ar']:.1f} | {distance} | {metrics['lam']:.2f} |")
 
 
@@ -140,7 +145,8 @@ def _retrieval(evaluation: dict) -> list[str]:
         *_real_audio(evaluation),
         "### Retrieval", "",
         "Retrieval as CMER-CL section 4.2: each test item's own partner ranked among all test items (MRR: higher "
-        "is better; AR, the average rank: lower is better, random is (N + 1) / 2).", "",
+        "is better, in brackets its 95 % bootstrap interval over the queries; AR, the average rank: lower is "
+        "better, random is (N + 1) / 2).", "",
         "E2M top-10 VA distance: mean distance on the VA plane between each emotion query and the model's reading "
         "of its top 10 tracks; in brackets the same for the 10 tracks whose readings are nearest (a plain VA "
         "nearest-neighbour ranking).", "",
@@ -148,6 +154,7 @@ def _retrieval(evaluation: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for key, name in (("synth_test", "built-in corpus, test split"), ("vgmidi_test", "VGMIDI, test series"),
+                      ("vgmidi_val_fluidsynth", "VGMIDI, val series, rendered by FluidSynth (never trained on)"),
                       ("vgmidi_test_fluidsynth", "VGMIDI, test series, rendered by FluidSynth (never trained on)")):
         if key in evaluation:
             lines.append(_row(name, evaluation[key]))
@@ -195,8 +202,8 @@ COMMANDS = ["", "Commands that produce these figures (after `make model`):", "",
             "moodspace probe --data data/default-training/4q.jsonl --data data/default-training/mirex_mm.jsonl",
             "moodspace eval --bundle default --data data/default-training/synth/manifest.jsonl --split test",
             "moodspace eval --bundle default --data data/default-training/vgmidi/manifest.jsonl --split test",
-            "moodspace eval --bundle default --data data/default-training/vgmidi-fluidsynth-test/manifest.jsonl "
-            "--split test",
+            "moodspace eval --bundle default --data data/default-training/vgmidi-fluidsynth/manifest.jsonl "
+            "--split test   # and --split val",
             "moodspace eval-real --bundle default --data data/default-training/emopia/manifest.jsonl --split val",
             "moodspace eval-text --bundle default --emobank ../shared/datasets/emobank \\",
             "  --music-test data/default-training/emopia/manifest.jsonl:val \\",

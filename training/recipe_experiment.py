@@ -54,6 +54,7 @@ from training.default_model import (
 from training.real_audio import eval_real_audio
 from training.run import eval_bundle, train_val_items
 from training.soup import soup
+from training.splits import Split
 from training.train import Teachers, TrainConfig
 
 Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats", "distil-short",
@@ -64,6 +65,7 @@ Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats"
                   "rendition-consist-distil-short", "rendition-origheads-consist-distil-short",
                   "key-distil-short"]
 KEY_FRONTEND: FrontEndName = "musicnn-msd-tags-key"  # the key variant's front end
+HELD_APART: tuple[Split, ...] = ("val", "test")  # val chooses between variants, test reports
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
 
@@ -76,20 +78,22 @@ def _scores(bundle: Path, manifest: Path, split: str) -> dict[str, float]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _retrieval(bundle: Path, manifest: Path) -> dict[str, float]:
-    metrics = eval_bundle(bundle=bundle, data=manifest, split="test").metrics
+def _retrieval(bundle: Path, manifest: Path, split: Split) -> dict[str, float]:
+    metrics = eval_bundle(bundle=bundle, data=manifest, split=split).metrics
     return {"m2e_mrr": metrics.m2e.mrr, "e2m_mrr": metrics.e2m.mrr}
 
 
 def judge(bundle: Path, sources: Sources) -> dict[str, dict[str, float]]:
     """'set split' -> score -> value on the real sets' val and test splits and EMOPIA val; retrieval MRR on
-    VGMIDI's test series, as rendered for training and by FluidSynth (a renderer never trained on)."""
-    out = {f"{m.stem} {split}": _scores(bundle, m, split) for m in sources.real for split in ("val", "test")}
+    VGMIDI's val and test series, as rendered for training and by FluidSynth (a renderer never trained on): val
+    chooses, across renderers too, test reports."""
+    out = {f"{m.stem} {split}": _scores(bundle, m, split) for m in sources.real for split in HELD_APART}
     if sources.emopia is not None:
         out["emopia val"] = _scores(bundle, sources.emopia, "val")
-    for name, manifest in (("vgmidi test", sources.vgmidi), ("vgmidi-fluidsynth test", sources.vgmidi_fluidsynth)):
-        if manifest is not None:
-            out[name] = _retrieval(bundle, manifest)
+    for name, manifest in (("vgmidi", sources.vgmidi), ("vgmidi-fluidsynth", sources.vgmidi_fluidsynth)):
+        for split in HELD_APART:
+            if manifest is not None:
+                out[f"{name} {split}"] = _retrieval(bundle, manifest, split)
     return out
 
 

@@ -13,6 +13,9 @@ from training.model_card import render
 EVALUATION = {"synth_test": {"n_test": 200, "lam": 0.98, "m2e": {"mrr": 0.25, "ar": 12.5},
                              "e2m": {"mrr": 0.2, "ar": 14.0},
                              "va_agreement": {"k": 10, "top_k_distance": 0.3, "nearest_distance": 0.2}},
+              "vgmidi_val_fluidsynth": {"n_test": 30, "lam": 0.75, "m2e": {"mrr": 0.234, "ar": 9.2,
+                                                                           "mrr_interval": [0.161, 0.318]},
+                                        "e2m": {"mrr": 0.247, "ar": 10.3, "mrr_interval": [0.17, 0.335]}},
               "real_audio": [{"manifest": "w/4q.jsonl", "split": "val", "n": 95, "valence_auc": 0.9,
                               "arousal_auc": 0.95, "reading_accuracy": 0.7,
                               "head": {"accuracy": 0.75, "macro_f1": 0.74}}],
@@ -28,6 +31,8 @@ def test_card_describes_the_bundle_it_was_written_from(tmp_path: Path, frontend:
     card = render(load_bundle(saved.path))
     assert f"Version `{saved.version}`" in card and f"over `{frontend}` frames of" in card
     assert "| built-in corpus, test split | 200 | 0.250 | 12.5 | 0.200 | 14.0 | 0.300 (0.200) | 0.98 |" in card
+    val_series = "| VGMIDI, val series, rendered by FluidSynth (never trained on) | 30 | 0.234 (0.16-0.32) | 9.2 | "
+    assert val_series + "0.247 (0.17-0.34) | 10.3 |  | 0.75 |" in card  # a figure with its interval
     real = "| 4q | val | 95 | 0.900 | 0.950 | 0.700 | 0.750 | 0.740 | 0.760 | 0.750 | 0.920 | 0.950 |"
     assert real in card and card.index(real) < card.index("built-in corpus, test split")  # real recordings first
     pretrained = "musicnn MSD weights" in card and "ISC" in card
