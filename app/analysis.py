@@ -63,6 +63,13 @@ class TrackAnalysis:
         """The embedding the index holds: the song model's where it read the lyrics, else the audio's."""
         return self.gaussians if self.song is None else self.song.gaussians
 
+    @property
+    def indexed_classes(self) -> dict[str, list[float]]:
+        """The class probabilities of the same representation (taxonomy -> [p, ...] in the taxonomy's order):
+        what tracks that feel alike are ranked by (``app.alike``)."""
+        classes = self.classes if self.song is None else self.song.fusion.classes
+        return {t: list(probabilities.values()) for t, probabilities in classes.items()}
+
 
 @dataclass(frozen=True)
 class EmotionHit:

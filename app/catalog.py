@@ -172,14 +172,16 @@ def count_tracks(session: Session) -> int:
 
 def add_embedding(session: Session, *, track_id: int, model_version: str, gaussians: Gaussians,
                   va: tuple[float, float, float, float], curve: list[list[float]],
-                  spans: TrackSpans | None = None, song: tuple[str, float, float] | None = None) -> TrackEmbedding:
+                  spans: TrackSpans | None = None, song: tuple[str, float, float] | None = None,
+                  classes: dict[str, list[float]] | None = None) -> TrackEmbedding:
     """Store one track's embedding ((d,) arrays), VA reading and spans for a model version (replacing an older
-    one); ``song``: the song model's version and fused valence and arousal, where it made the embedding."""
+    one); ``song``: the song model's version and fused valence and arousal, where it made the embedding;
+    ``classes``: taxonomy -> probabilities of the representation the embedding came from."""
     session.execute(delete(TrackEmbedding).where(TrackEmbedding.track_id == track_id,
                                                  TrackEmbedding.model_version == model_version))
     row = TrackEmbedding(track_id=track_id, model_version=model_version, E=_blob(gaussians.E),
                          mu=_blob(gaussians.mu), logvar=_blob(gaussians.logvar), valence=va[0], arousal=va[1],
-                         valence_std=va[2], arousal_std=va[3], va_curve=curve)
+                         valence_std=va[2], arousal_std=va[3], va_curve=curve, classes=classes)
     if song is not None:
         row.song_model, row.fused_valence, row.fused_arousal = song
     if spans is not None:
@@ -216,6 +218,21 @@ def embeddings_for_version(session: Session, model_version: str, *, chunk: int =
     return VersionEmbeddings(np.array(ids, dtype=np.int64), Gaussians(*(np.stack(p) for p in parts)))
 
 
+def classes_for_version(session: Session, model_version: str, *, chunk: int = 5000
+                        ) -> tuple[np.ndarray, list[dict[str, list[float]] | None]]:
+    """Every embedding of ``model_version``: track ids in order, and each one's stored class probabilities (None
+    where it was stored before they were kept)."""
+    statement = (select(TrackEmbedding.track_id, TrackEmbedding.classes)
+                 .where(TrackEmbedding.model_version == model_version).order_by(TrackEmbedding.track_id))
+    ids: list[int] = []
+    classes: list[dict[str, list[float]] | None] = []
+    for rows in session.execute(statement.execution_options(yield_per=chunk)).partitions():
+        for track_id, probabilities in rows:
+            ids.append(track_id)
+            classes.append(probabilities)
+    return np.array(ids, dtype=np.int64), classes
+
+
 def spans_for_version(session: Session, model_version: str, *, chunk: int = 2000) -> SpanTable:
     """Every span of ``model_version``'s embeddings that have spans (tracks in id order, each track's spans in
     time order), read in chunks."""
@@ -242,10 +259,12 @@ def spans_for_version(session: Session, model_version: str, *, chunk: int = 2000
 
 
 def tracks_to_embed(session: Session, model_version: str, song_model: str | None = None) -> list[Track]:
-    """Tracks without an embedding for ``model_version``, with one stored before spans existed, or, where a
-    ``song_model`` (its version) reads lyrics, tracks with lyrics whose embedding another song model made or none."""
+    """Tracks without an embedding for ``model_version``, with one stored before spans or class probabilities
+    were kept, or, where a ``song_model`` (its version) reads lyrics, tracks with lyrics whose embedding another
+    song model made or none."""
     embedded = select(TrackEmbedding.track_id).where(TrackEmbedding.model_version == model_version,
-                                                     TrackEmbedding.span_E.is_not(None))
+                                                     TrackEmbedding.span_E.is_not(None),
+                                                     TrackEmbedding.classes.is_not(None))
     if song_model is not None:
         fused = or_(TrackEmbedding.song_model == song_model, TrackEmbedding.track_id.in_(
             select(Track.id).where(or_(Track.lyrics.is_(None), Track.lyrics == ""))))

@@ -79,7 +79,8 @@ def embed_track(session: Session, embedder: Embedder, track: Track, analysis: Tr
         session, track_id=track.id, model_version=embedder.version,
         gaussians=Gaussians(*(part[0] for part in analysis.indexed)),
         va=(analysis.valence, analysis.arousal, analysis.valence_std, analysis.arousal_std), curve=analysis.curve,
-        spans=analysis.spans, song=(fusion.version, fusion.valence, fusion.arousal) if fusion is not None else None)
+        spans=analysis.spans, song=(fusion.version, fusion.valence, fusion.arousal) if fusion is not None else None,
+        classes=analysis.indexed_classes)
 
 
 def reembed(session: Session, model: Model, track: Track, *, data_dir: Path) -> None:

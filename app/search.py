@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from app import catalog
+from app.alike import TABLES, most_alike
 from app.catalog import TrackFilters
 from app.errors import NotFoundError, NotReadyError, SpansUnavailableError
 from app.index import Hit, SearchIndex
 from app.settings import Settings
 from app.spans import SpanSearch
-from models.scoring import Gaussians, stack
+from models.scoring import Gaussians, composite_scores, stack
+from models.taxonomy import likeness_vector
 
 NO_TRACK_PASSES = "no track in the catalogue passes the filters"
 OVERFETCH = 20  # deleted tracks can linger in the index until the next reindex; excluded ones are skipped
@@ -35,6 +37,7 @@ class TrackResult:
     arousal: float
     start_s: float | None = None  # span search: the best-matching stretch of the track
     end_s: float | None = None
+    likeness: float | None = None  # tracks that feel alike (app.alike): what they are ranked by
 
     @property
     def audio_url(self) -> str:
@@ -72,17 +75,50 @@ def no_span_reason(spans: SpanSearch, *, seconds: float, allowed: np.ndarray | N
             f"{spans.longest_s(allowed):.1f} s")
 
 
-def track_query(session: Session, track_id: int, model_version: str) -> tuple[Gaussians, tuple[float, float]]:
-    """A catalogue track's embedding as a query (tracks that feel like it: ``EmotionQuery.like_track``) and its
-    VA reading; the track's own embedding, as the index holds it, measured the best of the queries a track offers
-    (docs/experiments.md, "Tracks that feel like a track")."""
+class TrackQuery(NamedTuple):
+    """A track as a query: its embedding (as the index holds it), its VA reading and its class probabilities
+    (None where they were not kept)."""
+
+    gaussians: Gaussians
+    va: tuple[float, float]
+    classes: dict[str, list[float]] | None
+
+
+def track_query(session: Session, track_id: int, model_version: str) -> TrackQuery:
+    """A catalogue track as the query of tracks that feel like it (``EmotionQuery.like_track``)."""
     if catalog.get_track(session, track_id) is None:
         raise NotFoundError(f"like_track: no track {track_id} in the catalogue")
     stored = catalog.embedding_for(session, track_id, model_version)
     if stored is None:
         raise NotReadyError(f"like_track: track {track_id} has no reading by model {model_version} yet; "
                             f"the next reindex gives it one")
-    return catalog.stored_gaussians(stored), (stored.valence, stored.arousal)
+    return TrackQuery(catalog.stored_gaussians(stored), (stored.valence, stored.arousal), stored.classes)
+
+
+def search_alike(session: Session, snapshot: SearchIndex, query: TrackQuery, *, settings: Settings, lam: float,
+                 k: int, exclude: Collection[int] = (), filters: TrackFilters | None = None) -> list[TrackResult]:
+    """The ``k`` catalogue tracks that feel most like a track (``app.alike``: by the likeness of their class
+    probabilities, each with the composite score parts of its embedding against the track's), skipping
+    ``exclude`` and deleted tracks, among those that pass ``filters``. Where the track or any catalogue embedding
+    has no class probabilities (stored before they were kept), the ranking is the embedding's (``search_tracks``)
+    until the next reindex."""
+    table = TABLES.get(session, snapshot.model_version, snapshot.generation)
+    vector = likeness_vector(query.classes) if query.classes else None
+    if vector is None or not table.complete or vector.size != table.vectors.shape[1]:
+        return search_tracks(session, snapshot, query.gaussians, settings=settings, lam=lam, k=k, exclude=exclude,
+                             allowed=allowed_rows(session, snapshot, filters))
+    allowed = None if filters is None else catalog.filtered_track_ids(session, filters)
+    found = most_alike(table, vector, k=k + OVERFETCH, exclude=exclude, allowed=allowed)
+    rows = catalog.reading_of(session, [track_id for track_id, _ in found], snapshot.model_version)
+    shown = catalog.listings(session, list(rows), snapshot.model_version)
+    found = [(track_id, likeness) for track_id, likeness in found if track_id in rows and track_id in shown][:k]
+    if not found:
+        return []
+    parts = composite_scores(query.gaussians, stack([catalog.stored_gaussians(rows[i]) for i, _ in found]), lam=lam)
+    return [TrackResult(track_id=i, title=shown[i].title, artist=shown[i].artist, score=float(parts.score[0, j]),
+                        corr=float(parts.corr[0, j]), neg_kl=float(parts.neg_kl[0, j]), valence=shown[i].valence,
+                        arousal=shown[i].arousal, likeness=likeness)
+            for j, (i, likeness) in enumerate(found)]
 
 
 def search_spans(session: Session, snapshot: SearchIndex, pieces: Gaussians, *, lam: float, k: int,

@@ -94,6 +94,10 @@ class TrackEmbedding(Base):
     song_model: Mapped[str | None] = mapped_column(String(100), nullable=True)
     fused_valence: Mapped[float | None] = mapped_column(Float, nullable=True)
     fused_arousal: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The class probabilities of the representation the embedding came from (the song model's where it read the
+    # lyrics): taxonomy -> [p, ...] in the taxonomy's order; tracks that feel alike are ranked by them (app.alike).
+    # None for embeddings stored before they were kept (a reindex gives them).
+    classes: Mapped[dict[str, list[float]] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     track: Mapped[Track] = relationship(back_populates="embeddings")
 

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from models.errors import ManifestError
 from models.vocabulary import CIRCUMPLEX
@@ -53,3 +55,13 @@ def check_labels(labels: Mapping[str, object], *, where: str) -> dict[str, str]:
 
 def class_index(taxonomy: str, label: str) -> int:
     return TAXONOMIES[taxonomy].index(label)
+
+
+def likeness_vector(classes: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
+    """(C,) unit vector of a track's class probabilities: each taxonomy's scaled to unit length and set side by
+    side (taxonomies in sorted order), over the root of their number, so every taxonomy counts the same. The dot
+    product of two tracks' vectors is their likeness in [0, 1]: how tracks that feel alike are found (``app.alike``,
+    ``training.like_experiment``)."""
+    parts = [np.asarray(classes[t], dtype=np.float64) for t in sorted(classes)]
+    parts = [p / max(float(np.linalg.norm(p)), 1e-12) for p in parts]
+    return np.concatenate(parts) / np.sqrt(len(parts)) if parts else np.zeros(0)

@@ -2,11 +2,12 @@
 listeners' labels.
 
 Each clip of a split asks for the other clips of that split; a result is relevant when listeners gave it the
-query's class (4Q quadrant, MIREX cluster). Queries the index can answer in one inner product: the track's own
-embedding (what the service uses) and the track's VA reading curve through the emotion encoder; beside them two
-that the index cannot answer, the nearest VA readings and the cosine of the categorical head's class
-probabilities, and a random order. Scores: precision of the top 10, mean average precision, and the mean VA
-distance between the query's reading and its top 10's.
+query's class (4Q quadrant, MIREX cluster). The rankings: the likeness of both categorical heads' class
+probabilities (``models.taxonomy.likeness_vector``; what the service ranks by, ``app.alike``), the set's own
+head's alone (which a service cannot choose: it does not know the catalogue's taxonomy), the two the index can
+answer in one inner product (the track's own embedding, and its VA reading curve through the emotion encoder),
+the nearest VA readings, and a random order. Scores: precision of the top 10, mean average precision, and the mean
+VA distance between the query's reading and its top 10's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.inference import Embedder
 from models.scoring import composite_scores, stack
+from models.taxonomy import likeness_vector
 from training.real_audio import split_features
 
 TOP = 10
@@ -33,12 +35,14 @@ def rankings(embedder: Embedder, features: list[np.ndarray], taxonomy: str, *, s
     curves = stack([embedder.embed_curve(np.column_stack([t.times, t.curve])) for t in tracks])
     probabilities = np.stack([t.classes[taxonomy] for t in tracks])
     unit = probabilities / np.linalg.norm(probabilities, axis=1, keepdims=True)
+    likeness = np.stack([likeness_vector(t.classes) for t in tracks])
     lam = embedder.query_lam(None)
     return {
-        "the track's embedding (the service's)": composite_scores(whole, whole, lam=lam).score,
+        "both heads' class probabilities, cosine (the service's)": likeness @ likeness.T,
+        "the track's embedding (the index's)": composite_scores(whole, whole, lam=lam).score,
         "its reading curve through the emotion encoder": composite_scores(curves, whole, lam=lam).score,
-        "nearest VA reading (not in the index)": -((va[:, None] - va[None]) ** 2).sum(axis=-1),
-        "class probabilities, cosine (not in the index)": unit @ unit.T,
+        "nearest VA reading": -((va[:, None] - va[None]) ** 2).sum(axis=-1),
+        "the set's own head's class probabilities, cosine": unit @ unit.T,
         "random": np.random.default_rng(seed).random((len(features), len(features))),
     }, va
 

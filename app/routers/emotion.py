@@ -17,10 +17,12 @@ from app.index import SearchIndex
 from app.routers.schemas import EmotionQuery, EmotionToMusicResponse, ErrorOut, NamedEmotion, TrackHit, VAPoint
 from app.search import (
     NO_TRACK_PASSES,
+    TrackQuery,
     TrackResult,
     allowed_rows,
     allowed_spans,
     no_span_reason,
+    search_alike,
     search_spans,
     search_tracks,
     search_tracks_many,
@@ -98,14 +100,18 @@ def _emotion_to_music(query: EmotionQuery, settings: Settings, embedder: Embedde
     filters = query.filters.to_filters() if query.filters else None
     exclude = () if query.like_track is None else (query.like_track,)  # a track is not "like" itself
     with sessions() as session:
-        gaussians, (valence, arousal) = _query(session, embedder, snapshot, query)
+        asked = _query(session, embedder, snapshot, query)
+        gaussians, (valence, arousal) = asked.gaussians, asked.va
         if query.span:
             results, reason = _spans(session, snapshot, embedder, query, gaussians, settings=settings, lam=lam,
                                      exclude=exclude)
         else:
-            allowed = allowed_rows(session, snapshot, filters)
-            results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k,
-                                    exclude=exclude, allowed=allowed)
+            if query.like_track is not None:
+                results = search_alike(session, snapshot, asked, settings=settings, lam=lam, k=query.k,
+                                       exclude=exclude, filters=filters)
+            else:
+                results = search_tracks(session, snapshot, gaussians, settings=settings, lam=lam, k=query.k,
+                                        allowed=allowed_rows(session, snapshot, filters))
             reason = NO_TRACK_PASSES if filters and not results else None
             if not results and reason is None and exclude:
                 reason = NO_OTHER_TRACK
@@ -114,13 +120,14 @@ def _emotion_to_music(query: EmotionQuery, settings: Settings, embedder: Embedde
                                   model_version=embedder.version, index_generation=snapshot.generation)
 
 
-def _query(session: Session, embedder: Embedder, snapshot: SearchIndex, query: EmotionQuery
-           ) -> tuple[Gaussians, tuple[float, float]]:
-    """The query's embedding and its VA: a catalogue track's stored embedding, or the emotion encoder's."""
+def _query(session: Session, embedder: Embedder, snapshot: SearchIndex, query: EmotionQuery) -> TrackQuery:
+    """The query's embedding and its VA: a catalogue track's stored embedding (with its class probabilities), or
+    the emotion encoder's."""
     if query.like_track is not None:
         return track_query(session, query.like_track, snapshot.model_version)
     point = None if query.point is None else (query.point.valence, query.point.arousal)
-    return encode_emotion_query(embedder, curve=query.curve_array(), point=point, emotion=query.emotion)
+    return TrackQuery(*encode_emotion_query(embedder, curve=query.curve_array(), point=point, emotion=query.emotion),
+                      None)
 
 
 @router.get("/emotions", response_model=list[NamedEmotion], summary="The named emotions a query may use")

@@ -146,6 +146,11 @@ class TrackHit(ScoreParts):
                                            "track's reading (0 is exactly where asked; the plane's diagonal is 2.83).")
     start_s: float | None = Field(None, description="Span search: where the best-matching stretch starts (s).")
     end_s: float | None = Field(None, description="Span search: where it ends (s); score parts are its own.")
+    likeness: float | None = Field(None, description="Tracks that feel like a track (``like_track``, an upload's "
+                                   "``tracks``): how alike the two tracks' class probabilities are (cosine, 0 to 1), "
+                                   "which such answers are ranked by; their score parts are still the embeddings'. "
+                                   "None elsewhere, and until a reindex where the catalogue has embeddings stored "
+                                   "before class probabilities were kept (those answers rank by score).")
 
     @classmethod
     def of(cls, result: TrackResult, *, query_va: tuple[float, float]) -> TrackHit:
@@ -153,7 +158,7 @@ class TrackHit(ScoreParts):
         return cls(track_id=result.track_id, title=result.title, artist=result.artist, score=result.score,
                    corr=result.corr, neg_kl=result.neg_kl, valence=result.valence, arousal=result.arousal,
                    audio_url=result.audio_url, va_distance=round(distance, 4), start_s=result.start_s,
-                   end_s=result.end_s)
+                   end_s=result.end_s, likeness=None if result.likeness is None else round(result.likeness, 4))
 
 
 class EmotionToMusicResponse(BaseModel):

@@ -51,7 +51,10 @@ function trackItem(track) {
   head.append(title, artist);
   const parts = document.createElement("p");
   parts.className = "parts";
-  parts.textContent = `score ${fmt(track.score, 3)} · corr ${fmt(track.corr, 3)} · −KL ${fmt(track.neg_kl, 2)}` +
+  const alike = track.likeness === null || track.likeness === undefined ? "" :
+    `${(100 * track.likeness).toFixed(1)}% alike · `;  // tracks that feel like a track are ranked by it
+  parts.textContent = alike +
+    `score ${fmt(track.score, 3)} · corr ${fmt(track.corr, 3)} · −KL ${fmt(track.neg_kl, 2)}` +
     ` · valence ${fmt(track.valence)} · arousal ${fmt(track.arousal)}` +
     (track.va_distance === undefined ? "" : ` · ${fmt(track.va_distance)} from the request`);
   const audio = document.createElement("audio");
@@ -76,7 +79,8 @@ function trackItem(track) {
   return item;
 }
 
-// Tracks that feel like one of the results: its own embedding is the query (the API's `like_track`), shown on the
+// Tracks that feel like one of the results (the API's `like_track`: ranked by how alike their class probabilities
+// are, or by its own embedding where the model has no categorical heads), shown on the
 // emotion -> music tab with that tab's number of tracks, lam and filters.
 async function likeTrack(track) {
   $("tab-e2m").click();

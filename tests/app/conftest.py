@@ -180,7 +180,8 @@ def wait_for_job(client: TestClient, job_id: str) -> dict:
 
 @pytest.fixture(scope="session")
 def story_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model with text heads whose VA bridge learned four clearly different moods."""
+    """A tiny model with text heads whose VA bridge learned four clearly different moods, and both categorical
+    heads (untrained: tracks that feel alike are ranked by their class probabilities)."""
     import numpy as np
 
     from models.config import TextConfig
@@ -190,7 +191,8 @@ def story_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(0)
     config = ModelConfig(music=EncoderConfig(kind="bigru", hidden=8, layers=(16,)),
-                         emotion=EncoderConfig(kind="bigru", hidden=8, layers=(16,)), d=4)
+                         emotion=EncoderConfig(kind="bigru", hidden=8, layers=(16,)), d=4,
+                         taxonomies=("quadrant", "mirex_cluster"))
     model = with_text_heads(CrossModalModel(config), TextConfig(layers=(32,)))
     texts = [t for _, _, group in MOODS.values() for t in group]
     va = np.array([[(v - 3) / 2, (a - 3) / 2] for v, a, group in MOODS.values() for _ in group])

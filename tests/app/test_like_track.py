@@ -1,6 +1,7 @@
-"""Tracks that feel like a catalogue track (``like_track``): the track's stored embedding is the query, ranked by the
-same composite score as every emotion -> music query; the track itself never comes back; filters and spans
-apply; a track that is not there is a 404 naming the field."""
+"""Tracks that feel like a catalogue track (``like_track``) with a model without categorical heads (the tests' tiny
+bundle): the track's stored embedding is the query, ranked by the same composite score as every emotion -> music
+query; the track itself never comes back; filters and spans apply; a track that is not there is a 404 naming the
+field. With categorical heads the ranking is by likeness (tests/app/test_alike.py)."""
 
 from collections.abc import Iterator
 from pathlib import Path

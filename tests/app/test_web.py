@@ -184,13 +184,16 @@ def test_more_like_a_story_s_track_lists_the_other_tracks_on_the_emotion_tab(pag
     page.get_by_role("button", name="Find music for the story").click()
     first = page.locator("#t2m-results li.track").first
     title = first.locator("strong").inner_text()
-    with page.expect_request("**/v1/emotion-to-music") as request:
+    with page.expect_response("**/v1/emotion-to-music") as response:
         first.get_by_role("button", name=f"Tracks that feel like {title}").click()
-    assert "like_track" in request.value.post_data_json
+    assert "like_track" in response.value.request.post_data_json
+    answer = response.value.json()["results"]
     expect(page.get_by_role("tab", name="Emotion → music")).to_have_attribute("aria-selected", "true")
     tracks = page.locator("#e2m-results li.track")
     expect(tracks).to_have_count(5)  # every track of six but the one asked about
     assert title not in tracks.locator("strong").all_inner_texts()
+    shown = [text.split(" · ")[0] for text in tracks.locator("p.parts").all_inner_texts()]
+    assert shown == [f"{100 * r['likeness']:.1f}% alike" for r in answer]  # how alike, as the answer ranks them
     expect(page.locator("#e2m-caption")).to_contain_text(f"Tracks that feel like “{title}”")
     expect(page.locator("#e2m-plane .emotion-marker")).to_have_count(1)
     shot(page, "more-like-this")
