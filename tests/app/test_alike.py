@@ -157,3 +157,20 @@ def test_an_embedding_stored_before_classes_were_kept_ranks_by_its_embedding_unt
             assert catalog.embedding_for(session, ids[0], older["model_version"]).classes is not None
         engine.dispose()
         assert all(r["likeness"] is not None for r in _like(client, ids[0])["results"])
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "milvus"])
+def test_likeness_answers_alike_on_postgresql_and_on_the_milvus_index(tmp_path: Path, headed_bundle: Path,
+                                                                      wavs: list[bytes], catalogue, backend: str):
+    """The likeness table comes from the catalogue, whatever database holds it and whatever index serves: the same
+    tracks in the same order of addition answer as the SQLite catalogue above does."""
+    reference, tracks, _ = catalogue
+    expected = [r["track_id"] - tracks[0]["id"] for r in _like(reference, tracks[1]["id"])["results"]]
+    milvus = backend == "milvus"
+    with service(tmp_path, headed_bundle, "sqlite" if milvus else backend,
+                 **({"index_kind": "milvus"} if milvus else {})) as client:
+        ids = [client.post("/v1/admin/tracks", headers=AUTH, files={"file": (f"t{k}.wav", wav)},
+                           data={"title": f"Track {k}"}).json()["track"]["id"] for k, wav in enumerate(wavs)]
+        reindex(client)
+        found = _like(client, ids[1])["results"]
+    assert [r["track_id"] - ids[0] for r in found] == expected and all(r["likeness"] is not None for r in found)
