@@ -149,6 +149,24 @@ def add(client: TestClient, wav: bytes, title: str, artist: str = "A") -> dict:
     return response.json()
 
 
+GENRES = ("jazz", "rock", "jazz", "folk", "rock", "jazz")  # of the six ``wavs`` in a ``genre_catalogue``
+
+
+@contextmanager
+def genre_catalogue(folder: Path, bundle: Path, wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict], Path]]:
+    """The six clips as "Track k" of "Band k % 3" with ``GENRES``, indexed: the client, the tracks as added and
+    the SQLite catalogue's path."""
+    with service(folder, bundle) as client:
+        tracks = []
+        for k, wav in enumerate(wavs):
+            response = client.post("/v1/admin/tracks", headers=AUTH, files={"file": (f"t{k}.wav", wav)},
+                                   data={"title": f"Track {k}", "artist": f"Band {k % 3}", "genre": GENRES[k]})
+            assert response.status_code == 201, response.text
+            tracks.append(response.json()["track"])
+        reindex(client)
+        yield client, tracks, folder / "catalogue.db"
+
+
 def reindex(client: TestClient) -> dict:
     response = client.post("/v1/admin/reindex", headers=AUTH)
     assert response.status_code == 202, response.text

@@ -22,9 +22,7 @@ from models.config import EncoderConfig, ModelConfig
 from models.encoders import CrossModalModel
 from models.scoring import composite_scores
 from models.taxonomy import likeness_vector
-from tests.app.conftest import AUTH, reindex, service
-
-GENRES = ("jazz", "rock", "jazz", "folk", "rock", "jazz")
+from tests.app.conftest import AUTH, genre_catalogue, reindex, service
 
 
 def test_a_likeness_vector_weighs_each_taxonomy_alike_whatever_the_order_given():
@@ -67,16 +65,8 @@ def headed_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory, headed_bundle: Path,
               wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict], Path]]:
-    folder = tmp_path_factory.mktemp("alike")
-    with service(folder, headed_bundle) as client:
-        tracks = []
-        for k, wav in enumerate(wavs):
-            response = client.post("/v1/admin/tracks", headers=AUTH, files={"file": (f"t{k}.wav", wav)},
-                                   data={"title": f"Track {k}", "genre": GENRES[k]})
-            assert response.status_code == 201, response.text
-            tracks.append(response.json()["track"])
-        reindex(client)
-        yield client, tracks, folder / "catalogue.db"
+    with genre_catalogue(tmp_path_factory.mktemp("alike"), headed_bundle, wavs) as found:
+        yield found
 
 
 def _stored(database: Path, version: str) -> tuple[catalog.VersionEmbeddings, dict[int, dict]]:

@@ -14,24 +14,14 @@ from sqlalchemy.orm import sessionmaker
 from app import catalog
 from app.db import make_engine
 from models.scoring import composite_scores
-from tests.app.conftest import AUTH, reindex, service
-
-GENRES = ("jazz", "rock", "jazz", "folk", "rock", "jazz")
+from tests.app.conftest import AUTH, genre_catalogue, reindex, service
 
 
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory, bundle_dir: Path,
               wavs: list[bytes]) -> Iterator[tuple[TestClient, list[dict], Path]]:
-    folder = tmp_path_factory.mktemp("like")
-    with service(folder, bundle_dir) as client:
-        tracks = []
-        for k, wav in enumerate(wavs):
-            response = client.post("/v1/admin/tracks", headers=AUTH, files={"file": (f"t{k}.wav", wav)},
-                                   data={"title": f"Track {k}", "artist": f"Band {k % 3}", "genre": GENRES[k]})
-            assert response.status_code == 201, response.text
-            tracks.append(response.json()["track"])
-        reindex(client)
-        yield client, tracks, folder / "catalogue.db"
+    with genre_catalogue(tmp_path_factory.mktemp("like"), bundle_dir, wavs) as found:
+        yield found
 
 
 def _like(client: TestClient, track_id: int, **extra: object):
