@@ -2,12 +2,12 @@
 
 A track's likeness vector (``models.taxonomy.likeness_vector``) is each categorical head's probabilities (4Q
 quadrants, MIREX clusters) scaled to unit length and set side by side; two tracks' likeness is the cosine of their
-vectors, in [0, 1]. On held-apart real recordings it finds
-tracks of the query's own class more often than the track's embedding does (docs/experiments.md, "Tracks that feel
-alike, by both heads' class probabilities"), and it needs no taxonomy to be named. The vectors are read from the
-catalogue once per index generation and model version and kept (``class_table``); where any embedding of the
-version was stored before class probabilities were kept, the caller falls back to the embedding's ranking until
-the next reindex gives them.
+vectors, in [0, 1]. On held-apart real recordings it finds tracks of the query's own class more often than the
+track's embedding does, and it needs no taxonomy to be named (docs/experiments.md, "Tracks that feel alike, by
+both heads' class probabilities"). The vectors are read from the catalogue once per model version and index
+generation and kept (``TABLES``); where any embedding of the version was stored before class probabilities were
+kept, the table is incomplete and the caller (``app.search.search_alike``) ranks by the embedding until the next
+reindex gives them.
 """
 
 from __future__ import annotations
