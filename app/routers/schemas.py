@@ -268,6 +268,11 @@ class TrackOut(BaseModel):
     curve: list[CurvePoint] | None = None
     readings: SongReadingsOut | None = Field(None, description="In a single track's view: what its sound, lyrics "
                                              "and title/artist say, and the fused reading.")
+    classes: dict[str, dict[str, float]] | None = Field(
+        None, description="In a single track's view: each categorical head's class probabilities (as "
+        "music-to-emotion's ``classes``) of the representation its embedding came from (the song model's where it "
+        "read the lyrics), what tracks that feel like it are ranked by; null for an embedding stored before they "
+        "were kept.")
 
 
 class LyricsIn(BaseModel):

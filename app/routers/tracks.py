@@ -14,6 +14,7 @@ from app.errors import NotFoundError
 from app.routers.schemas import MAX_ID, CurvePoint, ErrorOut, SongReadingsOut, TrackOut, TrackPage
 from app.services import Model, ServicesDep, SettingsDep
 from app.tables import Track, TrackEmbedding
+from models.taxonomy import TAXONOMIES
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
 TrackId = Annotated[int, Path(ge=1, le=MAX_ID, description="Track id.")]
@@ -22,16 +23,22 @@ MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", 
 
 def track_out(track: Track, reading: TrackEmbedding | None, *, with_curve: bool = False,
               readings: SongReadingsOut | None = None) -> TrackOut:
-    curve = None
+    curve, classes = None, None
     if with_curve and reading is not None:
         curve = [CurvePoint(t=t, valence=v, arousal=a) for t, v, a in reading.va_curve]
+        classes = named_classes(reading.classes) if reading.classes is not None else None
     return TrackOut(id=track.id, title=track.title, artist=track.artist, duration_s=track.duration_s,
                     tags=list(track.tags or []), added_at=track.added_at, audio_url=f"/v1/tracks/{track.id}/audio",
                     tempo_bpm=track.tempo_bpm, key=track.key, mode=track.mode, album=track.album,
                     genre=track.genre, year=track.year, has_lyrics=track.lyrics is not None,
                     lyrics=track.lyrics if with_curve else None,
                     valence=reading.valence if reading else None, arousal=reading.arousal if reading else None,
-                    curve=curve, readings=readings)
+                    curve=curve, readings=readings, classes=classes)
+
+
+def named_classes(stored: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """taxonomy -> class -> probability from the stored taxonomy -> [p, ...] (in the taxonomy's order)."""
+    return {t: dict(zip(TAXONOMIES[t], probabilities, strict=True)) for t, probabilities in stored.items()}
 
 
 def song_readings(model: Model, audio: tuple[float, float], *, title: str, artist: str, lyrics: str | None,

@@ -126,6 +126,9 @@ def test_an_upload_of_a_catalogue_track_finds_what_like_track_finds(catalogue, w
     found, liked = upload.json()["tracks"], _like(client, tracks[4]["id"], k=10)["results"]
     assert [r["track_id"] for r in found] == [r["track_id"] for r in liked]
     np.testing.assert_allclose([r["likeness"] for r in found], [r["likeness"] for r in liked], atol=2e-4)
+    stored = client.get(f"/v1/tracks/{tracks[4]['id']}").json()["classes"]  # what the track's page shows
+    assert stored == upload.json()["classes"] and set(stored["quadrant"]) == {"Q1", "Q2", "Q3", "Q4"}
+    assert client.get("/v1/tracks").json()["items"][0]["classes"] is None  # lists leave them out
 
 
 def test_an_embedding_stored_before_classes_were_kept_ranks_by_its_embedding_until_a_reindex(
