@@ -75,16 +75,16 @@ def no_span_reason(spans: SpanSearch, *, seconds: float, allowed: np.ndarray | N
             f"{spans.longest_s(allowed):.1f} s")
 
 
-class TrackQuery(NamedTuple):
-    """A track as a query: its embedding (as the index holds it), its VA reading and its class probabilities
-    (None where they were not kept)."""
+class QueryEmbedding(NamedTuple):
+    """A query's embedding and its VA; a track as the query (``like_track``, an upload's ``tracks``) also gives its
+    class probabilities (None where they were not kept, and for every other kind of query)."""
 
     gaussians: Gaussians
     va: tuple[float, float]
     classes: dict[str, list[float]] | None
 
 
-def track_query(session: Session, track_id: int, model_version: str) -> TrackQuery:
+def track_query(session: Session, track_id: int, model_version: str) -> QueryEmbedding:
     """A catalogue track as the query of tracks that feel like it (``EmotionQuery.like_track``)."""
     if catalog.get_track(session, track_id) is None:
         raise NotFoundError(f"like_track: no track {track_id} in the catalogue")
@@ -92,10 +92,10 @@ def track_query(session: Session, track_id: int, model_version: str) -> TrackQue
     if stored is None:
         raise NotReadyError(f"like_track: track {track_id} has no reading by model {model_version} yet; "
                             f"the next reindex gives it one")
-    return TrackQuery(catalog.stored_gaussians(stored), (stored.valence, stored.arousal), stored.classes)
+    return QueryEmbedding(catalog.stored_gaussians(stored), (stored.valence, stored.arousal), stored.classes)
 
 
-def search_alike(session: Session, snapshot: SearchIndex, query: TrackQuery, *, settings: Settings, lam: float,
+def search_alike(session: Session, snapshot: SearchIndex, query: QueryEmbedding, *, settings: Settings, lam: float,
                  k: int, exclude: Collection[int] = (), filters: TrackFilters | None = None) -> list[TrackResult]:
     """The ``k`` catalogue tracks that feel most like a track (``app.alike``: by the likeness of their class
     probabilities, each with the composite score parts of its embedding against the track's), skipping

@@ -17,7 +17,7 @@ from app.index import SearchIndex
 from app.routers.schemas import EmotionQuery, EmotionToMusicResponse, ErrorOut, NamedEmotion, TrackHit, VAPoint
 from app.search import (
     NO_TRACK_PASSES,
-    TrackQuery,
+    QueryEmbedding,
     TrackResult,
     allowed_rows,
     allowed_spans,
@@ -120,14 +120,14 @@ def _emotion_to_music(query: EmotionQuery, settings: Settings, embedder: Embedde
                                   model_version=embedder.version, index_generation=snapshot.generation)
 
 
-def _query(session: Session, embedder: Embedder, snapshot: SearchIndex, query: EmotionQuery) -> TrackQuery:
+def _query(session: Session, embedder: Embedder, snapshot: SearchIndex, query: EmotionQuery) -> QueryEmbedding:
     """The query's embedding and its VA: a catalogue track's stored embedding (with its class probabilities), or
     the emotion encoder's."""
     if query.like_track is not None:
         return track_query(session, query.like_track, snapshot.model_version)
     point = None if query.point is None else (query.point.valence, query.point.arousal)
-    return TrackQuery(*encode_emotion_query(embedder, curve=query.curve_array(), point=point, emotion=query.emotion),
-                      None)
+    gaussians, va = encode_emotion_query(embedder, curve=query.curve_array(), point=point, emotion=query.emotion)
+    return QueryEmbedding(gaussians, va, None)
 
 
 @router.get("/emotions", response_model=list[NamedEmotion], summary="The named emotions a query may use")

@@ -14,7 +14,7 @@ from app.ingest import analyze_bytes
 from app.routers.schemas import LYRICS, CurvePoint, EmotionHit, ErrorOut, MusicToEmotionResponse, TrackHit
 from app.routers.tracks import song_readings
 from app.routers.uploads import known_form_fields, read_upload
-from app.search import TrackQuery, search_alike
+from app.search import QueryEmbedding, search_alike
 from app.services import ModelDep, Services, ServicesDep, SettingsDep
 from app.songinfo import request_lyrics, request_text
 from app.tables import MAX_TITLE_CHARS
@@ -73,7 +73,7 @@ def _like(services: Services, snapshot: SearchIndex, analysis: TrackAnalysis, *,
     catalogue holds the same audio."""
     with services.sessions() as session:
         same = catalog.track_by_fingerprint(session, analysis.fingerprint)
-        asked = TrackQuery(analysis.indexed, (analysis.valence, analysis.arousal), analysis.indexed_classes)
+        asked = QueryEmbedding(analysis.indexed, (analysis.valence, analysis.arousal), analysis.indexed_classes)
         results = search_alike(session, snapshot, asked, settings=services.settings, lam=lam, k=k,
                                exclude=() if same is None else (same.id,))
     return [TrackHit.of(r, query_va=(analysis.valence, analysis.arousal)) for r in results]
