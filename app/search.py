@@ -102,9 +102,9 @@ def search_alike(session: Session, snapshot: SearchIndex, query: QueryEmbedding,
     ``exclude`` and deleted tracks, among those that pass ``filters``. Where the track or any catalogue embedding
     has no class probabilities (stored before they were kept), the ranking is the embedding's (``search_tracks``)
     until the next reindex."""
-    table = TABLES.get(session, snapshot.model_version, snapshot.generation)
     vector = likeness_vector(query.classes) if query.classes else None
-    if vector is None or not table.complete or vector.size != table.vectors.shape[1]:
+    table = TABLES.get(session, snapshot.model_version, snapshot.generation) if vector is not None else None
+    if vector is None or table is None or not table.complete or vector.size != table.vectors.shape[1]:
         return search_tracks(session, snapshot, query.gaussians, settings=settings, lam=lam, k=k, exclude=exclude,
                              allowed=allowed_rows(session, snapshot, filters))
     allowed = None if filters is None else catalog.filtered_track_ids(session, filters)
