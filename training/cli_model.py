@@ -260,6 +260,8 @@ def soup_experiment(
     shared: Annotated[Path, typer.Option(help="The shared data sets folder.")] = Path("../shared/datasets"),
     work: Annotated[Path, typer.Option(help="Where corpora are rendered (as retrain-default).")] =
     Path("data/default-training"),
+    refit: Annotated[bool, typer.Option(help="Judge each soup again with its categorical heads fitted anew on "
+                                             "the frozen representation.")] = False,
 ) -> None:
     """Two variants of one seed, their weights interpolated (WiSE-FT), judged as recipe-experiment judges."""
     from typing import get_args
@@ -271,7 +273,7 @@ def soup_experiment(
         if name not in get_args(Variant):
             raise typer.BadParameter(f"{name!r}: choose from {', '.join(get_args(Variant))}", param_hint=hint)
     summary = run_soup(shared=shared, work=work, runs=runs, a=a, b=b, seeds=seeds,  # type: ignore[arg-type]
-                       alphas=alpha, out=out)
+                       alphas=alpha, out=out, refit=refit)
     typer.echo(markdown(summary, seeds=seeds))
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from models.bundle import load_bundle, save_bundle
 from models.config import FrontEndName
+from models.encoders import CrossModalModel
 from training.default_model import (
     CROP_FRAMES,
     DEFAULT_FRONTEND,
@@ -53,7 +54,7 @@ from training.default_model import (
 )
 from training.real_audio import eval_real_audio
 from training.run import eval_bundle, train_val_items
-from training.soup import soup
+from training.soup import refit_heads, soup
 from training.splits import Split
 from training.train import Teachers, TrainConfig
 
@@ -174,23 +175,35 @@ def _write(runs: dict[str, list[dict[str, dict[str, float]]]], out: Path, *, see
 
 
 def soup_experiment(*, shared: Path, work: Path, runs: Path, a: Variant, b: Variant, seeds: int,
-                    alphas: list[float], out: Path) -> dict:
+                    alphas: list[float], out: Path, refit: bool = False) -> dict:
     """For each seed, ``a``'s and ``b``'s bundles in ``runs`` (a ``recipe_experiment`` folder) joined at each
     weight ``alpha`` of ``b`` (``training.soup.soup``: the alignment fitted on the augmented recipe's training
-    items, lam and readout on its validation items), saved in ``out`` and judged as the variants are."""
+    items, lam and readout on its validation items), saved in ``out`` and judged as the variants are; with
+    ``refit``, each soup is judged again with its categorical heads fitted anew (``training.soup.refit_heads``,
+    with the recipe's teachers)."""
     pairs = [tuple(load_bundle(runs / f"{v}-seed{seed}").model for v in (a, b)) for seed in range(seeds)]
     sources = prepare(shared=shared, work=work, augment=True)  # after the bundles: a missing one fails at once
     chosen = recipe(sources)
+    teachers = teachers_of(chosen) if refit else None
     results: dict[str, list[dict[str, dict[str, float]]]] = {}
     for seed, (model_a, model_b) in enumerate(pairs):
         found = train_val_items(chosen.music, chosen.validation, model_a.config)
         for alpha in alphas:
             model = soup(model_a, model_b, alpha=alpha, train_items=found.train, val_items=found.val)
-            bundle = out / f"soup-{alpha:g}-seed{seed}"
-            save_bundle(model, bundle, name="moodspace-default", metrics={"soup": {"a": a, "b": b, "alpha": alpha}})
-            results.setdefault(f"soup {alpha:g}", []).append(judge(bundle, sources))
+            results.setdefault(f"soup {alpha:g}", []).append(
+                judge(_save_soup(model, out / f"soup-{alpha:g}-seed{seed}", a, b, alpha), sources))
+            if refit:
+                refit_heads(model, found.train, found.val, teachers=teachers,
+                            train_config=TrainConfig(seed=seed, crop_frames=CROP_FRAMES))
+                results.setdefault(f"soup {alpha:g} refit", []).append(
+                    judge(_save_soup(model, out / f"soup-{alpha:g}-refit-seed{seed}", a, b, alpha), sources))
     summary = summarize(results)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"runs": results, "summary": summary}, indent=2))
     (out / "results.md").write_text(markdown(summary, seeds=seeds))
     return summary
+
+
+def _save_soup(model: CrossModalModel, bundle: Path, a: str, b: str, alpha: float) -> Path:
+    save_bundle(model, bundle, name="moodspace-default", metrics={"soup": {"a": a, "b": b, "alpha": alpha}})
+    return bundle

@@ -72,3 +72,47 @@ def test_a_soup_of_two_runs_from_one_start_lies_between_them_and_is_aligned_agai
         torch.testing.assert_close(getattr(souped, side).align.weight, getattr(refit, side).align.weight)
     with pytest.raises(ValueError, match="different configs"):
         soup(runs[0], CrossModalModel(replace(config, d=3)), alpha=0.5, train_items=train, val_items=val)
+
+
+def _labelled(items: list[Item]) -> list[Item]:
+    """The items labelled by quadrant, each class's frames shifted its own way: a linear head can learn them."""
+    return [replace(i, features=i.features + 3.0 * (k % 4), labels={"quadrant": k % 4}) for k, i in enumerate(items)]
+
+
+def test_refitting_the_heads_changes_the_heads_alone_and_keeps_their_best_val_step(items):
+    from training.classify import categorical_metrics
+    from training.evaluate import class_probabilities
+    from training.soup import refit_heads
+
+    train, val = (_labelled(part) for part in items)
+    val = val + train[:9]  # three val clips are too few to tell steps apart; the test needs no held-apart set
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1], taxonomies=("quadrant",))
+    model = train_model(config, train, val, TINY_TRAIN, progress=False).model
+    torch.manual_seed(0)
+    model.music.categorical["quadrant"].weight.data.normal_()  # heads that read the representation badly
+    reference = np.array([i.labels["quadrant"] for i in val])
+
+    def f1() -> float:
+        return categorical_metrics("quadrant", reference, class_probabilities(model, val, "quadrant")).macro_f1
+
+    before, state = f1(), copy.deepcopy(model.state_dict())
+    scores = refit_heads(model, train, val, train_config=TINY_TRAIN, steps=100)
+    after = model.state_dict()
+    assert scores["quadrant"] == pytest.approx(f1()) and scores["quadrant"] > before
+    changed = {k for k in state if not torch.equal(state[k], after[k])}
+    assert changed == {"music.categorical.quadrant.weight", "music.categorical.quadrant.bias"}
+
+
+def test_only_first_renditions_teach_the_refitted_heads(items):
+    from training.soup import refit_heads
+
+    train, val = (_labelled(part) for part in items)
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1], taxonomies=("quadrant",))
+    model = train_model(config, train, val, TINY_TRAIN, progress=False).model
+    wrong = [replace(i, labels={"quadrant": (i.labels["quadrant"] + 1) % 4}) for i in train]  # later renditions
+    refits = []
+    for extra in ([], wrong):
+        refitted = copy.deepcopy(model)
+        refit_heads(refitted, train + extra, val, train_config=TINY_TRAIN, steps=30)
+        refits.append(refitted.music.categorical["quadrant"].weight)
+    torch.testing.assert_close(refits[0], refits[1])
