@@ -15,7 +15,7 @@ from models.config import EncoderKind, FrontEndName, ModelConfig
 from models.frontend import frontend_config
 from models.song_model import SONG_MODEL_PATH
 from models.songtext import SONG_TEXT_PATH
-from training.default_model import CROP_FRAMES, DEFAULT_FRONTEND, DISTIL
+from training.default_model import CROP_FRAMES, DEFAULT_FRONTEND, DISTIL, SOUP_ALPHA
 from training.song_model import SongModelConfig
 from training.splits import Split
 from training.text import TextTrainConfig
@@ -552,6 +552,9 @@ def retrain_default(
     keep_music: Annotated[bool, typer.Option(help="Keep the installed default's music and emotion encoders; "
                                                   "retrain its text heads and song-text readings (after "
                                                   "tune-text).")] = False,
+    soup_alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Join the default's recipe with the "
+                                              "renderer-invariant one at this weight of the latter (0: the "
+                                              "default's recipe alone).")] = SOUP_ALPHA or 0.0,
 ) -> None:
     """Retrain the built-in default model from scratch and install it (models/default_bundle)."""
     from models.default import DEFAULT_BUNDLE
@@ -565,7 +568,7 @@ def retrain_default(
                                  frontend=frontend, dimensional=dimensional, out=out or DEFAULT_BUNDLE,
                                  train_config=replace(TRAIN, seed=seed, crop_frames=crop_frames), song_text=song_text,
                                  augment=augment, distil=distil, song_model=song_model,
-                                 music_from=DEFAULT_BUNDLE if keep_music else None)
+                                 music_from=DEFAULT_BUNDLE if keep_music else None, soup_alpha=soup_alpha or None)
     typer.echo(f"installed {bundle.version} at {bundle.path}; model card: {card}")
 
 

@@ -33,10 +33,11 @@ from training.corpus.render import import_dataset, render_dataset
 from training.datasets import AudioDataset
 from training.model_card import write_model_card
 from training.real_audio import eval_real_audio, probe_baseline
-from training.run import eval_bundle, train_bundle
+from training.run import eval_bundle, train_bundle, train_val_items
 from training.run_text import eval_text, train_text
 from training.song_model import SONG_MODEL_LYRICS, SONG_MODEL_SETS, train_song_model
 from training.song_text import SONG_TEXT_SETS, train_song_text
+from training.soup import soup
 from training.teachers import teacher_logits
 from training.text import TextTrainConfig, without_text_heads
 from training.train import Teachers, TrainConfig
@@ -56,6 +57,11 @@ CROP_FRAMES = 9  # the default's random training crops: 3 to 9 frames, 9-27 s (d
 # Warriner's words teach the sentence encoder's tuning (tune-text), not the VA head: on the tuned encoder the head
 # reads EmoBank val with r 0.746 / 0.608 without them, 0.734 / 0.559 with (docs/experiments.md, "Tuning ...").
 HEAD_WORDS = False
+# ``--soup-alpha``: the default as a soup (``training.soup``) of the default's recipe (``recipe``) and the
+# renderer-invariant one (``invariant``: the MIDI sets' pieces through the varied renderers too), trained from one
+# seed and joined at this weight of the invariant one. None, as shipped: the default's recipe alone (the soups'
+# val figures across seeds, docs/experiments.md "A default joined from two recipes").
+SOUP_ALPHA: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,35 @@ def train_music(chosen: Recipe, *, out: Path, train_config: TrainConfig, teacher
                         train_config=train_config, name="moodspace-default", teachers=teachers)
 
 
+def invariant(train_config: TrainConfig) -> TrainConfig:
+    """The renderer-invariant recipe's training (recipe-experiment's ``rendition-origheads-ema-distil-short``): each
+    epoch one rendition of each MIDI piece, only a piece's own render teaches the categorical heads, and the model
+    kept is a moving average of the weights."""
+    return replace(train_config, one_rendition=True, heads_from_first_rendition=True, ema_decay=EMA_DECAY)
+
+
+def train_soup(plain: Sources, varied: Sources, *, work: Path, out: Path, train_config: TrainConfig, alpha: float,
+               distil: bool, frontend: FrontEndName = DEFAULT_FRONTEND) -> Bundle:
+    """The default's recipe on ``plain`` and the invariant one on ``varied`` (the same sources plus the varied
+    renders), trained from one seed, joined at ``alpha`` (``training.soup.soup``: alignment, lam and readout
+    fitted again on the varied recipe's items)."""
+    chosen, wide = recipe(plain, frontend=frontend), recipe(varied, frontend=frontend)
+    teachers = teachers_of(chosen) if distil else None  # both recipes' categorical sets are the same
+    ends = [train_music(chosen, out=work / "bundle-default-recipe", train_config=train_config, teachers=teachers),
+            train_music(wide, out=work / "bundle-invariant-recipe", train_config=invariant(train_config),
+                        teachers=teachers)]
+    found = train_val_items(wide.music, wide.validation, wide.config)
+    model = soup(ends[0].model, ends[1].model, alpha=alpha, train_items=found.train, val_items=found.val,
+                 train_config=train_config)
+    soup_metrics = {"alpha": alpha, "ends": [{"version": e.version, **{k: e.metrics[k] for k in SOUP_END_METRICS}}
+                                             for e in ends]}
+    return save_bundle(model, out, name="moodspace-default",
+                       metrics={**ends[0].metrics, "history": [], "soup": soup_metrics})
+
+
+SOUP_END_METRICS = ("train_seconds", "best_epoch", "n_train", "val", "train_config")
+
+
 def music_of(bundle: Path, out: Path) -> Bundle:
     """The music and emotion encoders of ``bundle``, its text heads and evaluation dropped, saved at ``out``."""
     loaded = load_bundle(bundle)
@@ -188,17 +223,23 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
                     frontend: FrontEndName = DEFAULT_FRONTEND, dimensional: bool = False,
                     song_text: Path | None = SONG_TEXT_PATH, augment: bool = False,
                     distil: bool = DISTIL, music_from: Path | None = None,
-                    song_model: Path | None = SONG_MODEL_PATH) -> Bundle:
+                    song_model: Path | None = SONG_MODEL_PATH, soup_alpha: float | None = SOUP_ALPHA) -> Bundle:
     """Train, evaluate and install the default bundle; write its model card; refit the lyrics and title/artist
     readings on the new audio reading (``song_text``, where the shared folder has ``SONG_TEXT_SETS``) and the
     song model on the new music model (``song_model``, where it has ``SONG_MODEL_SETS``).
     ``augment`` adds the MIDI sets' train pieces with a random production each (``prepare``); ``distil`` trains a
     teacher per categorical data set first and teaches the categorical heads with its soft targets too.
     ``music_from`` gives a bundle whose music and emotion encoders are kept instead of trained (after a new text
-    tuning: only the text heads, the evaluation and the song-text readings are redone)."""
+    tuning: only the text heads, the evaluation and the song-text readings are redone). ``soup_alpha`` trains the
+    default as a soup of two recipes (``train_soup``) where the varied renders exist (they need ../shared); without
+    them, or with None, the default's recipe alone (with ``augment``, on the varied renders too)."""
     sources = prepare(shared=shared, work=work, synth_size=synth_size, augment=augment)
+    varied = prepare(shared=shared, work=work, synth_size=synth_size, augment=True) if soup_alpha else sources
     if music_from is not None:
         bundle = music_of(music_from, work / "bundle-music")
+    elif soup_alpha and varied.varied:
+        bundle = train_soup(sources, varied, work=work, out=work / "bundle-music", alpha=soup_alpha, distil=distil,
+                            train_config=train_config or TrainConfig(), frontend=frontend)
     else:
         chosen = recipe(sources, frontend=frontend, dimensional=dimensional)
         bundle = train_music(chosen, out=work / "bundle-music", train_config=train_config or TrainConfig(),

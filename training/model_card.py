@@ -90,6 +90,18 @@ def _distilled(n_clips: int) -> list[str]:
             "docs/model.md)."]
 
 
+def _souped(soup: dict | None) -> list[str]:
+    """Where the music model is a soup of two recipes (``training.default_model.train_soup``), what was joined."""
+    if not soup:
+        return []
+    ends = soup["ends"]
+    return ["", "Its weights are a soup (WiSE-FT, Wortsman et al. 2022): the default's recipe "
+            f"(`{ends[0]['version']}`) and a renderer-invariant recipe that also hears the MIDI pieces through "
+            f"varied renderers (`{ends[1]['version']}`), trained from one seed (seed "
+            f"{ends[0]['train_config']['seed']}) and joined at {soup['alpha']:g} of the latter; the CCA alignment, "
+            "the query lam and the VA readout fitted again on the joined model (docs/model.md)."]
+
+
 def _what_it_is(bundle: Bundle) -> list[str]:
     config = bundle.config
     weights = (bundle.path / "weights.pt").stat().st_size / 2**20 if bundle.path else 0.0
@@ -105,7 +117,7 @@ def _what_it_is(bundle: Bundle) -> list[str]:
            f"`{bundle.metrics.get('text', {}).get('encoder', BASE_VERSION)}` (all-MiniLM-L6-v2, its top layers "
            "tuned on EmoBank train and Warriner words where the name says tuned: `moodspace tune-text`)."
            if config.text else "No text heads (EmoBank was not available when it was trained)."),
-        *_distilled(bundle.metrics.get("distilled", 0)), "",
+        *_distilled(bundle.metrics.get("distilled", 0)), *_souped(bundle.metrics.get("soup")), "",
         "## Training data", "", _data_table(config.frontend.name, bundle.metrics.get("sources", {})), "",
         DATA_NOTE, "",
     ]

@@ -254,17 +254,22 @@ def _check_batch_size(config: ModelConfig, train_config: TrainConfig, n_train: i
 
 
 def train_model(config: ModelConfig, train_items: Sequence[Item], val_items: Sequence[Item],
-                train_config: TrainConfig, *, progress: bool = True, teachers: Teachers | None = None) -> TrainResult:
+                train_config: TrainConfig, *, progress: bool = True, teachers: Teachers | None = None,
+                init: CrossModalModel | None = None) -> TrainResult:
     """Seeded training; keeps the weights of the epoch with the best mean validation MRR; ``teachers``: soft
     targets for the categorical heads (``categorical_loss``). With ``train_config.ema_decay`` the weights
-    validated and kept are the moving average of the trained ones."""
+    validated and kept are the moving average of the trained ones. ``init``: a trained model of the same config
+    to start from (fine-tuning), its feature statistics kept."""
     min_size = _check_batch_size(config, train_config, len(train_items))
     if train_config.heads_from_first_rendition:
         train_items = first_renditions_label(train_items)
     seed_everything(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
     model = CrossModalModel(config)
-    model.music.set_feature_stats(*feature_stats(train_items))
+    if init is None:
+        model.music.set_feature_stats(*feature_stats(train_items))
+    else:
+        model.load_state_dict(init.state_dict())
     kept = copy.deepcopy(model) if train_config.ema_decay > 0 else model
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
     lams = QUERY_LAMS if train_config.tune_query_lam and 0 < config.lam < 1 else (config.lam,)

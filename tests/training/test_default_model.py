@@ -40,3 +40,35 @@ def test_keeping_the_music_takes_another_bundles_encoders_and_drops_its_text_hea
     expected = {k: v for k, v in source.state_dict().items() if not k.startswith("text.")}
     got = load_bundle(tmp_path / "bundle").model.state_dict()
     assert got.keys() == expected.keys() and all(torch.equal(got[k], expected[k]) for k in expected)
+
+
+def test_the_default_as_a_soup_joins_two_recipes_trained_from_one_seed(tmp_path: Path, monkeypatch):
+    from dataclasses import replace
+
+    import torch
+
+    from training.corpus.generate import synth_corpus
+    from training.default_model import EMA_DECAY, Sources, train_soup
+    from training.soup import interpolate_weights
+
+    monkeypatch.setattr(default_model, "ModelConfig", lambda: ModelConfig(d=4))
+
+    def corpus(name: str, seed: int) -> Path:  # the same clip ids: the second corpus is a second rendition
+        return synth_corpus(n=20, seconds=3, seed=seed, out=tmp_path / name, workers=1, progress=False)
+
+    plain = Sources(corpus("synth", 0), None, None, None, None)
+    varied = replace(plain, varied=(corpus("varied", 1),))
+    config = TrainConfig(epochs=2, batch_size=8, crop_frames=3, patience=2, seed=5)
+    bundle = train_soup(plain, varied, work=tmp_path / "work", out=tmp_path / "soup", train_config=config,
+                        alpha=0.75, distil=False, frontend="logmel")
+    ends = [load_bundle(tmp_path / "work" / name) for name in ("bundle-default-recipe", "bundle-invariant-recipe")]
+    runs = [end.metrics["train_config"] for end in ends]
+    assert runs[0]["seed"] == runs[1]["seed"] == 5 and not runs[0]["one_rendition"]
+    assert runs[1]["one_rendition"] and runs[1]["heads_from_first_rendition"] and runs[1]["ema_decay"] == EMA_DECAY
+    assert len(ends[1].metrics["data"]) == 2 and len(ends[0].metrics["data"]) == 1  # only one heard the varied set
+    expected = interpolate_weights(ends[0].model, ends[1].model, alpha=0.75)
+    got = load_bundle(tmp_path / "soup").model.state_dict()
+    refitted = [k for k in expected if ".align." in k or k == "readout_temperature"]  # fitted again after joining
+    assert all(torch.allclose(got[k], expected[k]) for k in expected if k not in refitted)
+    assert bundle.metrics["soup"]["alpha"] == 0.75
+    assert [e["version"] for e in bundle.metrics["soup"]["ends"]] == [e.version for e in ends]

@@ -59,3 +59,14 @@ def test_the_card_shows_the_song_model_fitted_with_its_bundle_and_only_that_one(
     assert f"Song model `{version}`" in card
     assert "| mirex_mm | val | 96 (80) | 0.449 | 0.563 | 0.481 | 0.575 | 0.500 | 0.549 |" in card
     assert "Song model" not in render(bundle, tiny_song_model(music_model="another"))
+
+
+def test_a_souped_default_names_both_recipes_it_joins_and_where(tmp_path: Path):
+    config = ModelConfig(music=EncoderConfig(kind="mlp", hidden=8, layers=(16, 8)), d=4)
+    soup = {"alpha": 0.75, "ends": [{"version": "moodspace-default-aaa", "train_config": {"seed": 1}},
+                                    {"version": "moodspace-default-bbb", "train_config": {"seed": 1}}]}
+    model = CrossModalModel(config).eval()
+    souped = render(load_bundle(save_bundle(model, tmp_path / "s", metrics={"soup": soup}).path))
+    assert "recipe (`moodspace-default-aaa`)" in souped and "renderers (`moodspace-default-bbb`)" in souped
+    assert "(seed 1) and joined at 0.75 of the latter" in souped
+    assert "soup" not in render(load_bundle(save_bundle(model, tmp_path / "p").path))

@@ -317,3 +317,18 @@ def test_consistency_brings_a_pieces_renditions_together(items):
         return float(((a - b) ** 2).sum(dim=1).mean() / torch.cat([a, b]).var(dim=0).sum())
 
     assert gap(5.0) < 0.5 * gap(0.0)
+
+
+def test_fine_tuning_starts_from_the_given_model_and_keeps_its_feature_statistics(items):
+    train, val = items
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1])
+    start = train_model(config, train, val, TINY_TRAIN, progress=False).model
+    shifted = [replace(i, features=i.features + 5.0) for i in train]  # statistics of their own
+    still = train_model(config, shifted, val, replace(TINY_TRAIN, lr=0.0, weight_decay=0.0), progress=False,
+                        init=start).model
+    kept = {k: v for k, v in start.state_dict().items() if ".align." not in k and k != "readout_temperature"}
+    assert all(torch.equal(still.state_dict()[k], v) for k, v in kept.items())  # no step moved anything
+    moved = train_model(config, shifted, val, TINY_TRAIN, progress=False, init=start).model
+    assert torch.equal(moved.music.feature_mean, start.music.feature_mean)
+    first = [next(iter(m.music.trunk.parameters())) for m in (moved, start)]
+    assert not torch.equal(*first)  # steps did move it
