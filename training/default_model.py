@@ -59,8 +59,8 @@ CROP_FRAMES = 9  # the default's random training crops: 3 to 9 frames, 9-27 s (d
 HEAD_WORDS = False
 # ``--soup-alpha``: the default as a soup (``training.soup``) of the default's recipe (``recipe``) and the
 # renderer-invariant one (``invariant``: the MIDI sets' pieces through the varied renderers too), trained from one
-# seed and joined at this weight of the invariant one. None, as shipped: the default's recipe alone (the soups'
-# val figures across seeds, docs/experiments.md "A default joined from two recipes").
+# seed and joined at this weight of the invariant one. None, as shipped: the default's recipe alone (a soup trades
+# 4Q quadrant readings for renderer-invariance: docs/experiments.md, "Soups on a second machine").
 SOUP_ALPHA: float | None = None
 
 
