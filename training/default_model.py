@@ -177,9 +177,10 @@ def teachers_of(chosen: Recipe) -> Teachers | None:
     return teacher_logits(chosen.categorical, frontend=chosen.config.frontend) if chosen.categorical else None
 
 
-def train_music(chosen: Recipe, *, out: Path, train_config: TrainConfig, teachers: Teachers | None) -> Bundle:
+def train_music(chosen: Recipe, *, out: Path, train_config: TrainConfig, teachers: Teachers | None,
+                workers: int | None = None) -> Bundle:
     return train_bundle(data=chosen.music, val=chosen.validation, out=out, config=chosen.config,
-                        train_config=train_config, name="moodspace-default", teachers=teachers)
+                        train_config=train_config, name="moodspace-default", teachers=teachers, workers=workers)
 
 
 def invariant(train_config: TrainConfig) -> TrainConfig:
@@ -190,16 +191,17 @@ def invariant(train_config: TrainConfig) -> TrainConfig:
 
 
 def train_soup(plain: Sources, varied: Sources, *, work: Path, out: Path, train_config: TrainConfig, alpha: float,
-               distil: bool, frontend: FrontEndName = DEFAULT_FRONTEND) -> Bundle:
+               distil: bool, frontend: FrontEndName = DEFAULT_FRONTEND, workers: int | None = None) -> Bundle:
     """The default's recipe on ``plain`` and the invariant one on ``varied`` (the same sources plus the varied
     renders), trained from one seed, joined at ``alpha`` (``training.soup.soup``: alignment, lam and readout
     fitted again on the varied recipe's items)."""
     chosen, wide = recipe(plain, frontend=frontend), recipe(varied, frontend=frontend)
     teachers = teachers_of(chosen) if distil else None  # both recipes' categorical sets are the same
-    ends = [train_music(chosen, out=work / "bundle-default-recipe", train_config=train_config, teachers=teachers),
+    ends = [train_music(chosen, out=work / "bundle-default-recipe", train_config=train_config, teachers=teachers,
+                        workers=workers),
             train_music(wide, out=work / "bundle-invariant-recipe", train_config=invariant(train_config),
-                        teachers=teachers)]
-    found = train_val_items(wide.music, wide.validation, wide.config)
+                        teachers=teachers, workers=workers)]
+    found = train_val_items(wide.music, wide.validation, wide.config, workers=workers)
     model = soup(ends[0].model, ends[1].model, alpha=alpha, train_items=found.train, val_items=found.val,
                  train_config=train_config)
     soup_metrics = {"alpha": alpha, "ends": [{"version": e.version, **{k: e.metrics[k] for k in SOUP_END_METRICS}}

@@ -60,7 +60,7 @@ def test_the_default_as_a_soup_joins_two_recipes_trained_from_one_seed(tmp_path:
     varied = replace(plain, varied=(corpus("varied", 1),))
     config = TrainConfig(epochs=2, batch_size=8, crop_frames=3, patience=2, seed=5)
     bundle = train_soup(plain, varied, work=tmp_path / "work", out=tmp_path / "soup", train_config=config,
-                        alpha=0.75, distil=False, frontend="logmel")
+                        alpha=0.75, distil=False, frontend="logmel", workers=1)
     ends = [load_bundle(tmp_path / "work" / name) for name in ("bundle-default-recipe", "bundle-invariant-recipe")]
     runs = [end.metrics["train_config"] for end in ends]
     assert runs[0]["seed"] == runs[1]["seed"] == 5 and not runs[0]["one_rendition"]
