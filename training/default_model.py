@@ -236,7 +236,8 @@ def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUND
     default as a soup of two recipes (``train_soup``) where the varied renders exist (they need ../shared); without
     them, or with None, the default's recipe alone (with ``augment``, on the varied renders too)."""
     sources = prepare(shared=shared, work=work, synth_size=synth_size, augment=augment)
-    varied = prepare(shared=shared, work=work, synth_size=synth_size, augment=True) if soup_alpha else sources
+    souped = bool(soup_alpha) and music_from is None  # a kept music model needs no varied renders
+    varied = prepare(shared=shared, work=work, synth_size=synth_size, augment=True) if souped else sources
     if music_from is not None:
         bundle = music_of(music_from, work / "bundle-music")
     elif soup_alpha and varied.varied:

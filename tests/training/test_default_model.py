@@ -23,7 +23,7 @@ def test_retraining_without_shared_data_uses_the_built_in_corpus_and_says_so(tmp
     assert loaded.metrics["sources"]["vgmidi"] is None
 
 
-def test_keeping_the_music_takes_another_bundles_encoders_and_drops_its_text_heads(tmp_path: Path):
+def test_keeping_the_music_takes_another_bundles_encoders_and_drops_its_text_heads(tmp_path: Path, monkeypatch):
     import torch
 
     from models.bundle import save_bundle
@@ -34,8 +34,13 @@ def test_keeping_the_music_takes_another_bundles_encoders_and_drops_its_text_hea
     torch.manual_seed(3)
     source = with_text_heads(CrossModalModel(ModelConfig(d=4)), TextConfig(layers=(8,)))
     save_bundle(source, tmp_path / "source", metrics={"text": {"encoder": "old"}, "history": [1, 2]})
+    prepared = []  # a kept music model is not souped: no varied renders are prepared for it
+    prepare = default_model.prepare
+    monkeypatch.setattr(default_model, "prepare", lambda **kw: prepared.append(kw["augment"]) or prepare(**kw))
     kept = retrain_default(shared=None, work=tmp_path / "work", out=tmp_path / "bundle", card=None,
-                           synth_size={"n": 20, "seconds": 3, "seed": 0}, music_from=tmp_path / "source")
+                           synth_size={"n": 20, "seconds": 3, "seed": 0}, music_from=tmp_path / "source",
+                           soup_alpha=0.75)
+    assert prepared == [False]
     assert kept.config.text is None and "text" not in kept.metrics and kept.metrics["history"] == [1, 2]
     expected = {k: v for k, v in source.state_dict().items() if not k.startswith("text.")}
     got = load_bundle(tmp_path / "bundle").model.state_dict()
