@@ -48,6 +48,8 @@ print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('app',
      "Invalid value for '--alpha': Input should be less than or equal to 1"),
     (["soup-experiment", "--runs", "{folder}", "--out", "o"],
      "distil-short-seed0: not a model bundle (config.json missing)"),
+    (["retrain-default", "--soup-alpha", "1.5"],
+     "Invalid value for '--soup-alpha': Input should be less than or equal to 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch, capsys, argv: list[str], message: str):
     manifest = tmp_path / "m.jsonl"
