@@ -226,7 +226,9 @@ def recipe_experiment(
                                                     "rendition-origheads-ema-distil-short, "
                                                     "rendition-consist-distil-short, "
                                                     "rendition-origheads-consist-distil-short "
-                                                    "or key-distil-short; "
+                                                    "or key-distil-short; stem-distil-short and "
+                                                    "stem-rendition-origheads-ema-distil-short start from "
+                                                    "the seed's shared stem; "
                                                     "repeat the flag for several.")] =
     ["plain", "distil"],  # noqa: B006
     seeds: Seeds = 3,

@@ -24,6 +24,7 @@ from pathlib import Path
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.config import FrontEndName, ModelConfig, TextConfig
 from models.default import DEFAULT_BUNDLE
+from models.encoders import CrossModalModel
 from models.frontend import frontend_config
 from models.song_model import SONG_MODEL_PATH
 from models.songtext import SONG_TEXT_PATH
@@ -178,9 +179,10 @@ def teachers_of(chosen: Recipe) -> Teachers | None:
 
 
 def train_music(chosen: Recipe, *, out: Path, train_config: TrainConfig, teachers: Teachers | None,
-                workers: int | None = None) -> Bundle:
+                workers: int | None = None, init: CrossModalModel | None = None) -> Bundle:
     return train_bundle(data=chosen.music, val=chosen.validation, out=out, config=chosen.config,
-                        train_config=train_config, name="moodspace-default", teachers=teachers, workers=workers)
+                        train_config=train_config, name="moodspace-default", teachers=teachers, workers=workers,
+                        init=init)
 
 
 def invariant(train_config: TrainConfig) -> TrainConfig:

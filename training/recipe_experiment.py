@@ -21,6 +21,9 @@ teaches the categorical heads, its other renditions the shared space: ``TrainCon
 renditions of a piece pulled together, ``default_model.RENDITION_CONSISTENCY``:
 ``TrainConfig.rendition_consistency``); ``key-distil-short`` (distil-short over the ``musicnn-msd-tags-key``
 front end: local mode, key strength and tempo beside each frame; the teachers stay the default front end's).
+A ``stem-`` before a variant's name trains it from the seed's stem (the default's recipe, ``distil-short``, for
+``STEM_EPOCHS`` epochs, trained once per seed and kept in the output folder) instead of fresh weights: two such
+variants of a seed share their start, so their soup joins branches of one run.
 One seed's variants share their data and differ only in what the variant names; val figures decide, test figures
 are reported.
 
@@ -64,7 +67,8 @@ Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats"
                   "fdrop-distil-short", "fdrop-ema-distil-short",
                   "rendition-origheads-distil-short", "rendition-origheads-ema-distil-short",
                   "rendition-consist-distil-short", "rendition-origheads-consist-distil-short",
-                  "key-distil-short"]
+                  "key-distil-short", "stem-distil-short", "stem-rendition-origheads-ema-distil-short"]
+STEM_EPOCHS = 5  # the stem- variants' shared start: epochs of the default's recipe before the branches part
 KEY_FRONTEND: FrontEndName = "musicnn-msd-tags-key"  # the key variant's front end
 HELD_APART: tuple[Split, ...] = ("val", "test")  # val chooses between variants, test reports
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
@@ -100,37 +104,50 @@ def judge(bundle: Path, sources: Sources) -> dict[str, dict[str, float]]:
 
 def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dict[bool, Teachers | None],
                 seed: int, out: Path) -> dict[str, dict[str, float]]:
-    augment = _augmented(variant)
+    name = variant.removeprefix("stem-")  # the recipe; a stem- variant only starts elsewhere
+    augment = _augmented(name)
     data = sources[augment]
-    if "-vgmidi-" in variant:
+    if "-vgmidi-" in name:
         data = replace(data, varied=tuple(m for m in data.varied if m.parent.name.startswith("vgmidi")))
-    chosen = recipe(data, frontend=KEY_FRONTEND if variant.startswith("key-") else DEFAULT_FRONTEND)
-    if variant.endswith("-stats"):
+    chosen = recipe(data, frontend=KEY_FRONTEND if name.startswith("key-") else DEFAULT_FRONTEND)
+    if name.endswith("-stats"):
         chosen = replace(chosen, config=replace(chosen.config, music=replace(chosen.config.music, stats_pool=True)))
     bundle = out / f"{variant}-seed{seed}"
     train_config = TrainConfig(seed=seed)
-    if variant.endswith("-short"):
+    if name.endswith("-short"):
         train_config = replace(train_config, crop_frames=CROP_FRAMES)
-    if variant.startswith("rendition"):
+    if name.startswith("rendition"):
         train_config = replace(train_config, one_rendition=True)
-    if variant.startswith("within"):
+    if name.startswith("within"):
         train_config = replace(train_config, cca_within_sets=True)
-    if "ema-" in variant:
+    if "ema-" in name:
         train_config = replace(train_config, ema_decay=EMA_DECAY)
-    if "-origheads-" in variant:
+    if "-origheads-" in name:
         train_config = replace(train_config, heads_from_first_rendition=True)
-    if "-consist-" in variant:
+    if "-consist-" in name:
         train_config = replace(train_config, rendition_consistency=RENDITION_CONSISTENCY)
-    if variant.startswith("fdrop"):
+    if name.startswith("fdrop"):
         train_config = replace(train_config, feature_dropout=FEATURE_DROPOUT)
     train_music(chosen, out=bundle, train_config=train_config,
-                teachers=teachers[augment] if "distil" in variant else None)
+                teachers=teachers[augment] if "distil" in name else None,
+                init=stem(sources=sources, teachers=teachers, seed=seed, out=out) if name != variant else None)
     return judge(bundle, data)
+
+
+def stem(*, sources: dict[bool, Sources], teachers: dict[bool, Teachers | None], seed: int,
+         out: Path) -> CrossModalModel:
+    """The seed's shared start of the ``stem-`` variants: the default's recipe on the plain sources for
+    ``STEM_EPOCHS`` epochs, trained at the first call and read back from ``out`` after."""
+    bundle = out / f"stem-seed{seed}"
+    if not (bundle / "config.json").exists():
+        train_music(recipe(sources[False]), out=bundle, teachers=teachers[False],
+                    train_config=TrainConfig(seed=seed, crop_frames=CROP_FRAMES, epochs=STEM_EPOCHS))
+    return load_bundle(bundle).model
 
 
 def _augmented(variant: str) -> bool:
     """Whether the variant trains on the MIDI sets' varied renders too."""
-    return variant.startswith(("augment", "rendition"))
+    return variant.removeprefix("stem-").startswith(("augment", "rendition"))
 
 
 def summarize(runs: dict[str, list[dict[str, dict[str, float]]]]) -> dict[str, dict[str, dict[str, list[float]]]]:
@@ -153,9 +170,10 @@ def markdown(summary: dict, *, seeds: int) -> str:
 
 
 def recipe_experiment(*, shared: Path, work: Path, out: Path, variants: list[Variant], seeds: int) -> dict:
-    augments = sorted({_augmented(v) for v in variants})
+    stemmed = any(v.startswith("stem-") for v in variants)  # the stem trains on the plain sources, distilled
+    augments = sorted({_augmented(v) for v in variants} | ({False} if stemmed else set()))
     sources = {a: prepare(shared=shared, work=work, augment=a) for a in augments}
-    distils = {_augmented(v) for v in variants if "distil" in v}
+    distils = {_augmented(v) for v in variants if "distil" in v} | ({False} if stemmed else set())
     teachers = {a: teachers_of(recipe(sources[a])) if a in distils else None for a in augments}
     runs: dict[str, list[dict[str, dict[str, float]]]] = {}
     summary: dict = {}

@@ -74,14 +74,16 @@ def train_val_items(data: list[Path], val: list[Path], config: ModelConfig, *, w
 
 
 def train_bundle(*, data: list[Path], val: list[Path], out: Path, config: ModelConfig, train_config: TrainConfig,
-                 workers: int | None = None, name: str = "moodspace", teachers: Teachers | None = None) -> Bundle:
+                 workers: int | None = None, name: str = "moodspace", teachers: Teachers | None = None,
+                 init: CrossModalModel | None = None) -> Bundle:
     """Train on the ``data`` manifests, validate as ``train_val_items`` says; write a bundle to ``out``;
-    ``teachers``: soft targets for the categorical heads (``training.teachers``)."""
+    ``teachers``: soft targets for the categorical heads (``training.teachers``); ``init``: a trained model to
+    start from (``train_model``)."""
     found = train_val_items(data, val, config, workers=workers)
     train_items, val_items = found.train, found.val
     check_feature_size(config, train_items)
     start = time.perf_counter()
-    result = train_model(config, train_items, val_items, train_config, teachers=teachers)
+    result = train_model(config, train_items, val_items, train_config, teachers=teachers, init=init)
     metrics = {
         "train_seconds": round(time.perf_counter() - start, 1), "best_epoch": result.best_epoch,
         "n_train": len(train_items), "n_val": len(val_items),
