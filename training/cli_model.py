@@ -225,8 +225,9 @@ def recipe_experiment(
                                                     "fdrop-ema-distil-short, rendition-origheads-distil-short, "
                                                     "rendition-origheads-ema-distil-short, "
                                                     "rendition-consist-distil-short, "
-                                                    "rendition-origheads-consist-distil-short "
-                                                    "or key-distil-short; stem-distil-short and "
+                                                    "rendition-origheads-consist-distil-short, "
+                                                    "key-distil-short or aligned-distil-short; "
+                                                    "stem-distil-short and "
                                                     "stem-rendition-origheads-ema-distil-short start from "
                                                     "the seed's shared stem; "
                                                     "repeat the flag for several.")] =

@@ -54,6 +54,7 @@ DISTIL = True  # a teacher per categorical set, its soft targets for the heads (
 EMA_DECAY = 0.995
 FEATURE_DROPOUT = 0.25  # the share of feature dimensions recipe-experiment's fdrop variants drop
 RENDITION_CONSISTENCY = 1.0  # the weight of the consist variants' term between renditions
+KIND_ALIGNMENT = 1.0  # the weight of the aligned variants' term between recordings and renders
 CROP_FRAMES = 9  # the default's random training crops: 3 to 9 frames, 9-27 s (docs/experiments.md, "Shorter crops")
 # Warriner's words teach the sentence encoder's tuning (tune-text), not the VA head: on the tuned encoder the head
 # reads EmoBank val with r 0.746 / 0.608 without them, 0.734 / 0.559 with (docs/experiments.md, "Tuning ...").

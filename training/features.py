@@ -26,6 +26,10 @@ from models.manifest import Clip, audio_path
 from models.taxonomy import CLASS_VA, class_index
 from training.parallel import parallel_map
 
+# Data sets of real recordings, by the prefix their readers give clip ids (``training.datasets``); the rest (the
+# built-in corpus, VGMIDI, EMOPIA) are rendered from MIDI or synthesized.
+RECORDED_SETS = frozenset({"4q", "mirex", "deam", "pmemo", "emomusic"})
+
 
 @dataclass(frozen=True)
 class Item:
@@ -43,6 +47,12 @@ class Item:
     def source(self) -> str:
         """The data set the item comes from: every reader names its clips "<data set>-<its own id>"."""
         return self.id.split("-", 1)[0]
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the item is a recording of real instruments and voices, not music rendered from MIDI or
+        synthesized."""
+        return self.source in RECORDED_SETS
 
 
 def cache_dir() -> Path:

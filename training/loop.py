@@ -97,5 +97,7 @@ def average_weights(average: nn.Module, model: nn.Module, *, decay: float) -> No
 
 
 def mean_parts(parts: list[dict[str, float]]) -> dict[str, float]:
-    """Mean of each loss part over an epoch's steps."""
-    return {k: float(np.mean([p[k] for p in parts])) for k in parts[0]} if parts else {}
+    """Mean of each loss part over the epoch's steps that have it (a term a batch cannot form, such as one that
+    needs two kinds of items, is left out of that step's parts)."""
+    names = dict.fromkeys(k for p in parts for k in p)
+    return {k: float(np.mean([p[k] for p in parts if k in p])) for k in names}

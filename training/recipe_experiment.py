@@ -20,7 +20,10 @@ teaches the categorical heads, its other renditions the shared space: ``TrainCon
 ``rendition-consist-distil-short`` and ``rendition-origheads-consist-distil-short`` (the same window of two
 renditions of a piece pulled together, ``default_model.RENDITION_CONSISTENCY``:
 ``TrainConfig.rendition_consistency``); ``key-distil-short`` (distil-short over the ``musicnn-msd-tags-key``
-front end: local mode, key strength and tempo beside each frame; the teachers stay the default front end's).
+front end: local mode, key strength and tempo beside each frame; the teachers stay the default front end's);
+``aligned-distil-short`` (distil-short with real recordings and rendered music of one quadrant pulled
+together in the music representation, ``default_model.KIND_ALIGNMENT``: ``TrainConfig.kind_alignment``; no
+varied renders).
 A ``stem-`` before a variant's name trains it from the seed's stem (the default's recipe, ``distil-short``, for
 ``STEM_EPOCHS`` epochs, trained once per seed and kept in the output folder) instead of fresh weights: two such
 variants of a seed share their start, so their soup joins branches of one run.
@@ -48,6 +51,7 @@ from training.default_model import (
     DEFAULT_FRONTEND,
     EMA_DECAY,
     FEATURE_DROPOUT,
+    KIND_ALIGNMENT,
     RENDITION_CONSISTENCY,
     Sources,
     prepare,
@@ -67,7 +71,8 @@ Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats"
                   "fdrop-distil-short", "fdrop-ema-distil-short",
                   "rendition-origheads-distil-short", "rendition-origheads-ema-distil-short",
                   "rendition-consist-distil-short", "rendition-origheads-consist-distil-short",
-                  "key-distil-short", "stem-distil-short", "stem-rendition-origheads-ema-distil-short"]
+                  "key-distil-short", "stem-distil-short", "stem-rendition-origheads-ema-distil-short",
+                  "aligned-distil-short"]
 STEM_EPOCHS = 5  # the stem- variants' shared start: epochs of the default's recipe before the branches part
 KEY_FRONTEND: FrontEndName = "musicnn-msd-tags-key"  # the key variant's front end
 HELD_APART: tuple[Split, ...] = ("val", "test")  # val chooses between variants, test reports
@@ -128,6 +133,8 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
         train_config = replace(train_config, rendition_consistency=RENDITION_CONSISTENCY)
     if name.startswith("fdrop"):
         train_config = replace(train_config, feature_dropout=FEATURE_DROPOUT)
+    if name.startswith("aligned"):
+        train_config = replace(train_config, kind_alignment=KIND_ALIGNMENT)
     train_music(chosen, out=bundle, train_config=train_config,
                 teachers=teachers[augment] if "distil" in name else None,
                 init=stem(sources=sources, teachers=teachers, seed=seed, out=out) if name != variant else None)

@@ -18,6 +18,7 @@ from training.evaluate import RetrievalMetrics, best_lam, categorical_evaluation
 from training.features import Item
 from training.loop import OptimConfig, Validation, average_weights, fit, mean_parts, seed_everything
 from training.multitask import KD_TEMPERATURE, KD_WEIGHT, distillation_loss
+from training.text import quadrants
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ class TrainConfig(OptimConfig):
     # batch's spread, ``rendition_consistency_loss``). Invariance to the renderer taught on the very frames, not
     # only through shared labels. Measured, not adopted.
     rendition_consistency: float = 0.0
+    # Above 0, the weight of a term that pulls real recordings and rendered music of one feeling together: in each
+    # Russell quadrant a batch holds both kinds of, the squared distance between the recordings' and the renders'
+    # mean representation, over the batch's spread (``kind_alignment_loss``). The renders then cannot keep a
+    # place of their own in the space, as the built-in synthesizer's timbre would give them; conditioned on the
+    # quadrant, so the sets' different shares of feelings are not aligned away.
+    kind_alignment: float = 0.0
 
 
 # Query lams tried on validation for composite models. The KL part's spread across items is much wider than
@@ -154,6 +161,19 @@ def rendition_consistency_loss(h: torch.Tensor, partner_h: torch.Tensor) -> torc
     return ((h - partner_h) ** 2).sum(dim=1).mean() / (2 * both.var(dim=0).sum() + 1e-6)
 
 
+def kind_alignment_loss(h: torch.Tensor, batch: Sequence[Item]) -> torch.Tensor | None:
+    """Mean over the Russell quadrants (of each item's clip-mean VA) that hold both recordings and renders in the
+    batch of the squared distance between the two kinds' mean representation, over the batch's summed variance
+    (so shrinking the space earns nothing). None where no quadrant holds both kinds."""
+    recorded = torch.tensor([item.recorded for item in batch])
+    quadrant = torch.from_numpy(quadrants(np.stack([item.va_mean for item in batch])))
+    pairs = [(recorded & (quadrant == q), ~recorded & (quadrant == q)) for q in range(4)]
+    gaps = [(h[a].mean(dim=0) - h[b].mean(dim=0)).pow(2).sum() for a, b in pairs if a.any() and b.any()]
+    if not gaps:
+        return None
+    return torch.stack(gaps).mean() / (h.var(dim=0).sum() + 1e-6)
+
+
 def smallest_batch(config: ModelConfig) -> int:
     """Deep CCA needs full-rank covariances: more pairs in a batch than embedding dimensions."""
     return config.d + 1 if config.lam > 0 else 4
@@ -237,6 +257,9 @@ def _step(model: CrossModalModel, batch: list[Item], optimizer: torch.optim.Opti
             consistency = rendition_consistency_loss(h[rows], model.music.represent(*pad(partners)))
             loss = loss + train_config.rendition_consistency * consistency
             parts |= {"consistency": consistency.item()}
+    if train_config.kind_alignment > 0 and (gap := kind_alignment_loss(h, batch)) is not None:
+        loss = loss + train_config.kind_alignment * gap
+        parts |= {"kind_gap": gap.item()}
     parts["loss"] = loss.item()
     optimizer.zero_grad()
     loss.backward()

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from training.loop import Validation, descend, fit
+from training.loop import Validation, descend, fit, mean_parts
 
 
 def _counting_run(scores: list[float], *, patience: int, min_epochs: int = 1) -> tuple[nn.Linear, list[float], object]:
@@ -76,3 +76,9 @@ def test_average_weights_is_an_exponential_moving_average_of_the_parameters():
     # a = 0.5^3 a0 + (1 - 0.5^3) * 1 after three steps towards a constant model
     torch.testing.assert_close(average.weight, 0.125 * start + 0.875 * torch.ones_like(start))
     assert torch.equal(model.weight, torch.ones_like(model.weight))  # the trained weights are not touched
+
+
+def test_mean_parts_averages_each_part_over_the_steps_that_have_it():
+    parts = [{"loss": 1.0, "domain": 0.6}, {"loss": 3.0}, {"loss": 2.0, "domain": 0.8}]
+    assert mean_parts(parts) == pytest.approx({"loss": 2.0, "domain": 0.7})
+    assert mean_parts([]) == {}

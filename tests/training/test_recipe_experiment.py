@@ -87,3 +87,24 @@ def test_a_stem_variant_prepares_the_plain_sources_and_their_teachers_for_its_st
                                            variants=["stem-rendition-origheads-ema-distil-short"], seeds=1)
     assert prepared == [False, True] and taught == [False, True]
     assert summary["stem-rendition-origheads-ema-distil-short"]["4q val"]["valence_auc"] == [1.0, 0.0]
+
+
+def test_the_aligned_variant_trains_the_plain_sources_with_the_alignment_term(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import training.recipe_experiment as experiment
+
+    trained = []
+    monkeypatch.setattr(experiment, "train_music", lambda chosen, *, train_config, teachers, **_: trained.append(
+        SimpleNamespace(data=chosen, config=train_config, teachers=teachers)))
+    monkeypatch.setattr(experiment, "recipe", lambda data, **_: data)
+    monkeypatch.setattr(experiment, "judge", lambda bundle, data: {})
+    given = {"sources": {False: "plain", True: "varied"}, "teachers": {False: "t-plain", True: "t-varied"},
+             "out": tmp_path}
+    for variant in ("aligned-distil-short", "distil-short"):
+        experiment.run_variant(variant, seed=0, **given)
+    aligned, plain = trained
+    assert (aligned.data, aligned.teachers) == ("plain", "t-plain")
+    assert aligned.config.kind_alignment == experiment.KIND_ALIGNMENT > 0
+    assert aligned.config.crop_frames == plain.config.crop_frames and not aligned.config.one_rendition
+    assert plain.config.kind_alignment == 0

@@ -12,7 +12,7 @@ from training.evaluate import embed
 from training.features import Item, load_items
 from training.loop import seed_everything
 from training.splits import train_val
-from training.train import batches, crop, train_model
+from training.train import batches, crop, kind_alignment_loss, train_model
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +332,36 @@ def test_fine_tuning_starts_from_the_given_model_and_keeps_its_feature_statistic
     assert torch.equal(moved.music.feature_mean, start.music.feature_mean)
     first = [next(iter(m.music.trunk.parameters())) for m in (moved, start)]
     assert not torch.equal(*first)  # steps did move it
+
+
+
+def test_the_kind_gap_compares_recordings_and_renders_within_a_quadrant(items):
+    train, _ = items
+    happy, sad = np.array([0.5, 0.5], np.float32), np.array([-0.5, -0.5], np.float32)
+    batch = [replace(train[k], id=f"4q-{k}", va_mean=happy) for k in range(2)] + \
+        [replace(train[k], va_mean=happy) for k in range(2, 4)] + [replace(train[4], va_mean=sad)]
+    assert [i.recorded for i in batch] == [True, True, False, False, False]
+    h = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 0.0], [0.0, 2.0], [50.0, 50.0]])
+    # Q1: recordings' mean (2, 0), renders' (0, 1): squared distance 5; the lone sad render has no partner
+    assert kind_alignment_loss(h, batch).item() == pytest.approx(5.0 / h.var(dim=0).sum().item(), rel=1e-5)
+    assert kind_alignment_loss(10 * h, batch).item() == pytest.approx(kind_alignment_loss(h, batch).item(), rel=1e-5)
+    assert kind_alignment_loss(h[2:], batch[2:]) is None  # renders only
+
+
+def test_the_kind_alignment_brings_recordings_and_renders_together(items):
+    train, val = items
+    config = replace(TINY_MODEL, n_features=train[0].features.shape[1])
+    half = len(train) // 2
+    shift = np.float32(2.0) * np.sign(np.arange(train[0].features.shape[1]) % 2 - 0.5).astype(np.float32)
+    mixed = [replace(i, id=f"4q-{i.id}", features=i.features + shift) for i in train[:half]] + train[half:]
+    run = replace(TINY_TRAIN, epochs=30, patience=30, min_epochs=30)  # keeps the last epoch
+
+    def gap(weight: float) -> float:
+        """Squared distance between the two kinds' mean representations over the summed variance."""
+        model = train_model(config, mixed, val, replace(run, kind_alignment=weight), progress=False).model
+        with torch.no_grad():
+            h = model.music.represent(*pad([i.features for i in mixed]))
+        kind = torch.tensor([i.recorded for i in mixed])
+        return float(((h[kind].mean(0) - h[~kind].mean(0)) ** 2).sum() / h.var(dim=0).sum())
+
+    assert gap(5.0) < 0.5 * gap(0.0)
