@@ -9,9 +9,10 @@ from typing import Any, Literal
 
 # models.frontend.PRESETS has their settings
 FrontEndName = Literal["logmel", "musicnn-msd", "musicnn-msd-pool", "musicnn-msd-tags", "student-msd-tags",
-                       "musicnn-msd-tags-key", "student-msd-tags-key"]
+                       "musicnn-msd-tags-key", "student-msd-tags-key", "musicnn-msd-tags-chords"]
 EncoderKind = Literal["bigru", "mlp"]
 KEY_FEATURES = 3  # mode, key strength, tempo per frame (models.harmony.local_key_features)
+CHORD_FEATURES = 25  # no chord, 12 intervals from the tonic x (major, minor) (models.harmony.local_chord_features)
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class FrontEndConfig:
         """Size of one frame's features: log-mel mean, std and flux per band; musicnn's 200-d penultimate layer,
         plus its 753-d mid-end mean pool for ``-pool`` or its 50 MSD tag activations for ``-tags``; the student's
         estimate of those 250 for ``student-msd-tags``; a ``-key`` front end adds 3 local key and tempo features
-        (``models.harmony.local_key_features``)."""
+        (``models.harmony.local_key_features``), a ``-chords`` one 25 key-relative chord shares
+        (``models.harmony.local_chord_features``)."""
         return FEATURE_SIZES[self.name](self)
 
 
@@ -49,6 +51,7 @@ FEATURE_SIZES: dict[str, Callable[[FrontEndConfig], int]] = {
     "student-msd-tags": lambda c: 200 + 50,  # the student's estimate of musicnn-msd-tags
     "musicnn-msd-tags-key": lambda c: 200 + 50 + KEY_FEATURES,
     "student-msd-tags-key": lambda c: 200 + 50 + KEY_FEATURES,
+    "musicnn-msd-tags-chords": lambda c: 200 + 50 + CHORD_FEATURES,
 }
 
 

@@ -22,7 +22,7 @@ import soundfile as sf
 
 from models.config import FrontEndConfig, FrontEndName
 from models.errors import AudioError, UndecodableAudioError
-from models.harmony import local_key_features
+from models.harmony import local_chord_features, local_key_features
 
 # librosa's modules that compile numba gufuncs when imported (librosa imports them lazily, on first use). Processes
 # that import them at once on a cold numba cache can leave it mixed, and every later process that loads it crashes
@@ -151,12 +151,25 @@ class WithKeyFeatures:
         return self.extend(y, self.base(y))
 
 
-# A "-key" front end -> the front end whose frames it extends.
+class WithChordFeatures(WithKeyFeatures):
+    """Another front end's frames with the key-relative chord shares appended to each
+    (``models.harmony.local_chord_features``): Kang & Herremans' chords, in a form the frame encoder reads."""
+
+    def extend(self, y: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """The base front end's (T, F) ``frames`` of ``y`` with the chord shares appended: (T, F + 25)."""
+        chords = local_chord_features(y, self.config.sr, frame_seconds=self.config.frame_seconds,
+                                      n_frames=frames.shape[0])
+        return np.hstack([frames, chords]).astype(np.float32)
+
+
+# A "-key" or "-chords" front end -> the front end whose frames it extends.
 KEYED: dict[FrontEndName, FrontEndName] = {"musicnn-msd-tags-key": "musicnn-msd-tags",
-                                  "student-msd-tags-key": "student-msd-tags"}
+                                  "student-msd-tags-key": "student-msd-tags",
+                                  "musicnn-msd-tags-chords": "musicnn-msd-tags"}
 FRONTENDS: dict[str, Callable[[FrontEndConfig], FrontEnd]] = {
     "logmel": LogMelFrontEnd, "musicnn-msd": _musicnn, "musicnn-msd-pool": _musicnn, "musicnn-msd-tags": _musicnn,
     "student-msd-tags": _student, **{name: WithKeyFeatures for name in KEYED},
+    "musicnn-msd-tags-chords": WithChordFeatures,
 }
 # The settings each front end needs; `frontend_config(name)` gives them.
 PRESETS: dict[FrontEndName, FrontEndConfig] = {

@@ -115,6 +115,23 @@ def local_key_features(y: np.ndarray, sr: int, *, frame_seconds: float, n_frames
     return np.stack([mode, corr.max(axis=1), tempo], axis=1).astype(np.float32)
 
 
+def local_chord_features(y: np.ndarray, sr: int, *, frame_seconds: float, n_frames: int,
+                         chords: ChordRecognizer | None = None) -> np.ndarray:
+    """(n_frames, 25) the recognizer's chord posteriors averaged over each front-end frame, relative to the clip's
+    key: no chord, then the 12 intervals from the tonic as major triads, then as minor ones (so I, IV and V read
+    alike in every key). What a piece's harmony says, whatever instrument plays it; a frame past the audio's
+    end repeats the last chord frame's."""
+    chroma = chord_chroma(y, sr)
+    p = (chords or recognizer()).probabilities(chroma)
+    tonic = estimate_key(chroma).tonic
+    p = np.hstack([p[:, :1], np.roll(p[:, 1:13], -tonic, axis=1), np.roll(p[:, 13:], -tonic, axis=1)])
+    sums = np.vstack([np.zeros((1, p.shape[1])), np.cumsum(p, axis=0)])
+    per_frame = frame_seconds / CHORD_SECONDS
+    lo = np.clip(np.floor(np.arange(n_frames) * per_frame), 0, p.shape[0] - 1).astype(int)
+    hi = np.clip(np.ceil((np.arange(n_frames) + 1) * per_frame), lo + 1, p.shape[0]).astype(int)
+    return ((sums[hi] - sums[lo]) / (hi - lo)[:, None]).astype(np.float32)
+
+
 def estimate_tempo(y: np.ndarray, sr: int) -> float:
     """Beats per minute (librosa's estimate from the onset-strength autocorrelation); 0 for a clip without
     onsets."""

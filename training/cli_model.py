@@ -226,7 +226,7 @@ def recipe_experiment(
                                                     "rendition-origheads-ema-distil-short, "
                                                     "rendition-consist-distil-short, "
                                                     "rendition-origheads-consist-distil-short, "
-                                                    "key-distil-short or aligned-distil-short; "
+                                                    "key-distil-short, aligned-distil-short or chords-distil-short; "
                                                     "stem-distil-short and "
                                                     "stem-rendition-origheads-ema-distil-short start from "
                                                     "the seed's shared stem; "

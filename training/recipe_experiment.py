@@ -23,7 +23,8 @@ renditions of a piece pulled together, ``default_model.RENDITION_CONSISTENCY``:
 front end: local mode, key strength and tempo beside each frame; the teachers stay the default front end's);
 ``aligned-distil-short`` (distil-short with real recordings and rendered music of one quadrant pulled
 together in the music representation, ``default_model.KIND_ALIGNMENT``: ``TrainConfig.kind_alignment``; no
-varied renders).
+varied renders); ``chords-distil-short`` (distil-short over the ``musicnn-msd-tags-chords`` front end: the chord
+recognizer's key-relative chord shares beside each frame; the teachers stay the default front end's).
 A ``stem-`` before a variant's name trains it from the seed's stem (the default's recipe, ``distil-short``, for
 ``STEM_EPOCHS`` epochs, trained once per seed and kept in the output folder) instead of fresh weights: two such
 variants of a seed share their start, so their soup joins branches of one run.
@@ -72,9 +73,10 @@ Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats"
                   "rendition-origheads-distil-short", "rendition-origheads-ema-distil-short",
                   "rendition-consist-distil-short", "rendition-origheads-consist-distil-short",
                   "key-distil-short", "stem-distil-short", "stem-rendition-origheads-ema-distil-short",
-                  "aligned-distil-short"]
+                  "aligned-distil-short", "chords-distil-short"]
 STEM_EPOCHS = 5  # the stem- variants' shared start: epochs of the default's recipe before the branches part
 KEY_FRONTEND: FrontEndName = "musicnn-msd-tags-key"  # the key variant's front end
+CHORD_FRONTEND: FrontEndName = "musicnn-msd-tags-chords"  # the chords variant's front end
 HELD_APART: tuple[Split, ...] = ("val", "test")  # val chooses between variants, test reports
 SCORES = ("valence_auc", "arousal_auc", "reading_accuracy", "head_accuracy", "head_macro_f1", "m2e_mrr", "e2m_mrr")
 
@@ -114,7 +116,8 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
     data = sources[augment]
     if "-vgmidi-" in name:
         data = replace(data, varied=tuple(m for m in data.varied if m.parent.name.startswith("vgmidi")))
-    chosen = recipe(data, frontend=KEY_FRONTEND if name.startswith("key-") else DEFAULT_FRONTEND)
+    frontend = {"key": KEY_FRONTEND, "chords": CHORD_FRONTEND}.get(name.split("-", 1)[0], DEFAULT_FRONTEND)
+    chosen = recipe(data, frontend=frontend)
     if name.endswith("-stats"):
         chosen = replace(chosen, config=replace(chosen.config, music=replace(chosen.config.music, stats_pool=True)))
     bundle = out / f"{variant}-seed{seed}"

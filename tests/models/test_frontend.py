@@ -92,3 +92,19 @@ def test_a_key_front_end_appends_key_and_tempo_to_its_base_frames():
     frames = keyed(y)
     assert frames.shape == (base.shape[0], 253) == (base.shape[0], keyed.n_features)
     assert np.allclose(frames[:, :250], base) and (frames[:, 250] < 0).all()  # A minor leans minor
+
+
+def test_a_chords_front_end_appends_the_key_relative_chord_shares_to_its_base_frames():
+    from models.frontend import frontend_config, make_frontend
+    from tests.models.test_harmony import A_MINOR, progression
+
+    y = progression(A_MINOR)
+    chorded = make_frontend(frontend_config("musicnn-msd-tags-chords"))
+    base = make_frontend(frontend_config("musicnn-msd-tags"))(y)
+    frames = chorded(y)
+    assert frames.shape == (base.shape[0], 275) == (base.shape[0], chorded.n_features)
+    assert np.allclose(frames[:, :250], base) and np.allclose(frames[:, 250:].sum(axis=1), 1.0, atol=1e-5)
+    # i iv V i: each frame's largest share is one of them (after the no-chord share and the 12 major triads come
+    # the minor ones, each index 1 + 12 * quality + interval from the tonic)
+    i, iv, v = 1 + 12 + 0, 1 + 12 + 5, 1 + 7
+    assert set(frames[:, 250:].argmax(axis=1)) == {i, iv, v}

@@ -9,6 +9,7 @@ from models.harmony import (
     chord_chroma,
     estimate_key,
     estimate_tempo,
+    local_chord_features,
     local_key_features,
     recognizer,
     relative_tokens,
@@ -91,3 +92,15 @@ def test_chords_relative_to_the_key_name_the_same_function_in_every_key():
     no_chord = relative_tokens(np.array([0]), Key(0, "major", 1.0))
     assert g_in_c[0] == d_in_g[0] == 2 + 2 * 7
     assert a_min_in_c[0] == 2 + 2 * 9 + 1 and no_chord[0] == 1
+
+
+def test_local_chord_shares_name_each_frames_chords_relative_to_the_key():
+    frame = 4.0  # two chords of 2 s per frame: I IV, V I, ...
+    shares = local_chord_features(progression(C_MAJOR), SR, frame_seconds=frame, n_frames=6)
+    assert shares.shape == (6, 25) and np.allclose(shares.sum(axis=1), 1.0, atol=1e-5)
+    tonic, subdominant, dominant = 1 + 0, 1 + 5, 1 + 7  # major triads on intervals 0, 5, 7 from the tonic
+    assert set(np.argsort(shares[0])[-2:]) == {tonic, subdominant}
+    assert set(np.argsort(shares[1])[-2:]) == {dominant, tonic}
+    in_g = local_chord_features(progression([((r + 7) % 12, m) for r, m in C_MAJOR]), SR, frame_seconds=frame,
+                                n_frames=6)
+    assert np.abs(in_g - shares).max() < 0.1  # the same functions in another key

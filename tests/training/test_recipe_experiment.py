@@ -108,3 +108,17 @@ def test_the_aligned_variant_trains_the_plain_sources_with_the_alignment_term(tm
     assert aligned.config.kind_alignment == experiment.KIND_ALIGNMENT > 0
     assert aligned.config.crop_frames == plain.config.crop_frames and not aligned.config.one_rendition
     assert plain.config.kind_alignment == 0
+
+
+def test_the_key_and_chords_variants_read_their_front_ends(tmp_path, monkeypatch):
+    import training.recipe_experiment as experiment
+
+    read = []
+    monkeypatch.setattr(experiment, "train_music", lambda *_, **__: None)
+    monkeypatch.setattr(experiment, "recipe", lambda data, *, frontend: read.append(frontend) or data)
+    monkeypatch.setattr(experiment, "judge", lambda bundle, data: {})
+    given = {"sources": {False: "plain", True: "varied"}, "teachers": {False: None, True: None}, "out": tmp_path}
+    for variant in ("key-distil-short", "chords-distil-short", "distil-short"):
+        experiment.run_variant(variant, seed=0, **given)
+    assert read == [experiment.KEY_FRONTEND, experiment.CHORD_FRONTEND, experiment.DEFAULT_FRONTEND]
+    assert experiment.CHORD_FRONTEND == "musicnn-msd-tags-chords"
