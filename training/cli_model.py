@@ -15,7 +15,7 @@ from models.config import EncoderKind, FrontEndName, ModelConfig
 from models.frontend import frontend_config
 from models.song_model import SONG_MODEL_PATH
 from models.songtext import SONG_TEXT_PATH
-from training.default_model import CROP_FRAMES, DEFAULT_FRONTEND, DISTIL, SOUP_ALPHA
+from training.default_model import CROP_FRAMES, DEFAULT_FRONTEND, DEFAULT_SEED, DISTIL, SOUP_ALPHA
 from training.song_model import SongModelConfig
 from training.splits import Split
 from training.text import TextTrainConfig
@@ -543,7 +543,7 @@ def retrain_default(
     card: Annotated[Path, typer.Option(help="Model card to write.")] = Path("docs/MODEL_CARD.md"),
     frontend: FrontEnd = DEFAULT_FRONTEND,
     dimensional: Dimensional = False,
-    seed: Seed = TRAIN.seed,
+    seed: Seed = DEFAULT_SEED,
     out: Annotated[Path | None, typer.Option(help="Install somewhere else than models/default_bundle (to "
                                                  "compare a candidate before it replaces the default).")] = None,
     augment: Annotated[bool, typer.Option(help="Add the MIDI sets' train pieces again, each with a random "

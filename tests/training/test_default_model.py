@@ -77,3 +77,18 @@ def test_the_default_as_a_soup_joins_two_recipes_trained_from_one_seed(tmp_path:
     assert all(torch.allclose(got[k], expected[k]) for k in expected if k not in refitted)
     assert bundle.metrics["soup"]["alpha"] == 0.75
     assert [e["version"] for e in bundle.metrics["soup"]["ends"]] == [e.version for e in ends]
+
+
+def test_the_teachers_read_the_teacher_front_end_whatever_the_students(tmp_path: Path, monkeypatch):
+    from training.default_model import TEACHER_FRONTEND, Sources, recipe, teachers_of
+
+    read = []
+    monkeypatch.setattr(default_model, "teacher_logits",
+                        lambda manifests, *, frontend: read.append((manifests, frontend.name)) or {})
+    fourq = tmp_path / "4q.jsonl"
+    sources = Sources(tmp_path / "synth.jsonl", None, None, None, None, fourq=fourq)
+    student = recipe(sources, frontend="musicnn-msd-tags-chords")
+    assert student.config.frontend.name == "musicnn-msd-tags-chords"
+    assert teachers_of(student) == {} and read == [([fourq], TEACHER_FRONTEND)]
+    assert student.config.frontend.name != TEACHER_FRONTEND
+    assert teachers_of(recipe(Sources(tmp_path / "synth.jsonl", None, None, None, None))) is None  # nothing to teach
