@@ -11,8 +11,9 @@ import numpy as np
 from app.decoding import Decoded, fingerprint
 from models.curves import curve_mean
 from models.errors import QueryError
+from models.frontend import hear
 from models.fusion import context_text
-from models.harmony import Tonality, tonality
+from models.harmony import Tonality
 from models.inference import Embedder, TrackSpans
 from models.scoring import Gaussians, composite_scores, unstack
 from models.song_model import SongModel
@@ -82,7 +83,8 @@ class EmotionHit:
 
 
 def analyze_audio(embedder: Embedder, y: np.ndarray, *, sr: int) -> TrackAnalysis:
-    return analyze_decoded(embedder, Decoded(embedder.frontend(y), y.size / sr, tonality(y, sr), fingerprint(y)))
+    features, tonality = hear(embedder.frontend, y)
+    return analyze_decoded(embedder, Decoded(features, y.size / sr, tonality, fingerprint(y)))
 
 
 def analyze_decoded(embedder: Embedder, decoded: Decoded, *, spans: bool = False, song: SongModel | None = None,

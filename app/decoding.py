@@ -31,8 +31,8 @@ from app.errors import NotReadyError, PayloadTooLargeError, SilentAudioError
 from app.processes import process_exists
 from models.config import FrontEndConfig
 from models.errors import AudioError
-from models.frontend import LIBROSA_GUFUNC_MODULES, load_audio, make_frontend
-from models.harmony import Tonality, tonality
+from models.frontend import LIBROSA_GUFUNC_MODULES, hear, load_audio, make_frontend
+from models.harmony import Tonality
 
 log = logging.getLogger(__name__)
 STOPPING = threading.Event()  # set when the serving process is told to stop (mark_stopping_on_signals)
@@ -107,7 +107,8 @@ def decode_features(data: bytes, name: str, config: FrontEndConfig, max_seconds:
         raise PayloadTooLargeError(f"{name}: {seconds:.0f} s of audio; the limit is {max_seconds:.0f} s "
                                    "(MOODSPACE_MAX_AUDIO_SECONDS)")
     check_audible(y, name)
-    return Decoded(make_frontend(config)(y), seconds, tonality(y, config.sr), fingerprint(y))
+    features, tonality = hear(make_frontend(config), y)
+    return Decoded(features, seconds, tonality, fingerprint(y))
 
 
 def fingerprint(y: np.ndarray) -> str:

@@ -3,9 +3,10 @@
     python bench/audio.py [--bundle default|PATH] [--clip FILE] [--quick] [--json OUT]
 
 Runs with one torch thread (per-core figures). "front end <name>" times each front end (log-mel, musicnn-msd, its
-tags variant, and the distilled student when its weights are installed) on the same clip; "tempo, key, mode" the
-harmony analysis the decoding workers add; "musicnn-msd, glibc defaults" is musicnn-msd's baseline, timed first,
-before the front end tells glibc to keep freed memory (models.musicnn.keep_freed_memory, process-wide);
+tags variant, the tags with the chord shares, and the distilled student when its weights are installed) on the
+same clip; "tempo, key, mode" the harmony analysis the decoding workers add (a bundle whose front end reads chords
+shares its chroma with it: ``models.frontend.hear``); "musicnn-msd, glibc defaults" is musicnn-msd's baseline,
+timed first, before the front end tells glibc to keep freed memory (models.musicnn.keep_freed_memory, process-wide);
 "musicnn-msd, every filter" computes every filter the original way (before models.musicnn_living); "embed" is
 the music encoder on a whole clip; "analyse" is what /v1/music-to-emotion does after decoding: features, whole-clip
 embedding, VA reading, windowed VA curve, ranked emotions; "song text" the lyrics and title/artist readings
@@ -134,7 +135,7 @@ def main() -> None:
 
         stages["m2e end to end + lyrics"] = with_lyrics
     stages["tempo, key, mode"] = partial(tonality, y, sr)
-    frontends: tuple[FrontEndName, ...] = ("logmel", "musicnn-msd", "musicnn-msd-tags")
+    frontends: tuple[FrontEndName, ...] = ("logmel", "musicnn-msd", "musicnn-msd-tags", "musicnn-msd-tags-chords")
     for name in (*frontends, *(("student-msd-tags",) if STUDENT_WEIGHTS.is_file() else ())):
         stages[f"front end {name}"] = partial(make_frontend(frontend_config(name)), y)
     results |= {name: _timed(fn, repeats) for name, fn in stages.items()}

@@ -22,7 +22,16 @@ import soundfile as sf
 
 from models.config import FrontEndConfig, FrontEndName
 from models.errors import AudioError, UndecodableAudioError
-from models.harmony import local_chord_features, local_key_features
+from models.harmony import (
+    Key,
+    Tonality,
+    chord_chroma,
+    estimate_key,
+    estimate_tempo,
+    key_relative_chords,
+    local_key_features,
+    tonality,
+)
 
 # librosa's modules that compile numba gufuncs when imported (librosa imports them lazily, on first use). Processes
 # that import them at once on a cold numba cache can leave it mixed, and every later process that loads it crashes
@@ -153,13 +162,27 @@ class WithKeyFeatures:
 
 class WithChordFeatures(WithKeyFeatures):
     """Another front end's frames with the key-relative chord shares appended to each
-    (``models.harmony.local_chord_features``): Kang & Herremans' chords, in a form the frame encoder reads."""
+    (``models.harmony.key_relative_chords``): Kang & Herremans' chords, in a form the frame encoder reads."""
 
     def extend(self, y: np.ndarray, frames: np.ndarray) -> np.ndarray:
         """The base front end's (T, F) ``frames`` of ``y`` with the chord shares appended: (T, F + 25)."""
-        chords = local_chord_features(y, self.config.sr, frame_seconds=self.config.frame_seconds,
-                                      n_frames=frames.shape[0])
-        return np.hstack([frames, chords]).astype(np.float32)
+        return self.heard(y, frames, chord_chroma(y, self.config.sr))[0]
+
+    def heard(self, y: np.ndarray, frames: np.ndarray, chroma: np.ndarray) -> tuple[np.ndarray, Key]:
+        """``extend``'s frames and the clip's key, both from one ``chroma`` of ``y``."""
+        key = estimate_key(chroma)
+        chords = key_relative_chords(chroma, key, frame_seconds=self.config.frame_seconds, n_frames=frames.shape[0])
+        return np.hstack([frames, chords]).astype(np.float32), key
+
+
+def hear(frontend: FrontEnd, y: np.ndarray) -> tuple[np.ndarray, Tonality]:
+    """The front end's (T, F) frames of ``y`` and the clip's tempo, key and mode (``models.harmony.tonality``), as
+    the service stores them: a front end that reads chords shares its chroma and key with the analysis."""
+    sr = frontend.config.sr
+    if not isinstance(frontend, WithChordFeatures):
+        return frontend(y), tonality(y, sr)
+    frames, key = frontend.heard(y, frontend.base(y), chord_chroma(y, sr))
+    return frames, Tonality(estimate_tempo(y, sr), key)
 
 
 # A "-key" or "-chords" front end -> the front end whose frames it extends.

@@ -117,13 +117,20 @@ def local_key_features(y: np.ndarray, sr: int, *, frame_seconds: float, n_frames
 
 def local_chord_features(y: np.ndarray, sr: int, *, frame_seconds: float, n_frames: int,
                          chords: ChordRecognizer | None = None) -> np.ndarray:
-    """(n_frames, 25) the recognizer's chord posteriors averaged over each front-end frame, relative to the clip's
-    key: no chord, then the 12 intervals from the tonic as major triads, then as minor ones (so I, IV and V read
-    alike in every key). What a piece's harmony says, whatever instrument plays it; a frame past the audio's
-    end repeats the last chord frame's."""
+    """(n_frames, 25) ``key_relative_chords`` of ``y``, in the key its own chroma gives."""
     chroma = chord_chroma(y, sr)
+    return key_relative_chords(chroma, estimate_key(chroma), frame_seconds=frame_seconds, n_frames=n_frames,
+                               chords=chords)
+
+
+def key_relative_chords(chroma: np.ndarray, key: Key, *, frame_seconds: float, n_frames: int,
+                        chords: ChordRecognizer | None = None) -> np.ndarray:
+    """(n_frames, 25) the recognizer's chord posteriors of ``chord_chroma`` averaged over each front-end frame,
+    relative to ``key``: no chord, then the 12 intervals from the tonic as major triads, then as minor ones (so I,
+    IV and V read alike in every key). What a piece's harmony says, whatever instrument plays it; a frame past the
+    audio's end repeats the last chord frame's."""
     p = (chords or recognizer()).probabilities(chroma)
-    tonic = estimate_key(chroma).tonic
+    tonic = key.tonic
     p = np.hstack([p[:, :1], np.roll(p[:, 1:13], -tonic, axis=1), np.roll(p[:, 13:], -tonic, axis=1)])
     sums = np.vstack([np.zeros((1, p.shape[1])), np.cumsum(p, axis=0)])
     per_frame = frame_seconds / CHORD_SECONDS

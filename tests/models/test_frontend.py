@@ -108,3 +108,17 @@ def test_a_chords_front_end_appends_the_key_relative_chord_shares_to_its_base_fr
     # the minor ones, each index 1 + 12 * quality + interval from the tonic)
     i, iv, v = 1 + 12 + 0, 1 + 12 + 5, 1 + 7
     assert set(frames[:, 250:].argmax(axis=1)) == {i, iv, v}
+
+
+def test_hear_gives_the_front_ends_frames_and_the_tonality_the_service_stores():
+    from models.frontend import frontend_config, hear, make_frontend
+    from models.harmony import PITCHES, tonality
+    from tests.models.test_harmony import A_MINOR, progression
+
+    y = progression(A_MINOR)
+    for name in ("musicnn-msd-tags-chords", "musicnn-msd-tags"):  # one chroma shared, and none to share
+        frontend = make_frontend(frontend_config(name))
+        frames, heard = hear(frontend, y)
+        assert np.allclose(frames, frontend(y), atol=1e-6)
+        assert heard == tonality(y, frontend.config.sr)
+        assert (PITCHES[heard.key.tonic], heard.key.mode) == ("A", "minor")
