@@ -148,6 +148,21 @@ def _real_audio(evaluation: dict) -> list[str]:
                  probe.get("arousal_auc")]
         lines.append(f"| {Path(row['manifest']).stem} | {row['split']} | {row['n']} | "
                      + " | ".join(_cell(c) for c in cells) + " |")
+    return [*lines, "", *_own_probe(evaluation.get("probe_own_frontend"))]
+
+
+def _own_probe(own: dict | None) -> list[str]:
+    """The probe over the model's own front end, where it reads more than the pretrained one's features."""
+    if not own:
+        return []
+    lines = [f"The probe above reads the pretrained musicnn's features and tag activations (the baseline to beat). "
+             f"The same probe over the model's own front end (`{own['frontend']}`):", "",
+             "| set | split | probe acc. | probe macro-F1 | probe valence AUC | probe arousal AUC |",
+             "|---|---|---|---|---|---|"]
+    for name, splits in own["sets"].items():
+        for split, m in splits.items():
+            cells = [m.get("accuracy"), m.get("macro_f1"), m.get("valence_auc"), m.get("arousal_auc")]
+            lines.append(f"| {name} | {split} | " + " | ".join(_cell(c) for c in cells) + " |")
     return [*lines, ""]
 
 

@@ -80,7 +80,7 @@ def test_the_default_as_a_soup_joins_two_recipes_trained_from_one_seed(tmp_path:
 
 
 def test_the_teachers_read_the_teacher_front_end_whatever_the_students(tmp_path: Path, monkeypatch):
-    from training.default_model import TEACHER_FRONTEND, Sources, recipe, teachers_of
+    from training.default_model import PRETRAINED_FRONTEND, Sources, recipe, teachers_of
 
     read = []
     monkeypatch.setattr(default_model, "teacher_logits",
@@ -89,6 +89,20 @@ def test_the_teachers_read_the_teacher_front_end_whatever_the_students(tmp_path:
     sources = Sources(tmp_path / "synth.jsonl", None, None, None, None, fourq=fourq)
     student = recipe(sources, frontend="musicnn-msd-tags-chords")
     assert student.config.frontend.name == "musicnn-msd-tags-chords"
-    assert teachers_of(student) == {} and read == [([fourq], TEACHER_FRONTEND)]
-    assert student.config.frontend.name != TEACHER_FRONTEND
+    assert teachers_of(student) == {} and read == [([fourq], PRETRAINED_FRONTEND)]
+    assert student.config.frontend.name != PRETRAINED_FRONTEND
     assert teachers_of(recipe(Sources(tmp_path / "synth.jsonl", None, None, None, None))) is None  # nothing to teach
+
+
+def test_the_card_probes_the_pretrained_front_end_and_the_models_own_where_it_reads_more(monkeypatch):
+    from training.default_model import PRETRAINED_FRONTEND, probes
+
+    monkeypatch.setattr(default_model, "probe_baseline", lambda manifest, *, frontend: f"{manifest.stem} {frontend}")
+    real = [Path("w/4q.jsonl"), Path("w/mirex_mm.jsonl")]
+    assert probes(PRETRAINED_FRONTEND, real) == {"probe": {"4q": f"4q {PRETRAINED_FRONTEND}",
+                                                           "mirex_mm": f"mirex_mm {PRETRAINED_FRONTEND}"}}
+    chords = probes("musicnn-msd-tags-chords", real)
+    assert chords["probe"]["4q"] == f"4q {PRETRAINED_FRONTEND}"  # the baseline stays the pretrained features
+    assert chords["probe_own_frontend"] == {"frontend": "musicnn-msd-tags-chords",
+                                            "sets": {"4q": "4q musicnn-msd-tags-chords",
+                                                     "mirex_mm": "mirex_mm musicnn-msd-tags-chords"}}

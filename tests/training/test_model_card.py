@@ -70,3 +70,17 @@ def test_a_souped_default_names_both_recipes_it_joins_and_where(tmp_path: Path):
     assert "recipe (`moodspace-default-aaa`)" in souped and "renderers (`moodspace-default-bbb`)" in souped
     assert "(seed 1) and joined at 0.75 of the latter" in souped
     assert "soup" not in render(load_bundle(save_bundle(model, tmp_path / "p").path))
+
+
+def test_the_card_adds_the_probe_over_the_models_own_front_end_where_it_reads_more(tmp_path: Path):
+    config = ModelConfig(music=EncoderConfig(kind="mlp", hidden=8, layers=(16, 8)), d=4)
+    own = {"frontend": "musicnn-msd-tags-chords",
+           "sets": {"4q": {"val": {"accuracy": 0.79, "macro_f1": 0.78, "valence_auc": 0.94, "arousal_auc": 0.976}}}}
+    model = CrossModalModel(config).eval()
+    card = render(load_bundle(save_bundle(model, tmp_path / "b", metrics={
+        "evaluation": {**EVALUATION, "probe_own_frontend": own}}).path))
+    assert "over the model's own front end (`musicnn-msd-tags-chords`)" in card
+    assert "| 4q | val | 0.790 | 0.780 | 0.940 | 0.976 |" in card
+    assert card.index("| 4q | val | 95 |") < card.index("| 4q | val | 0.790 |")  # after the model and its baseline
+    plain = render(load_bundle(save_bundle(model, tmp_path / "p", metrics={"evaluation": EVALUATION}).path))
+    assert "own front end" not in plain
