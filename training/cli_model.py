@@ -15,7 +15,14 @@ from models.config import EncoderKind, FrontEndName, ModelConfig
 from models.frontend import frontend_config
 from models.song_model import SONG_MODEL_PATH
 from models.songtext import SONG_TEXT_PATH
-from training.default_model import CROP_FRAMES, DEFAULT_FRONTEND, DEFAULT_SEED, DISTIL, SOUP_ALPHA
+from training.default_model import (
+    CROP_FRAMES,
+    DEFAULT_FRONTEND,
+    DEFAULT_SEED,
+    DISTIL,
+    PRETRAINED_FRONTEND,
+    SOUP_ALPHA,
+)
 from training.song_model import SongModelConfig
 from training.splits import Split
 from training.text import TextTrainConfig
@@ -175,7 +182,7 @@ def eval_real(
 def probe(
     data: CategoricalManifests,
     frontend: Annotated[FrontEndName, typer.Option(help="Frozen front end whose features are probed.")] =
-    DEFAULT_FRONTEND,
+    PRETRAINED_FRONTEND,
     json_out: JsonOut = None,
     workers: Workers = None,
 ) -> None:
@@ -200,7 +207,7 @@ def probe(
 def categorical_experiment(
     data: CategoricalManifests,
     out: ResultsFolder,
-    frontend: FrozenFrontEnd = DEFAULT_FRONTEND,
+    frontend: FrozenFrontEnd = PRETRAINED_FRONTEND,
     seeds: Seeds = 3,
     workers: Workers = None,
 ) -> None:
@@ -311,7 +318,7 @@ def span_experiment(
 def harmony_experiment(
     data: CategoricalManifests,
     out: ResultsFolder,
-    frontend: FrozenFrontEnd = DEFAULT_FRONTEND,
+    frontend: FrozenFrontEnd = PRETRAINED_FRONTEND,
     seeds: Seeds = 3,
     workers: Workers = None,
 ) -> None:
@@ -327,7 +334,7 @@ def fusion_experiment(
     data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Manifest of a categorical set whose clips "
                                        "reference lyrics (mirex_mm).")],
     out: ResultsFolder,
-    frontend: FrozenFrontEnd = DEFAULT_FRONTEND,
+    frontend: FrozenFrontEnd = PRETRAINED_FRONTEND,
     seeds: Seeds = 3,
     workers: Workers = None,
     lyrics_sets: Annotated[Path | None, typer.Option(exists=True, file_okay=False, help="Folder holding "

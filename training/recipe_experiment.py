@@ -20,11 +20,13 @@ teaches the categorical heads, its other renditions the shared space: ``TrainCon
 ``rendition-consist-distil-short`` and ``rendition-origheads-consist-distil-short`` (the same window of two
 renditions of a piece pulled together, ``default_model.RENDITION_CONSISTENCY``:
 ``TrainConfig.rendition_consistency``); ``key-distil-short`` (distil-short over the ``musicnn-msd-tags-key``
-front end: local mode, key strength and tempo beside each frame; the teachers stay the default front end's);
+front end: local mode, key strength and tempo beside each frame);
 ``aligned-distil-short`` (distil-short with real recordings and rendered music of one quadrant pulled
 together in the music representation, ``default_model.KIND_ALIGNMENT``: ``TrainConfig.kind_alignment``; no
 varied renders); ``chords-distil-short`` (distil-short over the ``musicnn-msd-tags-chords`` front end: the chord
-recognizer's key-relative chord shares beside each frame; the teachers stay the default front end's).
+recognizer's key-relative chord shares beside each frame; the teachers read ``PRETRAINED_FRONTEND``: the
+default's recipe since stop 49); ``tags-distil-short`` (distil-short over ``PRETRAINED_FRONTEND`` alone, the
+default's front end before stop 49).
 A ``stem-`` before a variant's name trains it from the seed's stem (the default's recipe, ``distil-short``, for
 ``STEM_EPOCHS`` epochs, trained once per seed and kept in the output folder) instead of fresh weights: two such
 variants of a seed share their start, so their soup joins branches of one run.
@@ -53,6 +55,7 @@ from training.default_model import (
     EMA_DECAY,
     FEATURE_DROPOUT,
     KIND_ALIGNMENT,
+    PRETRAINED_FRONTEND,
     RENDITION_CONSISTENCY,
     Sources,
     prepare,
@@ -73,7 +76,7 @@ Variant = Literal["plain", "distil", "augment", "augment-distil", "distil-stats"
                   "rendition-origheads-distil-short", "rendition-origheads-ema-distil-short",
                   "rendition-consist-distil-short", "rendition-origheads-consist-distil-short",
                   "key-distil-short", "stem-distil-short", "stem-rendition-origheads-ema-distil-short",
-                  "aligned-distil-short", "chords-distil-short"]
+                  "aligned-distil-short", "chords-distil-short", "tags-distil-short"]
 STEM_EPOCHS = 5  # the stem- variants' shared start: epochs of the default's recipe before the branches part
 KEY_FRONTEND: FrontEndName = "musicnn-msd-tags-key"  # the key variant's front end
 CHORD_FRONTEND: FrontEndName = "musicnn-msd-tags-chords"  # the chords variant's front end
@@ -116,7 +119,8 @@ def run_variant(variant: Variant, *, sources: dict[bool, Sources], teachers: dic
     data = sources[augment]
     if "-vgmidi-" in name:
         data = replace(data, varied=tuple(m for m in data.varied if m.parent.name.startswith("vgmidi")))
-    frontend = {"key": KEY_FRONTEND, "chords": CHORD_FRONTEND}.get(name.split("-", 1)[0], DEFAULT_FRONTEND)
+    frontend = {"key": KEY_FRONTEND, "chords": CHORD_FRONTEND, "tags": PRETRAINED_FRONTEND}.get(
+        name.split("-", 1)[0], DEFAULT_FRONTEND)
     chosen = recipe(data, frontend=frontend)
     if name.endswith("-stats"):
         chosen = replace(chosen, config=replace(chosen.config, music=replace(chosen.config.music, stats_pool=True)))

@@ -118,7 +118,8 @@ def test_the_key_and_chords_variants_read_their_front_ends(tmp_path, monkeypatch
     monkeypatch.setattr(experiment, "recipe", lambda data, *, frontend: read.append(frontend) or data)
     monkeypatch.setattr(experiment, "judge", lambda bundle, data: {})
     given = {"sources": {False: "plain", True: "varied"}, "teachers": {False: None, True: None}, "out": tmp_path}
-    for variant in ("key-distil-short", "chords-distil-short", "distil-short"):
+    for variant in ("key-distil-short", "chords-distil-short", "tags-distil-short", "distil-short"):
         experiment.run_variant(variant, seed=0, **given)
-    assert read == [experiment.KEY_FRONTEND, experiment.CHORD_FRONTEND, experiment.DEFAULT_FRONTEND]
+    assert read == [experiment.KEY_FRONTEND, experiment.CHORD_FRONTEND, experiment.PRETRAINED_FRONTEND,
+                    experiment.DEFAULT_FRONTEND]
     assert experiment.CHORD_FRONTEND == "musicnn-msd-tags-chords"
