@@ -12,7 +12,7 @@ FrontEndName = Literal["logmel", "musicnn-msd", "musicnn-msd-pool", "musicnn-msd
                        "musicnn-msd-tags-key", "student-msd-tags-key", "musicnn-msd-tags-chords"]
 EncoderKind = Literal["bigru", "mlp"]
 KEY_FEATURES = 3  # mode, key strength, tempo per frame (models.harmony.local_key_features)
-CHORD_FEATURES = 25  # no chord, 12 intervals from the tonic x (major, minor) (models.harmony.local_chord_features)
+CHORD_FEATURES = 25  # no chord, 12 intervals from the tonic x (major, minor) (models.harmony.key_relative_chords)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class FrontEndConfig:
         plus its 753-d mid-end mean pool for ``-pool`` or its 50 MSD tag activations for ``-tags``; the student's
         estimate of those 250 for ``student-msd-tags``; a ``-key`` front end adds 3 local key and tempo features
         (``models.harmony.local_key_features``), a ``-chords`` one 25 key-relative chord shares
-        (``models.harmony.local_chord_features``)."""
+        (``models.harmony.key_relative_chords``)."""
         return FEATURE_SIZES[self.name](self)
 
 

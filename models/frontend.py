@@ -166,10 +166,10 @@ class WithChordFeatures(WithKeyFeatures):
 
     def extend(self, y: np.ndarray, frames: np.ndarray) -> np.ndarray:
         """The base front end's (T, F) ``frames`` of ``y`` with the chord shares appended: (T, F + 25)."""
-        return self.heard(y, frames, chord_chroma(y, self.config.sr))[0]
+        return self.heard(frames, chord_chroma(y, self.config.sr))[0]
 
-    def heard(self, y: np.ndarray, frames: np.ndarray, chroma: np.ndarray) -> tuple[np.ndarray, Key]:
-        """``extend``'s frames and the clip's key, both from one ``chroma`` of ``y``."""
+    def heard(self, frames: np.ndarray, chroma: np.ndarray) -> tuple[np.ndarray, Key]:
+        """``extend``'s frames and the clip's key, both from one ``chord_chroma`` of the clip."""
         key = estimate_key(chroma)
         chords = key_relative_chords(chroma, key, frame_seconds=self.config.frame_seconds, n_frames=frames.shape[0])
         return np.hstack([frames, chords]).astype(np.float32), key
@@ -181,7 +181,7 @@ def hear(frontend: FrontEnd, y: np.ndarray) -> tuple[np.ndarray, Tonality]:
     sr = frontend.config.sr
     if not isinstance(frontend, WithChordFeatures):
         return frontend(y), tonality(y, sr)
-    frames, key = frontend.heard(y, frontend.base(y), chord_chroma(y, sr))
+    frames, key = frontend.heard(frontend.base(y), chord_chroma(y, sr))
     return frames, Tonality(estimate_tempo(y, sr), key)
 
 

@@ -115,14 +115,6 @@ def local_key_features(y: np.ndarray, sr: int, *, frame_seconds: float, n_frames
     return np.stack([mode, corr.max(axis=1), tempo], axis=1).astype(np.float32)
 
 
-def local_chord_features(y: np.ndarray, sr: int, *, frame_seconds: float, n_frames: int,
-                         chords: ChordRecognizer | None = None) -> np.ndarray:
-    """(n_frames, 25) ``key_relative_chords`` of ``y``, in the key its own chroma gives."""
-    chroma = chord_chroma(y, sr)
-    return key_relative_chords(chroma, estimate_key(chroma), frame_seconds=frame_seconds, n_frames=n_frames,
-                               chords=chords)
-
-
 def key_relative_chords(chroma: np.ndarray, key: Key, *, frame_seconds: float, n_frames: int,
                         chords: ChordRecognizer | None = None) -> np.ndarray:
     """(n_frames, 25) the recognizer's chord posteriors of ``chord_chroma`` averaged over each front-end frame,

@@ -9,7 +9,7 @@ from models.harmony import (
     chord_chroma,
     estimate_key,
     estimate_tempo,
-    local_chord_features,
+    key_relative_chords,
     local_key_features,
     recognizer,
     relative_tokens,
@@ -94,13 +94,17 @@ def test_chords_relative_to_the_key_name_the_same_function_in_every_key():
     assert a_min_in_c[0] == 2 + 2 * 9 + 1 and no_chord[0] == 1
 
 
+def chord_shares(y: np.ndarray, *, frame_seconds: float, n_frames: int) -> np.ndarray:
+    chroma = chord_chroma(y, SR)
+    return key_relative_chords(chroma, estimate_key(chroma), frame_seconds=frame_seconds, n_frames=n_frames)
+
+
 def test_local_chord_shares_name_each_frames_chords_relative_to_the_key():
     frame = 4.0  # two chords of 2 s per frame: I IV, V I, ...
-    shares = local_chord_features(progression(C_MAJOR), SR, frame_seconds=frame, n_frames=6)
+    shares = chord_shares(progression(C_MAJOR), frame_seconds=frame, n_frames=6)
     assert shares.shape == (6, 25) and np.allclose(shares.sum(axis=1), 1.0, atol=1e-5)
     tonic, subdominant, dominant = 1 + 0, 1 + 5, 1 + 7  # major triads on intervals 0, 5, 7 from the tonic
     assert set(np.argsort(shares[0])[-2:]) == {tonic, subdominant}
     assert set(np.argsort(shares[1])[-2:]) == {dominant, tonic}
-    in_g = local_chord_features(progression([((r + 7) % 12, m) for r, m in C_MAJOR]), SR, frame_seconds=frame,
-                                n_frames=6)
+    in_g = chord_shares(progression([((r + 7) % 12, m) for r, m in C_MAJOR]), frame_seconds=frame, n_frames=6)
     assert np.abs(in_g - shares).max() < 0.1  # the same functions in another key
