@@ -49,7 +49,8 @@ FRONTEND_LIMITS = {
   labelled only by category (4Q quadrants, MIREX clusters), so real music's valence/arousal is learned at class
   centres, not from ratings. Lyrics are not heard beyond what musicnn's tags carry (the service's separate lyrics
   and title/artist readings do). It reads 3 s windows: a curve has one point per 3 s; music -> emotion of a 30 s
-  clip costs about 130 ms of one core (musicnn computed on its living filters, docs/experiments.md).""",
+  clip costs 100-130 ms of one core on an AMD EPYC and about 210 ms on a slower Intel Xeon (`python
+  bench/audio.py`; musicnn computed on its living filters, docs/experiments.md).""",
 }
 LIMITS = """- Valence is harder than arousal, for the model as for people: expect larger valence errors.
 - Text: EmoBank's ratings cluster near neutral; the VA bridge maps them onto the music scale by standardising.
