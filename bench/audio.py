@@ -38,6 +38,7 @@ import soundfile as sf
 import torch
 
 from app.analysis import analyze_audio, analyze_song, rank_emotions, song_context
+from bench.common import machine
 from models.bundle import load_bundle
 from models.config import FrontEndName
 from models.default import resolve_bundle
@@ -139,7 +140,7 @@ def main() -> None:
     for name in (*frontends, *(("student-msd-tags",) if STUDENT_WEIGHTS.is_file() else ())):
         stages[f"front end {name}"] = partial(make_frontend(frontend_config(name)), y)
     results |= {name: _timed(fn, repeats) for name, fn in stages.items()}
-    print(f"clip: {seconds:.1f} s; bundle {embedder.version}; 1 torch thread")
+    print(f"clip: {seconds:.1f} s; bundle {embedder.version}; 1 torch thread; {machine()}")
     print(f"{'stage':<28}{'ms':>10}{'RTF/core':>12}")
     for name, secs in results.items():
         print(f"{name:<28}{secs * 1000:>10.1f}{seconds / secs:>12.0f}")
@@ -148,7 +149,7 @@ def main() -> None:
     ratio = results["musicnn-msd, every filter"] / results["front end musicnn-msd"]
     print(f"musicnn-msd on its living filters: {ratio:.2f}x faster than with every filter")
     if args.json:
-        args.json.write_text(json.dumps({"clip_seconds": seconds, "bundle": embedder.version,
+        args.json.write_text(json.dumps({"clip_seconds": seconds, "bundle": embedder.version, "machine": machine(),
                                          "seconds": results, "rtf_per_core": {k: seconds / v for k, v in
                                                                               results.items()}}, indent=2))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -22,6 +23,15 @@ from models.inference import Embedder
 from models.manifest import audio_path, read_manifest
 from models.scoring import Gaussians
 from training.corpus.generate import synth_clip
+
+
+def machine() -> str:
+    """The processor's model name and the cores this process may use: timings from different machines are not
+    comparable, so each report names its machine."""
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in (cpuinfo.read_text().splitlines() if cpuinfo.is_file() else ())
+             if line.startswith("model name")]
+    return f"{names[0] if names else platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores"
 
 
 def embedder(bundle: str) -> Embedder:
