@@ -112,6 +112,10 @@ class ModelConfig:
     # placement (models.taxonomy.CLASS_VA) and its spread. Chosen over the grid reading on real recordings' val
     # splits (docs/experiments.md); takes precedence over the dimensional head.
     class_reading: str | None = None
+    # With ``class_reading``: the share of the grid reading (retrieval over the VA grid in the shared space, the
+    # space the named emotions are ranked in) in the VA reading, (valence, arousal); the rest is the head's
+    # placement. (0, 0): the head's placement alone.
+    grid_share: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if self.n_features is None:
@@ -119,6 +123,10 @@ class ModelConfig:
         if self.class_reading is not None and self.class_reading not in self.taxonomies:
             raise ValueError(f"class_reading {self.class_reading!r} needs a head: one of taxonomies "
                              f"{list(self.taxonomies)}")
+        if len(self.grid_share) != 2 or not all(0.0 <= share <= 1.0 for share in self.grid_share):
+            raise ValueError(f"grid_share {self.grid_share!r}: two shares in [0, 1], valence then arousal")
+        if any(self.grid_share) and self.class_reading is None:
+            raise ValueError("grid_share mixes the grid reading into a class_reading: name the head first")
 
     def with_frontend(self, frontend: FrontEndConfig) -> ModelConfig:
         """The same model reading another front end's features (the feature size follows the front end)."""
@@ -149,6 +157,8 @@ class ModelConfig:
             if key in data:
                 values[key] = EncoderConfig(**{**data[key], "layers": tuple(data[key].get("layers", ()))})
         values["taxonomies"] = tuple(data.get("taxonomies", ()))
+        if "grid_share" in data:
+            values["grid_share"] = tuple(data["grid_share"])
         if data.get("text") is not None:
             values["text"] = TextConfig(**{**data["text"], "layers": tuple(data["text"].get("layers", ()))})
         return cls(**values)

@@ -2,7 +2,8 @@
 named emotions; read valence/arousal off a music embedding.
 
 The VA reading comes from a categorical head where the config names one (``config.class_reading``: the expected VA
-placement of the class probabilities), else from the music encoder's dimensional head where the model has one
+placement of the class probabilities; ``config.grid_share`` mixes the grid reading below into it, axis by axis),
+else from the music encoder's dimensional head where the model has one
 (``config.dimensional``: a Gaussian over valence and arousal from the shared music representation). Otherwise it is
 a music-to-emotion
 retrieval: a grid of constant VA sequences over [-1, 1]^2 is encoded once by the emotion encoder; a music
@@ -131,6 +132,15 @@ def placement_reading(probabilities: np.ndarray, taxonomy: str) -> Reading:
     placement = np.array([CLASS_VA[taxonomy][c] for c in TAXONOMIES[taxonomy]], dtype=np.float64)  # (C, 2)
     mean = probabilities @ placement
     return Reading(mean, np.sqrt(np.maximum(probabilities @ placement**2 - mean**2, 0.0)))
+
+
+def mixed_reading(head: Reading, grid: Reading, share: tuple[float, float]) -> Reading:
+    """The two readings as a mixture, ``share`` of ``grid`` and the rest of ``head`` per axis (valence, arousal):
+    the mixture's mean and spread (each part's variance plus the spread between the two means)."""
+    w = np.asarray(share, dtype=np.float64)
+    mean = (1.0 - w) * head.mean + w * grid.mean
+    var = (1.0 - w) * head.std**2 + w * grid.std**2 + w * (1.0 - w) * (head.mean - grid.mean) ** 2
+    return Reading(mean, np.sqrt(var))
 
 
 class Embedder:
@@ -287,6 +297,8 @@ class Embedder:
                    for t, head in music.categorical.items()}
         if self.config.class_reading is not None:
             reading = placement_reading(classes[self.config.class_reading], self.config.class_reading)
+            if any(self.config.grid_share):
+                reading = mixed_reading(reading, self.read_va(gaussians), self.config.grid_share)
         elif music.dimensional is not None:
             mean, logvar = music.dimensional(rows)
             reading = Reading(mean.numpy().astype(np.float64), np.exp(logvar.numpy().astype(np.float64) / 2))

@@ -419,7 +419,8 @@ def readings_experiment(
     bundle: Annotated[Path, typer.Option(help="Bundle whose weights are read.")] = Path("default"),
     workers: Workers = None,
 ) -> None:
-    """The grid reading against the categorical heads' class placements on real recordings (val, test)."""
+    """The grid reading against the categorical heads' class placements on real recordings (val, test), and the grid
+    reading mixed into the quadrant head's axis by axis over a grid of shares (val chooses `grid_share`)."""
     from training.readings_experiment import markdown
     from training.readings_experiment import readings_experiment as run_readings
 

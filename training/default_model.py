@@ -60,6 +60,10 @@ PRETRAINED_FRONTEND: FrontEndName = "musicnn-msd-tags"
 # them; `make model` trains it.
 DEFAULT_SEED = 2
 CLASS_READING = "quadrant"  # the head whose class placements give the VA reading where it is trained
+# The grid reading's share in that reading, (valence, arousal): chosen on 4Q and MIREX val by
+# `moodspace readings-experiment` (the largest sum of the val figures among shares that beat the probe on every 4Q
+# val figure; docs/experiments.md, "The grid reading in the valence").
+GRID_SHARE = (0.6, 0.0)
 DISTIL = True  # a teacher per categorical set, its soft targets for the heads (docs/experiments.md, "Distillation")
 # The moving average of the weights tried in recipe-experiment's ema variants (``TrainConfig.ema_decay``).
 EMA_DECAY = 0.995
@@ -180,7 +184,7 @@ def recipe(sources: Sources, *, frontend: FrontEndName = DEFAULT_FRONTEND, dimen
     taxonomies = tuple(t for t, present in (("quadrant", sources.fourq or sources.emopia),
                                             ("mirex_cluster", sources.mirex)) if present)
     config = replace(ModelConfig().with_frontend(frontend_config(frontend)), taxonomies=taxonomies,
-                     dimensional=dimensional, class_reading=CLASS_READING if CLASS_READING in taxonomies else None)
+                     dimensional=dimensional, **_reading(taxonomies))
     categorical = [m for m in (*sources.real, sources.emopia) if m is not None]
     return Recipe(music, validation, categorical, config)
 
@@ -234,6 +238,12 @@ def music_of(bundle: Path, out: Path) -> Bundle:
     loaded = load_bundle(bundle)
     metrics = {k: v for k, v in loaded.metrics.items() if k not in ("text", "evaluation", "sources")}
     return save_bundle(without_text_heads(loaded.model), out, name="moodspace-default", metrics=metrics)
+
+
+def _reading(taxonomies: tuple[str, ...]) -> dict:
+    """How the default reads VA: ``CLASS_READING``'s placements with ``GRID_SHARE`` of the grid reading, where
+    that head is trained; otherwise the grid reading."""
+    return {"class_reading": CLASS_READING, "grid_share": GRID_SHARE} if CLASS_READING in taxonomies else {}
 
 
 def retrain_default(*, shared: Path | None, work: Path, out: Path = DEFAULT_BUNDLE, card: Path | None = None,

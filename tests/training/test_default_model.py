@@ -106,3 +106,13 @@ def test_the_card_probes_the_pretrained_front_end_and_the_models_own_where_it_re
     assert chords["probe_own_frontend"] == {"frontend": "musicnn-msd-tags-chords",
                                             "sets": {"4q": "4q musicnn-msd-tags-chords",
                                                      "mirex_mm": "mirex_mm musicnn-msd-tags-chords"}}
+
+
+def test_the_default_reads_va_from_its_quadrant_head_with_the_grid_share_and_from_the_grid_without_the_head(
+        tmp_path: Path):
+    from training.default_model import CLASS_READING, GRID_SHARE, Sources, recipe
+
+    with_head = recipe(Sources(tmp_path / "synth.jsonl", None, None, None, None, fourq=tmp_path / "4q.jsonl")).config
+    assert (with_head.class_reading, with_head.grid_share) == (CLASS_READING, GRID_SHARE) != (None, (0.0, 0.0))
+    built_in = recipe(Sources(tmp_path / "synth.jsonl", None, None, None, None)).config
+    assert (built_in.class_reading, built_in.grid_share) == (None, (0.0, 0.0))  # no head: the grid reading alone
