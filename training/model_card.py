@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.bundle import Bundle
+from models.config import ModelConfig
 from models.song_model import SONG_MODEL_PATH, SongModel
 from models.text import BASE_VERSION
 
@@ -118,10 +119,21 @@ def _what_it_is(bundle: Bundle) -> list[str]:
            f"`{bundle.metrics.get('text', {}).get('encoder', BASE_VERSION)}` (all-MiniLM-L6-v2, its top layers "
            "tuned on EmoBank train and Warriner words where the name says tuned: `moodspace tune-text`)."
            if config.text else "No text heads (EmoBank was not available when it was trained)."),
-        *_distilled(bundle.metrics.get("distilled", 0)), *_souped(bundle.metrics.get("soup")), "",
-        "## Training data", "", _data_table(config.frontend.name, bundle.metrics.get("sources", {})), "",
+        *_distilled(bundle.metrics.get("distilled", 0)), *_souped(bundle.metrics.get("soup")), "", _reading(config),
+        "", "## Training data", "", _data_table(config.frontend.name, bundle.metrics.get("sources", {})), "",
         DATA_NOTE, "",
     ]
+
+
+def _reading(config: ModelConfig) -> str:
+    """How the weights are read: the VA reading's source (``models.inference``)."""
+    if config.class_reading is None:
+        return ("The VA reading: " + ("the dimensional head." if config.dimensional else
+                                      "retrieval over the VA grid with the composite score."))
+    valence, arousal = config.grid_share
+    return (f"The VA reading: the {config.class_reading} head's expected class placement per window, with "
+            f"{valence:g} of the retrieval over the VA grid mixed into valence and {arousal:g} into arousal "
+            "(`grid_share`); the overall reading is the mean of the curve.")
 
 
 def _cell(value: float | None) -> str:

@@ -84,3 +84,13 @@ def test_the_card_adds_the_probe_over_the_models_own_front_end_where_it_reads_mo
     assert card.index("| 4q | val | 95 |") < card.index("| 4q | val | 0.790 |")  # after the model and its baseline
     plain = render(load_bundle(save_bundle(model, tmp_path / "p", metrics={"evaluation": EVALUATION}).path))
     assert "own front end" not in plain
+
+
+def test_the_card_says_where_the_va_reading_comes_from(tmp_path: Path):
+    config = ModelConfig(music=EncoderConfig(kind="mlp", hidden=8, layers=(16, 8)), d=4)
+    grid = render(save_bundle(CrossModalModel(config).eval(), tmp_path / "grid"))
+    assert "The VA reading: retrieval over the VA grid" in grid
+    mixed = replace(config, taxonomies=("quadrant",), class_reading="quadrant", grid_share=(0.6, 0.0))
+    card = render(save_bundle(CrossModalModel(mixed).eval(), tmp_path / "mixed"))
+    assert "the quadrant head's expected class placement per window, with 0.6 of the retrieval over the VA grid " \
+           "mixed into valence and 0 into arousal" in card
