@@ -82,15 +82,17 @@ SHARES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0)
 def share_sweep(read: dict, shares: tuple[float, ...] = SHARES) -> list[dict]:
     """For each (valence, arousal) share of the grid reading mixed into the quadrant head's placement: the scores
     on every set and split, and the sum of the val figures; best val sum first. Empty without a quadrant head."""
+    if not all("quadrant head" in found for by_split in read.values() for _, _, found in by_split.values()):
+        return []
     rows = []
     for share in itertools.product(shares, shares):
         w = np.array(share)
         scores = {name: {split: _scores((1 - w) * found["quadrant head"] + w * found["grid"], taxonomy, labels)
-                         for split, (taxonomy, labels, found) in by_split.items() if "quadrant head" in found}
+                         for split, (taxonomy, labels, found) in by_split.items()}
                   for name, by_split in read.items()}
         val = sum(sum(by_split["val"].values()) for by_split in scores.values() if "val" in by_split)
         rows.append({"grid_share": share, "val_sum": val, "scores": scores})
-    return sorted(rows, key=lambda row: -row["val_sum"]) if any(row["scores"] for row in rows) else []
+    return sorted(rows, key=lambda row: -row["val_sum"])
 
 
 def _cells(m: dict) -> str:

@@ -117,3 +117,5 @@ def test_the_share_sweep_finds_the_reading_that_carries_each_axis():
     assert rows[0]["grid_share"] == (1.0, 0.0)
     assert rows[0]["scores"]["4q"]["val"]["quadrant_accuracy"] == 1.0
     assert len(rows) == 9 and any(row["grid_share"] == (0.0, 0.0) for row in rows)
+    del found["quadrant head"]
+    assert share_sweep({"4q": {"val": ("quadrant", labels, found)}}) == []  # nothing to mix into without the head
