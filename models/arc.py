@@ -5,14 +5,20 @@ squared deviation from segment means is kept while the reduction exceeds ``penal
 ``min_sentences``; then each part is split again. Last, no segment keeps two sentences of opposite valence: a
 segment is cut wherever the valence of its sentences (unsmoothed) changes sign beyond ``VALENCE_MARGIN``, a
 neutral sentence staying with the one before it, even if that leaves a part shorter than ``min_sentences`` (a cue
-that joins "the best day of her life" with "the floorboards creaked" would read as neither).
+that joins "the best day of her life" with "the floorboards creaked" would read as neither). A story too short for
+the change-point search (fewer than ``2 * min_sentences`` sentences) is cut instead between neighbouring sentences
+at least ``SWING`` apart on the VA plane: "she lay in the meadow, half asleep" then "the crowd roared and she leapt
+up" is two cues, two sentences of one mood that the text reader places a little apart are one.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 VALENCE_MARGIN = 0.1  # valence within this of 0 is neutral: it neither starts a new segment nor has a side
+SWING = 1.0  # VA distance between neighbouring sentences of a short story that cuts it: half the plane's width
 
 
 def smooth(va: np.ndarray, *, window: int = 3) -> np.ndarray:
@@ -39,6 +45,16 @@ def _best_split(x: np.ndarray, min_sentences: int) -> tuple[int, float]:
 def segment(va: np.ndarray, *, min_sentences: int = 2, penalty: float = 0.08) -> list[tuple[int, int]]:
     """Segments [start, end) of a (S, 2) sentence VA sequence, in order, covering every sentence."""
     x = smooth(np.asarray(va, dtype=np.float64))
+    if x.shape[0] < 2 * min_sentences:
+        done = swings(np.asarray(va, dtype=np.float64))
+    else:
+        done = change_points(x, min_sentences=min_sentences, penalty=penalty)
+    valence = np.asarray(va, dtype=np.float64)[:, 0] if x.shape[0] else np.zeros(0)
+    return [part for start, end in sorted(done) for part in split_opposites(valence, start, end)]
+
+
+def change_points(x: np.ndarray, *, min_sentences: int, penalty: float) -> list[tuple[int, int]]:
+    """Binary segmentation of a smoothed (S, 2) sequence: [start, end) parts, unordered."""
     pending, done = [(0, x.shape[0])], []
     while pending:
         start, end = pending.pop()
@@ -47,8 +63,14 @@ def segment(va: np.ndarray, *, min_sentences: int = 2, penalty: float = 0.08) ->
             pending += [(start, start + k), (start + k, end)]
         else:
             done.append((start, end))
-    valence = np.asarray(va, dtype=np.float64)[:, 0] if x.shape[0] else np.zeros(0)
-    return [part for start, end in sorted(done) for part in split_opposites(valence, start, end)]
+    return done
+
+
+def swings(va: np.ndarray, *, swing: float = SWING) -> list[tuple[int, int]]:
+    """[start, end) parts of a (S, 2) sequence cut between neighbours at least ``swing`` apart."""
+    jumps = np.linalg.norm(np.diff(va, axis=0), axis=1) if va.shape[0] > 1 else np.zeros(0)
+    cuts = [0, *(int(i) + 1 for i in np.flatnonzero(jumps >= swing)), va.shape[0]]
+    return list(itertools.pairwise(cuts))
 
 
 def split_opposites(valence: np.ndarray, start: int, end: int, *, margin: float = VALENCE_MARGIN

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from models.arc import VALENCE_MARGIN, segment, smooth
+from models.arc import SWING, VALENCE_MARGIN, segment, smooth
 from models.text import SentenceEncoder, split_sentences
 
 
@@ -87,6 +87,14 @@ def test_no_segment_joins_sentences_of_opposite_valence():
     story = np.array([[0.8, 0.4], [0.6, 0.3], [0.05, 0.0], [-0.17, 0.2], [-0.3, 0.1]])
     first, second = segment(story)
     assert first[1] == second[0] in (2, 3)  # the neutral sentence may go either way, the creak never with joy
+
+
+def test_a_short_story_is_cut_where_its_feeling_swings():
+    calm, frantic = [0.3, -0.6], [0.5, 0.9]  # one side of valence: only the swing in arousal can cut them
+    assert segment(np.array([calm, frantic])) == [(0, 1), (1, 2)]
+    assert segment(np.array([calm, calm, frantic])) == [(0, 2), (2, 3)]
+    near = [calm[0], calm[1] + 0.9 * SWING]  # a little apart, as one mood read twice can be
+    assert segment(np.array([calm, near])) == [(0, 2)]
 
 
 def test_smoothing_keeps_length_and_averages_neighbours():
