@@ -29,7 +29,7 @@ from functools import partial
 import numpy as np
 
 from app.codes import encode
-from bench.common import embedder, real_embeddings, synthetic_catalogue
+from bench.common import embedder, machine, real_embeddings, synthetic_catalogue
 from models.scoring import Gaussians, augment_items, augment_query
 
 K = 10
@@ -96,8 +96,8 @@ def main() -> None:
     schemes: dict[str, tuple[float, Callable[[], Upper]]] = {
         f"{b}-bit": (b / 8 * x.shape[1], partial(bit_bound, x, b)) for b in BITS}
     schemes |= {f"pca-{m}": (m + 4, partial(pca_bound, x, mean, rotation, m)) for m in PCA_AXES}
-    print(f"N {args.n:,}, {x.shape[1]} dimensions ({x.shape[1] * 4} bytes per item in float32); median share of "
-          f"the catalogue rescored, oracle k-th score, top-{K}")
+    print(f"{machine()}; N {args.n:,}, {x.shape[1]} dimensions ({x.shape[1] * 4} bytes per item in float32); "
+          f"median share of the catalogue rescored, oracle k-th score, top-{K}")
     print(f"{'scheme':<8}{'bytes':>7}" + "".join(f"{'lam ' + str(lam):>12}" for lam in LAMS))
     queries = {lam: augment_query(Gaussians(*(np.asarray(p, dtype=np.float64) for p in points)), lam=lam,
                                   centre=centre)[0] for lam in LAMS}

@@ -28,7 +28,6 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import argparse
 import asyncio
 import json
-import os
 import tempfile
 import time
 from typing import Any
@@ -37,7 +36,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from bench.common import catalogue_server, embedder, real_embeddings, worker_memory
+from bench.common import catalogue_server, embedder, machine, real_embeddings, worker_memory
 
 STORIES = [
     "The morning was bright and the children ran laughing to the sea. By noon a storm rolled in.",
@@ -213,7 +212,7 @@ def main() -> None:
             for batch in (int(b) for b in args.query_batch.split(",")):
                 runs.append(run_server(args, n=n, base=base, folder=Path(tmp), version=model.version,
                                        workers=workers, batch=batch, kinds=kinds, seconds=seconds))
-    print(f"catalogue {n} entries; {seconds:.0f} s per cell; {os.cpu_count()} cores; {args.driver} driver on the "
+    print(f"catalogue {n} entries; {seconds:.0f} s per cell; {machine()}; {args.driver} driver on the "
           "same machine")
     for run in runs:
         memory = ", ".join(f"{m['rss_mib']:.0f} MiB RSS / {m['pss_mib']:.0f} MiB PSS" for m in run["memory"])
@@ -226,7 +225,7 @@ def main() -> None:
                 print(f"{kind:<9}{r['clients']:>8}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
                       f"{r['failures']:>8}{reopened:>10}")
     if args.json:
-        args.json.write_text(json.dumps({"n": n, "seconds": seconds, "runs": runs}, indent=2))
+        args.json.write_text(json.dumps({"machine": machine(), "n": n, "seconds": seconds, "runs": runs}, indent=2))
 
 
 if __name__ == "__main__":

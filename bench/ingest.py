@@ -30,6 +30,7 @@ from app import catalog
 from app.cli import ingest_files, sources
 from app.services import Services
 from app.settings import Settings
+from bench.common import machine
 from training.corpus.generate import synth_clip
 from training.corpus.synth import SR
 
@@ -109,10 +110,10 @@ def main() -> None:
     best = {name: max(rates) for name, rates in results.items()}
     print(f"best of {args.rounds}: bare {best['bare']:.2f} files/s, tagged {best['tagged']:.2f} files/s "
           f"(ratio tagged / bare {best['tagged'] / best['bare']:.3f}); {args.n} clips of {args.seconds:g} s; "
-          f"tags + sidecar {context:.2f} ms per file (median)")
+          f"tags + sidecar {context:.2f} ms per file (median); {machine()}")
     if args.json:
-        args.json.write_text(json.dumps({"n": args.n, "seconds": args.seconds, "files_per_s": results,
-                                         "context_ms": context}, indent=2))
+        args.json.write_text(json.dumps({"machine": machine(), "n": args.n, "seconds": args.seconds,
+                                         "files_per_s": results, "context_ms": context}, indent=2))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import numpy as np
 from app.catalog import FilterFields, TrackFilters
 from app.index import build_snapshot
 from app.milvus import MilvusStore
-from bench.common import embedder, real_embeddings, synthetic_catalogue
+from bench.common import embedder, machine, real_embeddings, synthetic_catalogue
 from models.scoring import Gaussians
 
 K, HEAD, BATCH = 10, 256, 8
@@ -110,13 +110,16 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.queries < BATCH:
+        parser.error(f"--queries must be at least {BATCH}: one batched call holds {BATCH} queries")
     faiss.omp_set_num_threads(1)
     model = embedder(args.bundle)
     base = real_embeddings(model, corpus=None, n=40)
     queries = model.embed_points(np.random.default_rng(1).uniform(-1, 1, size=(args.queries, 2)))
     lam = model.config.score_lam
     sizes: dict[str, dict] = {}
-    results = {"lam": lam, "bundle": model.version, "sizes": sizes}
+    results = {"machine": machine(), "lam": lam, "bundle": model.version, "sizes": sizes}
+    print(machine())
     for n in (int(s) for s in args.sizes.split(",")):
         folder = Path(tempfile.mkdtemp(prefix="bench-milvus-"))
         try:

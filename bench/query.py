@@ -40,7 +40,7 @@ import faiss
 import numpy as np
 
 from app.index import build_snapshot
-from bench.common import embedder, real_embeddings, synthetic_catalogue
+from bench.common import embedder, machine, real_embeddings, synthetic_catalogue
 from models.scoring import Gaussians, augment_query, centred, composite_scores, split_scores
 
 K, HEAD, RERANK = 10, 256, 100
@@ -210,6 +210,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-hnsw", action="store_true", help="Leave HNSW out (its build takes minutes at 1M).")
     args = parser.parse_args()
+    if args.queries < BATCH:
+        parser.error(f"--queries must be at least {BATCH}: one batched call holds {BATCH} queries")
     faiss.omp_set_num_threads(1)
     model = embedder(args.bundle)
     base = real_embeddings(model, corpus=args.corpus, n=40 if args.quick else 200)
@@ -224,8 +226,9 @@ def main() -> None:
         r["bound_ms"] = 1000 * r["bytes_per_query"] / per_second
         r["exact_vs_bound"] = r["exact"]["ms_p50"] / r["bound_ms"]
         per_size[str(n)] = r
-    results = {"bandwidth_gb_s": per_second / 1e9, "lam": lam, "bundle": model.version, "sizes": per_size}
-    print(f"memory bandwidth {results['bandwidth_gb_s']:.1f} GB/s; lam {lam:.2f}; one thread; top-{K}")
+    results = {"machine": machine(), "bandwidth_gb_s": per_second / 1e9, "lam": lam, "bundle": model.version,
+               "sizes": per_size}
+    print(f"{machine()}; memory bandwidth {results['bandwidth_gb_s']:.1f} GB/s; lam {lam:.2f}; one thread; top-{K}")
     print(f"{'N':>9} {'method':<8}{'p50 ms':>9}{'mean ms':>9}{'recall@10':>11}{'x exact':>9}")
     for size, r in per_size.items():
         for name in ("exact", "numpy", "rerank", "hnsw", "fp16", "sq8"):

@@ -29,7 +29,7 @@ import time
 import httpx
 import numpy as np
 
-from bench.common import catalogue_server
+from bench.common import catalogue_server, machine
 from models.bundle import load_bundle
 from models.default import resolve_bundle
 from models.frontend import load_audio
@@ -130,9 +130,10 @@ def main() -> None:
     clips = read_manifest(args.corpus)
     files = [audio_path(args.corpus, c) for c in clips[: 20 if args.quick else 200]]
     sizes = [1000] if args.quick else [int(s) for s in args.sizes.split(",")]
-    results: dict = {"sizes": {str(n): bench_size(args, embedder, files, n, rng) for n in sizes}}
+    results: dict = {"machine": machine(), "sizes": {str(n): bench_size(args, embedder, files, n, rng) for n in sizes}}
     ingest_files = [audio_path(args.corpus, c) for c in clips[: 10 if args.quick else args.ingest_clips]]
     results["ingest"] = bench_ingest(args, ingest_files)
+    print(machine())
     print(f"{'N':>8} {'query':<10} {'server p50':>11} {'p99':>8} {'HTTP p50':>10} {'p99':>8}   (ms)")
     for n, per in results["sizes"].items():
         for name, r in per.items():

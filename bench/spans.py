@@ -30,7 +30,7 @@ import numpy as np
 
 from app.index import build_snapshot
 from app.spans import SpanIndex, build_spans
-from bench.common import embedder, synthetic_catalogue
+from bench.common import embedder, machine, synthetic_catalogue
 from models.inference import Embedder
 from models.scoring import Gaussians
 from models.spans import SpanTable
@@ -145,6 +145,7 @@ def main() -> None:
     faiss.omp_set_num_threads(1)
     model = embedder(args.bundle)
     base_tracks, base_spans = base_embeddings(model)
+    print(machine())
     sizes: dict[str, dict] = {}
     for n in (int(s) for s in args.sizes.split(",")):
         r = bench_size(model, synthetic_catalogue(base_tracks, n),
@@ -173,7 +174,7 @@ def main() -> None:
                 print(f"  spans_{kind:<20} FAISS p50 {f['ms_p50']:8.2f} ms  Milvus p50 {m['ms_p50']:8.2f} ms  "
                       f"p99 {m['ms_p99']:8.2f} ms  ({m['ms_p50'] / f['ms_p50']:.1f}x)")
     if args.json:
-        args.json.write_text(json.dumps({"bundle": model.version, "lam": model.config.score_lam,
+        args.json.write_text(json.dumps({"machine": machine(), "bundle": model.version, "lam": model.config.score_lam,
                                          "spans_per_track": args.spans_per_track, "sizes": sizes,
                                          "milvus": milvus}, indent=2))
 
