@@ -44,13 +44,12 @@ def _best_split(x: np.ndarray, min_sentences: int) -> tuple[int, float]:
 
 def segment(va: np.ndarray, *, min_sentences: int = 2, penalty: float = 0.08) -> list[tuple[int, int]]:
     """Segments [start, end) of a (S, 2) sentence VA sequence, in order, covering every sentence."""
-    x = smooth(np.asarray(va, dtype=np.float64))
-    if x.shape[0] < 2 * min_sentences:
-        done = swings(np.asarray(va, dtype=np.float64))
+    va = np.asarray(va, dtype=np.float64)
+    if va.shape[0] < 2 * min_sentences:
+        done = swings(va)
     else:
-        done = change_points(x, min_sentences=min_sentences, penalty=penalty)
-    valence = np.asarray(va, dtype=np.float64)[:, 0] if x.shape[0] else np.zeros(0)
-    return [part for start, end in sorted(done) for part in split_opposites(valence, start, end)]
+        done = change_points(smooth(va), min_sentences=min_sentences, penalty=penalty)
+    return [part for start, end in sorted(done) for part in split_opposites(va[:, 0], start, end)]
 
 
 def change_points(x: np.ndarray, *, min_sentences: int, penalty: float) -> list[tuple[int, int]]:
@@ -68,7 +67,7 @@ def change_points(x: np.ndarray, *, min_sentences: int, penalty: float) -> list[
 
 def swings(va: np.ndarray, *, swing: float = SWING) -> list[tuple[int, int]]:
     """[start, end) parts of a (S, 2) sequence cut between neighbours at least ``swing`` apart."""
-    jumps = np.linalg.norm(np.diff(va, axis=0), axis=1) if va.shape[0] > 1 else np.zeros(0)
+    jumps = np.linalg.norm(np.diff(va, axis=0), axis=1)
     cuts = [0, *(int(i) + 1 for i in np.flatnonzero(jumps >= swing)), va.shape[0]]
     return list(itertools.pairwise(cuts))
 
