@@ -26,7 +26,7 @@ def check_curve(settings: Settings, times: list[float]) -> None:
 def check_span(settings: Settings, seconds: float) -> None:
     """A span's asked length (the curve limit: a span is a stretch of curve)."""
     if seconds > settings.max_curve_seconds:
-        raise PayloadTooLargeError(f"a span of {seconds:.0f} s is longer than {settings.max_curve_seconds:.0f} s "
+        raise PayloadTooLargeError(f"a span of {seconds:.6g} s is longer than {settings.max_curve_seconds:.0f} s "
                                    "(MOODSPACE_MAX_CURVE_SECONDS)")
 
 

@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import threading
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -264,7 +265,8 @@ def _quote_depth(block: str) -> list[int]:
 def split_sentences(text: str) -> list[str]:
     """Sentences of a paragraph: split after . ! ? … before a capital or digit (not after common abbreviations),
     after 。！？ and after a semicolon, never inside a quotation ("Stop! Don't go," she said. is one sentence; a
-    quotation that ends a sentence ends with it), and at line breaks."""
+    quotation that ends a sentence ends with it), and at line breaks. A stretch with no visible character is no
+    sentence."""
     sentences: list[str] = []
     for block in re.split(r"\n\s*\n|\n", text.strip()):
         start, depth = 0, _quote_depth(block)
@@ -275,4 +277,10 @@ def split_sentences(text: str) -> list[str]:
             sentences.append(block[start : match.end()].strip())
             start = match.end()
         sentences.append(block[start:].strip())
-    return [s for s in sentences if s]
+    return [s for s in sentences if _written(s)]
+
+
+def _written(sentence: str) -> bool:
+    """Whether a sentence has something a reader sees: a letter, digit, mark, punctuation or symbol, not only
+    spaces, control or invisible format characters (a zero-width space, a byte-order mark)."""
+    return any(unicodedata.category(ch)[0] not in "CZ" for ch in sentence)

@@ -129,6 +129,7 @@ def test_a_span_longer_than_every_track_is_an_empty_answer_naming_the_longest(sp
     ({"point": {"valence": 0, "arousal": 0}, "span_seconds": 0}, 422, "span_seconds"),
     ({"point": {"valence": 0, "arousal": 0}, "span_seconds": -3}, 422, "span_seconds"),
     ({"point": {"valence": 0, "arousal": 0}, "span_seconds": 1e9}, 413, "MOODSPACE_MAX_CURVE_SECONDS"),
+    ({"point": {"valence": 0, "arousal": 0}, "span_seconds": 1e308}, 413, "a span of 1e+308 s"),
     ({"point": {"valence": 0, "arousal": 0}, "span": "sometimes"}, 422, "span"),
 ])
 def test_bad_span_requests_are_4xx_naming_the_field(spans_reader, body: dict, status: int, named: str):

@@ -64,6 +64,7 @@ def test_a_long_text_goes_to_the_thread_pool_and_gets_the_query_threads_answer(s
     [
         ({"text": ""}, 422, "empty"),
         ({"text": "   \n  "}, 422, "empty"),
+        ({"text": "\u200b\u200b\ufeff"}, 422, "empty"),
         ({"text": "x" * 20_001}, 413, "MOODSPACE_MAX_TEXT_CHARS"),
         ({"text": "Hello.", "mode": "trailer"}, 422, "whole"),
         ({"text": "Hello.", "bridge": "telepathy"}, 422, "metric"),

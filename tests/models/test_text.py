@@ -45,6 +45,8 @@ def test_vectors_are_unit_deterministic_and_meaningful(encoder: SentenceEncoder)
         ('"Run!" she cried. He ran.', ['"Run!" she cried.', "He ran."]),
         ("First line\nSecond line", ["First line", "Second line"]),
         ("  ", []),
+        ("\u200b\u200b \ufeff", []),
+        ("She smiled.\n\u200b\nThe rain stopped.", ["She smiled.", "The rain stopped."]),
         ("The value is 3.14 exactly. Next.", ["The value is 3.14 exactly.", "Next."]),
         ('"Stop! Don\'t go," she said. He stayed.', ['"Stop! Don\'t go," she said.', "He stayed."]),
         ('"I won. We did it!" He smiled.', ['"I won. We did it!"', "He smiled."]),
