@@ -32,6 +32,9 @@ QUALITIES = ("maj", "min")
 CHORDS = ("N", *(f"{p}:{q}" for q in QUALITIES for p in PITCHES))  # index 1 + 12 * quality + root
 CHORD_SECONDS = 0.5  # one chord estimate per half second
 CHROMA_HOP = 512  # samples at 16 kHz: 32 ms
+# librosa's onset strength (spectral flux in dB, relative to the clip's loudest frame) that some moment of a clip
+# with a beat exceeds: music and struck chords peak at 4.6-27, a steady sine at 0.05 and a swelling tone at 0.11
+ONSET_FLOOR = 1.0
 CHROMA_FFT = 4096  # 256 ms at 16 kHz: about 4 Hz per bin
 CONTEXT = 2  # chord frames either side the recognizer reads
 LOCAL_KEY_SECONDS = 12.0  # chroma span around each front-end frame for its key features
@@ -133,9 +136,9 @@ def key_relative_chords(chroma: np.ndarray, key: Key, *, frame_seconds: float, n
 
 def estimate_tempo(y: np.ndarray, sr: int) -> float:
     """Beats per minute (librosa's estimate from the onset-strength autocorrelation); 0 for a clip without
-    onsets."""
+    onsets: one whose onset strength never reaches ``ONSET_FLOOR`` (a steady tone, a drone, a slow swell)."""
     onset = librosa.onset.onset_strength(y=y, sr=sr, hop_length=CHROMA_HOP)
-    if not onset.any():
+    if onset.max(initial=0.0) < ONSET_FLOOR:
         return 0.0
     return float(librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=CHROMA_HOP)[0])
 

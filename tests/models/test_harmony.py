@@ -56,6 +56,16 @@ def test_tempo_of_struck_chords(bpm: float):
     assert estimate_tempo(progression(C_MAJOR, bpm=bpm), SR) == pytest.approx(bpm, rel=0.04)
 
 
+@pytest.mark.parametrize("level", [0.3, 0.001])
+def test_a_steady_tone_has_no_tempo(level: float):
+    t = np.arange(10 * SR) / SR
+    steady = level * np.sin(2 * np.pi * 440.0 * t)
+    swell = np.linspace(0.0, level, t.size) * np.sin(2 * np.pi * 220.0 * t)
+    assert estimate_tempo(steady.astype(np.float32), SR) == 0.0
+    assert estimate_tempo(swell.astype(np.float32), SR) == 0.0
+    assert estimate_tempo(level / 0.1 * progression(C_MAJOR), SR) == pytest.approx(120.0, rel=0.04)
+
+
 def test_local_key_features_follow_a_modulation_and_ignore_looping():
     y = np.concatenate([progression(C_MAJOR), progression(A_MINOR)])  # 24 s in C major, then 24 s in A minor
     frame = 3.0
