@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from app.analysis import SongFusion
 from app.catalog import TrackFilters
@@ -44,6 +45,19 @@ class VAPoint(Strict):
 
 
 MAX_FILTER_NAMES = 100  # artists or tags in one filter
+
+
+def typed_text(value: str) -> str:
+    """``value`` if a person could have typed it: no control characters (NUL, escape, bell), which no title,
+    artist, genre or tag holds and PostgreSQL refuses in a text parameter."""
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("control characters (such as NUL) are not allowed: send words of a title, artist, genre "
+                         "or tag")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS), AfterValidator(typed_text)]
+Genre = Annotated[str, Field(min_length=1, max_length=MAX_GENRE_CHARS), AfterValidator(typed_text)]
 QUERY_KINDS = ("curve", "point", "emotion", "like_track")  # what an emotion -> music query may be
 
 
@@ -57,14 +71,14 @@ class TrackFilter(Strict):
     mode: Mode | None = None
     duration_min: float | None = Field(None, ge=0, allow_inf_nan=False, description="Shortest track, seconds.")
     duration_max: float | None = Field(None, ge=0, allow_inf_nan=False, description="Longest track, seconds.")
-    genre: str | None = Field(None, min_length=1, max_length=MAX_GENRE_CHARS)
+    genre: Genre | None = None
     year_min: int | None = Field(None, ge=1000, le=2999)
     year_max: int | None = Field(None, ge=1000, le=2999)
-    artists: list[Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS)]] = Field(
+    artists: list[Name] = Field(
         default_factory=list, max_length=MAX_FILTER_NAMES, description="Only these artists.")
-    exclude_artists: list[Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS)]] = Field(
+    exclude_artists: list[Name] = Field(
         default_factory=list, max_length=MAX_FILTER_NAMES, description="Not these artists.")
-    tags: list[Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS)]] = Field(
+    tags: list[Name] = Field(
         default_factory=list, max_length=MAX_FILTER_NAMES, description="Tracks with every one of these tags.")
 
     @model_validator(mode="after")

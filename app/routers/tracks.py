@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
+from pydantic import AfterValidator
 
 from app import catalog
 from app.analysis import SongFusion
 from app.db import SessionDep
 from app.errors import NotFoundError
-from app.routers.schemas import MAX_ID, CurvePoint, ErrorOut, SongReadingsOut, TrackOut, TrackPage
+from app.routers.schemas import MAX_ID, CurvePoint, ErrorOut, SongReadingsOut, TrackOut, TrackPage, typed_text
 from app.services import Model, ServicesDep, SettingsDep
 from app.tables import Track, TrackEmbedding
 from models.taxonomy import TAXONOMIES
@@ -75,12 +76,17 @@ def _track(session: SessionDep, track_id: int) -> Track:
     return track
 
 
+def _typed_query(q: str | None) -> str | None:
+    return q if q is None else typed_text(q)
+
+
 @router.get("", response_model=TrackPage, summary="List tracks")
 def list_tracks(
     session: SessionDep, services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-    q: Annotated[str | None, Query(max_length=200, description="Title or artist contains.")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Title or artist contains."),
+                 AfterValidator(_typed_query)] = None,
 ) -> TrackPage:
     tracks, total = catalog.list_tracks(session, limit=limit, offset=offset, query=q)
     readings = catalog.reading_of(session, [t.id for t in tracks], services.model_version)

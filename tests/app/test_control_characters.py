@@ -1,0 +1,21 @@
+"""Text a person cannot have typed (NUL and other control characters) in a search or a filter: a 422 naming the
+field on both databases (PostgreSQL refuses NUL in a text parameter; SQLite cut the pattern short there)."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+@pytest.mark.parametrize("q", ["\x00", "rain\x00", "\x07"])
+def test_a_track_search_with_control_characters_is_a_422_naming_q(any_db_client: TestClient, q: str):
+    response = any_db_client.get("/v1/tracks", params={"q": q})
+    assert response.status_code == 422, response.text
+    assert "q" in response.text and "control characters" in response.text
+
+
+@pytest.mark.parametrize(("field", "value"), [("genre", "\x00"), ("artists", ["Mira\x00"]),
+                                              ("exclude_artists", ["\x1b[2J"]), ("tags", ["calm", "\x00"])])
+def test_a_filter_with_control_characters_is_a_422_naming_it(any_db_client: TestClient, field: str, value: object):
+    for path, body in (("/v1/emotion-to-music", {"emotion": "calm"}), ("/v1/text-to-music", {"text": "A calm sea."})):
+        response = any_db_client.post(path, json={**body, "filters": {field: value}})
+        assert response.status_code == 422, response.text
+        assert field in response.text and "control characters" in response.text
