@@ -8,17 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 from fastapi import Path as FastAPIPath
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 
 from app import catalog
 from app.db import SessionDep
 from app.errors import AdminDisabledError, AuthError, NotFoundError, SongInfoError
 from app.ingest import ingest_audio, reembed
 from app.jobs import submit_reindex
-from app.routers.schemas import LYRICS, AddedTrack, ErrorOut, JobOut, LyricsIn, TrackOut
+from app.routers.schemas import LYRICS, AddedTrack, ErrorOut, JobOut, LyricsIn, TrackOut, typed_text
 from app.routers.tracks import TrackId, full_track_out
 from app.routers.uploads import known_form_fields, read_upload
 from app.services import ModelDep, ServicesDep, SettingsDep
-from app.songinfo import read_tags, request_lyrics
+from app.songinfo import read_tags, request_lyrics, request_text
 from app.tables import MAX_GENRE_CHARS, MAX_TITLE_CHARS, Job, JobState
 from models.text import MAX_LYRICS_CHARS
 
@@ -65,7 +66,8 @@ def add_track(
     settings = services.settings
     data = read_upload(file, limit=settings.max_upload_bytes)
     song = read_tags(data, name=file.filename or "upload").overridden_by(
-        title=title.strip(), artist=artist.strip(), album=album.strip(), genre=genre.strip(), year=year,
+        title=request_text(title, field="title"), artist=request_text(artist, field="artist"),
+        album=request_text(album, field="album"), genre=request_text(genre, field="genre"), year=year,
         lyrics=request_lyrics(lyrics))
     if not song.title:
         raise SongInfoError("title: give the form field title, or upload a file whose tags name its title")
@@ -116,7 +118,8 @@ def reindex(services: ServicesDep) -> JobOut:
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state and progress")
-def get_job(job_id: Annotated[str, FastAPIPath(max_length=64)], session: SessionDep) -> JobOut:
+def get_job(job_id: Annotated[str, FastAPIPath(max_length=64), AfterValidator(typed_text)],
+            session: SessionDep) -> JobOut:
     job = catalog.get_job(session, job_id)
     if job is None:
         raise NotFoundError(f"no job with id {job_id}")

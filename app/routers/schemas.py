@@ -49,10 +49,9 @@ MAX_FILTER_NAMES = 100  # artists or tags in one filter
 
 def typed_text(value: str) -> str:
     """``value`` if a person could have typed it: no control characters (NUL, escape, bell), which no title,
-    artist, genre or tag holds and PostgreSQL refuses in a text parameter."""
+    artist, genre, tag or id holds and PostgreSQL refuses in a text parameter."""
     if any(unicodedata.category(c) == "Cc" for c in value):
-        raise ValueError("control characters (such as NUL) are not allowed: send words of a title, artist, genre "
-                         "or tag")
+        raise ValueError("control characters (such as NUL) are not allowed here")
     return value
 
 
